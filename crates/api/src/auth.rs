@@ -1,0 +1,115 @@
+//! JWT authentication: HS256 with a secret by default, RS256 with a public key as an option;
+//! `sub` is the C1's shopper id, `role = admin` marks operators; `iss`/`aud` when configured.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures::future::{ready, Ready};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use migrator_core::ids::ShopperId;
+use migrator_core::settings::ApiSettings;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+/// How tokens are checked.
+#[derive(Clone)]
+pub struct JwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+impl JwtVerifier {
+    /// Builds the verifier from the api settings.
+    pub fn from_settings(s: &ApiSettings) -> anyhow::Result<Self> {
+        let (alg, key) = match s.jwt_algorithm.to_ascii_uppercase().as_str() {
+            "HS256" => (
+                Algorithm::HS256,
+                DecodingKey::from_secret(s.jwt_secret.expose_secret().as_bytes()),
+            ),
+            "RS256" => (
+                Algorithm::RS256,
+                DecodingKey::from_rsa_pem(s.jwt_public_key_pem.as_bytes())?,
+            ),
+            other => anyhow::bail!("api.jwt_algorithm {other:?} is not HS256 or RS256"),
+        };
+        let mut validation = Validation::new(alg);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        if !s.jwt_issuer.is_empty() {
+            validation.set_issuer(&[s.jwt_issuer.as_str()]);
+        }
+        if s.jwt_audience.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&[s.jwt_audience.as_str()]);
+        }
+        Ok(Self { key, validation })
+    }
+
+    fn verify(&self, req: &HttpRequest) -> Result<(ShopperId, bool), ApiError> {
+        let header = req
+            .headers()
+            .get("authorization")
+            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("malformed authorization header"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| ApiError::unauthorized("authorization must be a bearer token"))?;
+        let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.key, &self.validation)
+            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+        let shopper = ShopperId::parse(&data.claims.sub)
+            .map_err(|_| ApiError::unauthorized("token subject is not a valid shopper_id"))?;
+        Ok((shopper, data.claims.role.as_deref() == Some("admin")))
+    }
+}
+
+/// A C1 calling app endpoints: it only ever reaches its own account.
+#[derive(Debug, Clone)]
+pub struct AppUser {
+    /// The caller.
+    pub shopper_id: ShopperId,
+}
+
+/// An operator (`role = admin`).
+#[derive(Debug, Clone)]
+pub struct AdminUser;
+
+fn state(req: &HttpRequest) -> &AppState {
+    req.app_data::<web::Data<AppState>>()
+        .expect("AppState registered")
+}
+
+impl FromRequest for AppUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            state(req)
+                .jwt
+                .verify(req)
+                .map(|(shopper_id, _)| AppUser { shopper_id }),
+        )
+    }
+}
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(state(req).jwt.verify(req).and_then(|(_, admin)| {
+            if admin {
+                Ok(AdminUser)
+            } else {
+                Err(ApiError::forbidden("this endpoint needs an admin token"))
+            }
+        }))
+    }
+}

@@ -1,0 +1,9 @@
+//! The re:amaze migration API: mobile app endpoints (accounts, migrate, status, inbox, web
+//! chat) and operator endpoints, over the shared core.
+
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,27 @@
+//! What every handler shares.
+
+use crate::auth::JwtVerifier;
+use crate::metrics::Metrics;
+use migrator_core::blob::BlobStore;
+use migrator_core::db::DbPool;
+use migrator_core::queue::Publisher;
+use migrator_core::settings::Settings;
+use std::sync::Arc;
+
+/// Application state.
+pub struct AppState {
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Postgres.
+    pub pool: DbPool,
+    /// Hop publisher.
+    pub publisher: Arc<Publisher>,
+    /// Token checks.
+    pub jwt: JwtVerifier,
+    /// Conversations (eligibility check).
+    pub http: reqwest::Client,
+    /// Attachment bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}

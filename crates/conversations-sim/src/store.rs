@@ -1,0 +1,407 @@
+//! The simulator's DynamoDB side: the contract's two tables (+ GSI), and the simulator's own
+//! state table holding what the REST API serves (brands, channels, eligibility).
+
+use crate::model::{C1Spec, MessageSpec, ThreadSpec};
+use anyhow::Context;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Table names.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    /// `conversations_threads`.
+    pub threads: String,
+    /// `conversations_messages`.
+    pub messages: String,
+    /// GSI name.
+    pub recent_index: String,
+    /// The simulator's own state.
+    pub state: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A DynamoDB client for an emulator endpoint (static dummy credentials).
+pub async fn client(endpoint: &str, region: &str) -> Client {
+    let conf = aws_sdk_dynamodb::config::Builder::new()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "sim", "sim", None, None, "sim",
+        ))
+        .build();
+    Client::from_conf(conf)
+}
+
+fn key(name: &str, t: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(t)
+        .build()
+        .expect("key")
+}
+fn attr(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(t)
+        .build()
+        .expect("attr")
+}
+
+/// Creates the tables if they do not exist.
+pub async fn create_tables(c: &Client, t: &Tables) -> anyhow::Result<()> {
+    let existing = c
+        .list_tables()
+        .limit(100)
+        .send()
+        .await?
+        .table_names
+        .unwrap_or_default();
+    let mut existing = existing;
+    let mut start = existing.last().cloned();
+    while start.is_some() {
+        let page = c
+            .list_tables()
+            .set_exclusive_start_table_name(start)
+            .limit(100)
+            .send()
+            .await?;
+        start = page.last_evaluated_table_name;
+        existing.extend(page.table_names.unwrap_or_default());
+    }
+    if !existing.contains(&t.threads) {
+        c.create_table()
+            .table_name(&t.threads)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("shopper_id", ScalarAttributeType::S))
+            .attribute_definitions(attr("thread_id", ScalarAttributeType::S))
+            .attribute_definitions(attr("last_message_at", ScalarAttributeType::N))
+            .key_schema(key("shopper_id", KeyType::Hash))
+            .key_schema(key("thread_id", KeyType::Range))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(&t.recent_index)
+                    .key_schema(key("shopper_id", KeyType::Hash))
+                    .key_schema(key("last_message_at", KeyType::Range))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()?,
+            )
+            .send()
+            .await
+            .context("create threads table")?;
+    }
+    if !existing.contains(&t.messages) {
+        c.create_table()
+            .table_name(&t.messages)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("thread_id", ScalarAttributeType::S))
+            .attribute_definitions(attr("sort_key", ScalarAttributeType::S))
+            .key_schema(key("thread_id", KeyType::Hash))
+            .key_schema(key("sort_key", KeyType::Range))
+            .send()
+            .await
+            .context("create messages table")?;
+    }
+    if !existing.contains(&t.state) {
+        c.create_table()
+            .table_name(&t.state)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("shopper_id", ScalarAttributeType::S))
+            .key_schema(key("shopper_id", KeyType::Hash))
+            .send()
+            .await
+            .context("create state table")?;
+    }
+    Ok(())
+}
+
+/// Deletes the tables (test clean-up).
+pub async fn drop_tables(c: &Client, t: &Tables) {
+    for name in [&t.threads, &t.messages, &t.state] {
+        let _ = c.delete_table().table_name(name).send().await;
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// DynamoDB-JSON (`{"S": "x"}`) to an attribute value.
+pub fn from_typed_json(v: &Value) -> Option<AttributeValue> {
+    let (t, inner) = v.as_object()?.iter().next()?;
+    Some(match t.as_str() {
+        "S" => AttributeValue::S(inner.as_str()?.into()),
+        "N" => AttributeValue::N(inner.as_str()?.into()),
+        "BOOL" => AttributeValue::Bool(inner.as_bool()?),
+        "NULL" => AttributeValue::Null(true),
+        "L" => AttributeValue::L(
+            inner
+                .as_array()?
+                .iter()
+                .filter_map(from_typed_json)
+                .collect(),
+        ),
+        "M" => AttributeValue::M(
+            inner
+                .as_object()?
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), from_typed_json(v)?)))
+                .collect(),
+        ),
+        "SS" => AttributeValue::Ss(
+            inner
+                .as_array()?
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect(),
+        ),
+        _ => return None,
+    })
+}
+
+/// Plain JSON to an attribute value (telephony maps).
+pub fn from_plain_json(v: &Value) -> AttributeValue {
+    match v {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(x) => AttributeValue::N(x.to_string()),
+        Value::String(x) => AttributeValue::S(x.clone()),
+        Value::Array(a) => AttributeValue::L(a.iter().map(from_plain_json).collect()),
+        Value::Object(o) => AttributeValue::M(
+            o.iter()
+                .map(|(k, v)| (k.clone(), from_plain_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// The item of a thread.
+pub fn thread_item(shopper_id: &str, t: &ThreadSpec) -> Item {
+    let mut i = Item::from([
+        ("shopper_id".into(), s(shopper_id)),
+        ("thread_id".into(), s(&t.thread_id)),
+        ("channel_id".into(), s(&t.channel_id)),
+        ("channel_type".into(), s(&t.channel_type)),
+        ("status".into(), s(&t.status)),
+        ("created_at".into(), n(t.created_at)),
+        ("last_message_at".into(), n(t.last_message_at)),
+        ("message_count".into(), n(t.messages.len() as i64)),
+    ]);
+    if let Some((name, phone, email)) = &t.contact {
+        let mut m = Item::new();
+        for (k, v) in [("name", name), ("phone", phone), ("email", email)] {
+            if let Some(v) = v {
+                m.insert(k.into(), s(v));
+            }
+        }
+        i.insert("contact".into(), AttributeValue::M(m));
+    }
+    if let Some(x) = &t.subject {
+        i.insert("subject".into(), s(x));
+    }
+    if let Some(b) = t.starred {
+        i.insert("starred".into(), AttributeValue::Bool(b));
+    }
+    if let Some(x) = &t.webchat_conversation_id {
+        i.insert("webchat_conversation_id".into(), s(x));
+    }
+    i
+}
+
+/// The item of a message; attachment URLs point at `media_base`.
+pub fn message_item(shopper_id: &str, thread_id: &str, m: &MessageSpec, media_base: &str) -> Item {
+    let mut i = Item::from([
+        ("thread_id".into(), s(thread_id)),
+        ("sort_key".into(), s(&m.sort_key())),
+        ("message_id".into(), s(&m.message_id)),
+        ("shopper_id".into(), s(shopper_id)),
+        ("direction".into(), s(&m.direction)),
+        ("sent_at".into(), n(m.sent_at)),
+    ]);
+    if let Some(x) = &m.author_name {
+        i.insert("author_name".into(), s(x));
+    }
+    if let Some(x) = &m.body {
+        i.insert("body".into(), s(x));
+    }
+    if let Some(b) = m.starred {
+        i.insert("starred".into(), AttributeValue::Bool(b));
+    }
+    if !m.attachments.is_empty() {
+        let l = m
+            .attachments
+            .iter()
+            .map(|a| {
+                AttributeValue::M(Item::from([
+                    (
+                        "media_url".into(),
+                        s(&format!(
+                            "{}/media/{}",
+                            media_base.trim_end_matches('/'),
+                            a.media_id
+                        )),
+                    ),
+                    ("content_type".into(), s(&a.content_type)),
+                    ("file_name".into(), s(&a.file_name)),
+                    ("size_bytes".into(), n(a.size_bytes as i64)),
+                ]))
+            })
+            .collect();
+        i.insert("attachments".into(), AttributeValue::L(l));
+    }
+    if let Some(t) = &m.telephony {
+        i.insert("telephony".into(), from_plain_json(t));
+    }
+    if let Some(x) = &m.webchat_message_id {
+        i.insert("webchat_message_id".into(), s(x));
+    }
+    i
+}
+
+/// Writes items with BatchWriteItem, `parallel` batches at a time, retrying unprocessed items.
+pub async fn put_all(
+    c: &Client,
+    table: &str,
+    items: Vec<Item>,
+    parallel: usize,
+) -> anyhow::Result<()> {
+    let batches: Vec<Vec<Item>> = items.chunks(25).map(|c| c.to_vec()).collect();
+    stream::iter(batches)
+        .map(|batch| async move {
+            let mut reqs: Vec<WriteRequest> = batch
+                .into_iter()
+                .map(|i| {
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(i))
+                                .build()
+                                .expect("put"),
+                        )
+                        .build()
+                })
+                .collect();
+            let mut tries = 0;
+            while !reqs.is_empty() {
+                let out = c
+                    .batch_write_item()
+                    .request_items(table, reqs.clone())
+                    .send()
+                    .await
+                    .with_context(|| format!("batch write to {table}"))?;
+                reqs = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(table))
+                    .unwrap_or_default();
+                tries += 1;
+                if tries > 50 {
+                    anyhow::bail!("unprocessed items persist in {table}");
+                }
+                if !reqs.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+        .buffer_unordered(parallel.max(1))
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
+/// Stores a C1: its state (REST side) and its threads and messages (DynamoDB side).
+pub async fn seed_c1(
+    c: &Client,
+    t: &Tables,
+    spec: &C1Spec,
+    media_base: &str,
+) -> anyhow::Result<()> {
+    let valid_threads = spec.threads.len() as i64;
+    let configs = serde_json::json!({ "shopper_id": spec.shopper_id, "brands": spec.brands });
+    c.put_item()
+        .table_name(&t.state)
+        .item("shopper_id", s(&spec.shopper_id))
+        .item(
+            "needs_migration",
+            AttributeValue::Bool(spec.needs_migration),
+        )
+        .item("thread_count", n(valid_threads))
+        .item("configs", s(&configs.to_string()))
+        .send()
+        .await
+        .context("write sim state")?;
+    let mut threads: Vec<Item> = spec
+        .threads
+        .iter()
+        .map(|th| thread_item(&spec.shopper_id, th))
+        .collect();
+    let mut messages: Vec<Item> = spec
+        .threads
+        .iter()
+        .flat_map(|th| th.messages.iter().map(move |m| (th, m)))
+        .map(|(th, m)| message_item(&spec.shopper_id, &th.thread_id, m, media_base))
+        .collect();
+    for (table, raw) in &spec.malformed {
+        let item: Item = raw
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), from_typed_json(v)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if table == "threads" {
+            threads.push(item);
+        } else {
+            messages.push(item);
+        }
+    }
+    put_all(c, &t.threads, threads, 8).await?;
+    put_all(c, &t.messages, messages, 8).await?;
+    Ok(())
+}
+
+/// What the REST side knows of a C1: (needs_migration, thread_count, configs JSON).
+pub async fn load_state(
+    c: &Client,
+    t: &Tables,
+    shopper_id: &str,
+) -> anyhow::Result<Option<(bool, i64, Value)>> {
+    let out = c
+        .get_item()
+        .table_name(&t.state)
+        .key("shopper_id", s(shopper_id))
+        .consistent_read(true)
+        .send()
+        .await?;
+    let Some(item) = out.item else {
+        return Ok(None);
+    };
+    let needs = matches!(
+        item.get("needs_migration"),
+        Some(AttributeValue::Bool(true))
+    );
+    let count = match item.get("thread_count") {
+        Some(AttributeValue::N(x)) => x.parse().unwrap_or(0),
+        _ => 0,
+    };
+    let configs = match item.get("configs") {
+        Some(AttributeValue::S(x)) => serde_json::from_str(x)?,
+        _ => serde_json::json!({"shopper_id": shopper_id, "brands": []}),
+    };
+    Ok(Some((needs, count, configs)))
+}

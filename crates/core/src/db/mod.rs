@@ -1,0 +1,74 @@
+//! Postgres: the pool, embedded migrations, the schema, row structs and queries.
+
+pub mod models;
+pub mod queries;
+pub mod schema;
+
+use crate::error::{CoreError, CoreResult};
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::AsyncPgConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// The migrations of `migrations/`, compiled in.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+/// A pool of async Postgres connections.
+pub type DbPool = Pool<AsyncPgConnection>;
+/// One pooled connection.
+pub type DbConn = Object<AsyncPgConnection>;
+
+/// Builds a pool (connections are opened lazily).
+pub fn pool(url: &str, size: usize) -> CoreResult<DbPool> {
+    let mgr = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    Pool::builder(mgr)
+        .max_size(size)
+        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| CoreError::Pool(e.to_string()))
+}
+
+/// Takes a connection from the pool.
+pub async fn conn(pool: &DbPool) -> CoreResult<DbConn> {
+    pool.get().await.map_err(|e| CoreError::Pool(e.to_string()))
+}
+
+/// Applies pending migrations. Serialised with an advisory lock so an api and workers starting
+/// together do not race.
+pub async fn run_migrations(url: &str) -> CoreResult<()> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || -> CoreResult<()> {
+        use diesel::{Connection, RunQueryDsl};
+        type Wrapper =
+            diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
+        let mut c = Wrapper::establish(&url).map_err(|e| CoreError::Pool(e.to_string()))?;
+        diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut c)?;
+        let res = c
+            .run_pending_migrations(MIGRATIONS)
+            .map(|_| ())
+            .map_err(|e| CoreError::Invalid(format!("migration failed: {e}")));
+        diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut c)?;
+        res
+    })
+    .await
+    .map_err(|e| CoreError::Pool(e.to_string()))?
+}
+
+/// Reverts every migration, then applies them again: proves each `down.sql` undoes its `up.sql`.
+pub async fn check_migrations_reversible(url: &str) -> CoreResult<()> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || -> CoreResult<()> {
+        use diesel::Connection;
+        type Wrapper =
+            diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
+        let mut c = Wrapper::establish(&url).map_err(|e| CoreError::Pool(e.to_string()))?;
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| CoreError::Invalid(e.to_string());
+        c.run_pending_migrations(MIGRATIONS).map_err(err)?;
+        c.revert_all_migrations(MIGRATIONS).map_err(err)?;
+        c.run_pending_migrations(MIGRATIONS).map_err(err)?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| CoreError::Pool(e.to_string()))?
+}

@@ -1,0 +1,210 @@
+//! Row structs, one per table (the ones read back as whole rows).
+
+use super::schema::*;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+/// A re:amaze account.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = accounts)]
+pub struct Account {
+    /// Id.
+    pub id: Uuid,
+    /// The C1.
+    pub shopper_id: String,
+    /// Display name.
+    pub name: String,
+    /// Account status (`active`), untouched by the migration.
+    pub status: String,
+    /// Migration status (see `status.rs`).
+    pub migration_status: String,
+    /// The run in force.
+    pub current_run_id: Option<Uuid>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A brand.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = brands)]
+pub struct Brand {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub account_id: Uuid,
+    /// Conversations `brand_id`, if migrated or matched.
+    pub source_id: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Website.
+    pub website: Option<String>,
+    /// Created in re:amaze, not by the migration.
+    pub native: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A channel (credentials stay sealed; they never leave core as plain text).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = channels)]
+pub struct Channel {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub account_id: Uuid,
+    /// Brand.
+    pub brand_id: Uuid,
+    /// `sms`, `webchat`, … (unknown kinds are kept as they are).
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Phone number, address, site.
+    pub address: Option<String>,
+    /// Created in re:amaze.
+    pub native: bool,
+}
+
+/// A conversation row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = conversations)]
+pub struct Conversation {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub account_id: Uuid,
+    /// Channel.
+    pub channel_id: Uuid,
+    /// Contact.
+    pub contact_id: Option<Uuid>,
+    /// Subject.
+    pub subject: Option<String>,
+    /// `open` / `closed`.
+    pub status: String,
+    /// Starred.
+    pub starred: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Newest message.
+    pub last_message_at: DateTime<Utc>,
+    /// Messages held.
+    pub message_count: i32,
+}
+
+/// A contact.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = contacts)]
+pub struct Contact {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+}
+
+/// A message row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = messages)]
+pub struct Message {
+    /// Id.
+    pub id: Uuid,
+    /// Conversation.
+    pub conversation_id: Uuid,
+    /// `inbound` / `outbound`.
+    pub direction: String,
+    /// Author.
+    pub author_name: Option<String>,
+    /// UTF-8 body bytes.
+    pub body: Option<Vec<u8>>,
+    /// Sent.
+    pub sent_at: DateTime<Utc>,
+    /// Starred.
+    pub starred: bool,
+    /// Telephony and extra source attributes.
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// An attachment row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = attachments)]
+pub struct Attachment {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub account_id: Uuid,
+    /// Message.
+    pub message_id: Uuid,
+    /// Index in the source message.
+    pub position: i32,
+    /// Source URL.
+    pub media_url: Option<String>,
+    /// File name.
+    pub file_name: Option<String>,
+    /// MIME type.
+    pub content_type: Option<String>,
+    /// Size.
+    pub size_bytes: Option<i64>,
+    /// `pending`, `stored`, `failed`.
+    pub status: String,
+    /// Download attempts.
+    pub attempts: i32,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// Where the bytes are.
+    pub blob_key: Option<String>,
+}
+
+/// One migration run of an account, with its lease, checkpoint and figures.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = migration_runs)]
+pub struct MigrationRun {
+    /// Id.
+    pub id: Uuid,
+    /// Account.
+    pub account_id: Uuid,
+    /// Phase in force.
+    pub phase: String,
+    /// Superseded by a forced re-migration.
+    pub cancelled: bool,
+    /// Started.
+    pub started_at: DateTime<Utc>,
+    /// Finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Hop attempts of the phase in force.
+    pub hop_attempts: i32,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Lease holder.
+    pub lease_owner: Option<String>,
+    /// Lease expiry.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Phase checkpoint (DynamoDB cursor).
+    pub checkpoint: Option<serde_json::Value>,
+    /// Threads in Conversations.
+    pub threads_total: i32,
+    /// Threads written.
+    pub threads_migrated: i32,
+    /// Messages written.
+    pub messages_migrated: i64,
+    /// Attachments stored.
+    pub attachments_stored: i32,
+    /// Attachments failed.
+    pub attachments_failed: i32,
+    /// Source items rejected.
+    pub rejects: i32,
+    /// Channels migrated.
+    pub channels_migrated: i32,
+    /// Channels phase done.
+    pub channels_at: Option<DateTime<Utc>>,
+    /// Recent phase done.
+    pub recent_at: Option<DateTime<Utc>>,
+    /// All-messages phase done.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}

@@ -1,0 +1,539 @@
+//! The migration's writes. Every row is keyed by its Conversations id, so each function can be
+//! re-run any number of times and leaves the same rows.
+
+use crate::crypto::SecretBox;
+use crate::db::schema::{
+    attachments, brands, channel_sources, channels, contacts, conversations, messages, rejects,
+};
+use crate::error::CoreResult;
+use crate::source::{pg_text, Reject, SourceBrand, SourceChannel, SourceMessage, SourceThread};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Upserts the brands and channels of configs-migration; web chat channels are matched to the
+/// account's existing web chat channel. Returns the number of source channels carried over.
+pub async fn upsert_brands_and_channels(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    source: &[SourceBrand],
+    secrets: &SecretBox,
+) -> CoreResult<i32> {
+    let mut count = 0;
+    for b in source {
+        let has_webchat = b.channels.iter().any(|c| c.kind == "webchat");
+        let brand_id = upsert_brand(conn, account_id, b, has_webchat).await?;
+        for ch in &b.channels {
+            let channel_id = if ch.kind == "webchat" {
+                webchat_channel(conn, account_id, brand_id, ch).await?
+            } else {
+                upsert_channel(conn, account_id, brand_id, ch, secrets).await?
+            };
+            diesel::insert_into(channel_sources::table)
+                .values((
+                    channel_sources::account_id.eq(account_id),
+                    channel_sources::source_id.eq(&ch.channel_id),
+                    channel_sources::channel_id.eq(channel_id),
+                ))
+                .on_conflict((channel_sources::account_id, channel_sources::source_id))
+                .do_update()
+                .set(channel_sources::channel_id.eq(channel_id))
+                .execute(conn)
+                .await?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+async fn upsert_brand(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    b: &SourceBrand,
+    has_webchat: bool,
+) -> CoreResult<Uuid> {
+    let name = pg_text(Some(&b.name)).unwrap_or_default();
+    let website = pg_text(b.website.as_deref());
+    let existing: Option<Uuid> = brands::table
+        .filter(brands::account_id.eq(account_id))
+        .filter(brands::source_id.eq(&b.brand_id))
+        .select(brands::id)
+        .first(conn)
+        .await
+        .optional()?;
+    // the brand holding web chat is the one the web chat initiative created: claim it
+    let target = match existing {
+        Some(id) => Some(id),
+        None if has_webchat => native_webchat(conn, account_id)
+            .await?
+            .map(|(_, brand)| brand)
+            .filter(|_| true),
+        None => None,
+    };
+    if let Some(id) = target {
+        let claimed = diesel::update(
+            brands::table.find(id).filter(
+                brands::source_id
+                    .is_null()
+                    .or(brands::source_id.eq(&b.brand_id)),
+            ),
+        )
+        .set((
+            brands::source_id.eq(&b.brand_id),
+            brands::name.eq(&name),
+            brands::website.eq(&website),
+        ))
+        .execute(conn)
+        .await?;
+        if claimed == 1 {
+            return Ok(id);
+        }
+    }
+    let id = Uuid::new_v4();
+    diesel::insert_into(brands::table)
+        .values((
+            brands::id.eq(id),
+            brands::account_id.eq(account_id),
+            brands::source_id.eq(&b.brand_id),
+            brands::name.eq(&name),
+            brands::website.eq(&website),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// The account's native web chat channel and its brand.
+async fn native_webchat(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+) -> CoreResult<Option<(Uuid, Uuid)>> {
+    Ok(channels::table
+        .filter(channels::account_id.eq(account_id))
+        .filter(channels::kind.eq("webchat"))
+        .order((channels::native.desc(), channels::created_at))
+        .select((channels::id, channels::brand_id))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+async fn webchat_channel(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    brand_id: Uuid,
+    ch: &SourceChannel,
+) -> CoreResult<Uuid> {
+    if let Some((id, _)) = native_webchat(conn, account_id).await? {
+        return Ok(id);
+    }
+    // no web chat yet (the initiative missed this account): create exactly one
+    let id = Uuid::new_v4();
+    diesel::insert_into(channels::table)
+        .values((
+            channels::id.eq(id),
+            channels::account_id.eq(account_id),
+            channels::brand_id.eq(brand_id),
+            channels::kind.eq("webchat"),
+            channels::name.eq(pg_text(ch.name.as_deref()).unwrap_or_else(|| "Web chat".into())),
+            channels::address.eq(pg_text(ch.address.as_deref())),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+async fn upsert_channel(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    brand_id: Uuid,
+    ch: &SourceChannel,
+    secrets: &SecretBox,
+) -> CoreResult<Uuid> {
+    let sealed = ch
+        .credentials
+        .as_ref()
+        .map(|c| secrets.seal(&serde_json::to_vec(c).expect("json serialises")));
+    let settings = ch.settings.clone().unwrap_or_else(|| serde_json::json!({}));
+    let name = pg_text(ch.name.as_deref()).unwrap_or_else(|| ch.kind.clone());
+    let address = pg_text(ch.address.as_deref());
+    let existing: Option<Uuid> = channel_sources::table
+        .filter(channel_sources::account_id.eq(account_id))
+        .filter(channel_sources::source_id.eq(&ch.channel_id))
+        .select(channel_sources::channel_id)
+        .first(conn)
+        .await
+        .optional()?;
+    if let Some(id) = existing {
+        diesel::update(channels::table.find(id))
+            .set((
+                channels::brand_id.eq(brand_id),
+                channels::kind.eq(&ch.kind),
+                channels::name.eq(&name),
+                channels::address.eq(&address),
+                channels::settings.eq(&settings),
+                channels::credentials_enc.eq(&sealed),
+            ))
+            .execute(conn)
+            .await?;
+        return Ok(id);
+    }
+    let id = Uuid::new_v4();
+    diesel::insert_into(channels::table)
+        .values((
+            channels::id.eq(id),
+            channels::account_id.eq(account_id),
+            channels::brand_id.eq(brand_id),
+            channels::kind.eq(&ch.kind),
+            channels::name.eq(&name),
+            channels::address.eq(&address),
+            channels::settings.eq(&settings),
+            channels::credentials_enc.eq(&sealed),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// Conversations channel id -> re:amaze channel, for the account.
+pub async fn channel_map(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+) -> CoreResult<HashMap<String, Uuid>> {
+    Ok(channel_sources::table
+        .filter(channel_sources::account_id.eq(account_id))
+        .select((channel_sources::source_id, channel_sources::channel_id))
+        .load::<(String, Uuid)>(conn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// A conversation as written: its id and whether its messages are all in already.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadRow {
+    /// The conversation.
+    pub conversation_id: Uuid,
+    /// All messages written by an earlier pass.
+    pub messages_complete: bool,
+}
+
+/// Upserts the contact and the conversation of a source thread.
+pub async fn upsert_thread(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    channel_id: Uuid,
+    t: &SourceThread,
+) -> CoreResult<ThreadRow> {
+    let contact_id = match &t.contact {
+        Some(c) if c.name.is_some() || c.phone.is_some() || c.email.is_some() => {
+            let key = pg_text(Some(&c.source_key())).unwrap_or_default();
+            Some(
+                diesel::insert_into(contacts::table)
+                    .values((
+                        contacts::id.eq(Uuid::new_v4()),
+                        contacts::account_id.eq(account_id),
+                        contacts::source_id.eq(&key),
+                        contacts::name.eq(pg_text(c.name.as_deref())),
+                        contacts::phone.eq(pg_text(c.phone.as_deref())),
+                        contacts::email.eq(pg_text(c.email.as_deref())),
+                    ))
+                    .on_conflict((contacts::account_id, contacts::source_id))
+                    .do_update()
+                    .set(contacts::name.eq(excluded(contacts::name)))
+                    .returning(contacts::id)
+                    .get_result::<Uuid>(conn)
+                    .await?,
+            )
+        }
+        _ => None,
+    };
+    let (conversation_id, messages_complete) = diesel::insert_into(conversations::table)
+        .values((
+            conversations::id.eq(Uuid::new_v4()),
+            conversations::account_id.eq(account_id),
+            conversations::channel_id.eq(channel_id),
+            conversations::contact_id.eq(contact_id),
+            conversations::source_id.eq(&t.thread_id),
+            conversations::subject.eq(pg_text(t.subject.as_deref())),
+            conversations::status.eq(&t.status),
+            conversations::starred.eq(t.starred),
+            conversations::created_at.eq(t.created_at),
+            conversations::last_message_at.eq(t.last_message_at),
+        ))
+        .on_conflict((conversations::account_id, conversations::source_id))
+        .do_update()
+        .set(conversations::starred.eq(excluded(conversations::starred)))
+        .returning((conversations::id, conversations::messages_complete))
+        .get_result::<(Uuid, bool)>(conn)
+        .await?;
+    Ok(ThreadRow {
+        conversation_id,
+        messages_complete,
+    })
+}
+
+/// What a batch of messages added.
+#[derive(Debug, Clone, Default)]
+pub struct MessageBatch {
+    /// Messages inserted (already-present ones are skipped).
+    pub inserted: i64,
+    /// Attachments waiting for download: (attachment id, media url).
+    pub pending_attachments: Vec<(Uuid, String)>,
+    /// Attachments failed on arrival (malformed entries).
+    pub failed_attachments: i32,
+}
+
+/// Inserts a batch of one conversation's messages with their attachment rows; messages already
+/// present are skipped (their attachments were written with them).
+pub async fn insert_messages(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    conversation_id: Uuid,
+    batch: &[SourceMessage],
+) -> CoreResult<MessageBatch> {
+    if batch.is_empty() {
+        return Ok(MessageBatch::default());
+    }
+    let rows: Vec<_> = batch
+        .iter()
+        .map(|m| {
+            (
+                messages::id.eq(Uuid::new_v4()),
+                messages::account_id.eq(account_id),
+                messages::conversation_id.eq(conversation_id),
+                messages::source_id.eq(m.message_id.clone()),
+                messages::source_sort.eq(pg_text(Some(&m.sort_key))),
+                messages::direction.eq(m.direction.clone()),
+                messages::author_name.eq(pg_text(m.author_name.as_deref())),
+                messages::body.eq(m.body.as_ref().map(|b| b.as_bytes().to_vec())),
+                messages::sent_at.eq(m.sent_at),
+                messages::starred.eq(m.starred),
+                messages::metadata.eq(m.metadata.clone()),
+            )
+        })
+        .collect();
+    let inserted: Vec<(Uuid, Option<String>)> = diesel::insert_into(messages::table)
+        .values(&rows)
+        .on_conflict((messages::account_id, messages::source_id))
+        .do_nothing()
+        .returning((messages::id, messages::source_id))
+        .get_results(conn)
+        .await?;
+    let by_source: HashMap<&str, &SourceMessage> =
+        batch.iter().map(|m| (m.message_id.as_str(), m)).collect();
+    let mut out = MessageBatch {
+        inserted: inserted.len() as i64,
+        ..Default::default()
+    };
+    let mut att_rows = Vec::new();
+    for (message_id, source_id) in &inserted {
+        let Some(m) = source_id.as_deref().and_then(|s| by_source.get(s)) else {
+            continue;
+        };
+        for (pos, a) in m.attachments.iter().enumerate() {
+            let id = Uuid::new_v4();
+            let status = match (&a.defect, &a.media_url) {
+                (None, Some(url)) => {
+                    out.pending_attachments.push((id, url.clone()));
+                    "pending"
+                }
+                _ => {
+                    out.failed_attachments += 1;
+                    "failed"
+                }
+            };
+            att_rows.push((
+                attachments::id.eq(id),
+                attachments::account_id.eq(account_id),
+                attachments::message_id.eq(*message_id),
+                attachments::position.eq(pos as i32),
+                attachments::media_url.eq(pg_text(a.media_url.as_deref())),
+                attachments::file_name.eq(pg_text(a.file_name.as_deref())),
+                attachments::content_type.eq(pg_text(a.content_type.as_deref())),
+                attachments::size_bytes.eq(a.size_bytes),
+                attachments::status.eq(status),
+                attachments::failure_reason.eq(a.defect.clone()),
+            ));
+        }
+    }
+    for chunk in att_rows.chunks(2000) {
+        diesel::insert_into(attachments::table)
+            .values(chunk)
+            .on_conflict((attachments::message_id, attachments::position))
+            .do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    if out.inserted > 0 {
+        diesel::update(conversations::table.find(conversation_id))
+            .set(
+                conversations::message_count.eq(conversations::message_count + out.inserted as i32),
+            )
+            .execute(conn)
+            .await?;
+    }
+    Ok(out)
+}
+
+/// Marks a conversation's messages complete; true when this call flipped it (count it once).
+pub async fn complete_thread(
+    conn: &mut AsyncPgConnection,
+    conversation_id: Uuid,
+) -> CoreResult<bool> {
+    let n = diesel::update(
+        conversations::table
+            .find(conversation_id)
+            .filter(conversations::messages_complete.eq(false)),
+    )
+    .set(conversations::messages_complete.eq(true))
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Carries a web chat thread's starred flag onto the re:amaze conversation it mirrors; false when
+/// that conversation does not exist in this account.
+pub async fn star_webchat_conversation(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    reamaze_id: &str,
+    starred: bool,
+) -> CoreResult<bool> {
+    let Ok(id) = Uuid::parse_str(reamaze_id) else {
+        return Ok(false);
+    };
+    let n = diesel::update(
+        conversations::table
+            .find(id)
+            .filter(conversations::account_id.eq(account_id)),
+    )
+    .set(conversations::starred.eq(starred))
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Carries a web chat message's starred flag onto the re:amaze message it mirrors.
+pub async fn star_webchat_message(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    reamaze_id: &str,
+    starred: bool,
+) -> CoreResult<bool> {
+    let Ok(id) = Uuid::parse_str(reamaze_id) else {
+        return Ok(false);
+    };
+    let n = diesel::update(
+        messages::table
+            .find(id)
+            .filter(messages::account_id.eq(account_id)),
+    )
+    .set(messages::starred.eq(starred))
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Records rejects once each; returns how many are new.
+pub async fn record_rejects(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    run_id: Uuid,
+    list: &[Reject],
+) -> CoreResult<i32> {
+    if list.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<_> = list
+        .iter()
+        .map(|r| {
+            (
+                rejects::account_id.eq(account_id),
+                rejects::run_id.eq(Some(run_id)),
+                rejects::source_table.eq(r.source_table.clone()),
+                rejects::source_key.eq(pg_text(Some(&r.source_key)).unwrap_or_default()),
+                rejects::reason.eq(pg_text(Some(&r.reason)).unwrap_or_default()),
+                rejects::raw.eq(r.raw.clone()),
+            )
+        })
+        .collect();
+    let n = diesel::insert_into(rejects::table)
+        .values(&rows)
+        .on_conflict((
+            rejects::account_id,
+            rejects::source_table,
+            rejects::source_key,
+        ))
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(n as i32)
+}
+
+/// Attachments of the account still waiting for download (left by an interrupted hop).
+pub async fn pending_attachments(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    limit: i64,
+) -> CoreResult<Vec<(Uuid, String)>> {
+    Ok(attachments::table
+        .filter(attachments::account_id.eq(account_id))
+        .filter(attachments::status.eq("pending"))
+        .filter(attachments::media_url.is_not_null())
+        .select((attachments::id, attachments::media_url.assume_not_null()))
+        .limit(limit)
+        .load(conn)
+        .await?)
+}
+
+/// Records a download's outcome; returns true when the row was still pending (count it once).
+pub async fn settle_attachment(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    attempts: i32,
+    outcome: Result<(&str, i64, Option<&str>), &str>,
+) -> CoreResult<bool> {
+    let q = attachments::table
+        .find(id)
+        .filter(attachments::status.eq("pending"));
+    let n = match outcome {
+        Ok((blob_key, size, content_type)) => {
+            let mut n = diesel::update(q)
+                .set((
+                    attachments::status.eq("stored"),
+                    attachments::attempts.eq(attempts),
+                    attachments::blob_key.eq(Some(blob_key)),
+                    attachments::size_bytes.eq(Some(size)),
+                    attachments::failure_reason.eq(None::<String>),
+                ))
+                .execute(conn)
+                .await?;
+            if let (1, Some(ct)) = (n, content_type) {
+                n = diesel::update(
+                    attachments::table
+                        .find(id)
+                        .filter(attachments::content_type.is_null()),
+                )
+                .set(attachments::content_type.eq(Some(ct)))
+                .execute(conn)
+                .await
+                .map(|_| 1)?;
+            }
+            n
+        }
+        Err(reason) => {
+            diesel::update(q)
+                .set((
+                    attachments::status.eq("failed"),
+                    attachments::attempts.eq(attempts),
+                    attachments::failure_reason.eq(Some(reason)),
+                ))
+                .execute(conn)
+                .await?
+        }
+    };
+    Ok(n == 1)
+}

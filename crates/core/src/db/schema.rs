@@ -1,0 +1,191 @@
+// @generated-by-hand to match migrations/ (diesel print-schema layout).
+
+diesel::table! {
+    accounts (id) {
+        id -> Uuid,
+        shopper_id -> Text,
+        name -> Text,
+        status -> Text,
+        migration_status -> Text,
+        current_run_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    brands (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        source_id -> Nullable<Text>,
+        name -> Text,
+        website -> Nullable<Text>,
+        native -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    channels (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        brand_id -> Uuid,
+        kind -> Text,
+        name -> Text,
+        address -> Nullable<Text>,
+        settings -> Json,
+        credentials_enc -> Nullable<Bytea>,
+        native -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    channel_sources (account_id, source_id) {
+        account_id -> Uuid,
+        source_id -> Text,
+        channel_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        source_id -> Nullable<Text>,
+        name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        native -> Bool,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        channel_id -> Uuid,
+        contact_id -> Nullable<Uuid>,
+        source_id -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        status -> Text,
+        starred -> Bool,
+        created_at -> Timestamptz,
+        last_message_at -> Timestamptz,
+        message_count -> Int4,
+        messages_complete -> Bool,
+        native -> Bool,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        conversation_id -> Uuid,
+        source_id -> Nullable<Text>,
+        source_sort -> Nullable<Text>,
+        direction -> Text,
+        author_name -> Nullable<Text>,
+        body -> Nullable<Bytea>,
+        sent_at -> Timestamptz,
+        starred -> Bool,
+        metadata -> Nullable<Json>,
+        native -> Bool,
+    }
+}
+
+diesel::table! {
+    attachments (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        message_id -> Uuid,
+        position -> Int4,
+        media_url -> Nullable<Text>,
+        file_name -> Nullable<Text>,
+        content_type -> Nullable<Text>,
+        size_bytes -> Nullable<Int8>,
+        status -> Text,
+        attempts -> Int4,
+        failure_reason -> Nullable<Text>,
+        blob_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    migration_runs (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        phase -> Text,
+        cancelled -> Bool,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        hop_attempts -> Int4,
+        last_error -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        checkpoint -> Nullable<Json>,
+        threads_total -> Int4,
+        threads_migrated -> Int4,
+        messages_migrated -> Int8,
+        attachments_stored -> Int4,
+        attachments_failed -> Int4,
+        rejects -> Int4,
+        channels_migrated -> Int4,
+        channels_at -> Nullable<Timestamptz>,
+        recent_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    rejects (id) {
+        id -> Int8,
+        account_id -> Uuid,
+        run_id -> Nullable<Uuid>,
+        source_table -> Text,
+        source_key -> Text,
+        reason -> Text,
+        raw -> Json,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        payload -> Json,
+        created_at -> Timestamptz,
+        published_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    fleet_locks (name) {
+        name -> Text,
+        owner -> Text,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(brands -> accounts (account_id));
+diesel::joinable!(channels -> brands (brand_id));
+diesel::joinable!(conversations -> contacts (contact_id));
+diesel::joinable!(messages -> conversations (conversation_id));
+diesel::joinable!(attachments -> messages (message_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    brands,
+    channels,
+    channel_sources,
+    contacts,
+    conversations,
+    messages,
+    attachments,
+    migration_runs,
+    rejects,
+    outbox,
+    fleet_locks,
+);

@@ -1,0 +1,18 @@
+//! Everything the api and the worker share: the migration state machine, domain types, the
+//! Diesel schema and queries, queue message types, settings and credential encryption.
+
+pub mod blob;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod queue;
+pub mod relay;
+pub mod settings;
+pub mod source;
+pub mod status;
+pub mod telemetry;
+
+pub use error::{CoreError, CoreResult};
+pub use ids::*;
+pub use status::MigrationStatus;

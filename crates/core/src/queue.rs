@@ -1,0 +1,263 @@
+//! Queue messages and the RabbitMQ plumbing both sides share: names in one place, one publisher
+//! (publisher confirms, reconnects on failure) and the declarations of the hop topology.
+//!
+//! Topology (default exchange, routing key = queue name):
+//! - `<prefix>.hops`: durable work queue every worker consumes;
+//! - `<prefix>.hops.retry`: delayed redelivery; a message waits its per-message TTL and is
+//!   dead-lettered back into `<prefix>.hops`;
+//! - `<prefix>.hops.dead`: hops that exhausted their attempts, kept for operators.
+
+use crate::ids::{AccountId, RunId};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+/// The three phases of a migration, each its own message hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// configs-migration: brands and channels.
+    Channels,
+    /// Recent threads and their messages.
+    RecentMessages,
+    /// Every thread and message.
+    AllMessages,
+}
+
+impl Phase {
+    /// The spelling stored in `migration_runs.phase`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Channels => "channels",
+            Phase::RecentMessages => "recent-messages",
+            Phase::AllMessages => "all-messages",
+        }
+    }
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Phase> {
+        [Phase::Channels, Phase::RecentMessages, Phase::AllMessages]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// One unit of work: run `phase` of `run_id` for `account_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationHop {
+    /// Unique per publication (logs, dedup diagnostics).
+    pub hop_id: Uuid,
+    /// The account.
+    pub account_id: AccountId,
+    /// The run this hop belongs to; hops of superseded runs are dropped.
+    pub run_id: RunId,
+    /// The phase to run.
+    pub phase: Phase,
+    /// Delivery attempt of this phase (1-based).
+    pub attempt: u32,
+}
+
+impl MigrationHop {
+    /// A first attempt.
+    pub fn first(account_id: AccountId, run_id: RunId, phase: Phase) -> Self {
+        Self {
+            hop_id: Uuid::new_v4(),
+            account_id,
+            run_id,
+            phase,
+            attempt: 1,
+        }
+    }
+}
+
+/// Queue names derived from the configured prefix.
+#[derive(Debug, Clone)]
+pub struct QueueNames {
+    /// Work queue.
+    pub hops: String,
+    /// Delay queue.
+    pub retry: String,
+    /// Dead letters.
+    pub dead: String,
+}
+
+impl QueueNames {
+    /// Names under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            hops: format!("{prefix}.hops"),
+            retry: format!("{prefix}.hops.retry"),
+            dead: format!("{prefix}.hops.dead"),
+        }
+    }
+}
+
+/// Broker trouble.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Connection, channel or publish failed.
+    #[error("amqp: {0}")]
+    Amqp(#[from] lapin::Error),
+    /// The broker did not confirm a publish.
+    #[error("publish not confirmed by the broker")]
+    Nacked,
+}
+
+/// Opens a connection with the tokio executor.
+pub async fn connect(url: &str) -> Result<Connection, QueueError> {
+    let props = ConnectionProperties::default()
+        .with_connection_name(LongString::from(format!("migrator-{}", std::process::id())));
+    Ok(Connection::connect(url, props).await?)
+}
+
+/// Declares the hop topology on `ch` (idempotent).
+pub async fn declare_topology(ch: &Channel, names: &QueueNames) -> Result<(), QueueError> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare(&names.hops, durable, FieldTable::default())
+        .await?;
+    ch.queue_declare(&names.dead, durable, FieldTable::default())
+        .await?;
+    let mut retry_args = FieldTable::default();
+    retry_args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    retry_args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(names.hops.clone().into()),
+    );
+    ch.queue_declare(&names.retry, durable, retry_args).await?;
+    Ok(())
+}
+
+/// Publishes hops with publisher confirms; reconnects lazily after any failure.
+pub struct Publisher {
+    url: String,
+    names: QueueNames,
+    state: Mutex<Option<(Connection, Channel)>>,
+}
+
+impl Publisher {
+    /// A publisher that connects on first use.
+    pub fn new(url: &str, names: QueueNames) -> Self {
+        Self {
+            url: url.to_string(),
+            names,
+            state: Mutex::new(None),
+        }
+    }
+
+    /// The queue names in use.
+    pub fn names(&self) -> &QueueNames {
+        &self.names
+    }
+
+    /// Publishes `hop` to the work queue, or to the delay queue when `delay_ms` > 0.
+    pub async fn publish_hop(&self, hop: &MigrationHop, delay_ms: u64) -> Result<(), QueueError> {
+        let body = serde_json::to_vec(hop).expect("hop serialises");
+        if delay_ms > 0 {
+            let retry = self.names.retry.clone();
+            self.publish(&retry, &body, Some(delay_ms)).await
+        } else {
+            let hops = self.names.hops.clone();
+            self.publish(&hops, &body, None).await
+        }
+    }
+
+    /// Publishes raw bytes to `queue` and waits for the broker's confirm.
+    pub async fn publish(
+        &self,
+        queue: &str,
+        body: &[u8],
+        expiration_ms: Option<u64>,
+    ) -> Result<(), QueueError> {
+        let mut guard = self.state.lock().await;
+        if guard
+            .as_ref()
+            .map(|(c, ch)| !c.status().connected() || !ch.status().connected())
+            .unwrap_or(true)
+        {
+            let conn = connect(&self.url).await?;
+            let ch = conn.create_channel().await?;
+            ch.confirm_select(ConfirmSelectOptions::default()).await?;
+            declare_topology(&ch, &self.names).await?;
+            *guard = Some((conn, ch));
+        }
+        let (_, ch) = guard.as_ref().expect("connected above");
+        let mut props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into());
+        if let Some(ms) = expiration_ms {
+            props = props.with_expiration(ms.to_string().into());
+        }
+        let res = async {
+            let confirm = ch
+                .basic_publish("", queue, BasicPublishOptions::default(), body, props)
+                .await?
+                .await?;
+            if confirm.is_nack() {
+                return Err(QueueError::Nacked);
+            }
+            Ok(())
+        }
+        .await;
+        if res.is_err() {
+            *guard = None;
+        }
+        res
+    }
+
+    /// True when a connection is open (readiness).
+    pub async fn ping(&self) -> bool {
+        let mut guard = self.state.lock().await;
+        if let Some((c, ch)) = guard.as_ref() {
+            if c.status().connected() && ch.status().connected() {
+                return true;
+            }
+        }
+        match connect(&self.url).await {
+            Ok(conn) => match conn.create_channel().await {
+                Ok(ch) => {
+                    if ch
+                        .confirm_select(ConfirmSelectOptions::default())
+                        .await
+                        .is_ok()
+                        && declare_topology(&ch, &self.names).await.is_ok()
+                    {
+                        *guard = Some((conn, ch));
+                        return true;
+                    }
+                    false
+                }
+                Err(_) => false,
+            },
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_wire_format_is_stable() {
+        let hop = MigrationHop {
+            hop_id: Uuid::nil(),
+            account_id: AccountId(Uuid::nil()),
+            run_id: RunId(Uuid::nil()),
+            phase: Phase::RecentMessages,
+            attempt: 2,
+        };
+        let v = serde_json::to_value(&hop).unwrap();
+        assert_eq!(v["phase"], "recent-messages");
+        assert_eq!(serde_json::from_value::<MigrationHop>(v).unwrap(), hop);
+        assert_eq!(Phase::parse("all-messages"), Some(Phase::AllMessages));
+        assert_eq!(QueueNames::new("t1").retry, "t1.hops.retry");
+    }
+}

@@ -1,0 +1,55 @@
+//! The outbox relay: publishes hops whose immediate publish after commit did not happen (broker
+//! down, process killed). Several relays may run; `SKIP LOCKED` keeps them off each other's rows.
+
+use crate::db::queries::outbox;
+use crate::db::{self, DbPool};
+use crate::error::{CoreError, CoreResult};
+use crate::queue::Publisher;
+use diesel_async::AsyncConnection;
+use scoped_futures::ScopedFutureExt;
+
+/// Relays up to `limit` unpublished rows older than `min_age_ms`; returns how many were sent.
+pub async fn relay_once(
+    pool: &DbPool,
+    publisher: &Publisher,
+    min_age_ms: i64,
+    limit: i64,
+) -> CoreResult<usize> {
+    let mut conn = db::conn(pool).await?;
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let rows = outbox::claim_unpublished(c, min_age_ms, limit).await?;
+            let mut sent = Vec::with_capacity(rows.len());
+            for (id, hop) in rows {
+                if publisher.publish_hop(&hop, 0).await.is_err() {
+                    break;
+                }
+                sent.push(id);
+            }
+            outbox::mark_published(c, &sent).await?;
+            Ok(sent.len())
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Runs the relay every `period` until `stop` flips.
+pub async fn run(
+    pool: DbPool,
+    publisher: std::sync::Arc<Publisher>,
+    period: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match relay_once(&pool, &publisher, 1500, 200).await {
+            Ok(n) if n > 0 => tracing::info!(relayed = n, "outbox relayed"),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "outbox relay pass failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

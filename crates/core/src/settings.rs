@@ -1,0 +1,222 @@
+//! Typed settings, layered: `config/default.toml` -> an environment file -> environment variables
+//! (`MIGRATOR__SECTION__KEY`, e.g. `MIGRATOR__DATABASE__URL`). Every key is documented in
+//! `docs/configuration.md`.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// All settings of the api, the worker and the tools.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Postgres.
+    pub database: DatabaseSettings,
+    /// RabbitMQ.
+    pub amqp: AmqpSettings,
+    /// The HTTP api.
+    pub api: ApiSettings,
+    /// Encryption of channel credentials at rest.
+    pub crypto: CryptoSettings,
+    /// The Conversations REST API.
+    pub conversations: ConversationsSettings,
+    /// The Conversations media service (cert JWT).
+    pub media: MediaSettings,
+    /// The Conversations DynamoDB tables.
+    pub dynamodb: DynamoSettings,
+    /// Cross-account access through STS AssumeRole.
+    pub sts: StsSettings,
+    /// The worker fleet.
+    pub worker: WorkerSettings,
+    /// Attachment storage.
+    pub blobs: BlobSettings,
+}
+
+/// Postgres connection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `postgres://…` URL.
+    pub url: String,
+    /// Pool size per process.
+    pub pool_size: usize,
+}
+
+/// RabbitMQ connection and names.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    /// `amqp://…` URL (a vhost in the URL separates deployments too).
+    pub url: String,
+    /// Prefix of every queue name, so several deployments can share one broker.
+    pub prefix: String,
+}
+
+/// HTTP api and its authentication.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiSettings {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// `HS256` (default) or `RS256`.
+    pub jwt_algorithm: String,
+    /// HS256 secret.
+    pub jwt_secret: SecretString,
+    /// RS256 public key (PEM text) or empty.
+    pub jwt_public_key_pem: String,
+    /// Checked when non-empty.
+    pub jwt_issuer: String,
+    /// Checked when non-empty.
+    pub jwt_audience: String,
+    /// How long `GET /accounts` waits for Conversations before answering `not-started` anyway.
+    pub eligibility_timeout_ms: u64,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// Attachment storage.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BlobSettings {
+    /// Directory of the file-system store (the worker writes, the api reads).
+    pub dir: PathBuf,
+}
+
+/// Encryption key for channel credentials.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CryptoSettings {
+    /// 32 bytes, base64.
+    pub credentials_key: SecretString,
+}
+
+/// Conversations REST API.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConversationsSettings {
+    /// Base URL, e.g. `http://127.0.0.1:8090`.
+    pub base_url: String,
+    /// Service token sent as `Authorization: Bearer`.
+    pub token: SecretString,
+    /// Per-request timeout.
+    pub timeout_ms: u64,
+}
+
+/// Cert JWT for the media service.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediaSettings {
+    /// PEM file of re:amaze's RS256 private key.
+    pub signing_key_path: PathBuf,
+    /// `iss` claim.
+    pub issuer: String,
+    /// Lifetime of a cert JWT (at most 300 s by contract).
+    pub token_ttl_secs: u64,
+    /// Per-download timeout.
+    pub timeout_ms: u64,
+}
+
+/// DynamoDB.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DynamoSettings {
+    /// AWS region.
+    pub region: String,
+    /// Endpoint override (local emulator); empty for AWS.
+    pub endpoint: String,
+    /// Threads table name.
+    pub threads_table: String,
+    /// Messages table name.
+    pub messages_table: String,
+    /// GSI on threads, sorted by `last_message_at`.
+    pub recent_index: String,
+    /// Items per Query page.
+    pub page_size: i32,
+}
+
+/// STS AssumeRole.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StsSettings {
+    /// Endpoint override (local emulator); empty for AWS.
+    pub endpoint: String,
+    /// Role in the Conversations account.
+    pub role_arn: String,
+    /// Optional external id.
+    pub external_id: String,
+    /// Session name.
+    pub session_name: String,
+    /// Requested session lifetime.
+    pub duration_secs: i32,
+    /// Refresh this long before expiry.
+    pub refresh_before_secs: i64,
+    /// Base credentials for the AssumeRole call; empty = the default AWS chain.
+    pub access_key_id: String,
+    /// Base secret key; empty = the default AWS chain.
+    pub secret_access_key: SecretString,
+}
+
+/// Worker behaviour.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    /// Hops a worker process runs at once.
+    pub concurrency: u16,
+    /// Lease lifetime; the heartbeat renews it every third of this.
+    pub lease_secs: i64,
+    /// "Recent" = last_message_at within this many days before the migration started.
+    pub recent_days: i64,
+    /// At most this many recent threads.
+    pub recent_max_threads: usize,
+    /// Attempts of one hop (in-hop retries excluded) before the phase fails.
+    pub max_hop_attempts: u32,
+    /// In-hop retries of one transient call.
+    pub max_call_retries: u32,
+    /// Base backoff of retries.
+    pub retry_base_ms: u64,
+    /// Longest backoff.
+    pub retry_max_ms: u64,
+    /// Sweeper period.
+    pub sweep_interval_secs: u64,
+    /// Repair of `messages-failure` accounts, period.
+    pub repair_interval_secs: u64,
+    /// Attachment downloads in flight at once.
+    pub attachment_concurrency: usize,
+    /// Threads whose messages are read at once.
+    pub thread_concurrency: usize,
+    /// Messages per write batch.
+    pub write_batch: usize,
+    /// Runs idle (unleased) this long are re-enqueued by the sweeper.
+    pub stalled_after_secs: i64,
+}
+
+/// Settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct SettingsError(#[from] config::ConfigError);
+
+impl Settings {
+    /// Loads `<dir>/default.toml`, then the file named by `MIGRATOR_ENV_FILE` (or
+    /// `<dir>/<MIGRATOR_ENV>.toml` when that is set), then `MIGRATOR__…` variables.
+    pub fn load() -> Result<Self, SettingsError> {
+        let dir = std::env::var("MIGRATOR_CONFIG_DIR").unwrap_or_else(|_| default_config_dir());
+        Self::load_from(Path::new(&dir))
+    }
+
+    /// As [`Settings::load`], with an explicit config directory.
+    pub fn load_from(dir: &Path) -> Result<Self, SettingsError> {
+        let mut b = config::Config::builder()
+            .add_source(config::File::from(dir.join("default.toml")).required(true));
+        if let Ok(env) = std::env::var("MIGRATOR_ENV") {
+            b = b.add_source(config::File::from(dir.join(format!("{env}.toml"))).required(true));
+        }
+        if let Ok(file) = std::env::var("MIGRATOR_ENV_FILE") {
+            b = b.add_source(config::File::from(PathBuf::from(file)).required(true));
+        }
+        b = b.add_source(
+            config::Environment::with_prefix("MIGRATOR")
+                .prefix_separator("__")
+                .separator("__"),
+        );
+        Ok(b.build()?.try_deserialize()?)
+    }
+}
+
+/// `config/` of the workspace when run from it, else `./config`.
+fn default_config_dir() -> String {
+    let manifest_cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+    if Path::new("config/default.toml").exists() {
+        "config".into()
+    } else {
+        manifest_cfg.into()
+    }
+}

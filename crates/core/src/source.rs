@@ -1,0 +1,175 @@
+//! What the worker reads from Conversations, after validation against the source contract.
+//! Items that break the contract become [`Reject`]s instead.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A brand from `POST /v1/configs-migration`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceBrand {
+    /// `brand_id`.
+    pub brand_id: String,
+    /// Name.
+    pub name: String,
+    /// Website.
+    #[serde(default)]
+    pub website: Option<String>,
+    /// Channels.
+    #[serde(default)]
+    pub channels: Vec<SourceChannel>,
+}
+
+/// A channel from configs-migration. `credentials` is secret: sealed before it is stored.
+#[derive(Clone, Deserialize)]
+pub struct SourceChannel {
+    /// `channel_id`.
+    pub channel_id: String,
+    /// `type`: known or not, kept as it is.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Address.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Settings (free-form).
+    #[serde(default)]
+    pub settings: Option<serde_json::Value>,
+    /// Secrets (free-form).
+    #[serde(default)]
+    pub credentials: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for SourceChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // credentials are never logged
+        f.debug_struct("SourceChannel")
+            .field("channel_id", &self.channel_id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The contact of a thread.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceContact {
+    /// Name.
+    pub name: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+}
+
+impl SourceContact {
+    /// The key that identifies a migrated contact within an account.
+    pub fn source_key(&self) -> String {
+        format!(
+            "{}\u{1f}{}\u{1f}{}",
+            self.name.as_deref().unwrap_or(""),
+            self.phone.as_deref().unwrap_or(""),
+            self.email.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// A valid item of `conversations_threads`.
+#[derive(Debug, Clone)]
+pub struct SourceThread {
+    /// `thread_id`.
+    pub thread_id: String,
+    /// `channel_id`.
+    pub channel_id: String,
+    /// `channel_type`.
+    pub channel_type: String,
+    /// `contact`.
+    pub contact: Option<SourceContact>,
+    /// `subject`.
+    pub subject: Option<String>,
+    /// `open` / `closed`.
+    pub status: String,
+    /// `starred`.
+    pub starred: bool,
+    /// `created_at`.
+    pub created_at: DateTime<Utc>,
+    /// `last_message_at`.
+    pub last_message_at: DateTime<Utc>,
+    /// Web chat threads: the re:amaze conversation mirrored.
+    pub webchat_conversation_id: Option<String>,
+}
+
+impl SourceThread {
+    /// Web chat threads only carry starred flags over.
+    pub fn is_webchat(&self) -> bool {
+        self.channel_type == "webchat" || self.webchat_conversation_id.is_some()
+    }
+}
+
+/// An attachment reference of a message; fields the contract requires may still be missing,
+/// which fails the attachment (recorded), never the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceAttachment {
+    /// `media_url`.
+    pub media_url: Option<String>,
+    /// `content_type`.
+    pub content_type: Option<String>,
+    /// `file_name`.
+    pub file_name: Option<String>,
+    /// `size_bytes`.
+    pub size_bytes: Option<i64>,
+    /// Why this entry is unusable, if it is.
+    pub defect: Option<String>,
+}
+
+/// A valid item of `conversations_messages`.
+#[derive(Debug, Clone)]
+pub struct SourceMessage {
+    /// `thread_id`.
+    pub thread_id: String,
+    /// `sort_key`.
+    pub sort_key: String,
+    /// `message_id`.
+    pub message_id: String,
+    /// `inbound` / `outbound`.
+    pub direction: String,
+    /// `author_name`.
+    pub author_name: Option<String>,
+    /// `body` (any Unicode).
+    pub body: Option<String>,
+    /// `sent_at`.
+    pub sent_at: DateTime<Utc>,
+    /// `starred`.
+    pub starred: bool,
+    /// `attachments`.
+    pub attachments: Vec<SourceAttachment>,
+    /// `telephony` and unlisted attributes.
+    pub metadata: Option<serde_json::Value>,
+    /// Web chat threads: the re:amaze message mirrored.
+    pub webchat_message_id: Option<String>,
+}
+
+/// A source item that broke the contract.
+#[derive(Debug, Clone)]
+pub struct Reject {
+    /// `conversations_threads` or `conversations_messages`.
+    pub source_table: String,
+    /// Its key, as far as it could be read.
+    pub source_key: String,
+    /// Why.
+    pub reason: String,
+    /// The raw item.
+    pub raw: serde_json::Value,
+}
+
+/// Postgres `text` cannot hold U+0000; short text fields drop it (bodies keep it, as bytes).
+pub fn pg_text(s: Option<&str>) -> Option<String> {
+    s.map(|s| {
+        if s.contains('\0') {
+            s.replace('\0', "")
+        } else {
+            s.to_string()
+        }
+    })
+}

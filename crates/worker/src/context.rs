@@ -1,0 +1,98 @@
+//! Everything a hop needs, built once per worker process from the settings.
+
+use crate::retry::Backoff;
+use crate::sources::conversations::ConversationsClient;
+use crate::sources::dynamo::DynamoSource;
+use crate::sources::media::MediaClient;
+use anyhow::Context as _;
+use migrator_core::blob::{BlobStore, FsBlobStore};
+use migrator_core::crypto::SecretBox;
+use migrator_core::db::{self, DbConn, DbPool};
+use migrator_core::queue::{Publisher, QueueNames};
+use migrator_core::settings::Settings;
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shared, cheap to clone.
+#[derive(Clone)]
+pub struct Ctx {
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Postgres.
+    pub pool: DbPool,
+    /// Hop publisher (confirms).
+    pub publisher: Arc<Publisher>,
+    /// Conversations REST.
+    pub conversations: ConversationsClient,
+    /// Conversations DynamoDB.
+    pub dynamo: DynamoSource,
+    /// Media service.
+    pub media: MediaClient,
+    /// Attachment storage.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Channel credential encryption.
+    pub secrets: SecretBox,
+    /// This process, in lease owners and logs.
+    pub worker_id: String,
+}
+
+impl Ctx {
+    /// Builds the context (no network calls; connections open lazily).
+    pub async fn new(settings: Settings) -> anyhow::Result<Self> {
+        let w = &settings.worker;
+        let backoff = Backoff {
+            base_ms: w.retry_base_ms,
+            max_ms: w.retry_max_ms.min(5_000),
+            retries: w.max_call_retries,
+        };
+        let pem = std::fs::read(&settings.media.signing_key_path).with_context(|| {
+            format!(
+                "reading media signing key {}",
+                settings.media.signing_key_path.display()
+            )
+        })?;
+        let ctx = Self {
+            pool: db::pool(&settings.database.url, settings.database.pool_size)?,
+            publisher: Arc::new(Publisher::new(
+                &settings.amqp.url,
+                QueueNames::new(&settings.amqp.prefix),
+            )),
+            conversations: ConversationsClient::new(
+                &settings.conversations.base_url,
+                settings.conversations.token.clone(),
+                Duration::from_millis(settings.conversations.timeout_ms),
+                backoff,
+            ),
+            dynamo: DynamoSource::new(&settings.dynamodb, &settings.sts, w.max_call_retries).await,
+            media: MediaClient::new(
+                &pem,
+                &settings.media.issuer,
+                settings.media.token_ttl_secs,
+                Duration::from_millis(settings.media.timeout_ms),
+                backoff,
+            )?,
+            blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
+            secrets: SecretBox::from_base64_key(settings.crypto.credentials_key.expose_secret())?,
+            worker_id: format!(
+                "{}-{}-{}",
+                hostname(),
+                std::process::id(),
+                &uuid::Uuid::new_v4().to_string()[..8]
+            ),
+            settings: Arc::new(settings),
+        };
+        Ok(ctx)
+    }
+
+    /// A pooled connection.
+    pub async fn conn(&self) -> Result<DbConn, crate::error::HopError> {
+        Ok(db::conn(&self.pool).await?)
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "worker".into())
+}

@@ -1,0 +1,34 @@
+//! The migration worker: consumes hops from RabbitMQ and runs each phase; also relays the
+//! outbox and, one worker at a time, sweeps stalled and failed migrations.
+
+pub mod attachments;
+pub mod consumer;
+pub mod context;
+pub mod error;
+pub mod phases;
+pub mod retry;
+pub mod sources;
+pub mod sweeper;
+
+use context::Ctx;
+use migrator_core::settings::Settings;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Runs a worker until `stop` flips: consumer, outbox relay and sweeper. Returns once the hop
+/// in hand is finished.
+pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    migrator_core::db::run_migrations(&settings.database.url).await?;
+    let ctx = Ctx::new(settings).await?;
+    let relay = tokio::spawn(migrator_core::relay::run(
+        ctx.pool.clone(),
+        ctx.publisher.clone(),
+        Duration::from_millis(1000),
+        stop.clone(),
+    ));
+    let sweeper = tokio::spawn(sweeper::run(ctx.clone(), stop.clone()));
+    consumer::run(ctx, stop).await;
+    let _ = relay.await;
+    let _ = sweeper.await;
+    Ok(())
+}

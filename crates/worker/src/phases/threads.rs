@@ -1,0 +1,381 @@
+//! Moving threads and their messages, shared by the recent and the all-messages phases.
+//!
+//! Progress is checkpointed with every committed page: the DynamoDB cursor of the thread page,
+//! how many of its threads are done, and the message cursor inside the thread in hand. A worker
+//! killed at any instant resumes from the last commit; since every write is an idempotent
+//! upsert keyed by source id, the result equals an uninterrupted run.
+
+use super::{fenced, Job};
+use crate::attachments::Downloads;
+use crate::context::Ctx;
+use crate::error::HopResult;
+use crate::sources::dynamo::{Item, Page};
+use crate::sources::items::{self, key_from_json, key_to_json};
+use migrator_core::db::queries::runs::{self, Figures};
+use migrator_core::db::queries::writes;
+use migrator_core::source::{Reject, SourceMessage, SourceThread};
+use scoped_futures::ScopedFutureExt;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Which threads a phase moves.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope {
+    /// `last_message_at >= since_ms`, newest first, at most `max` threads.
+    Recent {
+        /// Lower bound, epoch ms.
+        since_ms: i64,
+        /// Thread cap.
+        max: usize,
+    },
+    /// Every thread of the C1.
+    All,
+}
+
+/// Where a phase stands; stored in `migration_runs.checkpoint`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct Checkpoint {
+    /// ExclusiveStartKey of the thread page in hand (None = first page).
+    page_key: Option<serde_json::Value>,
+    /// Threads of that page already done.
+    done_in_page: usize,
+    /// Valid threads done in this phase (the recent cap counts these).
+    seen: usize,
+    /// The thread in hand and the ExclusiveStartKey of its next message page.
+    thread: Option<String>,
+    msg_key: Option<serde_json::Value>,
+}
+
+struct Mover<'a> {
+    ctx: &'a Ctx,
+    job: &'a Job,
+    scope: Scope,
+    channels: HashMap<String, Uuid>,
+    downloads: Downloads,
+    account: Uuid,
+    run: Uuid,
+}
+
+/// Moves the threads of `scope`, resuming from the run's checkpoint.
+pub async fn move_threads(ctx: &Ctx, job: &Job, scope: Scope) -> HopResult<()> {
+    let account = job.hop.account_id.0;
+    let run = job.hop.run_id.0;
+    let channels = {
+        let mut c = ctx.conn().await?;
+        writes::channel_map(&mut c, account).await?
+    };
+    let mut cp: Checkpoint = job
+        .run
+        .checkpoint
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let mut mover = Mover {
+        ctx,
+        job,
+        scope,
+        channels,
+        downloads: Downloads::new(ctx, account, run),
+        account,
+        run,
+    };
+    let res = mover.walk(&mut cp).await;
+    // downloads of committed rows finish (or stay pending for the next pass) either way
+    mover.downloads.finish().await;
+    res
+}
+
+impl Mover<'_> {
+    async fn thread_page(&self, cp: &Checkpoint) -> HopResult<Page> {
+        let start = cp.page_key.as_ref().and_then(key_from_json);
+        let shopper = &self.job.shopper_id;
+        match self.scope {
+            Scope::All => self.ctx.dynamo.threads_page(shopper, start).await,
+            Scope::Recent { since_ms, max } => {
+                let left = max.saturating_sub(cp.seen).max(1);
+                let limit = left.min(i32::MAX as usize) as i32;
+                self.ctx
+                    .dynamo
+                    .recent_threads_page(shopper, since_ms, start, limit)
+                    .await
+            }
+        }
+    }
+
+    async fn walk(&mut self, cp: &mut Checkpoint) -> HopResult<()> {
+        loop {
+            if let Scope::Recent { max, .. } = self.scope {
+                if cp.seen >= max {
+                    return Ok(());
+                }
+            }
+            let page = self.thread_page(cp).await?;
+            for idx in cp.done_in_page..page.items.len() {
+                if let Scope::Recent { max, .. } = self.scope {
+                    if cp.seen >= max {
+                        return Ok(());
+                    }
+                }
+                let item = &page.items[idx];
+                match items::thread(item, &self.job.shopper_id) {
+                    Ok(t) => self.move_thread(cp, idx, &t).await?,
+                    Err(r) => {
+                        let mut next = cp.clone();
+                        next.done_in_page = idx + 1;
+                        next.thread = None;
+                        next.msg_key = None;
+                        self.commit(vec![r], next.clone(), Figures::default())
+                            .await?;
+                        *cp = next;
+                    }
+                }
+            }
+            match page.next {
+                Some(k) => {
+                    cp.page_key = Some(key_to_json(&k));
+                    cp.done_in_page = 0;
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Records rejects and the checkpoint in one fenced transaction.
+    async fn commit(&self, rejects: Vec<Reject>, cp: Checkpoint, mut f: Figures) -> HopResult<()> {
+        let (account, run) = (self.account, self.run);
+        fenced(self.ctx, self.job, move |c| {
+            async move {
+                f.rejects += writes::record_rejects(c, account, run, &rejects).await?;
+                let v = serde_json::to_value(&cp).expect("checkpoint serialises");
+                runs::checkpoint(c, run, Some(&v), f).await
+            }
+            .scope_boxed()
+        })
+        .await
+    }
+
+    async fn move_thread(
+        &mut self,
+        cp: &mut Checkpoint,
+        idx: usize,
+        t: &SourceThread,
+    ) -> HopResult<()> {
+        let resuming = cp.thread.as_deref() == Some(t.thread_id.as_str());
+        let mut msg_key: Option<Item> = if resuming {
+            cp.msg_key.as_ref().and_then(key_from_json)
+        } else {
+            None
+        };
+        let mut done = cp.clone();
+        done.done_in_page = idx + 1;
+        done.seen += 1;
+        done.thread = None;
+        done.msg_key = None;
+
+        // where this thread's messages go: a conversation of ours, or starred flags on web chat
+        let target = if t.is_webchat() {
+            if !resuming {
+                let rejects = self.star_webchat_thread(t).await?;
+                if !rejects.is_empty() {
+                    self.commit(rejects, done.clone(), Figures::default())
+                        .await?;
+                    *cp = done;
+                    return Ok(());
+                }
+            }
+            Target::Webchat
+        } else {
+            let Some(&channel_id) = self.channels.get(&t.channel_id) else {
+                let r = reject_thread(
+                    t,
+                    format!(
+                        "channel_id {:?} is not among the C1's channels",
+                        t.channel_id
+                    ),
+                );
+                self.commit(vec![r], done.clone(), Figures::default())
+                    .await?;
+                *cp = done;
+                return Ok(());
+            };
+            let (account, thread) = (self.account, t.clone());
+            let row = fenced(self.ctx, self.job, move |c| {
+                async move { writes::upsert_thread(c, account, channel_id, &thread).await }
+                    .scope_boxed()
+            })
+            .await?;
+            if row.messages_complete {
+                self.commit(vec![], done.clone(), Figures::default())
+                    .await?;
+                *cp = done;
+                return Ok(());
+            }
+            Target::Conversation(row.conversation_id)
+        };
+
+        // messages, a page at a time; the next page is read while this one is written
+        let mut page = self
+            .ctx
+            .dynamo
+            .messages_page(&t.thread_id, msg_key.take())
+            .await?;
+        loop {
+            let next_key = page.next.clone();
+            let (valid, rejects) = self.parse_messages(&page.items, t);
+            let mut step = if next_key.is_none() {
+                done.clone()
+            } else {
+                cp.clone()
+            };
+            if next_key.is_some() {
+                step.thread = Some(t.thread_id.clone());
+                step.msg_key = next_key.as_ref().map(key_to_json);
+            }
+            let write =
+                self.write_messages(target, valid, rejects, step.clone(), next_key.is_none());
+            let read = async {
+                match &next_key {
+                    Some(k) => self
+                        .ctx
+                        .dynamo
+                        .messages_page(&t.thread_id, Some(k.clone()))
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            };
+            let (written, read) = tokio::join!(write, read);
+            let pending = written?;
+            self.downloads.spawn(pending);
+            *cp = step;
+            match read? {
+                Some(p) => page = p,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    fn parse_messages(
+        &self,
+        items: &[Item],
+        t: &SourceThread,
+    ) -> (Vec<SourceMessage>, Vec<Reject>) {
+        let mut valid = Vec::with_capacity(items.len());
+        let mut rejects = Vec::new();
+        for item in items {
+            match items::message(item, &t.thread_id, &self.job.shopper_id) {
+                Ok(m) => valid.push(m),
+                Err(r) => rejects.push(r),
+            }
+        }
+        (valid, rejects)
+    }
+
+    /// One fenced transaction: the page's rows, its rejects, the checkpoint and the figures.
+    async fn write_messages(
+        &self,
+        target: Target,
+        valid: Vec<SourceMessage>,
+        mut rejects: Vec<Reject>,
+        cp: Checkpoint,
+        last: bool,
+    ) -> HopResult<Vec<(Uuid, String)>> {
+        let (account, run) = (self.account, self.run);
+        let batch = self.ctx.settings.worker.write_batch.max(1);
+        fenced(self.ctx, self.job, move |c| {
+            async move {
+                let mut f = Figures::default();
+                let mut pending = Vec::new();
+                match target {
+                    Target::Conversation(conv) => {
+                        for chunk in valid.chunks(batch) {
+                            let out = writes::insert_messages(c, account, conv, chunk).await?;
+                            f.messages += out.inserted;
+                            f.attachments_failed += out.failed_attachments;
+                            pending.extend(out.pending_attachments);
+                        }
+                        if last && writes::complete_thread(c, conv).await? {
+                            f.threads += 1;
+                        }
+                    }
+                    Target::Webchat => {
+                        for m in &valid {
+                            let ok = match &m.webchat_message_id {
+                                Some(id) => writes::star_webchat_message(c, account, id, m.starred).await?,
+                                None => false,
+                            };
+                            if !ok {
+                                rejects.push(reject_message(
+                                    m,
+                                    "web chat message does not name a re:amaze message of this account",
+                                ));
+                            }
+                        }
+                    }
+                }
+                f.rejects += writes::record_rejects(c, account, run, &rejects).await?;
+                let v = serde_json::to_value(&cp).expect("checkpoint serialises");
+                runs::checkpoint(c, run, Some(&v), f).await?;
+                Ok(pending)
+            }
+            .scope_boxed()
+        })
+        .await
+    }
+
+    /// The thread's starred flag onto the re:amaze conversation it mirrors; rejects if none.
+    async fn star_webchat_thread(&self, t: &SourceThread) -> HopResult<Vec<Reject>> {
+        let Some(id) = t.webchat_conversation_id.clone() else {
+            return Ok(vec![reject_thread(
+                t,
+                "web chat thread lacks webchat_conversation_id".into(),
+            )]);
+        };
+        let (account, starred) = (self.account, t.starred);
+        let found = fenced(self.ctx, self.job, move |c| {
+            async move { writes::star_webchat_conversation(c, account, &id, starred).await }
+                .scope_boxed()
+        })
+        .await?;
+        Ok(if found {
+            vec![]
+        } else {
+            vec![reject_thread(
+                t,
+                "webchat_conversation_id does not name a re:amaze conversation of this account"
+                    .into(),
+            )]
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Conversation(Uuid),
+    Webchat,
+}
+
+fn reject_thread(t: &SourceThread, reason: String) -> Reject {
+    Reject {
+        source_table: items::THREADS.into(),
+        source_key: t.thread_id.clone(),
+        reason,
+        raw: serde_json::json!({
+            "thread_id": t.thread_id, "channel_id": t.channel_id, "channel_type": t.channel_type,
+            "webchat_conversation_id": t.webchat_conversation_id, "starred": t.starred,
+        }),
+    }
+}
+
+fn reject_message(m: &SourceMessage, reason: &str) -> Reject {
+    Reject {
+        source_table: items::MESSAGES.into(),
+        source_key: format!("{}#{}", m.thread_id, m.sort_key),
+        reason: reason.into(),
+        raw: serde_json::json!({
+            "thread_id": m.thread_id, "sort_key": m.sort_key, "message_id": m.message_id,
+            "webchat_message_id": m.webchat_message_id, "starred": m.starred,
+        }),
+    }
+}

@@ -1,0 +1,238 @@
+//! DynamoDB in the Conversations account, reached with STS AssumeRole credentials that are
+//! refreshed before they expire. Endpoints are configuration (local emulators in dev and tests).
+
+use crate::error::{HopError, HopResult};
+use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use migrator_core::settings::{DynamoSettings, StsSettings};
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+use tokio::sync::Mutex;
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Temporary credentials from AssumeRole, cached until `refresh_before` their expiry.
+#[derive(Debug)]
+pub struct AssumeRoleCredentials {
+    sts: aws_sdk_sts::Client,
+    cfg: StsSettings,
+    cached: Mutex<Option<Credentials>>,
+}
+
+impl AssumeRoleCredentials {
+    /// A provider assuming `cfg.role_arn`.
+    pub async fn new(cfg: &StsSettings, region: &str) -> Self {
+        let mut b = aws_sdk_sts::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()));
+        if !cfg.endpoint.is_empty() {
+            b = b.endpoint_url(&cfg.endpoint);
+        }
+        if !cfg.access_key_id.is_empty() {
+            b = b.credentials_provider(Credentials::new(
+                cfg.access_key_id.clone(),
+                cfg.secret_access_key.expose_secret().clone(),
+                None,
+                None,
+                "migrator-base",
+            ));
+        } else {
+            let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+            if let Some(p) = base.credentials_provider() {
+                b = b.credentials_provider(p);
+            }
+        }
+        Self {
+            sts: aws_sdk_sts::Client::from_conf(b.build()),
+            cfg: cfg.clone(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    async fn get(&self) -> Result<Credentials, CredentialsError> {
+        let mut cached = self.cached.lock().await;
+        let margin = Duration::from_secs(self.cfg.refresh_before_secs.max(0) as u64);
+        if let Some(c) = cached.as_ref() {
+            let fresh = c
+                .expiry()
+                .map(|e| e > SystemTime::now() + margin)
+                .unwrap_or(true);
+            if fresh {
+                return Ok(c.clone());
+            }
+        }
+        let mut req = self
+            .sts
+            .assume_role()
+            .role_arn(&self.cfg.role_arn)
+            .role_session_name(&self.cfg.session_name)
+            .duration_seconds(self.cfg.duration_secs);
+        if !self.cfg.external_id.is_empty() {
+            req = req.external_id(&self.cfg.external_id);
+        }
+        let out = req.send().await.map_err(|e| {
+            CredentialsError::provider_error(format!(
+                "AssumeRole: {}",
+                e.message().unwrap_or(&e.to_string())
+            ))
+        })?;
+        let c = out.credentials.ok_or_else(|| {
+            CredentialsError::provider_error("AssumeRole returned no credentials")
+        })?;
+        let expiry = SystemTime::try_from(c.expiration).ok();
+        let creds = Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            expiry,
+            "sts-assume-role",
+        );
+        tracing::info!(role = %self.cfg.role_arn, "assumed role for DynamoDB");
+        *cached = Some(creds.clone());
+        Ok(creds)
+    }
+}
+
+impl ProvideCredentials for AssumeRoleCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.get())
+    }
+}
+
+/// One page of a Query.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The items.
+    pub items: Vec<Item>,
+    /// Where the next page starts; `None` at the end.
+    pub next: Option<Item>,
+}
+
+/// Reads the two Conversations tables.
+#[derive(Clone)]
+pub struct DynamoSource {
+    client: aws_sdk_dynamodb::Client,
+    cfg: DynamoSettings,
+}
+
+impl DynamoSource {
+    /// Connects with AssumeRole credentials; the SDK's standard retry (exponential backoff with
+    /// jitter, throttling and 5xx included) runs under our own hop retries.
+    pub async fn new(cfg: &DynamoSettings, sts: &StsSettings, retries: u32) -> Self {
+        let creds = AssumeRoleCredentials::new(sts, &cfg.region).await;
+        let mut b = aws_sdk_dynamodb::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(cfg.region.clone()))
+            .credentials_provider(creds)
+            .retry_config(
+                aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+                    .with_max_attempts(retries.max(1) + 1),
+            );
+        if !cfg.endpoint.is_empty() {
+            b = b.endpoint_url(&cfg.endpoint);
+        }
+        Self {
+            client: aws_sdk_dynamodb::Client::from_conf(b.build()),
+            cfg: cfg.clone(),
+        }
+    }
+
+    /// Threads of a C1 in table order.
+    pub async fn threads_page(&self, shopper_id: &str, start: Option<Item>) -> HopResult<Page> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.cfg.threads_table)
+            .key_condition_expression("shopper_id = :s")
+            .expression_attribute_values(":s", AttributeValue::S(shopper_id.into()))
+            .set_exclusive_start_key(start)
+            .limit(self.cfg.page_size)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("threads query", e))?;
+        Ok(Page {
+            items: out.items.unwrap_or_default(),
+            next: out.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
+    }
+
+    /// Threads of a C1 with `last_message_at >= since_ms`, newest first.
+    pub async fn recent_threads_page(
+        &self,
+        shopper_id: &str,
+        since_ms: i64,
+        start: Option<Item>,
+        limit: i32,
+    ) -> HopResult<Page> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.cfg.threads_table)
+            .index_name(&self.cfg.recent_index)
+            .key_condition_expression("shopper_id = :s AND last_message_at >= :c")
+            .expression_attribute_values(":s", AttributeValue::S(shopper_id.into()))
+            .expression_attribute_values(":c", AttributeValue::N(since_ms.to_string()))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start)
+            .limit(limit.clamp(1, self.cfg.page_size.max(1)))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("recent threads query", e))?;
+        Ok(Page {
+            items: out.items.unwrap_or_default(),
+            next: out.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
+    }
+
+    /// Messages of a thread, oldest first.
+    pub async fn messages_page(&self, thread_id: &str, start: Option<Item>) -> HopResult<Page> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.cfg.messages_table)
+            .key_condition_expression("thread_id = :t")
+            .expression_attribute_values(":t", AttributeValue::S(thread_id.into()))
+            .set_exclusive_start_key(start)
+            .limit(self.cfg.page_size)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("messages query", e))?;
+        Ok(Page {
+            items: out.items.unwrap_or_default(),
+            next: out.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
+    }
+}
+
+/// After the SDK's own retries, every DynamoDB error is worth a later hop attempt, except a
+/// missing table or a refused request shape, which retrying cannot fix.
+fn dynamo_error<E, R>(what: &str, e: aws_sdk_dynamodb::error::SdkError<E, R>) -> HopError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().unwrap_or("").to_string();
+    let msg = format!(
+        "{what}: {} {}",
+        code,
+        e.message()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{e:?}").chars().take(300).collect())
+    );
+    if matches!(
+        code.as_str(),
+        "ResourceNotFoundException" | "ValidationException" | "AccessDeniedException"
+    ) {
+        HopError::Permanent(msg)
+    } else {
+        HopError::Transient(msg)
+    }
+}

@@ -1,0 +1,13 @@
+DROP TABLE fleet_locks;
+DROP TABLE outbox;
+DROP TABLE rejects;
+ALTER TABLE accounts DROP CONSTRAINT accounts_current_run_id_fkey;
+DROP TABLE migration_runs;
+DROP TABLE attachments;
+DROP TABLE messages;
+DROP TABLE conversations;
+DROP TABLE contacts;
+DROP TABLE channel_sources;
+DROP TABLE channels;
+DROP TABLE brands;
+DROP TABLE accounts;
