@@ -202,7 +202,7 @@ pub fn generate(shopper_id: &str, o: &GenOptions) -> C1Spec {
             let messages = (0..n)
                 .map(|m| {
                     let sent_at = if m + 1 == n { last } else { created + (m as i64) * 60_000 };
-                    let with_att = o.attachment_every > 0 && (t * n + m) % o.attachment_every == 0;
+                    let with_att = o.attachment_every > 0 && (t * n + m).is_multiple_of(o.attachment_every);
                     let attachments = if with_att {
                         att_n += 1;
                         let gone = gone_left > 0;

@@ -37,7 +37,7 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             let consumer = ch
                 .basic_consume(
                     &names.hops,
-                    &format!("{}", ctx.worker_id),
+                    &ctx.worker_id,
                     BasicConsumeOptions::default(),
                     FieldTable::default(),
                 )
@@ -160,7 +160,7 @@ async fn work(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
     };
     let job = Job {
         hop: hop.clone(),
-        run,
+        run: *run,
         shopper_id,
         owner: owner.clone(),
     };
@@ -173,11 +173,12 @@ async fn work(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
             loop {
                 tokio::time::sleep(every).await;
                 if let Ok(mut c) = ctx.conn().await {
-                    match runs::heartbeat(&mut c, run_id, &owner, ctx.settings.worker.lease_secs)
-                        .await
+                    // lost (superseded or taken over): the fence stops the hop's writes
+                    if let Ok(false) =
+                        runs::heartbeat(&mut c, run_id, &owner, ctx.settings.worker.lease_secs)
+                            .await
                     {
-                        Ok(false) => return,
-                        Ok(true) | Err(_) => {}
+                        return;
                     }
                 }
             }

@@ -27,7 +27,7 @@ pub fn paging(
 ) -> Result<(i64, i64), ApiError> {
     let page = page.unwrap_or(1);
     let per_page = per_page.unwrap_or(default);
-    if page < 1 || page > 1_000_000 {
+    if !(1..=1_000_000).contains(&page) {
         return Err(ApiError::bad_request(
             "invalid_page",
             "page must be between 1 and 1000000",

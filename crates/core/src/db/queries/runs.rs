@@ -32,7 +32,7 @@ pub enum LeaseOutcome {
     /// The hop is ours to run.
     Leased {
         /// The run, as leased.
-        run: MigrationRun,
+        run: Box<MigrationRun>,
         /// The account's shopper id.
         shopper_id: String,
         /// The account's status.
@@ -99,7 +99,7 @@ pub async fn lease(
                 .get_result(c)
                 .await?;
             Ok(LeaseOutcome::Leased {
-                run,
+                run: Box::new(run),
                 shopper_id,
                 status,
             })

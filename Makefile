@@ -1,0 +1,30 @@
+# The targets people run. `make demo` runs the main job end to end; `make test` runs all tests
+# against the real services (PostgreSQL, RabbitMQ, dynalite, moto), started by scripts/services.sh.
+.PHONY: services demo test lint fmt build release faults bench clean-local
+
+services:
+	scripts/services.sh
+
+build:
+	cargo build --workspace --bins
+
+release:
+	cargo build --release --workspace --bins
+
+demo:
+	scripts/demo.sh
+
+test: services
+	cargo test --workspace --no-fail-fast
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+# stops the emulators started by scripts/services.sh and removes their installs
+clean-local:
+	-kill $$(cat .local/run/*.pid 2>/dev/null) 2>/dev/null
+	rm -rf .local var

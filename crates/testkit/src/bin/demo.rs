@@ -1,0 +1,172 @@
+//! Acts as the mobile app against a running api: creates the C1's account (what the web chat
+//! initiative does), calls /accounts and /migrate, polls /check-migration-status with a progress
+//! bar through every status to `completed`, and prints what was migrated.
+
+use jsonwebtoken::{EncodingKey, Header};
+use migrator_core::settings::Settings;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+fn token(secret: &str, claims: Value) -> String {
+    jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let shopper = std::env::args().nth(1).unwrap_or_else(|| "demo-c1".into());
+    let api = std::env::var("DEMO_API").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+    let settings = Settings::load()?;
+    let secret = settings.api.jwt_secret.expose_secret().clone();
+    let exp = chrono::Utc::now().timestamp() + 3600;
+    let app = token(&secret, json!({"sub": shopper, "exp": exp}));
+    let admin = token(
+        &secret,
+        json!({"sub": "demo-operator", "role": "admin", "exp": exp}),
+    );
+    let http = reqwest::Client::new();
+
+    println!("== web chat initiative: POST /admin/accounts {shopper}");
+    let r = http
+        .post(format!("{api}/admin/accounts"))
+        .bearer_auth(&admin)
+        .json(&json!({"shopper_id": shopper, "name": "Acme Plumbing (demo)"}))
+        .send()
+        .await?;
+    println!("   {}", r.status());
+
+    println!("== app launch: GET /accounts");
+    let acc: Value = http
+        .get(format!("{api}/accounts"))
+        .bearer_auth(&app)
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!(
+        "   migration_status = {}",
+        acc["accounts"][0]["migration_status"]
+    );
+
+    println!("== POST /migrate");
+    let started = Instant::now();
+    let r = http
+        .post(format!("{api}/migrate"))
+        .bearer_auth(&app)
+        .send()
+        .await?;
+    println!("   {} {}", r.status(), r.text().await?);
+
+    let mut last = String::new();
+    loop {
+        let v: Value = http
+            .get(format!("{api}/check-migration-status"))
+            .bearer_auth(&app)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let st = v["migration_status"].as_str().unwrap_or("?").to_string();
+        let p = &v["progress"];
+        let total = p["threads_total"].as_i64().unwrap_or(0).max(1);
+        let done = p["threads_migrated"].as_i64().unwrap_or(0);
+        let width = 30;
+        let filled = ((done * width) / total).min(width) as usize;
+        if st != last {
+            if !last.is_empty() {
+                println!();
+            }
+            if matches!(
+                st.as_str(),
+                "channels-migrated" | "recent-messages-migrated" | "completed"
+            ) {
+                println!(
+                    "   [{:>6.2}s] {st}: app calls /accounts and (re)loads the inbox",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            last = st.clone();
+        }
+        print!(
+            "\r   {:<26} [{}{}] threads {done}/{total}  messages {}  failed attachments {}   ",
+            st,
+            "#".repeat(filled),
+            ".".repeat(width as usize - filled),
+            p["messages_migrated"],
+            p["attachments_failed"]
+        );
+        std::io::stdout().flush()?;
+        if st == "completed" || st.ends_with("failure") {
+            println!();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() > Duration::from_secs(600) {
+            anyhow::bail!("migration did not finish in 10 minutes");
+        }
+    }
+    println!("== done in {:.2}s", started.elapsed().as_secs_f64());
+    let convs: Value = http
+        .get(format!("{api}/conversations?per_page=5"))
+        .bearer_auth(&app)
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!(
+        "== inbox: {} conversations; newest five:",
+        convs["total_count"]
+    );
+    for c in convs["conversations"].as_array().into_iter().flatten() {
+        println!(
+            "   {}  {:<8} {:>3} msgs  {}  {}",
+            c["last_message_at"].as_str().unwrap_or(""),
+            c["status"].as_str().unwrap_or(""),
+            c["message_count"],
+            c["contact"]["name"].as_str().unwrap_or("-"),
+            c["subject"].as_str().unwrap_or("")
+        );
+    }
+    let m: Value = http
+        .get(format!("{api}/admin/accounts/{shopper}/migration"))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!(
+        "== operator view: status {} figures {}",
+        m["migration_status"], m["run"]["figures"]
+    );
+    let acc: Value = http
+        .get(format!("{api}/accounts"))
+        .bearer_auth(&app)
+        .send()
+        .await?
+        .json()
+        .await?;
+    for b in acc["accounts"][0]["brands"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let kinds: Vec<&str> = b["channels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["kind"].as_str())
+            .collect();
+        println!(
+            "== brand {:?}: channels {:?}",
+            b["name"].as_str().unwrap_or(""),
+            kinds
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The main job end to end: services up, build, simulator + api + worker started, a synthetic C1
+# seeded, then the demo client acts as the mobile app and shows the migration's progress.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/services.sh
+cargo build --quiet --bin migrator-api --bin migrator-worker --bin conversations-sim --bin demo
+mkdir -p var/log
+db_url="${MIGRATOR__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/reamaze_migrator}"
+db_name="${db_url##*/}"
+psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db_name'" | grep -q 1 \
+  || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE \"$db_name\""
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+shopper="demo-$(date +%H%M%S)"
+target/debug/conversations-sim serve >var/log/sim.log 2>&1 & pids+=($!)
+target/debug/migrator-api >var/log/api.log 2>&1 & pids+=($!)
+target/debug/migrator-worker >var/log/worker.log 2>&1 & pids+=($!)
+for _ in $(seq 1 100); do
+  curl -fs http://127.0.0.1:8080/healthz >/dev/null 2>&1 && curl -fs http://127.0.0.1:8090/healthz >/dev/null 2>&1 && break
+  sleep 0.2
+done
+echo "== seeding $shopper in the Conversations simulator (DynamoDB: dynalite, STS: moto)"
+target/debug/conversations-sim seed --shopper-id "$shopper" --threads "${DEMO_THREADS:-300}" --messages "${DEMO_MESSAGES:-40}"
+target/debug/demo "$shopper"
+echo "== logs in var/log/{sim,api,worker}.log"
