@@ -41,6 +41,20 @@ pub struct Faults {
     /// Status the media service answers instead of working.
     #[serde(default)]
     pub media_status: Option<u16>,
+    /// Status configs-migration answers (after the token check) instead of working.
+    #[serde(default)]
+    pub configs_status: Option<u16>,
+}
+
+/// Calls the simulator served, for assertions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    /// `GET /v1/accounts/{id}/migration` calls.
+    pub eligibility_calls: u64,
+    /// `POST /v1/configs-migration` calls that reached the data.
+    pub configs_calls: u64,
+    /// Media downloads served (200).
+    pub media_served: u64,
 }
 
 struct State {
@@ -48,6 +62,7 @@ struct State {
     dynamo: aws_sdk_dynamodb::Client,
     key: DecodingKey,
     faults: Mutex<Faults>,
+    stats: Mutex<Stats>,
 }
 
 type Shared = web::Data<Arc<State>>;
@@ -98,6 +113,7 @@ async fn eligibility(st: Shared, req: HttpRequest, path: web::Path<String>) -> H
     if let Some(r) = gate(&st, &req).await {
         return r;
     }
+    st.stats.lock().expect("stats lock").eligibility_calls += 1;
     match store::load_state(&st.dynamo, &st.cfg.tables, &path).await {
         Ok(Some((needs, count, _))) => HttpResponse::Ok().json(json!({
             "shopper_id": path.as_str(), "needs_migration": needs, "thread_count": count
@@ -119,6 +135,10 @@ async fn configs(st: Shared, req: HttpRequest, body: web::Json<ConfigsBody>) -> 
     if let Some(r) = gate(&st, &req).await {
         return r;
     }
+    if let Some(s) = st.faults.lock().expect("faults lock").configs_status {
+        return err(s, "injected_fault");
+    }
+    st.stats.lock().expect("stats lock").configs_calls += 1;
     match store::load_state(&st.dynamo, &st.cfg.tables, &body.shopper_id).await {
         Ok(Some((_, _, configs))) => HttpResponse::Ok().json(configs),
         Ok(None) => err(404, "not_found"),
@@ -169,6 +189,7 @@ async fn media_get(
     }
     // size is derived from the id's attachment entry; the seeder records it in the file name
     let size = q.size.unwrap_or_else(|| media::size_for(&path));
+    st.stats.lock().expect("stats lock").media_served += 1;
     HttpResponse::Ok()
         .content_type("image/png")
         .body(media::bytes_for(&path, size))
@@ -177,6 +198,11 @@ async fn media_get(
 async fn put_faults(st: Shared, body: web::Json<Faults>) -> HttpResponse {
     *st.faults.lock().expect("faults lock") = body.into_inner();
     HttpResponse::NoContent().finish()
+}
+
+async fn get_stats(st: Shared) -> HttpResponse {
+    let s = st.stats.lock().expect("stats lock").clone();
+    HttpResponse::Ok().json(s)
 }
 
 async fn get_faults(st: Shared) -> HttpResponse {
@@ -202,6 +228,7 @@ pub async fn start(cfg: SimConfig, listen: &str) -> anyhow::Result<RunningSim> {
         dynamo,
         key,
         faults: Mutex::new(Faults::default()),
+        stats: Mutex::new(Stats::default()),
     });
     let server = HttpServer::new(move || {
         App::new()
@@ -214,6 +241,7 @@ pub async fn start(cfg: SimConfig, listen: &str) -> anyhow::Result<RunningSim> {
             .route("/media/{media_id}", web::get().to(media_get))
             .route("/_sim/faults", web::put().to(put_faults))
             .route("/_sim/faults", web::get().to(get_faults))
+            .route("/_sim/stats", web::get().to(get_stats))
             .route(
                 "/healthz",
                 web::get().to(|| async { HttpResponse::Ok().json(json!({"status": "ok"})) }),

@@ -77,6 +77,8 @@ pub struct TestEnv {
     pub dynamo: aws_sdk_dynamodb::Client,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// The DynamoDB fault proxy, when asked for.
+    pub proxy: Option<dynamo_proxy::DynamoProxy>,
     api: Option<RunningApi>,
     workers: Vec<(watch::Sender<bool>, JoinHandle<anyhow::Result<()>>)>,
     tag: String,
@@ -87,11 +89,16 @@ pub struct TestEnv {
 pub struct EnvOptions {
     /// Workers started in-process.
     pub workers: usize,
+    /// Put a fault-injecting proxy between the workers and DynamoDB.
+    pub dynamo_proxy: bool,
 }
 
 impl Default for EnvOptions {
     fn default() -> Self {
-        Self { workers: 1 }
+        Self {
+            workers: 1,
+            dynamo_proxy: false,
+        }
     }
 }
 
@@ -103,6 +110,7 @@ impl TestEnv {
 
     /// As [`TestEnv::start`], with options and a settings tweak.
     pub async fn start_with(opts: EnvOptions, tweak: impl FnOnce(&mut Settings)) -> Self {
+        migrator_core::telemetry::init("warn");
         let tag = format!("mt{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let mut settings = test_settings(&tag);
         tweak(&mut settings);
@@ -132,11 +140,19 @@ impl TestEnv {
         .await
         .expect("the DynamoDB emulator must be running (scripts/services.sh)");
         settings.conversations.base_url = sim.base_url.clone();
+        let dynamo = store::client(&settings.dynamodb.endpoint, &settings.dynamodb.region).await;
+        let proxy = if opts.dynamo_proxy {
+            let p = dynamo_proxy::DynamoProxy::start(&settings.dynamodb.endpoint).await;
+            settings.dynamodb.endpoint = p.url.clone();
+            Some(p)
+        } else {
+            None
+        };
         let api = migrator_api::startup::start(settings.clone())
             .await
             .expect("api starts (PostgreSQL and RabbitMQ must be running)");
-        let dynamo = store::client(&settings.dynamodb.endpoint, &settings.dynamodb.region).await;
         let mut env = Self {
+            proxy,
             api_url: api.base_url.clone(),
             api: Some(api),
             settings,
@@ -331,6 +347,9 @@ impl TestEnv {
             api.stop().await;
         }
         self.sim.handle.stop(true).await;
+        if let Some(p) = self.proxy.take() {
+            p.stop().await;
+        }
         store::drop_tables(&self.dynamo, &self.tables).await;
         if let Ok(conn) = migrator_core::queue::connect(&self.settings.amqp.url).await {
             if let Ok(ch) = conn.create_channel().await {
@@ -373,6 +392,8 @@ pub async fn drop_database(name: &str) -> anyhow::Result<()> {
 }
 
 /// Verification of a migrated C1 against its source spec.
+pub mod dynamo_proxy;
+
 pub mod verify {
     use super::TestEnv;
     use conversations_sim::media;
@@ -410,9 +431,16 @@ pub mod verify {
         spec: &C1Spec,
         skip_thread: impl Fn(&str) -> bool,
     ) -> (usize, usize) {
-        use migrator_core::db::schema::conversations as c;
+        use migrator_core::db::schema::{accounts as a, conversations as c};
         let mut db = env.db().await;
+        let account: uuid::Uuid = a::table
+            .filter(a::shopper_id.eq(&spec.shopper_id))
+            .select(a::id)
+            .first(&mut db)
+            .await
+            .unwrap();
         let ids: Vec<(uuid::Uuid, Option<String>)> = c::table
+            .filter(c::account_id.eq(account))
             .filter(c::native.eq(false))
             .select((c::id, c::source_id))
             .load(&mut db)
@@ -493,5 +521,112 @@ pub mod verify {
             }
         }
         (expected.len(), messages)
+    }
+}
+
+/// Worker processes (for tests that kill them).
+pub mod process {
+    use migrator_core::settings::Settings;
+    use secrecy::ExposeSecret;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+
+    /// The worker binary built by `cargo build --bins` (`make test` builds it first).
+    pub fn worker_binary() -> PathBuf {
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| super::workspace().join("target"));
+        let bin = target.join("debug/migrator-worker");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo build --bins` (make test does)",
+            bin.display()
+        );
+        bin
+    }
+
+    /// The settings as `MIGRATOR__…` variables.
+    pub fn settings_env(s: &Settings) -> Vec<(String, String)> {
+        let w = &s.worker;
+        [
+            ("DATABASE__URL", s.database.url.clone()),
+            ("DATABASE__POOL_SIZE", s.database.pool_size.to_string()),
+            ("AMQP__URL", s.amqp.url.clone()),
+            ("AMQP__PREFIX", s.amqp.prefix.clone()),
+            ("CONVERSATIONS__BASE_URL", s.conversations.base_url.clone()),
+            (
+                "CONVERSATIONS__TIMEOUT_MS",
+                s.conversations.timeout_ms.to_string(),
+            ),
+            (
+                "CONVERSATIONS__TOKEN",
+                s.conversations.token.expose_secret().clone(),
+            ),
+            (
+                "MEDIA__SIGNING_KEY_PATH",
+                s.media.signing_key_path.display().to_string(),
+            ),
+            ("DYNAMODB__ENDPOINT", s.dynamodb.endpoint.clone()),
+            ("DYNAMODB__THREADS_TABLE", s.dynamodb.threads_table.clone()),
+            (
+                "DYNAMODB__MESSAGES_TABLE",
+                s.dynamodb.messages_table.clone(),
+            ),
+            ("DYNAMODB__PAGE_SIZE", s.dynamodb.page_size.to_string()),
+            ("STS__ENDPOINT", s.sts.endpoint.clone()),
+            ("BLOBS__DIR", s.blobs.dir.display().to_string()),
+            ("WORKER__LEASE_SECS", w.lease_secs.to_string()),
+            ("WORKER__RETRY_BASE_MS", w.retry_base_ms.to_string()),
+            ("WORKER__RETRY_MAX_MS", w.retry_max_ms.to_string()),
+            ("WORKER__MAX_CALL_RETRIES", w.max_call_retries.to_string()),
+            ("WORKER__MAX_HOP_ATTEMPTS", w.max_hop_attempts.to_string()),
+            (
+                "WORKER__SWEEP_INTERVAL_SECS",
+                w.sweep_interval_secs.to_string(),
+            ),
+            (
+                "WORKER__STALLED_AFTER_SECS",
+                w.stalled_after_secs.to_string(),
+            ),
+            ("WORKER__WRITE_BATCH", w.write_batch.to_string()),
+            ("WORKER__CONCURRENCY", w.concurrency.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("MIGRATOR__{k}"), v))
+        .collect()
+    }
+
+    /// Starts a worker process with the test's settings.
+    pub fn spawn_worker(s: &Settings) -> Child {
+        Command::new(worker_binary())
+            .current_dir(super::workspace())
+            .envs(settings_env(s))
+            .env(
+                "RUST_LOG",
+                std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn worker")
+    }
+
+    /// SIGKILL.
+    pub fn kill9(c: &mut Child) {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn term(c: &mut Child) -> std::process::ExitStatus {
+        unsafe_free_sigterm(c.id());
+        c.wait().expect("wait")
+    }
+
+    fn unsafe_free_sigterm(pid: u32) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
     }
 }

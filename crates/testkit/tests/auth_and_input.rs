@@ -1,0 +1,302 @@
+//! Authentication matrix and bad input: 401/403/404 JSON errors, 4xx for anything malformed,
+//! and nothing changes when a request is refused.
+
+use migrator_testkit::TestEnv;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn is_error(v: &serde_json::Value, code: &str) {
+    assert_eq!(v["error"], code, "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_auth_matrix_holds() {
+    let env = TestEnv::start().await;
+    env.create_account("alice", "Alice").await;
+    env.create_account("bob", "Bob").await;
+    let (_, wc) = env
+        .post(
+            "bob",
+            "/webchat/conversations",
+            Some(json!({"contact": {"name": "V"}, "body": "hi"})),
+        )
+        .await;
+    let bobs = wc["conversation_id"].as_str().unwrap().to_string();
+
+    // no token, malformed header, bad signature, expired, wrong algorithm family, bad subject
+    let (s, v) = env.call(Method::GET, "/accounts", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    is_error(&v, "unauthorized");
+    let (s, _) = env
+        .call(Method::GET, "/accounts", Some("not-a-jwt"), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": "alice", "exp": now() + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(b"someone else's secret"),
+    )
+    .unwrap();
+    let (s, v) = env
+        .call(Method::GET, "/accounts", Some(&forged), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    is_error(&v, "unauthorized");
+    let expired = env.token(json!({"sub": "alice", "exp": now() - 60}));
+    let (s, _) = env
+        .call(Method::GET, "/accounts", Some(&expired), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let no_exp = env.token(json!({"sub": "alice"}));
+    let (s, _) = env
+        .call(Method::GET, "/accounts", Some(&no_exp), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let bad_sub = env.token(json!({"sub": "../alice", "exp": now() + 600}));
+    let (s, _) = env
+        .call(Method::GET, "/accounts", Some(&bad_sub), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // a C1 only reaches its own data
+    let (s, v) = env
+        .get("alice", &format!("/conversations/{bobs}/messages"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    is_error(&v, "not_found");
+    let (s, _) = env
+        .post(
+            "alice",
+            &format!("/webchat/conversations/{bobs}/messages"),
+            Some(json!({"body": "x", "direction": "inbound"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = env.get("alice", "/conversations").await;
+    assert_eq!((s, v["total_count"].as_i64()), (StatusCode::OK, Some(0)));
+    let (s, _) = env.get("nobody", "/accounts").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // app token on admin endpoints: 403; admin token works
+    for (m, p) in [
+        (Method::GET, "/admin/accounts/alice/migration"),
+        (Method::POST, "/admin/accounts/alice/remigrate"),
+        (Method::GET, "/admin/migrations?status=completed"),
+        (Method::POST, "/admin/migrations/repair"),
+    ] {
+        let (s, v) = env
+            .call(m.clone(), p, Some(&env.app_token("alice")), None)
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{p}");
+        is_error(&v, "forbidden");
+    }
+    let (s, v) = env
+        .call(
+            Method::POST,
+            "/admin/accounts",
+            Some(&env.app_token("alice")),
+            Some(json!({"shopper_id": "x", "name": "x"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let (s, v) = env
+        .admin(Method::GET, "/admin/accounts/alice/migration", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["migration_status"], "not-started");
+
+    // open endpoints
+    for p in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        let (s, _) = env.call(Method::GET, p, None, None).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+    }
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_gets_a_4xx_and_changes_nothing() {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use migrator_core::db::schema::{accounts, conversations, messages};
+    let env = TestEnv::start().await;
+    env.create_account("carol", "Carol").await;
+    let admin = env.admin_token();
+    let raw = |body: &'static str, path: &'static str, token: String| {
+        let http = env.http.clone();
+        let url = format!("{}{}", env.api_url, path);
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let s = r.status();
+            (s, r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let counts = |env: &TestEnv| {
+        let url = env.settings.database.url.clone();
+        async move {
+            let mut db = diesel_async::AsyncPgConnection::establish(&url)
+                .await
+                .unwrap();
+            use diesel_async::AsyncConnection;
+            let a: i64 = accounts::table.count().get_result(&mut db).await.unwrap();
+            let c: i64 = conversations::table
+                .count()
+                .get_result(&mut db)
+                .await
+                .unwrap();
+            let m: i64 = messages::table.count().get_result(&mut db).await.unwrap();
+            (a, c, m)
+        }
+    };
+    let before = counts(&env).await;
+
+    let cases: Vec<(&'static str, &'static str, bool, StatusCode)> = vec![
+        (
+            "{not json",
+            "/admin/accounts",
+            true,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"shopper_id": 5, "name": "x"}"#,
+            "/admin/accounts",
+            true,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"shopper_id": "has space", "name": "x"}"#,
+            "/admin/accounts",
+            true,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"shopper_id": "ok-1", "name": "x", "extra": true}"#,
+            "/admin/accounts",
+            true,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"shopper_id": "ok-1", "name": ""}"#,
+            "/admin/accounts",
+            true,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"shopper_id": "carol", "name": "again"}"#,
+            "/admin/accounts",
+            true,
+            StatusCode::CONFLICT,
+        ),
+        (
+            r#"{"contact": {"name": "V"}}"#,
+            "/webchat/conversations",
+            false,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"contact": {"name": "V"}, "body": ""}"#,
+            "/webchat/conversations",
+            false,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"contact": {"name": 7}, "body": "x"}"#,
+            "/webchat/conversations",
+            false,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"[1,2]"#,
+            "/webchat/conversations",
+            false,
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (body, path, as_admin, want) in cases {
+        let token = if as_admin {
+            admin.clone()
+        } else {
+            env.app_token("carol")
+        };
+        let (s, v) = raw(body, path, token).await;
+        assert_eq!(s, want, "{path} {body} -> {v}");
+        assert!(v["error"].is_string() && v["message"].is_string(), "{v}");
+    }
+    // oversized body
+    let big = json!({"contact": {"name": "V"}, "body": "x".repeat(200_000)}).to_string();
+    let r = env
+        .http
+        .post(format!("{}/webchat/conversations", env.api_url))
+        .bearer_auth(env.app_token("carol"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // a real conversation, then an unknown enum value on it
+    let (_, wc) = env
+        .post(
+            "carol",
+            "/webchat/conversations",
+            Some(json!({"contact": {"name": "V"}, "body": "hi"})),
+        )
+        .await;
+    let id = wc["conversation_id"].as_str().unwrap();
+    let before = (before.0, before.1 + 1, before.2 + 1);
+    let (s, v) = env
+        .post(
+            "carol",
+            &format!("/webchat/conversations/{id}/messages"),
+            Some(json!({"body": "x", "direction": "sideways"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // bad ids and query strings
+    for p in [
+        "/conversations/not-a-uuid/messages".to_string(),
+        "/attachments/123".to_string(),
+        "/conversations?per_page=101".to_string(),
+        "/conversations?page=0".to_string(),
+        "/conversations?page=abc".to_string(),
+        "/conversations?bogus=1".to_string(),
+    ] {
+        let (s, v) = env.get("carol", &p).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{p} -> {v}");
+    }
+    let (s, _) = env
+        .get("carol", &format!("/attachments/{}", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = env
+        .admin(Method::GET, "/admin/migrations?status=SUCCESS", None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = env
+        .admin(Method::GET, "/admin/accounts/bad%20id/migration", None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = env.call(Method::GET, "/no/such/endpoint", None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"], "not_found");
+
+    assert_eq!(
+        counts(&env).await,
+        before,
+        "refused requests changed nothing"
+    );
+    let (_, st) = env.get("carol", "/check-migration-status").await;
+    assert_eq!(st["migration_status"], "not-started");
+    env.shutdown().await;
+}
