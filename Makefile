@@ -14,12 +14,20 @@ release:
 demo:
 	scripts/demo.sh
 
+# every test: the isolated integration tests in parallel, then the fault tests (they restart
+# shared services and kill worker processes) one at a time
 test: services
+	cargo build --workspace --bins
 	cargo test --workspace --no-fail-fast
+	cargo test -p migrator-testkit --features faults --test faults -- --test-threads=1
+
+faults: services
+	cargo build --workspace --bins
+	cargo test -p migrator-testkit --features faults --test faults -- --test-threads=1
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 fmt:
 	cargo fmt --all
