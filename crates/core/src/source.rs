@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct SourceBrand {
     /// `brand_id`.
     pub brand_id: String,
-    /// Name.
-    pub name: String,
+    /// Name (absent or null: named after its id).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Website.
     #[serde(default)]
     pub website: Option<String>,

@@ -294,6 +294,14 @@ impl Mover<'_> {
                             f.messages += out.inserted;
                             f.attachments_failed += out.failed_attachments;
                             pending.extend(out.pending_attachments);
+                            for dup in out.foreign_duplicates {
+                                if let Some(m) = chunk.iter().find(|m| m.message_id == dup) {
+                                    rejects.push(reject_message(
+                                        m,
+                                        "message_id already migrated from another thread",
+                                    ));
+                                }
+                            }
                         }
                         if last && writes::complete_thread(c, conv).await? {
                             f.threads += 1;

@@ -54,7 +54,9 @@ async fn upsert_brand(
     b: &SourceBrand,
     has_webchat: bool,
 ) -> CoreResult<Uuid> {
-    let name = pg_text(Some(&b.name)).unwrap_or_default();
+    let name = pg_text(b.name.as_deref())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("Brand {}", b.brand_id));
     let website = pg_text(b.website.as_deref());
     let existing: Option<Uuid> = brands::table
         .filter(brands::account_id.eq(account_id))
@@ -284,6 +286,9 @@ pub struct MessageBatch {
     pub pending_attachments: Vec<(Uuid, String)>,
     /// Attachments failed on arrival (malformed entries).
     pub failed_attachments: i32,
+    /// Source message ids already migrated into another conversation (a contract breach:
+    /// message ids are unique across the platform); the caller records them as rejects.
+    pub foreign_duplicates: Vec<String>,
 }
 
 /// Inserts a batch of one conversation's messages with their attachment rows; messages already
@@ -315,6 +320,7 @@ pub async fn insert_messages(
             )
         })
         .collect();
+    let mut foreign_duplicates = Vec::new();
     let inserted: Vec<(Uuid, Option<String>)> = diesel::insert_into(messages::table)
         .values(&rows)
         .on_conflict((messages::account_id, messages::source_id))
@@ -324,8 +330,28 @@ pub async fn insert_messages(
         .await?;
     let by_source: HashMap<&str, &SourceMessage> =
         batch.iter().map(|m| (m.message_id.as_str(), m)).collect();
+    if inserted.len() < batch.len() {
+        // skipped rows are normally this conversation's own (a re-run); anything else is a
+        // message id seen in another thread, which must not vanish silently
+        let fresh: std::collections::HashSet<&str> =
+            inserted.iter().filter_map(|(_, s)| s.as_deref()).collect();
+        let skipped: Vec<&str> = batch
+            .iter()
+            .map(|m| m.message_id.as_str())
+            .filter(|id| !fresh.contains(id))
+            .collect();
+        let foreign: Vec<Option<String>> = messages::table
+            .filter(messages::account_id.eq(account_id))
+            .filter(messages::source_id.eq_any(&skipped))
+            .filter(messages::conversation_id.ne(conversation_id))
+            .select(messages::source_id)
+            .load(conn)
+            .await?;
+        foreign_duplicates = foreign.into_iter().flatten().collect();
+    }
     let mut out = MessageBatch {
         inserted: inserted.len() as i64,
+        foreign_duplicates,
         ..Default::default()
     };
     let mut att_rows = Vec::new();

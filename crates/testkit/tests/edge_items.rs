@@ -1,0 +1,192 @@
+//! Items at the edges of the source contract: wrong types, missing attributes, NULLs, unlisted
+//! attributes, defective attachment entries, unknown channels, dangling web chat references and
+//! a message id reused across threads. Each breach is a reject (raw item + reason); everything
+//! valid is migrated.
+
+use conversations_sim::model::{BrandSpec, C1Spec, ChannelSpec};
+use migrator_testkit::{verify, TestEnv};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn thread(
+    shopper: &str,
+    id: &str,
+    channel: &str,
+    kind: &str,
+    status: &str,
+    extra: Value,
+) -> (String, Value) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut t = json!({"shopper_id": {"S": shopper}, "thread_id": {"S": id}, "channel_id": {"S": channel},
+        "channel_type": {"S": kind}, "status": {"S": status}, "created_at": {"N": (now - 5000).to_string()},
+        "last_message_at": {"N": now.to_string()}});
+    for (k, v) in extra.as_object().unwrap() {
+        t[k] = v.clone();
+    }
+    ("threads".into(), t)
+}
+
+fn message(shopper: &str, thread: &str, id: &str, at: i64, extra: Value) -> (String, Value) {
+    let mut m = json!({"thread_id": {"S": thread}, "sort_key": {"S": format!("{at:013}#{id}")}, "message_id": {"S": id},
+        "shopper_id": {"S": shopper}, "direction": {"S": "inbound"}, "sent_at": {"N": at.to_string()}});
+    for (k, v) in extra.as_object().unwrap() {
+        m[k] = v.clone();
+    }
+    ("messages".into(), m)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn contract_breaches_are_rejects_and_the_rest_migrates() {
+    let env = TestEnv::start().await;
+    let sh = "edges";
+    env.create_account(sh, "Edges").await;
+    let at = chrono::Utc::now().timestamp_millis() - 100_000;
+    let spec = C1Spec {
+        shopper_id: sh.into(),
+        needs_migration: true,
+        brands: vec![BrandSpec {
+            brand_id: "b1".into(),
+            name: "Edges".into(),
+            website: None,
+            channels: vec![
+                ChannelSpec {
+                    channel_id: "sms1".into(),
+                    kind: "sms".into(),
+                    name: "SMS".into(),
+                    address: "+1".into(),
+                    settings: json!({}),
+                    credentials: json!({"k": "v"}),
+                },
+                ChannelSpec {
+                    channel_id: "wc1".into(),
+                    kind: "webchat".into(),
+                    name: "Chat".into(),
+                    address: "x".into(),
+                    settings: json!({}),
+                    credentials: json!({}),
+                },
+            ],
+        }],
+        threads: vec![],
+        malformed: vec![
+            thread(
+                sh,
+                "T1",
+                "sms1",
+                "sms",
+                "open",
+                json!({"subject": {"NULL": true}, "color": {"S": "blue"},
+                "contact": {"M": {"name": {"S": "Ann"}, "nickname": {"S": "A"}}}}),
+            ),
+            message(sh, "T1", "m1", at, json!({"body": {"S": "ok"}})),
+            message(sh, "T1", "m2", at + 1, json!({"body": {"N": "5"}})),
+            message(
+                sh,
+                "T1",
+                "m3",
+                at + 2,
+                json!({"body": {"S": ""}, "author_name": {"NULL": true}, "campaign": {"S": "x"}}),
+            ),
+            message(
+                sh,
+                "T1",
+                "m4",
+                at + 3,
+                json!({"attachments": {"L": [{"S": "not a map"}, {"M": {"file_name": {"S": "f"}}}]}}),
+            ),
+            thread(sh, "T2", "sms1", "sms", "closed", json!({})),
+            message(
+                sh,
+                "T2",
+                "m1",
+                at + 4,
+                json!({"body": {"S": "same id as in T1"}}),
+            ),
+            thread(sh, "T3", "no-such-channel", "sms", "open", json!({})),
+            thread(
+                sh,
+                "T4",
+                "wc1",
+                "webchat",
+                "open",
+                json!({"webchat_conversation_id": {"S": uuid::Uuid::new_v4().to_string()}}),
+            ),
+            thread(sh, "T5", "sms1", "sms", "pending", json!({})),
+            thread(
+                sh,
+                "T6",
+                "sms1",
+                "sms",
+                "open",
+                json!({"starred": {"S": "yes"}}),
+            ),
+        ],
+    };
+    env.seed(&spec).await;
+    env.post(sh, "/migrate", None).await;
+    env.wait_status(sh, "completed", Duration::from_secs(60))
+        .await;
+
+    let (_, admin) = env
+        .admin(
+            Method::GET,
+            &format!("/admin/accounts/{sh}/migration"),
+            None,
+        )
+        .await;
+    let f = &admin["run"]["figures"];
+    assert_eq!(f["rejects"], 6, "m2, dup m1, T3, T4, T5, T6: {admin}");
+    assert_eq!(f["messages_migrated"], 3, "{admin}");
+    assert_eq!(f["threads_migrated"], 2, "{admin}");
+    assert_eq!(f["attachments_failed"], 2, "{admin}");
+
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use migrator_core::db::schema::rejects as r;
+        let mut db = env.db().await;
+        let rows: Vec<(String, String, Value)> = r::table
+            .select((r::source_key, r::reason, r::raw))
+            .load(&mut db)
+            .await
+            .unwrap();
+        let reason = |key: &str| {
+            rows.iter()
+                .find(|(k, _, _)| k.contains(key))
+                .map(|(_, r, _)| r.clone())
+                .unwrap_or_else(|| panic!("reject {key} in {rows:?}"))
+        };
+        assert!(reason("m2").contains("body"));
+        assert!(reason("T3").contains("channel"));
+        assert!(reason("T4").contains("webchat_conversation_id"));
+        assert!(reason("T5").contains("status"));
+        assert!(reason("T6").contains("starred"));
+        assert!(reason(&format!("T2#{:013}#m1", at + 4)).contains("another thread"));
+        let raw = &rows.iter().find(|(k, _, _)| k.contains("m2")).unwrap().2;
+        assert_eq!(raw["body"]["N"], "5", "the raw item is kept");
+    }
+
+    let convs = verify::all_pages(&env, sh, "/conversations", "conversations").await;
+    assert_eq!(convs.len(), 2);
+    let t1 = convs.iter().find(|c| c["message_count"] == 3).expect("T1");
+    assert_eq!(t1["contact"]["name"], "Ann");
+    assert!(t1["subject"].is_null());
+    let msgs = verify::all_pages(
+        &env,
+        sh,
+        &format!("/conversations/{}/messages", t1["id"].as_str().unwrap()),
+        "messages",
+    )
+    .await;
+    let bodies: Vec<Value> = msgs.iter().map(|m| m["body"].clone()).collect();
+    assert_eq!(bodies, vec![json!("ok"), json!(""), Value::Null]);
+    assert!(msgs[1]["author_name"].is_null());
+    assert_eq!(msgs[1]["metadata"]["extra"]["campaign"], "x");
+    let atts = msgs[2]["attachments"].as_array().unwrap();
+    assert_eq!(atts.len(), 2);
+    assert!(atts
+        .iter()
+        .all(|a| a["status"] == "failed" && a["url"].is_null()));
+    env.shutdown().await;
+}
