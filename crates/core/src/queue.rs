@@ -60,6 +60,15 @@ pub struct MigrationHop {
 }
 
 impl MigrationHop {
+    /// Queue priority of the hop: channels first, then recent messages, then the rest.
+    pub fn priority(&self) -> u8 {
+        match self.phase {
+            Phase::Channels => MAX_PRIORITY,
+            Phase::RecentMessages => 5,
+            Phase::AllMessages => 1,
+        }
+    }
+
     /// A first attempt.
     pub fn first(account_id: AccountId, run_id: RunId, phase: Phase) -> Self {
         Self {
@@ -71,6 +80,9 @@ impl MigrationHop {
         }
     }
 }
+
+/// Highest hop priority (the work queue's `x-max-priority`).
+pub const MAX_PRIORITY: u8 = 9;
 
 /// Queue names derived from the configured prefix.
 #[derive(Debug, Clone)]
@@ -118,8 +130,14 @@ pub async fn declare_topology(ch: &Channel, names: &QueueNames) -> Result<(), Qu
         durable: true,
         ..Default::default()
     };
-    ch.queue_declare(&names.hops, durable, FieldTable::default())
-        .await?;
+    // channels hops jump the queue: a C1 opening the app waits for its inbox, not for the
+    // all-messages hops of earlier C1s
+    let mut hops_args = FieldTable::default();
+    hops_args.insert(
+        "x-max-priority".into(),
+        AMQPValue::ShortShortUInt(MAX_PRIORITY),
+    );
+    ch.queue_declare(&names.hops, durable, hops_args).await?;
     ch.queue_declare(&names.dead, durable, FieldTable::default())
         .await?;
     let mut retry_args = FieldTable::default();
@@ -160,13 +178,12 @@ impl Publisher {
     /// Publishes `hop` to the work queue, or to the delay queue when `delay_ms` > 0.
     pub async fn publish_hop(&self, hop: &MigrationHop, delay_ms: u64) -> Result<(), QueueError> {
         let body = serde_json::to_vec(hop).expect("hop serialises");
-        if delay_ms > 0 {
-            let retry = self.names.retry.clone();
-            self.publish(&retry, &body, Some(delay_ms)).await
+        let (queue, expiration) = if delay_ms > 0 {
+            (self.names.retry.clone(), Some(delay_ms))
         } else {
-            let hops = self.names.hops.clone();
-            self.publish(&hops, &body, None).await
-        }
+            (self.names.hops.clone(), None)
+        };
+        self.send(&queue, &body, expiration, hop.priority()).await
     }
 
     /// Publishes raw bytes to `queue` and waits for the broker's confirm.
@@ -175,6 +192,16 @@ impl Publisher {
         queue: &str,
         body: &[u8],
         expiration_ms: Option<u64>,
+    ) -> Result<(), QueueError> {
+        self.send(queue, body, expiration_ms, 0).await
+    }
+
+    async fn send(
+        &self,
+        queue: &str,
+        body: &[u8],
+        expiration_ms: Option<u64>,
+        priority: u8,
     ) -> Result<(), QueueError> {
         let mut guard = self.state.lock().await;
         if guard
@@ -191,7 +218,8 @@ impl Publisher {
         let (_, ch) = guard.as_ref().expect("connected above");
         let mut props = BasicProperties::default()
             .with_delivery_mode(2)
-            .with_content_type("application/json".into());
+            .with_content_type("application/json".into())
+            .with_priority(priority);
         if let Some(ms) = expiration_ms {
             props = props.with_expiration(ms.to_string().into());
         }
