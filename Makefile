@@ -36,3 +36,6 @@ fmt:
 clean-local:
 	-kill $$(cat .local/run/*.pid 2>/dev/null) 2>/dev/null
 	rm -rf .local var
+
+bench:
+	scripts/bench.sh

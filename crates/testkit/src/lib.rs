@@ -590,6 +590,19 @@ pub mod process {
             ),
             ("WORKER__WRITE_BATCH", w.write_batch.to_string()),
             ("WORKER__CONCURRENCY", w.concurrency.to_string()),
+            ("WORKER__RECENT_DAYS", w.recent_days.to_string()),
+            (
+                "WORKER__RECENT_MAX_THREADS",
+                w.recent_max_threads.to_string(),
+            ),
+            (
+                "WORKER__ATTACHMENT_CONCURRENCY",
+                w.attachment_concurrency.to_string(),
+            ),
+            (
+                "WORKER__THREAD_CONCURRENCY",
+                w.thread_concurrency.to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (format!("MIGRATOR__{k}"), v))
@@ -598,17 +611,21 @@ pub mod process {
 
     /// Starts a worker process with the test's settings.
     pub fn spawn_worker(s: &Settings) -> Child {
-        Command::new(worker_binary())
-            .current_dir(super::workspace())
+        command(s).spawn().expect("spawn worker")
+    }
+
+    /// The command that starts a worker with these settings (wrap it as you need).
+    pub fn command(s: &Settings) -> Command {
+        let mut c = Command::new(worker_binary());
+        c.current_dir(super::workspace())
             .envs(settings_env(s))
             .env(
                 "RUST_LOG",
                 std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn worker")
+            .stderr(Stdio::inherit());
+        c
     }
 
     /// SIGKILL.

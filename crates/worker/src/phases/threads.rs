@@ -11,6 +11,7 @@ use crate::context::Ctx;
 use crate::error::HopResult;
 use crate::sources::dynamo::{Item, Page};
 use crate::sources::items::{self, key_from_json, key_to_json};
+use futures::StreamExt;
 use migrator_core::db::queries::runs::{self, Figures};
 use migrator_core::db::queries::writes;
 use migrator_core::source::{Reject, SourceMessage, SourceThread};
@@ -103,6 +104,12 @@ impl Mover<'_> {
         }
     }
 
+    /// Threads whose messages are read: web chat ones (starred flags) and those of a known
+    /// channel (the others are rejects).
+    fn reads_messages(&self, t: &SourceThread) -> bool {
+        t.is_webchat() || self.channels.contains_key(&t.channel_id)
+    }
+
     async fn walk(&mut self, cp: &mut Checkpoint) -> HopResult<()> {
         loop {
             if let Scope::Recent { max, .. } = self.scope {
@@ -111,15 +118,51 @@ impl Mover<'_> {
                 }
             }
             let page = self.thread_page(cp).await?;
+            let mut todo = Vec::new();
+            let mut valid = cp.seen;
             for idx in cp.done_in_page..page.items.len() {
-                if let Scope::Recent { max, .. } = self.scope {
-                    if cp.seen >= max {
-                        return Ok(());
+                let parsed = items::thread(&page.items[idx], &self.job.shopper_id);
+                if let (Scope::Recent { max, .. }, Ok(_)) = (self.scope, &parsed) {
+                    if valid >= max {
+                        break;
                     }
+                    valid += 1;
                 }
-                let item = &page.items[idx];
-                match items::thread(item, &self.job.shopper_id) {
-                    Ok(t) => self.move_thread(cp, idx, &t).await?,
+                todo.push((idx, parsed));
+            }
+            // the first message page of the next threads is read ahead, several at a time,
+            // while earlier threads are written; commits stay in thread order
+            let ahead: Vec<(String, Option<Item>)> = todo
+                .iter()
+                .filter_map(|(_, t)| t.as_ref().ok())
+                .filter(|t| self.reads_messages(t))
+                .map(|t| {
+                    let resume = cp.thread.as_deref() == Some(t.thread_id.as_str());
+                    let key = if resume {
+                        cp.msg_key.as_ref().and_then(key_from_json)
+                    } else {
+                        None
+                    };
+                    (t.thread_id.clone(), key)
+                })
+                .collect();
+            let dynamo = self.ctx.dynamo.clone();
+            let mut firsts = futures::stream::iter(ahead)
+                .map(move |(id, key)| {
+                    let d = dynamo.clone();
+                    async move { d.messages_page(&id, key).await }
+                })
+                .buffered(self.ctx.settings.worker.thread_concurrency.max(1));
+            for (idx, parsed) in todo {
+                match parsed {
+                    Ok(t) => {
+                        let first = if self.reads_messages(&t) {
+                            Some(firsts.next().await.expect("one read per thread")?)
+                        } else {
+                            None
+                        };
+                        self.move_thread(cp, idx, &t, first).await?
+                    }
                     Err(r) => {
                         let mut next = cp.clone();
                         next.done_in_page = idx + 1;
@@ -129,6 +172,11 @@ impl Mover<'_> {
                             .await?;
                         *cp = next;
                     }
+                }
+            }
+            if let Scope::Recent { max, .. } = self.scope {
+                if cp.seen >= max {
+                    return Ok(());
                 }
             }
             match page.next {
@@ -160,13 +208,9 @@ impl Mover<'_> {
         cp: &mut Checkpoint,
         idx: usize,
         t: &SourceThread,
+        first: Option<Page>,
     ) -> HopResult<()> {
         let resuming = cp.thread.as_deref() == Some(t.thread_id.as_str());
-        let mut msg_key: Option<Item> = if resuming {
-            cp.msg_key.as_ref().and_then(key_from_json)
-        } else {
-            None
-        };
         let mut done = cp.clone();
         done.done_in_page = idx + 1;
         done.seen += 1;
@@ -174,7 +218,7 @@ impl Mover<'_> {
         done.msg_key = None;
 
         // where this thread's messages go: a conversation of ours, or starred flags on web chat
-        let target = if t.is_webchat() {
+        let mut target = if t.is_webchat() {
             if !resuming {
                 let rejects = self.star_webchat_thread(t).await?;
                 if !rejects.is_empty() {
@@ -199,41 +243,29 @@ impl Mover<'_> {
                 *cp = done;
                 return Ok(());
             };
-            let (account, thread) = (self.account, t.clone());
-            let row = fenced(self.ctx, self.job, move |c| {
-                async move { writes::upsert_thread(c, account, channel_id, &thread).await }
-                    .scope_boxed()
-            })
-            .await?;
-            if row.messages_complete {
-                self.commit(vec![], done.clone(), Figures::default())
-                    .await?;
-                *cp = done;
-                return Ok(());
-            }
-            Target::Conversation(row.conversation_id)
+            // the conversation is upserted in the first page's transaction
+            Target::Thread(channel_id, Box::new(t.clone()))
         };
 
         // messages, a page at a time; the next page is read while this one is written
-        let mut page = self
-            .ctx
-            .dynamo
-            .messages_page(&t.thread_id, msg_key.take())
-            .await?;
+        let mut page = match first {
+            Some(p) => p,
+            None => self.ctx.dynamo.messages_page(&t.thread_id, None).await?,
+        };
         loop {
             let next_key = page.next.clone();
             let (valid, rejects) = self.parse_messages(&page.items, t);
-            let mut step = if next_key.is_none() {
-                done.clone()
-            } else {
-                cp.clone()
-            };
-            if next_key.is_some() {
-                step.thread = Some(t.thread_id.clone());
-                step.msg_key = next_key.as_ref().map(key_to_json);
-            }
-            let write =
-                self.write_messages(target, valid, rejects, step.clone(), next_key.is_none());
+            let mut step = cp.clone();
+            step.thread = Some(t.thread_id.clone());
+            step.msg_key = next_key.as_ref().map(key_to_json);
+            let write = self.write_messages(
+                target.clone(),
+                valid,
+                rejects,
+                step.clone(),
+                done.clone(),
+                next_key.is_none(),
+            );
             let read = async {
                 match &next_key {
                     Some(k) => self
@@ -246,12 +278,17 @@ impl Mover<'_> {
                 }
             };
             let (written, read) = tokio::join!(write, read);
-            let pending = written?;
-            self.downloads.spawn(pending);
+            let written = written?;
+            self.downloads.spawn(written.pending);
+            if written.finished {
+                *cp = done;
+                return Ok(());
+            }
             *cp = step;
+            target = written.target;
             match read? {
                 Some(p) => page = p,
-                None => return Ok(()),
+                None => unreachable!("a page without a next key finishes the thread"),
             }
         }
     }
@@ -272,23 +309,37 @@ impl Mover<'_> {
         (valid, rejects)
     }
 
-    /// One fenced transaction: the page's rows, its rejects, the checkpoint and the figures.
+    /// One fenced transaction: the conversation (first page), the page's rows, its rejects, the
+    /// checkpoint and the figures. A thread whose messages an earlier pass completed, or whose
+    /// last page this is, commits the `done` checkpoint.
     async fn write_messages(
         &self,
         target: Target,
         valid: Vec<SourceMessage>,
         mut rejects: Vec<Reject>,
-        cp: Checkpoint,
+        step: Checkpoint,
+        done: Checkpoint,
         last: bool,
-    ) -> HopResult<Vec<(Uuid, String)>> {
+    ) -> HopResult<Written> {
         let (account, run) = (self.account, self.run);
         let batch = self.ctx.settings.worker.write_batch.max(1);
         fenced(self.ctx, self.job, move |c| {
             async move {
                 let mut f = Figures::default();
                 let mut pending = Vec::new();
-                match target {
+                let mut finished = last;
+                let target = match target {
+                    Target::Thread(channel_id, thread) => {
+                        let row = writes::upsert_thread(c, account, channel_id, &thread).await?;
+                        finished |= row.messages_complete;
+                        Target::Conversation(row.conversation_id)
+                    }
+                    other => other,
+                };
+                match &target {
+                    Target::Conversation(_) if finished && !last => {}
                     Target::Conversation(conv) => {
+                        let conv = *conv;
                         for chunk in valid.chunks(batch) {
                             let out = writes::insert_messages(c, account, conv, chunk).await?;
                             f.messages += out.inserted;
@@ -310,7 +361,9 @@ impl Mover<'_> {
                     Target::Webchat => {
                         for m in &valid {
                             let ok = match &m.webchat_message_id {
-                                Some(id) => writes::star_webchat_message(c, account, id, m.starred).await?,
+                                Some(id) => {
+                                    writes::star_webchat_message(c, account, id, m.starred).await?
+                                }
                                 None => false,
                             };
                             if !ok {
@@ -321,11 +374,17 @@ impl Mover<'_> {
                             }
                         }
                     }
+                    Target::Thread(..) => unreachable!("resolved above"),
                 }
                 f.rejects += writes::record_rejects(c, account, run, &rejects).await?;
-                let v = serde_json::to_value(&cp).expect("checkpoint serialises");
+                let cp = if finished { &done } else { &step };
+                let v = serde_json::to_value(cp).expect("checkpoint serialises");
                 runs::checkpoint(c, run, Some(&v), f).await?;
-                Ok(pending)
+                Ok(Written {
+                    pending,
+                    finished,
+                    target,
+                })
             }
             .scope_boxed()
         })
@@ -358,10 +417,19 @@ impl Mover<'_> {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Target {
+    /// A thread whose conversation is upserted with its first page.
+    Thread(Uuid, Box<SourceThread>),
     Conversation(Uuid),
     Webchat,
+}
+
+/// What a page's transaction did.
+struct Written {
+    pending: Vec<(Uuid, String)>,
+    finished: bool,
+    target: Target,
 }
 
 fn reject_thread(t: &SourceThread, reason: String) -> Reject {
