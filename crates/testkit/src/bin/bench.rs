@@ -399,7 +399,9 @@ async fn main() -> anyhow::Result<()> {
         .await;
 
     // 4. status endpoint under heavy polling
-    let (rps, p99) = wrk_status(&env.api_url, &env.app_token("b-recent"))?;
+    let measured = wrk_status(&env.api_url, &env.app_token("b-recent"));
+    kill9(&mut w);
+    let (rps, p99) = measured?;
     let tps = pgbench_tps()?;
     say(&format!(
         "status {rps:.0} req/s p99 {p99:.1} ms; pgbench -S {tps:.0} tps"
