@@ -113,3 +113,70 @@ impl FromRequest for AdminUser {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    fn settings(alg: &str) -> ApiSettings {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/dev-keys/");
+        ApiSettings {
+            listen: "127.0.0.1:0".into(),
+            jwt_algorithm: alg.into(),
+            jwt_secret: "s3cret".to_string().into(),
+            jwt_public_key_pem: std::fs::read_to_string(format!(
+                "{dir}DEV-ONLY-media-signing-public.pem"
+            ))
+            .unwrap(),
+            jwt_issuer: "godaddy-sso".into(),
+            jwt_audience: "reamaze-app".into(),
+            eligibility_timeout_ms: 100,
+            max_body_bytes: 1024,
+        }
+    }
+
+    fn req(token: &str) -> HttpRequest {
+        TestRequest::default()
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .to_http_request()
+    }
+
+    #[test]
+    fn rs256_with_issuer_and_audience() {
+        let v = JwtVerifier::from_settings(&settings("RS256")).unwrap();
+        let pem = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/dev-keys/DEV-ONLY-media-signing-private.pem"
+        ))
+        .unwrap();
+        let key = EncodingKey::from_rsa_pem(&pem).unwrap();
+        let exp = chrono::Utc::now().timestamp() + 600;
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).unwrap()
+        };
+        let ok = sign(
+            json!({"sub": "s1", "exp": exp, "iss": "godaddy-sso", "aud": "reamaze-app", "role": "admin"}),
+        );
+        let (who, admin) = v.verify(&req(&ok)).unwrap();
+        assert_eq!((who.as_str(), admin), ("s1", true));
+        for bad in [
+            sign(json!({"sub": "s1", "exp": exp, "iss": "elsewhere", "aud": "reamaze-app"})),
+            sign(json!({"sub": "s1", "exp": exp, "iss": "godaddy-sso", "aud": "other"})),
+            sign(json!({"sub": "s1", "exp": exp})),
+        ] {
+            assert!(v.verify(&req(&bad)).is_err());
+        }
+        // an HS256 token signed with the public key text must not pass (algorithm confusion)
+        let hs = jsonwebtoken::encode(
+            &Header::default(),
+            &json!({"sub": "s1", "exp": exp, "iss": "godaddy-sso", "aud": "reamaze-app"}),
+            &EncodingKey::from_secret(settings("RS256").jwt_public_key_pem.as_bytes()),
+        )
+        .unwrap();
+        assert!(v.verify(&req(&hs)).is_err());
+        assert!(JwtVerifier::from_settings(&settings("none")).is_err());
+    }
+}

@@ -162,7 +162,7 @@ async fn contract_breaches_are_rejects_and_the_rest_migrates() {
         assert!(reason("T4").contains("webchat_conversation_id"));
         assert!(reason("T5").contains("status"));
         assert!(reason("T6").contains("starred"));
-        assert!(reason(&format!("T2#{:013}#m1", at + 4)).contains("another thread"));
+        assert!(reason(&format!("T2#{:013}#m1", at + 4)).contains("already migrated"));
         let raw = &rows.iter().find(|(k, _, _)| k.contains("m2")).unwrap().2;
         assert_eq!(raw["body"]["N"], "5", "the raw item is kept");
     }

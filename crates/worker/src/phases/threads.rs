@@ -153,27 +153,44 @@ impl Mover<'_> {
                     async move { d.messages_page(&id, key).await }
                 })
                 .buffered(self.ctx.settings.worker.thread_concurrency.max(1));
+            // threads whose messages fit one page are written several to a transaction; the
+            // others (long threads, web chat, the thread a checkpoint resumes) one by one
+            let batch = self.ctx.settings.worker.write_batch.max(1);
+            let mut group = Group::default();
             for (idx, parsed) in todo {
                 match parsed {
-                    Ok(t) => {
-                        let first = if self.reads_messages(&t) {
-                            Some(firsts.next().await.expect("one read per thread")?)
-                        } else {
-                            None
-                        };
-                        self.move_thread(cp, idx, &t, first).await?
+                    Err(r) => group.rejects.push(r),
+                    Ok(t) if !self.reads_messages(&t) => {
+                        group.rejects.push(reject_thread(
+                            &t,
+                            format!(
+                                "channel_id {:?} is not among the C1's channels",
+                                t.channel_id
+                            ),
+                        ));
+                        group.seen += 1;
                     }
-                    Err(r) => {
-                        let mut next = cp.clone();
-                        next.done_in_page = idx + 1;
-                        next.thread = None;
-                        next.msg_key = None;
-                        self.commit(vec![r], next.clone(), Figures::default())
-                            .await?;
-                        *cp = next;
+                    Ok(t) => {
+                        let first = firsts.next().await.expect("one read per thread")?;
+                        let resuming = cp.thread.as_deref() == Some(t.thread_id.as_str());
+                        if t.is_webchat() || first.next.is_some() || resuming {
+                            self.flush(cp, &mut group).await?;
+                            self.move_thread(cp, idx, &t, Some(first)).await?;
+                            continue;
+                        }
+                        let (valid, rejects) = self.parse_messages(&first.items, &t);
+                        group.rejects.extend(rejects);
+                        group.messages += valid.len();
+                        group.seen += 1;
+                        group.threads.push((self.channels[&t.channel_id], t, valid));
                     }
                 }
+                group.last_idx = Some(idx);
+                if group.messages >= batch || group.threads.len() + group.rejects.len() >= 500 {
+                    self.flush(cp, &mut group).await?;
+                }
             }
+            self.flush(cp, &mut group).await?;
             if let Scope::Recent { max, .. } = self.scope {
                 if cp.seen >= max {
                     return Ok(());
@@ -203,6 +220,66 @@ impl Mover<'_> {
         .await
     }
 
+    /// Writes a group of single-page threads and rejects in one fenced transaction, with the
+    /// checkpoint past the group's last item.
+    async fn flush(&mut self, cp: &mut Checkpoint, group: &mut Group) -> HopResult<()> {
+        let Some(last) = group.last_idx else {
+            return Ok(());
+        };
+        let g = std::mem::take(group);
+        let mut next = cp.clone();
+        next.done_in_page = last + 1;
+        next.seen += g.seen;
+        next.thread = None;
+        next.msg_key = None;
+        let (account, run) = (self.account, self.run);
+        let batch = self.ctx.settings.worker.write_batch.max(1);
+        let v = serde_json::to_value(&next).expect("checkpoint serialises");
+        let pending = fenced(self.ctx, self.job, move |c| {
+            async move {
+                let mut f = Figures::default();
+                let mut rejects = g.rejects;
+                let mut pending = Vec::new();
+                let keys: Vec<(Uuid, &SourceThread)> =
+                    g.threads.iter().map(|(ch, t, _)| (*ch, t)).collect();
+                let rows = if keys.is_empty() {
+                    Vec::new()
+                } else {
+                    writes::upsert_threads(c, account, &keys).await?
+                };
+                let mut open = Vec::new();
+                let mut pairs = Vec::new();
+                for (row, (_, _, msgs)) in rows.iter().zip(&g.threads) {
+                    if row.messages_complete {
+                        continue; // an earlier pass wrote them all
+                    }
+                    open.push(row.conversation_id);
+                    pairs.extend(msgs.iter().map(|m| (row.conversation_id, m)));
+                }
+                for chunk in pairs.chunks(batch) {
+                    let out = writes::insert_messages_of(c, account, chunk).await?;
+                    f.messages += out.inserted;
+                    f.attachments_failed += out.failed_attachments;
+                    pending.extend(out.pending_attachments);
+                    for i in out.foreign_duplicates {
+                        rejects.push(reject_message(chunk[i].1, DUPLICATE_ID));
+                    }
+                }
+                if !open.is_empty() {
+                    f.threads += writes::complete_threads(c, &open).await?;
+                }
+                f.rejects += writes::record_rejects(c, account, run, &rejects).await?;
+                runs::checkpoint(c, run, Some(&v), f).await?;
+                Ok(pending)
+            }
+            .scope_boxed()
+        })
+        .await?;
+        self.downloads.spawn(pending);
+        *cp = next;
+        Ok(())
+    }
+
     async fn move_thread(
         &mut self,
         cp: &mut Checkpoint,
@@ -230,19 +307,8 @@ impl Mover<'_> {
             }
             Target::Webchat
         } else {
-            let Some(&channel_id) = self.channels.get(&t.channel_id) else {
-                let r = reject_thread(
-                    t,
-                    format!(
-                        "channel_id {:?} is not among the C1's channels",
-                        t.channel_id
-                    ),
-                );
-                self.commit(vec![r], done.clone(), Figures::default())
-                    .await?;
-                *cp = done;
-                return Ok(());
-            };
+            // walk() rejects threads of unknown channels before they get here
+            let channel_id = self.channels[&t.channel_id];
             // the conversation is upserted in the first page's transaction
             Target::Thread(channel_id, Box::new(t.clone()))
         };
@@ -345,13 +411,8 @@ impl Mover<'_> {
                             f.messages += out.inserted;
                             f.attachments_failed += out.failed_attachments;
                             pending.extend(out.pending_attachments);
-                            for dup in out.foreign_duplicates {
-                                if let Some(m) = chunk.iter().find(|m| m.message_id == dup) {
-                                    rejects.push(reject_message(
-                                        m,
-                                        "message_id already migrated from another thread",
-                                    ));
-                                }
+                            for i in out.foreign_duplicates {
+                                rejects.push(reject_message(&chunk[i], DUPLICATE_ID));
                             }
                         }
                         if last && writes::complete_thread(c, conv).await? {
@@ -425,6 +486,16 @@ enum Target {
     Webchat,
 }
 
+/// Consecutive items of a thread page written in one transaction.
+#[derive(Default)]
+struct Group {
+    rejects: Vec<Reject>,
+    threads: Vec<(Uuid, SourceThread, Vec<SourceMessage>)>,
+    messages: usize,
+    seen: usize,
+    last_idx: Option<usize>,
+}
+
 /// What a page's transaction did.
 struct Written {
     pending: Vec<(Uuid, String)>,
@@ -443,6 +514,8 @@ fn reject_thread(t: &SourceThread, reason: String) -> Reject {
         }),
     }
 }
+
+const DUPLICATE_ID: &str = "message_id already migrated from another item (ids must be unique)";
 
 fn reject_message(m: &SourceMessage, reason: &str) -> Reject {
     Reject {

@@ -157,48 +157,64 @@ async fn close_run(conn: &mut AsyncPgConnection, run_id: Uuid, cancelled: bool) 
 }
 
 /// The figures `GET /check-migration-status` shows: one indexed read.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone)]
 pub struct StatusView {
     /// Real status (callers map it to app-facing).
-    #[diesel(sql_type = diesel::sql_types::Text)]
     pub migration_status: String,
     /// Threads in Conversations.
-    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub threads_total: i32,
     /// Threads written.
-    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub threads_migrated: i32,
     /// Messages written.
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub messages_migrated: i64,
     /// Attachments failed.
-    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub attachments_failed: i32,
     /// Newest change of account or run.
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
     pub updated_at: DateTime<Utc>,
 }
 
-/// Status and progress of a shopper's migration.
+/// Status and progress of a shopper's migration: one indexed read, a prepared statement.
 pub async fn status_view(
     conn: &mut AsyncPgConnection,
     shopper: &ShopperId,
 ) -> CoreResult<StatusView> {
-    diesel::sql_query(
-        "SELECT a.migration_status, \
-                COALESCE(r.threads_total, 0) AS threads_total, \
-                COALESCE(r.threads_migrated, 0) AS threads_migrated, \
-                COALESCE(r.messages_migrated, 0) AS messages_migrated, \
-                COALESCE(r.attachments_failed, 0) AS attachments_failed, \
-                GREATEST(a.updated_at, COALESCE(r.updated_at, a.updated_at)) AS updated_at \
-         FROM accounts a LEFT JOIN migration_runs r ON r.id = a.current_run_id \
-         WHERE a.shopper_id = $1",
-    )
-    .bind::<diesel::sql_types::Text, _>(shopper.as_str())
-    .get_result(conn)
-    .await
-    .optional()?
-    .ok_or(CoreError::NotFound("account"))
+    type Row = (
+        String,
+        DateTime<Utc>,
+        Option<(i32, i32, i64, i32, DateTime<Utc>)>,
+    );
+    let row: Row = accounts::table
+        .left_join(
+            migration_runs::table.on(migration_runs::id.nullable().eq(accounts::current_run_id)),
+        )
+        .filter(accounts::shopper_id.eq(shopper.as_str()))
+        .select((
+            accounts::migration_status,
+            accounts::updated_at,
+            (
+                migration_runs::threads_total,
+                migration_runs::threads_migrated,
+                migration_runs::messages_migrated,
+                migration_runs::attachments_failed,
+                migration_runs::updated_at,
+            )
+                .nullable(),
+        ))
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(CoreError::NotFound("account"))?;
+    let (migration_status, account_updated, run) = row;
+    let (threads_total, threads_migrated, messages_migrated, attachments_failed, run_updated) =
+        run.unwrap_or((0, 0, 0, 0, account_updated));
+    Ok(StatusView {
+        migration_status,
+        threads_total,
+        threads_migrated,
+        messages_migrated,
+        attachments_failed,
+        updated_at: account_updated.max(run_updated),
+    })
 }
 
 /// The operator's view of an account's migration.

@@ -229,52 +229,99 @@ pub async fn upsert_thread(
     channel_id: Uuid,
     t: &SourceThread,
 ) -> CoreResult<ThreadRow> {
-    let contact_id = match &t.contact {
-        Some(c) if c.name.is_some() || c.phone.is_some() || c.email.is_some() => {
+    Ok(upsert_threads(conn, account_id, &[(channel_id, t)]).await?[0])
+}
+
+/// Upserts the contacts and conversations of several source threads in two statements;
+/// returns their rows in the order given.
+pub async fn upsert_threads(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    threads: &[(Uuid, &SourceThread)],
+) -> CoreResult<Vec<ThreadRow>> {
+    // contacts: one row per distinct key (an upsert may not touch a row twice)
+    let mut keys: Vec<String> = Vec::new();
+    let mut contact_rows = Vec::new();
+    for (_, t) in threads {
+        if let Some(c) = t
+            .contact
+            .as_ref()
+            .filter(|c| c.name.is_some() || c.phone.is_some() || c.email.is_some())
+        {
             let key = pg_text(Some(&c.source_key())).unwrap_or_default();
-            Some(
-                diesel::insert_into(contacts::table)
-                    .values((
-                        contacts::id.eq(Uuid::new_v4()),
-                        contacts::account_id.eq(account_id),
-                        contacts::source_id.eq(&key),
-                        contacts::name.eq(pg_text(c.name.as_deref())),
-                        contacts::phone.eq(pg_text(c.phone.as_deref())),
-                        contacts::email.eq(pg_text(c.email.as_deref())),
-                    ))
-                    .on_conflict((contacts::account_id, contacts::source_id))
-                    .do_update()
-                    .set(contacts::name.eq(excluded(contacts::name)))
-                    .returning(contacts::id)
-                    .get_result::<Uuid>(conn)
-                    .await?,
-            )
+            if !keys.contains(&key) {
+                contact_rows.push((
+                    contacts::id.eq(Uuid::new_v4()),
+                    contacts::account_id.eq(account_id),
+                    contacts::source_id.eq(key.clone()),
+                    contacts::name.eq(pg_text(c.name.as_deref())),
+                    contacts::phone.eq(pg_text(c.phone.as_deref())),
+                    contacts::email.eq(pg_text(c.email.as_deref())),
+                ));
+                keys.push(key);
+            }
         }
-        _ => None,
+    }
+    let contact_ids: HashMap<String, Uuid> = if contact_rows.is_empty() {
+        HashMap::new()
+    } else {
+        diesel::insert_into(contacts::table)
+            .values(&contact_rows)
+            .on_conflict((contacts::account_id, contacts::source_id))
+            .do_update()
+            .set(contacts::name.eq(excluded(contacts::name)))
+            .returning((contacts::source_id.assume_not_null(), contacts::id))
+            .get_results::<(String, Uuid)>(conn)
+            .await?
+            .into_iter()
+            .collect()
     };
-    let (conversation_id, messages_complete) = diesel::insert_into(conversations::table)
-        .values((
-            conversations::id.eq(Uuid::new_v4()),
-            conversations::account_id.eq(account_id),
-            conversations::channel_id.eq(channel_id),
-            conversations::contact_id.eq(contact_id),
-            conversations::source_id.eq(&t.thread_id),
-            conversations::subject.eq(pg_text(t.subject.as_deref())),
-            conversations::status.eq(&t.status),
-            conversations::starred.eq(t.starred),
-            conversations::created_at.eq(t.created_at),
-            conversations::last_message_at.eq(t.last_message_at),
-        ))
+    let rows: Vec<_> = threads
+        .iter()
+        .map(|(channel_id, t)| {
+            let contact_id = t.contact.as_ref().and_then(|c| {
+                contact_ids
+                    .get(&pg_text(Some(&c.source_key())).unwrap_or_default())
+                    .copied()
+            });
+            (
+                conversations::id.eq(Uuid::new_v4()),
+                conversations::account_id.eq(account_id),
+                conversations::channel_id.eq(*channel_id),
+                conversations::contact_id.eq(contact_id),
+                conversations::source_id.eq(t.thread_id.clone()),
+                conversations::subject.eq(pg_text(t.subject.as_deref())),
+                conversations::status.eq(t.status.clone()),
+                conversations::starred.eq(t.starred),
+                conversations::created_at.eq(t.created_at),
+                conversations::last_message_at.eq(t.last_message_at),
+            )
+        })
+        .collect();
+    let written: HashMap<String, ThreadRow> = diesel::insert_into(conversations::table)
+        .values(&rows)
         .on_conflict((conversations::account_id, conversations::source_id))
         .do_update()
         .set(conversations::starred.eq(excluded(conversations::starred)))
-        .returning((conversations::id, conversations::messages_complete))
-        .get_result::<(Uuid, bool)>(conn)
-        .await?;
-    Ok(ThreadRow {
-        conversation_id,
-        messages_complete,
-    })
+        .returning((
+            conversations::source_id.assume_not_null(),
+            conversations::id,
+            conversations::messages_complete,
+        ))
+        .get_results::<(String, Uuid, bool)>(conn)
+        .await?
+        .into_iter()
+        .map(|(s, conversation_id, messages_complete)| {
+            (
+                s,
+                ThreadRow {
+                    conversation_id,
+                    messages_complete,
+                },
+            )
+        })
+        .collect();
+    Ok(threads.iter().map(|(_, t)| written[&t.thread_id]).collect())
 }
 
 /// What a batch of messages added.
@@ -286,9 +333,10 @@ pub struct MessageBatch {
     pub pending_attachments: Vec<(Uuid, String)>,
     /// Attachments failed on arrival (malformed entries).
     pub failed_attachments: i32,
-    /// Source message ids already migrated into another conversation (a contract breach:
-    /// message ids are unique across the platform); the caller records them as rejects.
-    pub foreign_duplicates: Vec<String>,
+    /// Positions in the batch of messages whose id was already migrated from another item (a
+    /// contract breach: message ids are unique across the platform); the caller records them
+    /// as rejects.
+    pub foreign_duplicates: Vec<usize>,
 }
 
 /// Inserts a batch of one conversation's messages with their attachment rows; messages already
@@ -299,16 +347,39 @@ pub async fn insert_messages(
     conversation_id: Uuid,
     batch: &[SourceMessage],
 ) -> CoreResult<MessageBatch> {
+    let pairs: Vec<(Uuid, &SourceMessage)> = batch.iter().map(|m| (conversation_id, m)).collect();
+    insert_messages_of(conn, account_id, &pairs).await
+}
+
+/// Inserts messages of several conversations in one statement (plus one for attachments and
+/// one for the conversations' message counts); already-present messages are skipped.
+pub async fn insert_messages_of(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    batch: &[(Uuid, &SourceMessage)],
+) -> CoreResult<MessageBatch> {
     if batch.is_empty() {
         return Ok(MessageBatch::default());
     }
-    let rows: Vec<_> = batch
+    // a message id twice in one batch: the first is written, the others are duplicates
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    let mut dup_in_batch = Vec::new();
+    for (i, (_, m)) in batch.iter().enumerate() {
+        if first_of.insert(m.message_id.as_str(), i).is_some() {
+            dup_in_batch.push(i);
+        }
+    }
+    let keep: Vec<usize> = (0..batch.len())
+        .filter(|i| !dup_in_batch.contains(i))
+        .collect();
+    let rows: Vec<_> = keep
         .iter()
-        .map(|m| {
+        .map(|&i| &batch[i])
+        .map(|(conversation_id, m)| {
             (
                 messages::id.eq(Uuid::new_v4()),
                 messages::account_id.eq(account_id),
-                messages::conversation_id.eq(conversation_id),
+                messages::conversation_id.eq(*conversation_id),
                 messages::source_id.eq(m.message_id.clone()),
                 messages::source_sort.eq(pg_text(Some(&m.sort_key))),
                 messages::direction.eq(m.direction.clone()),
@@ -320,43 +391,58 @@ pub async fn insert_messages(
             )
         })
         .collect();
-    let mut foreign_duplicates = Vec::new();
-    let inserted: Vec<(Uuid, Option<String>)> = diesel::insert_into(messages::table)
+    let inserted: Vec<(Uuid, String, Uuid)> = diesel::insert_into(messages::table)
         .values(&rows)
         .on_conflict((messages::account_id, messages::source_id))
         .do_nothing()
-        .returning((messages::id, messages::source_id))
+        .returning((
+            messages::id,
+            messages::source_id.assume_not_null(),
+            messages::conversation_id,
+        ))
         .get_results(conn)
         .await?;
-    let by_source: HashMap<&str, &SourceMessage> =
-        batch.iter().map(|m| (m.message_id.as_str(), m)).collect();
-    if inserted.len() < batch.len() {
-        // skipped rows are normally this conversation's own (a re-run); anything else is a
-        // message id seen in another thread, which must not vanish silently
-        let fresh: std::collections::HashSet<&str> =
-            inserted.iter().filter_map(|(_, s)| s.as_deref()).collect();
-        let skipped: Vec<&str> = batch
-            .iter()
-            .map(|m| m.message_id.as_str())
-            .filter(|id| !fresh.contains(id))
-            .collect();
-        let foreign: Vec<Option<String>> = messages::table
-            .filter(messages::account_id.eq(account_id))
-            .filter(messages::source_id.eq_any(&skipped))
-            .filter(messages::conversation_id.ne(conversation_id))
-            .select(messages::source_id)
-            .load(conn)
-            .await?;
-        foreign_duplicates = foreign.into_iter().flatten().collect();
-    }
+    let intended: HashMap<&str, (usize, Uuid, &SourceMessage)> = keep
+        .iter()
+        .map(|&i| (batch[i].1.message_id.as_str(), (i, batch[i].0, batch[i].1)))
+        .collect();
     let mut out = MessageBatch {
         inserted: inserted.len() as i64,
-        foreign_duplicates,
+        foreign_duplicates: dup_in_batch,
         ..Default::default()
     };
+    if inserted.len() < keep.len() {
+        // skipped rows are normally the same conversation's (a re-run); anything else is a
+        // message id seen in another thread, which must not vanish silently
+        let fresh: std::collections::HashSet<&str> =
+            inserted.iter().map(|(_, s, _)| s.as_str()).collect();
+        let skipped: Vec<&str> = intended
+            .keys()
+            .copied()
+            .filter(|id| !fresh.contains(id))
+            .collect();
+        let existing: Vec<(String, Uuid)> = messages::table
+            .filter(messages::account_id.eq(account_id))
+            .filter(messages::source_id.eq_any(&skipped))
+            .select((
+                messages::source_id.assume_not_null(),
+                messages::conversation_id,
+            ))
+            .load(conn)
+            .await?;
+        out.foreign_duplicates
+            .extend(existing.into_iter().filter_map(|(s, conv)| {
+                intended
+                    .get(s.as_str())
+                    .filter(|(_, want, _)| *want != conv)
+                    .map(|(i, _, _)| *i)
+            }));
+    }
     let mut att_rows = Vec::new();
-    for (message_id, source_id) in &inserted {
-        let Some(m) = source_id.as_deref().and_then(|s| by_source.get(s)) else {
+    let mut per_conversation: HashMap<Uuid, i32> = HashMap::new();
+    for (message_id, source_id, conversation_id) in &inserted {
+        *per_conversation.entry(*conversation_id).or_default() += 1;
+        let Some((_, _, m)) = intended.get(source_id.as_str()) else {
             continue;
         };
         for (pos, a) in m.attachments.iter().enumerate() {
@@ -393,13 +479,16 @@ pub async fn insert_messages(
             .execute(conn)
             .await?;
     }
-    if out.inserted > 0 {
-        diesel::update(conversations::table.find(conversation_id))
-            .set(
-                conversations::message_count.eq(conversations::message_count + out.inserted as i32),
-            )
-            .execute(conn)
-            .await?;
+    if !per_conversation.is_empty() {
+        let (ids, counts): (Vec<Uuid>, Vec<i32>) = per_conversation.into_iter().unzip();
+        diesel::sql_query(
+            "UPDATE conversations c SET message_count = c.message_count + v.n \
+             FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::int[]) AS n) v WHERE c.id = v.id",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Integer>, _>(counts)
+        .execute(conn)
+        .await?;
     }
     Ok(out)
 }
@@ -409,15 +498,20 @@ pub async fn complete_thread(
     conn: &mut AsyncPgConnection,
     conversation_id: Uuid,
 ) -> CoreResult<bool> {
+    Ok(complete_threads(conn, &[conversation_id]).await? == 1)
+}
+
+/// Marks conversations' messages complete; returns how many this call flipped.
+pub async fn complete_threads(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> CoreResult<i32> {
     let n = diesel::update(
         conversations::table
-            .find(conversation_id)
+            .filter(conversations::id.eq_any(ids))
             .filter(conversations::messages_complete.eq(false)),
     )
     .set(conversations::messages_complete.eq(true))
     .execute(conn)
     .await?;
-    Ok(n == 1)
+    Ok(n as i32)
 }
 
 /// Carries a web chat thread's starred flag onto the re:amaze conversation it mirrors; false when
