@@ -215,7 +215,9 @@ impl Publisher {
             declare_topology(&ch, &self.names).await?;
             *guard = Some((conn, ch));
         }
-        let (_, ch) = guard.as_ref().expect("connected above");
+        // publish under the lock (ordering), wait for the confirm outside it, so concurrent
+        // hops do not queue behind each other's broker round trip
+        let ch = guard.as_ref().expect("connected above").1.clone();
         let mut props = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
@@ -223,21 +225,26 @@ impl Publisher {
         if let Some(ms) = expiration_ms {
             props = props.with_expiration(ms.to_string().into());
         }
-        let res = async {
-            let confirm = ch
-                .basic_publish("", queue, BasicPublishOptions::default(), body, props)
-                .await?
-                .await?;
-            if confirm.is_nack() {
-                return Err(QueueError::Nacked);
+        let pending = ch
+            .basic_publish("", queue, BasicPublishOptions::default(), body, props)
+            .await;
+        let pending = match pending {
+            Ok(p) => p,
+            Err(e) => {
+                *guard = None;
+                return Err(e.into());
             }
-            Ok(())
+        };
+        drop(guard);
+        match pending.await {
+            Ok(confirm) if confirm.is_nack() => Err(QueueError::Nacked),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // the channel is gone; the next publish reconnects
+                self.state.lock().await.take();
+                Err(e.into())
+            }
         }
-        .await;
-        if res.is_err() {
-            *guard = None;
-        }
-        res
     }
 
     /// True when a connection is open (readiness).

@@ -89,43 +89,18 @@ fn secs_between(v: &serde_json::Value, a: &str, b: &str) -> f64 {
     (t(b) - t(a)).num_milliseconds() as f64 / 1000.0
 }
 
-fn worker(env: &TestEnv, s: &Settings, rss_file: Option<&str>) -> Child {
-    let mut base = command(s);
-    match rss_file {
-        None => base.spawn().expect("worker"),
-        Some(f) => {
-            let mut c = Command::new("/usr/bin/time");
-            c.arg("-v").arg("-o").arg(f).arg(base.get_program());
-            c.envs(
-                base.get_envs()
-                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
-            );
-            c.current_dir(migrator_testkit::workspace())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let _ = env;
-            c.spawn().expect("time -v worker")
-        }
-    }
+fn worker(s: &Settings) -> Child {
+    command(s).stderr(Stdio::null()).spawn().expect("worker")
 }
 
-fn sigterm_wait(c: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(c.id().to_string())
-        .status();
-    let _ = c.wait();
-}
-
-fn max_rss_kb(file: &str) -> u64 {
-    std::fs::read_to_string(file)
+/// Peak resident set size of a live process (`VmHWM`, the counter `/usr/bin/time -v` reports
+/// as "Maximum resident set size"), in KiB.
+fn peak_rss_kb(c: &Child) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", c.id()))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-                .and_then(|v| v.parse().ok())
-        })
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
 
@@ -306,7 +281,7 @@ async fn main() -> anyhow::Result<()> {
     let copy = raw_copy_rate(&env.settings.database.url, &big)?;
     let mut s1 = env.settings.clone();
     s1.worker.recent_max_threads = 0; // every message goes through the all-messages phase
-    let mut w = worker(&env, &s1, None);
+    let mut w = worker(&s1);
     env.post("b-all", "/migrate", None).await;
     let v = wait_real(&env, "b-all", "completed", Duration::from_secs(900)).await;
     kill9(&mut w);
@@ -325,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
     let one_worker = ours;
 
     // the fleet for the next figures: one worker, default settings
-    let mut w = worker(&env, &env.settings, None);
+    let mut w = worker(&env.settings);
 
     // 2. POST /migrate -> channels-migrated, 50 C1s at once
     let small: Vec<C1Spec> = (0..50)
@@ -421,15 +396,11 @@ async fn main() -> anyhow::Result<()> {
         let s = spec(name, n / 500, 500, 5);
         env.create_account(name, "Bench").await;
         env.seed(&s).await;
-        let file = std::env::temp_dir()
-            .join(format!("{name}-{}.time", std::process::id()))
-            .display()
-            .to_string();
-        let mut w = worker(&env, &env.settings, Some(&file));
+        let mut w = worker(&env.settings);
         env.post(name, "/migrate", None).await;
         wait_real(&env, name, "completed", Duration::from_secs(1800)).await;
-        sigterm_wait(&mut w);
-        rss.push(max_rss_kb(&file));
+        rss.push(peak_rss_kb(&w));
+        kill9(&mut w);
         say(&format!(
             "{name}: peak RSS {} MiB",
             rss.last().unwrap() / 1024
@@ -454,7 +425,7 @@ async fn main() -> anyhow::Result<()> {
         env.create_account(&s.shopper_id, "Bench").await;
     }
     seed_many(&env, &many).await;
-    let mut fleet: Vec<Child> = (0..4).map(|_| worker(&env, &env.settings, None)).collect();
+    let mut fleet: Vec<Child> = (0..4).map(|_| worker(&env.settings)).collect();
     let start = Instant::now();
     {
         use futures::StreamExt;

@@ -8,8 +8,8 @@
 use super::{fenced, Job};
 use crate::attachments::Downloads;
 use crate::context::Ctx;
-use crate::error::HopResult;
-use crate::sources::dynamo::{Item, Page};
+use crate::error::{HopError, HopResult};
+use crate::sources::dynamo::{DynamoSource, Item, Page};
 use crate::sources::items::{self, key_from_json, key_to_json};
 use futures::StreamExt;
 use migrator_core::db::queries::runs::{self, Figures};
@@ -146,13 +146,11 @@ impl Mover<'_> {
                     (t.thread_id.clone(), key)
                 })
                 .collect();
-            let dynamo = self.ctx.dynamo.clone();
-            let mut firsts = futures::stream::iter(ahead)
-                .map(move |(id, key)| {
-                    let d = dynamo.clone();
-                    async move { d.messages_page(&id, key).await }
-                })
-                .buffered(self.ctx.settings.worker.thread_concurrency.max(1));
+            let mut firsts = ReadAhead::start(
+                self.ctx.dynamo.clone(),
+                ahead,
+                self.ctx.settings.worker.thread_concurrency.max(1),
+            );
             // threads whose messages fit one page are written several to a transaction; the
             // others (long threads, web chat, the thread a checkpoint resumes) one by one
             let batch = self.ctx.settings.worker.write_batch.max(1);
@@ -171,7 +169,7 @@ impl Mover<'_> {
                         group.seen += 1;
                     }
                     Ok(t) => {
-                        let first = firsts.next().await.expect("one read per thread")?;
+                        let first = firsts.next().await?;
                         let resuming = cp.thread.as_deref() == Some(t.thread_id.as_str());
                         if t.is_webchat() || first.next.is_some() || resuming {
                             self.flush(cp, &mut group).await?;
@@ -484,6 +482,47 @@ enum Target {
     Thread(Uuid, Box<SourceThread>),
     Conversation(Uuid),
     Webchat,
+}
+
+/// First message pages of upcoming threads, read by a task of its own (so reads go on while
+/// the writer is in a transaction), `n` at a time, delivered in thread order. Memory stays
+/// bounded by `n` pages.
+struct ReadAhead {
+    rx: tokio::sync::mpsc::Receiver<HopResult<Page>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ReadAhead {
+    fn start(dynamo: DynamoSource, threads: Vec<(String, Option<Item>)>, n: usize) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(n);
+        let task = tokio::spawn(async move {
+            let mut pages = futures::stream::iter(threads)
+                .map(|(id, key)| {
+                    let d = dynamo.clone();
+                    async move { d.messages_page(&id, key).await }
+                })
+                .buffered(n);
+            while let Some(p) = pages.next().await {
+                if tx.send(p).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Self { rx, task }
+    }
+
+    async fn next(&mut self) -> HopResult<Page> {
+        self.rx
+            .recv()
+            .await
+            .unwrap_or_else(|| Err(HopError::Transient("read-ahead stopped".into())))
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Consecutive items of a thread page written in one transaction.
