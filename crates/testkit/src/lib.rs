@@ -536,7 +536,13 @@ pub mod process {
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| super::workspace().join("target"));
-        let bin = target.join("debug/migrator-worker");
+        // a release harness (the benchmark) runs release workers
+        let profile = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
+        let bin = target.join(profile).join("migrator-worker");
         assert!(
             bin.exists(),
             "{} is missing: run `cargo build --bins` (make test does)",

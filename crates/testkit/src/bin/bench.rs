@@ -90,7 +90,22 @@ fn secs_between(v: &serde_json::Value, a: &str, b: &str) -> f64 {
 }
 
 fn worker(s: &Settings) -> Child {
-    command(s).stderr(Stdio::null()).spawn().expect("worker")
+    // BENCH_WORKER_LOG=path keeps the workers' logs (with WORKER_LOG as their RUST_LOG)
+    let log = || match std::env::var("BENCH_WORKER_LOG") {
+        Ok(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("log file"),
+        ),
+        Err(_) => Stdio::null(),
+    };
+    command(s)
+        .stdout(log())
+        .stderr(log())
+        .spawn()
+        .expect("worker")
 }
 
 /// Peak resident set size of a live process (`VmHWM`, the counter `/usr/bin/time -v` reports
@@ -255,6 +270,14 @@ fn pgbench_tps() -> anyhow::Result<f64> {
     Ok(tps)
 }
 
+fn print_table(rows: &[Row]) {
+    println!("| figure | ours | raw limit (same run) | ratio |");
+    println!("|---|---|---|---|");
+    for Row(a, b, c, d) in rows {
+        println!("| {a} | {b} | {c} | {d} |");
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let all_n = env_usize("BENCH_ALL_MESSAGES", 100_000);
@@ -298,6 +321,11 @@ async fn main() -> anyhow::Result<()> {
         format!("{:.2}", ours / raw),
     ));
     let one_worker = ours;
+    if std::env::var("BENCH_ONLY_ALL_MESSAGES").is_ok() {
+        print_table(&rows);
+        env.shutdown().await;
+        return Ok(());
+    }
 
     // the fleet for the next figures: one worker, default settings
     let mut w = worker(&env.settings);
@@ -473,11 +501,7 @@ async fn main() -> anyhow::Result<()> {
         format!("{:.2}", agg / one_worker),
     ));
 
-    println!("| figure | ours | raw limit (same run) | ratio |");
-    println!("|---|---|---|---|");
-    for Row(a, b, c, d) in &rows {
-        println!("| {a} | {b} | {c} | {d} |");
-    }
+    print_table(&rows);
     env.shutdown().await;
     Ok(())
 }

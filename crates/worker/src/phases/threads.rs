@@ -155,6 +155,8 @@ impl Mover<'_> {
             // others (long threads, web chat, the thread a checkpoint resumes) one by one
             let batch = self.ctx.settings.worker.write_batch.max(1);
             let mut group = Group::default();
+            let (mut read_wait, page_started) =
+                (std::time::Duration::ZERO, std::time::Instant::now());
             for (idx, parsed) in todo {
                 match parsed {
                     Err(r) => group.rejects.push(r),
@@ -169,7 +171,9 @@ impl Mover<'_> {
                         group.seen += 1;
                     }
                     Ok(t) => {
+                        let wait = std::time::Instant::now();
                         let first = firsts.next().await?;
+                        read_wait += wait.elapsed();
                         let resuming = cp.thread.as_deref() == Some(t.thread_id.as_str());
                         if t.is_webchat() || first.next.is_some() || resuming {
                             self.flush(cp, &mut group).await?;
@@ -189,6 +193,12 @@ impl Mover<'_> {
                 }
             }
             self.flush(cp, &mut group).await?;
+            tracing::debug!(
+                items = page.items.len(),
+                ms = page_started.elapsed().as_millis() as u64,
+                waiting_for_reads_ms = read_wait.as_millis() as u64,
+                "thread page done"
+            );
             if let Scope::Recent { max, .. } = self.scope {
                 if cp.seen >= max {
                     return Ok(());
@@ -233,6 +243,8 @@ impl Mover<'_> {
         let (account, run) = (self.account, self.run);
         let batch = self.ctx.settings.worker.write_batch.max(1);
         let v = serde_json::to_value(&next).expect("checkpoint serialises");
+        let (n_threads, n_messages, started) =
+            (g.threads.len(), g.messages, std::time::Instant::now());
         let pending = fenced(self.ctx, self.job, move |c| {
             async move {
                 let mut f = Figures::default();
@@ -273,6 +285,12 @@ impl Mover<'_> {
             .scope_boxed()
         })
         .await?;
+        tracing::debug!(
+            threads = n_threads,
+            messages = n_messages,
+            ms = started.elapsed().as_millis() as u64,
+            "group written"
+        );
         self.downloads.spawn(pending);
         *cp = next;
         Ok(())
