@@ -333,6 +333,28 @@ impl TestEnv {
         }
     }
 
+    /// Polls the admin view until the real (not app-facing) status is `status`; returns the view.
+    pub async fn wait_admin_status(
+        &self,
+        shopper_id: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let path = format!("/admin/accounts/{shopper_id}/migration");
+            let (_, v) = self.admin(reqwest::Method::GET, &path, None).await;
+            if v["migration_status"] == status {
+                return v;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{shopper_id} did not reach {status}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// A direct database connection (assertions).
     pub async fn db(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.settings.database.url)

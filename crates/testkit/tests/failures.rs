@@ -182,17 +182,7 @@ async fn messages_failure_shows_completed_and_is_repaired() {
     env.post("msfail", "/migrate", None).await;
     // the app is shown completed
     env.wait_status("msfail", "completed", T).await;
-    let deadline = std::time::Instant::now() + T;
-    loop {
-        let (_, v) = env
-            .admin(Method::GET, "/admin/accounts/msfail/migration", None)
-            .await;
-        if v["migration_status"] == "messages-failure" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    env.wait_admin_status("msfail", "messages-failure", T).await;
     let (s2, list) = env
         .admin(
             Method::GET,
@@ -214,17 +204,7 @@ async fn messages_failure_shows_completed_and_is_repaired() {
         (StatusCode::ACCEPTED, Some(1)),
         "{v}"
     );
-    let deadline = std::time::Instant::now() + T;
-    loop {
-        let (_, v) = env
-            .admin(Method::GET, "/admin/accounts/msfail/migration", None)
-            .await;
-        if v["migration_status"] == "completed" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    env.wait_admin_status("msfail", "completed", T).await;
     verify::destination_equals_source(&env, &s, |_| false).await;
     env.shutdown().await;
 }

@@ -8,7 +8,6 @@ use conversations_sim::model::{generate, C1Spec, GenOptions};
 use migrator_core::settings::Settings;
 use migrator_testkit::process::{command, kill9};
 use migrator_testkit::{EnvOptions, TestEnv};
-use reqwest::Method;
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,29 +53,6 @@ async fn seed_many(env: &TestEnv, specs: &[C1Spec]) {
     futures::stream::iter(specs)
         .for_each_concurrent(16, |s| async move { env.seed(s).await })
         .await;
-}
-
-async fn wait_real(
-    env: &TestEnv,
-    shopper: &str,
-    status: &str,
-    timeout: Duration,
-) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let (_, v) = env
-            .admin(
-                Method::GET,
-                &format!("/admin/accounts/{shopper}/migration"),
-                None,
-            )
-            .await;
-        if v["migration_status"] == status {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "{shopper} stuck: {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn secs_between(v: &serde_json::Value, a: &str, b: &str) -> f64 {
@@ -306,7 +282,9 @@ async fn main() -> anyhow::Result<()> {
     s1.worker.recent_max_threads = 0; // every message goes through the all-messages phase
     let mut w = worker(&s1);
     env.post("b-all", "/migrate", None).await;
-    let v = wait_real(&env, "b-all", "completed", Duration::from_secs(900)).await;
+    let v = env
+        .wait_admin_status("b-all", "completed", Duration::from_secs(900))
+        .await;
     kill9(&mut w);
     let secs = secs_between(&v, "recent_messages_migrated_at", "completed_at");
     let ours = all_n as f64 / secs;
@@ -366,7 +344,8 @@ async fn main() -> anyhow::Result<()> {
         "—".into(),
     ));
     for s in &small {
-        wait_real(&env, &s.shopper_id, "completed", Duration::from_secs(300)).await;
+        env.wait_admin_status(&s.shopper_id, "completed", Duration::from_secs(300))
+            .await;
     }
 
     // 3. recent-messages-migrated for 200 threads x 25 messages
@@ -426,7 +405,8 @@ async fn main() -> anyhow::Result<()> {
         env.seed(&s).await;
         let mut w = worker(&env.settings);
         env.post(name, "/migrate", None).await;
-        wait_real(&env, name, "completed", Duration::from_secs(1800)).await;
+        env.wait_admin_status(name, "completed", Duration::from_secs(1800))
+            .await;
         rss.push(peak_rss_kb(&w));
         kill9(&mut w);
         say(&format!(
