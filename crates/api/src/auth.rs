@@ -41,15 +41,19 @@ impl JwtVerifier {
         };
         let mut validation = Validation::new(alg);
         validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // a configured iss/aud is required to be present, not only checked when present
+        let mut required = vec!["exp", "sub"];
         if !s.jwt_issuer.is_empty() {
             validation.set_issuer(&[s.jwt_issuer.as_str()]);
+            required.push("iss");
         }
         if s.jwt_audience.is_empty() {
             validation.validate_aud = false;
         } else {
             validation.set_audience(&[s.jwt_audience.as_str()]);
+            required.push("aud");
         }
+        validation.set_required_spec_claims(&required);
         Ok(Self { key, validation })
     }
 
