@@ -4,9 +4,29 @@
 use crate::db::queries::outbox;
 use crate::db::{self, DbPool};
 use crate::error::{CoreError, CoreResult};
-use crate::queue::Publisher;
+use crate::queue::{MigrationHop, Publisher};
 use diesel_async::AsyncConnection;
 use scoped_futures::ScopedFutureExt;
+
+/// Publishes a hop just recorded in the outbox (after its transaction committed) and marks the
+/// row published; when the broker is down the row stays for [`relay_once`] to send later.
+pub async fn publish_recorded(
+    pool: &DbPool,
+    publisher: &Publisher,
+    outbox_id: i64,
+    hop: &MigrationHop,
+) {
+    match publisher.publish_hop(hop, 0).await {
+        Ok(()) => {
+            if let Ok(mut c) = db::conn(pool).await {
+                let _ = outbox::mark_published(&mut c, &[outbox_id]).await;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "broker unavailable; the outbox relay will publish the hop")
+        }
+    }
+}
 
 /// Relays up to `limit` unpublished rows older than `min_age_ms`; returns how many were sent.
 pub async fn relay_once(

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use migrator_core::db::queries::{outbox, runs};
+use migrator_core::db::queries::runs;
 use migrator_core::queue::{self, MigrationHop};
 use std::sync::Arc;
 use std::time::Duration;
@@ -239,12 +239,5 @@ async fn work(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
 
 /// Publishes a hop recorded in the outbox right after its commit; the relay covers failures.
 pub async fn relay_now(ctx: &Ctx, outbox_id: i64, hop: &MigrationHop) {
-    match ctx.publisher.publish_hop(hop, 0).await {
-        Ok(()) => {
-            if let Ok(mut c) = ctx.conn().await {
-                let _ = outbox::mark_published(&mut c, &[outbox_id]).await;
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "publish failed; the outbox relay will retry"),
-    }
+    migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, outbox_id, hop).await;
 }

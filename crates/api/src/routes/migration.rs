@@ -6,21 +6,12 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::migration::StartOutcome;
-use migrator_core::db::queries::{accounts, migration, outbox};
+use migrator_core::db::queries::{accounts, migration};
 use serde_json::json;
 
 /// Publishes a hop recorded in the outbox; the relay covers a broker that is down.
 pub async fn relay(st: &AppState, outbox_id: i64, hop: &migrator_core::queue::MigrationHop) {
-    match st.publisher.publish_hop(hop, 0).await {
-        Ok(()) => {
-            if let Ok(mut c) = conn(st).await {
-                let _ = outbox::mark_published(&mut c, &[outbox_id]).await;
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "broker unavailable; the outbox relay will publish the hop")
-        }
-    }
+    migrator_core::relay::publish_recorded(&st.pool, &st.publisher, outbox_id, hop).await;
 }
 
 /// Renders a start outcome: 202 when a migration started or resumed, else 200.
