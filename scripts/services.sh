@@ -40,11 +40,22 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
 fi
 wait_port 127.0.0.1 5672 RabbitMQ
 
-# --- dynalite -------------------------------------------------------------
+# --- installs (npm and pip side by side on a fresh machine) ---------------
+pids=()
 if [ ! -x "$tools/node_modules/.bin/dynalite" ]; then
   log "installing dynalite (npm)"
-  (cd "$tools" && npm install --no-audit --no-fund --silent dynalite@3 >/dev/null)
+  (cd "$tools" && npm install --no-audit --no-fund --silent dynalite@3 >/dev/null) &
+  pids+=($!)
 fi
+if [ ! -x "$tools/venv/bin/moto_server" ]; then
+  log "installing moto server (PyPI) into $tools/venv"
+  (python3 -m venv "$tools/venv" &&
+    "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6') &
+  pids+=($!)
+fi
+for p in "${pids[@]}"; do wait "$p" || { log "an install failed"; exit 1; }; done
+
+# --- dynalite -------------------------------------------------------------
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$DYNAMO_PORT") 2>/dev/null; then
   log "starting dynalite on :$DYNAMO_PORT (in memory)"
   nohup "$tools/node_modules/.bin/dynalite" --port "$DYNAMO_PORT" \
@@ -55,11 +66,6 @@ fi
 wait_port 127.0.0.1 "$DYNAMO_PORT" dynalite
 
 # --- moto (STS) -----------------------------------------------------------
-if [ ! -x "$tools/venv/bin/moto_server" ]; then
-  log "installing moto server (PyPI) into $tools/venv"
-  python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
-fi
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$STS_PORT") 2>/dev/null; then
   log "starting moto (STS) on :$STS_PORT"
   nohup "$tools/venv/bin/moto_server" -H 127.0.0.1 -p "$STS_PORT" \

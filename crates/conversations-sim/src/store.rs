@@ -27,12 +27,21 @@ pub struct Tables {
 
 type Item = HashMap<String, AttributeValue>;
 
+/// The SDK's hyper client with rustls on ring (the SDK's default client is built without).
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// A DynamoDB client for an emulator endpoint (static dummy credentials).
 pub async fn client(endpoint: &str, region: &str) -> Client {
     let conf = aws_sdk_dynamodb::config::Builder::new()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new(region.to_string()))
         .endpoint_url(endpoint)
+        .http_client(https_client())
         .credentials_provider(aws_credential_types::Credentials::new(
             "sim", "sim", None, None, "sim",
         ))

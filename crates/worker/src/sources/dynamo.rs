@@ -16,6 +16,15 @@ use tokio::sync::Mutex;
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
+/// The SDK's hyper client with rustls on ring: the SDK crates are built without their default
+/// client (rustls on aws-lc plus a legacy hyper 0.14 one), so every config sets this one.
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// Temporary credentials from AssumeRole, cached until `refresh_before` their expiry.
 #[derive(Debug)]
 pub struct AssumeRoleCredentials {
@@ -29,6 +38,7 @@ impl AssumeRoleCredentials {
     pub async fn new(cfg: &StsSettings, region: &str) -> Self {
         let mut b = aws_sdk_sts::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(https_client())
             .region(Region::new(region.to_string()));
         if !cfg.endpoint.is_empty() {
             b = b.endpoint_url(&cfg.endpoint);
@@ -42,7 +52,11 @@ impl AssumeRoleCredentials {
                 "migrator-base",
             ));
         } else {
-            let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+            // the worker's own identity: environment, web identity (IRSA), ECS/IMDS, profile
+            let base = aws_config::defaults(BehaviorVersion::latest())
+                .http_client(https_client())
+                .load()
+                .await;
             if let Some(p) = base.credentials_provider() {
                 b = b.credentials_provider(p);
             }
@@ -130,6 +144,7 @@ impl DynamoSource {
         let creds = AssumeRoleCredentials::new(sts, &cfg.region).await;
         let mut b = aws_sdk_dynamodb::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(https_client())
             .region(Region::new(cfg.region.clone()))
             .credentials_provider(creds)
             .retry_config(
