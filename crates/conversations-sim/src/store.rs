@@ -358,12 +358,7 @@ pub async fn seed_c1(
         .iter()
         .map(|th| thread_item(&spec.shopper_id, th))
         .collect();
-    let mut messages: Vec<Item> = spec
-        .threads
-        .iter()
-        .flat_map(|th| th.messages.iter().map(move |m| (th, m)))
-        .map(|(th, m)| message_item(&spec.shopper_id, &th.thread_id, m, media_base))
-        .collect();
+    let mut malformed_messages: Vec<Item> = Vec::new();
     for (table, raw) in &spec.malformed {
         let item: Item = raw
             .as_object()
@@ -376,11 +371,23 @@ pub async fn seed_c1(
         if table == "threads" {
             threads.push(item);
         } else {
-            messages.push(item);
+            malformed_messages.push(item);
         }
     }
     put_all(c, &t.threads, threads, 8).await?;
-    put_all(c, &t.messages, messages, 8).await?;
+    // messages a few thousand at a time: a 1M-message C1 is built and written as it goes, not
+    // held whole in memory as SDK items first
+    let mut chunk: Vec<Item> = Vec::with_capacity(5000);
+    for th in &spec.threads {
+        for m in &th.messages {
+            chunk.push(message_item(&spec.shopper_id, &th.thread_id, m, media_base));
+        }
+        if chunk.len() >= 5000 {
+            put_all(c, &t.messages, std::mem::take(&mut chunk), 8).await?;
+        }
+    }
+    chunk.extend(malformed_messages);
+    put_all(c, &t.messages, chunk, 8).await?;
     Ok(())
 }
 
