@@ -214,7 +214,7 @@ fn parse_ms(v: &str) -> f64 {
     }
 }
 
-fn pgbench_tps() -> anyhow::Result<f64> {
+fn pgbench_tps(cpu: &mut Vec<String>) -> anyhow::Result<f64> {
     let db = format!("bench_pgbench_{}", std::process::id());
     let base = migrator_testkit::pg_server();
     Command::new("psql")
@@ -228,10 +228,12 @@ fn pgbench_tps() -> anyhow::Result<f64> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()?;
+    let win = Window::open("pgbench");
     let out = Command::new("pgbench")
         .args(["-S", "-n", "-c", "64", "-j", "2", "-T", "10"])
         .arg(&url)
         .output()?;
+    cpu.push(win.close());
     let text = String::from_utf8_lossy(&out.stdout);
     let tps = text
         .lines()
@@ -246,11 +248,111 @@ fn pgbench_tps() -> anyhow::Result<f64> {
     Ok(tps)
 }
 
-fn print_table(rows: &[Row]) {
+/// CPU seconds (user + system) used so far by the processes on the machine, by role, from
+/// `/proc/<pid>/stat` (live processes only), and the machine's total from `/proc/stat`. Roles
+/// by command name: dynalite runs on node.
+fn cpu_by_role() -> std::collections::BTreeMap<&'static str, f64> {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut m = std::collections::BTreeMap::new();
+    // the whole machine (every process, exited ones included): busy jiffies from /proc/stat
+    if let Some(cpu) = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_owned))
+    {
+        let v: Vec<f64> = cpu
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let busy: f64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|i| v.get(*i)).sum();
+        m.insert("machine", busy / tick);
+    }
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let secs = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / tick;
+        // fields after the comm: state is index 0, utime index 11, stime index 12
+        let used = secs(11) + secs(12);
+        let role = match comm {
+            "node" => "dynalite",
+            "postgres" => "postgres",
+            "beam.smp" | "erl_child_setup" | "epmd" => "rabbitmq",
+            "migrator-worker" => "workers",
+            "bench" => "api+harness",
+            "wrk" | "pgbench" => "load generator",
+            _ => continue,
+        };
+        *m.entry(role).or_insert(0.0) += used;
+    }
+    m
+}
+
+/// CPU use over a measured window, per role, in cores (1.0 = one core busy throughout); with
+/// `BENCH_PROFILE=dir`, also a system-wide `perf record` of the window to `dir/<name>.data`.
+struct Window {
+    name: &'static str,
+    start: Instant,
+    cpu: std::collections::BTreeMap<&'static str, f64>,
+    perf: Option<Child>,
+}
+
+impl Window {
+    fn open(name: &'static str) -> Self {
+        let perf = std::env::var("BENCH_PROFILE").ok().map(|dir| {
+            std::fs::create_dir_all(&dir).expect("profile dir");
+            Command::new("perf")
+                .args(["record", "-a", "-e", "cpu-clock", "-F", "999", "-q", "-o"])
+                .arg(format!("{dir}/{name}.data"))
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("perf (Debian linux-perf)")
+        });
+        Window {
+            name,
+            start: Instant::now(),
+            cpu: cpu_by_role(),
+            perf,
+        }
+    }
+
+    /// "dynalite 0.97, postgres 0.55, …" (cores), busiest first.
+    fn close(self) -> String {
+        let secs = self.start.elapsed().as_secs_f64();
+        let end = cpu_by_role();
+        if let Some(mut p) = self.perf {
+            let _ = Command::new("kill")
+                .args(["-INT", &p.id().to_string()])
+                .status();
+            let _ = p.wait();
+        }
+        let mut v: Vec<(&str, f64)> = end
+            .iter()
+            .map(|(k, e)| (*k, (e - self.cpu.get(k).copied().unwrap_or(0.0)) / secs))
+            .filter(|(_, c)| *c >= 0.01)
+            .collect();
+        v.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
+        let list: Vec<String> = v.iter().map(|(k, c)| format!("{k} {c:.2}")).collect();
+        format!("{}: {}", self.name, list.join(", "))
+    }
+}
+
+fn print_table(rows: &[Row], cpu: &[String]) {
     println!("| figure | ours | raw limit (same run) | ratio |");
     println!("|---|---|---|---|");
     for Row(a, b, c, d) in rows {
         println!("| {a} | {b} | {c} | {d} |");
+    }
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("\nCPU during each measured window, in cores of {cores} (1.00 = one core busy throughout):\n");
+    for l in cpu {
+        println!("- {l}");
     }
 }
 
@@ -268,6 +370,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     let mut rows: Vec<Row> = Vec::new();
+    let mut cpu: Vec<String> = Vec::new();
     let t0 = Instant::now();
     let say = |m: &str| eprintln!("[bench {:>5.0}s] {m}", t0.elapsed().as_secs_f64());
 
@@ -276,15 +379,19 @@ async fn main() -> anyhow::Result<()> {
     let big = spec("b-all", all_n / 100, 100, 1);
     env.create_account("b-all", "Bench").await;
     env.seed(&big).await;
+    let win = Window::open("raw-query");
     let query = raw_query_rate(&env, &big, env.settings.dynamodb.page_size).await;
+    cpu.push(win.close());
     let copy = raw_copy_rate(&env.settings.database.url, &big)?;
     let mut s1 = env.settings.clone();
     s1.worker.recent_max_threads = 0; // every message goes through the all-messages phase
     let mut w = worker(&s1);
+    let win = Window::open("all-messages");
     env.post("b-all", "/migrate", None).await;
     let v = env
         .wait_admin_status("b-all", "completed", Duration::from_secs(900))
         .await;
+    cpu.push(win.close());
     kill9(&mut w);
     let secs = secs_between(&v, "recent_messages_migrated_at", "completed_at");
     let ours = all_n as f64 / secs;
@@ -300,7 +407,7 @@ async fn main() -> anyhow::Result<()> {
     ));
     let one_worker = ours;
     if std::env::var("BENCH_ONLY_ALL_MESSAGES").is_ok() {
-        print_table(&rows);
+        print_table(&rows, &cpu);
         env.shutdown().await;
         return Ok(());
     }
@@ -381,10 +488,11 @@ async fn main() -> anyhow::Result<()> {
         .await;
 
     // 4. status endpoint under heavy polling
-    let measured = wrk_status(&env.api_url, &env.app_token("b-recent"));
     kill9(&mut w);
-    let (rps, p99) = measured?;
-    let tps = pgbench_tps()?;
+    let win = Window::open("status-wrk");
+    let (rps, p99) = wrk_status(&env.api_url, &env.app_token("b-recent"))?;
+    cpu.push(win.close());
+    let tps = pgbench_tps(&mut cpu)?;
     say(&format!(
         "status {rps:.0} req/s p99 {p99:.1} ms; pgbench -S {tps:.0} tps"
     ));
@@ -434,6 +542,7 @@ async fn main() -> anyhow::Result<()> {
     }
     seed_many(&env, &many).await;
     let mut fleet: Vec<Child> = (0..4).map(|_| worker(&env.settings)).collect();
+    let win = Window::open("fleet");
     let start = Instant::now();
     {
         use futures::StreamExt;
@@ -470,6 +579,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let agg = total as f64 / start.elapsed().as_secs_f64();
+    cpu.push(win.close());
     for w in &mut fleet {
         kill9(w);
     }
@@ -481,7 +591,7 @@ async fn main() -> anyhow::Result<()> {
         format!("{:.2}", agg / one_worker),
     ));
 
-    print_table(&rows);
+    print_table(&rows, &cpu);
     env.shutdown().await;
     Ok(())
 }
