@@ -55,6 +55,7 @@ impl AssumeRoleCredentials {
             // the worker's own identity: environment, web identity (IRSA), ECS/IMDS, profile
             let base = aws_config::defaults(BehaviorVersion::latest())
                 .http_client(https_client())
+                .region(Region::new(region.to_string()))
                 .load()
                 .await;
             if let Some(p) = base.credentials_provider() {
@@ -249,5 +250,45 @@ where
         HopError::Permanent(msg)
     } else {
         HopError::Transient(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    /// The production path: no base keys configured, so the worker's own identity comes from
+    /// the default AWS chain (here the environment) on our https client, then AssumeRole against
+    /// the STS emulator that scripts/services.sh starts (this fails loudly when it is down).
+    #[tokio::test]
+    async fn default_chain_then_assume_role() {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "DEV-ONLY-env-akid");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "DEV-ONLY-env-secret");
+        let cfg = StsSettings {
+            endpoint: std::env::var("MIGRATOR_TEST_STS")
+                .unwrap_or_else(|_| "http://127.0.0.1:5055".into()),
+            role_arn: "arn:aws:iam::123456789012:role/unit-test".into(),
+            external_id: String::new(),
+            session_name: "unit-test".into(),
+            duration_secs: 900,
+            refresh_before_secs: 60,
+            access_key_id: String::new(),
+            secret_access_key: SecretString::new(String::new()),
+        };
+        let provider = AssumeRoleCredentials::new(&cfg, "us-east-1").await;
+        let first = provider
+            .get()
+            .await
+            .expect("AssumeRole with the default chain's credentials");
+        assert!(first.session_token().is_some(), "temporary credentials");
+        assert!(first.expiry().is_some(), "with an expiry");
+        assert_ne!(first.access_key_id(), "DEV-ONLY-env-akid");
+        let again = provider.get().await.expect("cached");
+        assert_eq!(
+            first.access_key_id(),
+            again.access_key_id(),
+            "served from cache"
+        );
     }
 }
