@@ -28,7 +28,7 @@ pub struct Tables {
 type Item = HashMap<String, AttributeValue>;
 
 /// The SDK's hyper client with rustls on ring (the SDK's default client is built without).
-pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
@@ -377,12 +377,13 @@ pub async fn seed_c1(
     put_all(c, &t.threads, threads, 8).await?;
     // messages a few thousand at a time: a 1M-message C1 is built and written as it goes, not
     // held whole in memory as SDK items first
-    let mut chunk: Vec<Item> = Vec::with_capacity(5000);
+    const CHUNK: usize = 5000;
+    let mut chunk: Vec<Item> = Vec::with_capacity(CHUNK);
     for th in &spec.threads {
         for m in &th.messages {
             chunk.push(message_item(&spec.shopper_id, &th.thread_id, m, media_base));
         }
-        if chunk.len() >= 5000 {
+        if chunk.len() >= CHUNK {
             put_all(c, &t.messages, std::mem::take(&mut chunk), 8).await?;
         }
     }

@@ -4,7 +4,7 @@
 use crate::error::{HopError, HopResult};
 use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
 use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use migrator_core::settings::{DynamoSettings, StsSettings};
@@ -17,8 +17,9 @@ use tokio::sync::Mutex;
 pub type Item = HashMap<String, AttributeValue>;
 
 /// The SDK's hyper client with rustls on ring: the SDK crates are built without their default
-/// client (rustls on aws-lc plus a legacy hyper 0.14 one), so every config sets this one.
-fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+/// client (rustls on aws-lc plus a legacy hyper 0.14 one), so every config sets one. Built once
+/// per source and shared (it loads the platform's root certificates and holds the pool).
+fn https_client() -> SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
@@ -34,11 +35,11 @@ pub struct AssumeRoleCredentials {
 }
 
 impl AssumeRoleCredentials {
-    /// A provider assuming `cfg.role_arn`.
-    pub async fn new(cfg: &StsSettings, region: &str) -> Self {
+    /// A provider assuming `cfg.role_arn`, over `http`.
+    pub async fn new(cfg: &StsSettings, region: &str, http: SharedHttpClient) -> Self {
         let mut b = aws_sdk_sts::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
-            .http_client(https_client())
+            .http_client(http.clone())
             .region(Region::new(region.to_string()));
         if !cfg.endpoint.is_empty() {
             b = b.endpoint_url(&cfg.endpoint);
@@ -54,7 +55,7 @@ impl AssumeRoleCredentials {
         } else {
             // the worker's own identity: environment, web identity (IRSA), ECS/IMDS, profile
             let base = aws_config::defaults(BehaviorVersion::latest())
-                .http_client(https_client())
+                .http_client(http)
                 .region(Region::new(region.to_string()))
                 .load()
                 .await;
@@ -142,10 +143,11 @@ impl DynamoSource {
     /// Connects with AssumeRole credentials; the SDK's standard retry (exponential backoff with
     /// jitter, throttling and 5xx included) runs under our own hop retries.
     pub async fn new(cfg: &DynamoSettings, sts: &StsSettings, retries: u32) -> Self {
-        let creds = AssumeRoleCredentials::new(sts, &cfg.region).await;
+        let http = https_client();
+        let creds = AssumeRoleCredentials::new(sts, &cfg.region, http.clone()).await;
         let mut b = aws_sdk_dynamodb::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
-            .http_client(https_client())
+            .http_client(http)
             .region(Region::new(cfg.region.clone()))
             .credentials_provider(creds)
             .retry_config(
@@ -276,7 +278,7 @@ mod tests {
             access_key_id: String::new(),
             secret_access_key: SecretString::new(String::new()),
         };
-        let provider = AssumeRoleCredentials::new(&cfg, "us-east-1").await;
+        let provider = AssumeRoleCredentials::new(&cfg, "us-east-1", https_client()).await;
         let first = provider
             .get()
             .await
