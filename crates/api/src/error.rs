@@ -63,6 +63,11 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::NotFound(what) => ApiError::not_found(what),
             CoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            CoreError::LeaseLost => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the migration moved on; retry",
+            ),
             CoreError::Invalid(m) => ApiError::bad_request("invalid", m),
             CoreError::Transition(t) => {
                 ApiError::new(StatusCode::CONFLICT, "illegal_transition", t.to_string())

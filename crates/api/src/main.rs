@@ -2,7 +2,6 @@
 //! database migrations and exits.
 
 use migrator_core::settings::Settings;
-use tokio::signal::unix::{signal, SignalKind};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -14,11 +13,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let api = migrator_api::startup::start(settings).await?;
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    migrator_core::shutdown::terminated().await;
     tracing::info!("shutting down");
     api.stop().await;
     Ok(())

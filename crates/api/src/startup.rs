@@ -8,8 +8,10 @@ use crate::state::AppState;
 use actix_web::dev::{ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
 use migrator_core::blob::FsBlobStore;
+use migrator_core::conversations::ConversationsClient;
 use migrator_core::db;
 use migrator_core::queue::{Publisher, QueueNames};
+use migrator_core::retry::Backoff;
 use migrator_core::settings::Settings;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +52,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     let listen = settings.api.listen.clone();
     let state = web::Data::new(AppState {
         jwt: JwtVerifier::from_settings(&settings.api)?,
-        http: reqwest::Client::builder().build()?,
+        conversations: ConversationsClient::new(
+            &settings.conversations.base_url,
+            settings.conversations.token.clone(),
+            Duration::from_millis(settings.api.eligibility_timeout_ms),
+            Backoff::none(),
+        ),
         blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
         metrics: Arc::new(Metrics::default()),
         settings: Arc::new(settings),

@@ -3,6 +3,7 @@
 use crate::auth::JwtVerifier;
 use crate::metrics::Metrics;
 use migrator_core::blob::BlobStore;
+use migrator_core::conversations::ConversationsClient;
 use migrator_core::db::DbPool;
 use migrator_core::queue::Publisher;
 use migrator_core::settings::Settings;
@@ -18,8 +19,8 @@ pub struct AppState {
     pub publisher: Arc<Publisher>,
     /// Token checks.
     pub jwt: JwtVerifier,
-    /// Conversations (eligibility check).
-    pub http: reqwest::Client,
+    /// Conversations (eligibility check: short timeout, no retries).
+    pub conversations: ConversationsClient,
     /// Attachment bytes.
     pub blobs: Arc<dyn BlobStore>,
     /// Counters.

@@ -1,4 +1,5 @@
-//! The one error type of core; the api maps it to HTTP in one place.
+//! The one error type of core; the api maps it to HTTP in one place, the worker to a hop's
+//! outcome through [`CoreError::is_transient`].
 
 use crate::status::IllegalTransition;
 
@@ -17,6 +18,9 @@ pub enum CoreError {
     /// The request conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
+    /// The caller no longer holds the run's lease (superseded or taken over): stop writing.
+    #[error("lease lost")]
+    LeaseLost,
     /// The state machine refused a move.
     #[error(transparent)]
     Transition(#[from] IllegalTransition),
@@ -26,22 +30,61 @@ pub enum CoreError {
 }
 
 impl CoreError {
-    /// True for errors worth retrying (connection trouble, serialization failures).
+    /// The one rule of what is worth retrying: connection trouble, serialization failures,
+    /// deadlocks, timeouts and a database restarting are; a constraint the data breaks, a
+    /// missing row or a refused input are not, and retrying would only repeat them.
     pub fn is_transient(&self) -> bool {
-        use diesel::result::{DatabaseErrorKind, Error};
+        use diesel::result::{DatabaseErrorKind as K, Error};
         match self {
             CoreError::Pool(_) => true,
-            CoreError::Db(Error::DatabaseError(kind, _)) => matches!(
+            CoreError::Db(Error::DatabaseError(kind, _)) => !matches!(
                 kind,
-                DatabaseErrorKind::SerializationFailure
-                    | DatabaseErrorKind::ClosedConnection
-                    | DatabaseErrorKind::UnableToSendCommand
+                K::UniqueViolation
+                    | K::ForeignKeyViolation
+                    | K::NotNullViolation
+                    | K::CheckViolation
             ),
-            CoreError::Db(Error::BrokenTransactionManager) => true,
-            _ => false,
+            CoreError::Db(
+                Error::NotFound
+                | Error::QueryBuilderError(_)
+                | Error::DeserializationError(_)
+                | Error::SerializationError(_)
+                | Error::InvalidCString(_),
+            ) => false,
+            // broken transaction manager, connection errors, anything else from the driver
+            CoreError::Db(_) => true,
+            CoreError::NotFound(_)
+            | CoreError::Conflict(_)
+            | CoreError::LeaseLost
+            | CoreError::Transition(_)
+            | CoreError::Invalid(_) => false,
         }
     }
 }
 
 /// Result of core.
 pub type CoreResult<T> = Result<T, CoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    #[test]
+    fn transient_means_worth_retrying() {
+        let db = |k| CoreError::Db(Error::DatabaseError(k, Box::new(String::from("x"))));
+        assert!(CoreError::Pool("timed out".into()).is_transient());
+        assert!(db(DatabaseErrorKind::SerializationFailure).is_transient());
+        assert!(db(DatabaseErrorKind::ClosedConnection).is_transient());
+        assert!(
+            db(DatabaseErrorKind::Unknown).is_transient(),
+            "deadlock, restart"
+        );
+        assert!(CoreError::Db(Error::BrokenTransactionManager).is_transient());
+        assert!(!db(DatabaseErrorKind::UniqueViolation).is_transient());
+        assert!(!db(DatabaseErrorKind::ForeignKeyViolation).is_transient());
+        assert!(!CoreError::Db(Error::NotFound).is_transient());
+        assert!(!CoreError::LeaseLost.is_transient());
+        assert!(!CoreError::Invalid("x".into()).is_transient());
+    }
+}

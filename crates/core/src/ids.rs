@@ -1,6 +1,8 @@
-//! Typed identifiers: ids of different tables cannot be mixed up, and a `ShopperId` can only
-//! hold a valid value (1-64 characters of `[A-Za-z0-9_-]`, as the source contract says).
+//! Typed identifiers, from the request to the database: ids of different tables cannot be mixed
+//! up (each is its own Diesel type over `uuid`), and a `ShopperId` can only hold a valid value
+//! (1-64 characters of `[A-Za-z0-9_-]`, as the source contract says).
 
+use diesel_derive_newtype::DieselNewType;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
@@ -8,7 +10,10 @@ use uuid::Uuid;
 macro_rules! uuid_id {
     ($(#[$doc:meta] $name:ident),* $(,)?) => {$(
         #[$doc]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            DieselNewType,
+        )]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
         impl $name {
@@ -45,8 +50,9 @@ uuid_id!(
     RunId,
 );
 
-/// A C1's identity in both platforms.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+/// A C1's identity in both platforms. Read back from the database as stored (only valid ones
+/// are ever written).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, DieselNewType)]
 #[serde(transparent)]
 pub struct ShopperId(String);
 

@@ -2,17 +2,20 @@
 //! Diesel schema and queries, queue message types, settings and credential encryption.
 
 pub mod blob;
+pub mod conversations;
 pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod ids;
 pub mod queue;
 pub mod relay;
+pub mod retry;
 pub mod settings;
+pub mod shutdown;
 pub mod source;
 pub mod status;
 pub mod telemetry;
 
 pub use error::{CoreError, CoreResult};
 pub use ids::*;
-pub use status::MigrationStatus;
+pub use status::{MigrationStatus, Phase};

@@ -8,41 +8,13 @@
 //! - `<prefix>.hops.dead`: hops that exhausted their attempts, kept for operators.
 
 use crate::ids::{AccountId, RunId};
+use crate::status::Phase;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use uuid::Uuid;
-
-/// The three phases of a migration, each its own message hop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Phase {
-    /// configs-migration: brands and channels.
-    Channels,
-    /// Recent threads and their messages.
-    RecentMessages,
-    /// Every thread and message.
-    AllMessages,
-}
-
-impl Phase {
-    /// The spelling stored in `migration_runs.phase`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Channels => "channels",
-            Phase::RecentMessages => "recent-messages",
-            Phase::AllMessages => "all-messages",
-        }
-    }
-    /// Parses the stored spelling.
-    pub fn parse(s: &str) -> Option<Phase> {
-        [Phase::Channels, Phase::RecentMessages, Phase::AllMessages]
-            .into_iter()
-            .find(|p| p.as_str() == s)
-    }
-}
 
 /// One unit of work: run `phase` of `run_id` for `account_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,7 +264,6 @@ mod tests {
         let v = serde_json::to_value(&hop).unwrap();
         assert_eq!(v["phase"], "recent-messages");
         assert_eq!(serde_json::from_value::<MigrationHop>(v).unwrap(), hop);
-        assert_eq!(Phase::parse("all-messages"), Some(Phase::AllMessages));
         assert_eq!(QueueNames::new("t1").retry, "t1.hops.retry");
     }
 }

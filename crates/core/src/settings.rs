@@ -2,12 +2,12 @@
 //! (`MIGRATOR__SECTION__KEY`, e.g. `MIGRATOR__DATABASE__URL`). Every key is documented in
 //! `docs/configuration.md`.
 
-use secrecy::SecretString;
-use serde::Deserialize;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 use std::path::{Path, PathBuf};
 
 /// All settings of the api, the worker and the tools.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
     /// Postgres.
     pub database: DatabaseSettings,
@@ -32,7 +32,7 @@ pub struct Settings {
 }
 
 /// Postgres connection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DatabaseSettings {
     /// `postgres://…` URL.
     pub url: String,
@@ -41,7 +41,7 @@ pub struct DatabaseSettings {
 }
 
 /// RabbitMQ connection and names.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AmqpSettings {
     /// `amqp://…` URL (a vhost in the URL separates deployments too).
     pub url: String,
@@ -50,13 +50,14 @@ pub struct AmqpSettings {
 }
 
 /// HTTP api and its authentication.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ApiSettings {
     /// `host:port` to listen on.
     pub listen: String,
     /// `HS256` (default) or `RS256`.
     pub jwt_algorithm: String,
     /// HS256 secret.
+    #[serde(serialize_with = "expose")]
     pub jwt_secret: SecretString,
     /// RS256 public key (PEM text) or empty.
     pub jwt_public_key_pem: String,
@@ -71,32 +72,34 @@ pub struct ApiSettings {
 }
 
 /// Attachment storage.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct BlobSettings {
     /// Directory of the file-system store (the worker writes, the api reads).
     pub dir: PathBuf,
 }
 
 /// Encryption key for channel credentials.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct CryptoSettings {
     /// 32 bytes, base64.
+    #[serde(serialize_with = "expose")]
     pub credentials_key: SecretString,
 }
 
 /// Conversations REST API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ConversationsSettings {
     /// Base URL, e.g. `http://127.0.0.1:8090`.
     pub base_url: String,
     /// Service token sent as `Authorization: Bearer`.
+    #[serde(serialize_with = "expose")]
     pub token: SecretString,
     /// Per-request timeout.
     pub timeout_ms: u64,
 }
 
 /// Cert JWT for the media service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct MediaSettings {
     /// PEM file of re:amaze's RS256 private key.
     pub signing_key_path: PathBuf,
@@ -109,7 +112,7 @@ pub struct MediaSettings {
 }
 
 /// DynamoDB.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DynamoSettings {
     /// AWS region.
     pub region: String,
@@ -126,7 +129,7 @@ pub struct DynamoSettings {
 }
 
 /// STS AssumeRole.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StsSettings {
     /// Endpoint override (local emulator); empty for AWS.
     pub endpoint: String,
@@ -143,11 +146,12 @@ pub struct StsSettings {
     /// Base credentials for the AssumeRole call; empty = the default AWS chain.
     pub access_key_id: String,
     /// Base secret key; empty = the default AWS chain.
+    #[serde(serialize_with = "expose")]
     pub secret_access_key: SecretString,
 }
 
 /// Worker behaviour.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WorkerSettings {
     /// Hops a worker process runs at once.
     pub concurrency: u16,
@@ -179,6 +183,12 @@ pub struct WorkerSettings {
     pub stalled_after_secs: i64,
 }
 
+/// Secrets are written in clear by `Serialize`: it exists only to hand a child process its
+/// settings in a file ([`Settings::write_json`]); never log a serialized `Settings`.
+fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
+
 /// Settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -208,6 +218,24 @@ impl Settings {
                 .separator("__"),
         );
         Ok(b.build()?.try_deserialize()?)
+    }
+}
+
+impl Settings {
+    /// Writes these settings (secrets included) to `path` as JSON, readable only by the owner,
+    /// for a child process to load with `MIGRATOR_ENV_FILE=path`. Written aside and renamed, so
+    /// a process starting meanwhile never reads half a file.
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(self).expect("settings serialise"))?;
+        std::fs::rename(&tmp, path)
     }
 }
 

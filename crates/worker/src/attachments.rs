@@ -2,24 +2,25 @@
 //! row (stored, or failed with reason and attempts). A download never fails a migration.
 
 use crate::context::Ctx;
-use migrator_core::db::queries::{runs, writes};
+use migrator_core::db::queries::attachments::{self, Stored};
+use migrator_core::db::queries::runs;
+use migrator_core::ids::{AccountId, AttachmentId, RunId};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use uuid::Uuid;
 
 /// Downloads started during one hop.
 pub struct Downloads {
     ctx: Ctx,
-    account_id: Uuid,
-    run_id: Uuid,
+    account_id: AccountId,
+    run_id: RunId,
     permits: Arc<Semaphore>,
     tasks: JoinSet<()>,
 }
 
 impl Downloads {
     /// A set bounded by `worker.attachment_concurrency`.
-    pub fn new(ctx: &Ctx, account_id: Uuid, run_id: Uuid) -> Self {
+    pub fn new(ctx: &Ctx, account_id: AccountId, run_id: RunId) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(
                 ctx.settings.worker.attachment_concurrency.max(1),
@@ -32,7 +33,7 @@ impl Downloads {
     }
 
     /// Starts downloads of committed attachment rows.
-    pub fn spawn(&mut self, pending: Vec<(Uuid, String)>) {
+    pub fn spawn(&mut self, pending: Vec<(AttachmentId, String)>) {
         for (id, url) in pending {
             let (ctx, permits) = (self.ctx.clone(), self.permits.clone());
             let (account_id, run_id) = (self.account_id, self.run_id);
@@ -48,7 +49,7 @@ impl Downloads {
         while self.tasks.join_next().await.is_some() {}
         for _ in 0..100 {
             let pending = match self.ctx.conn().await {
-                Ok(mut c) => writes::pending_attachments(&mut c, self.account_id, 500)
+                Ok(mut c) => attachments::pending(&mut c, self.account_id, 500)
                     .await
                     .unwrap_or_default(),
                 Err(_) => return,
@@ -62,7 +63,7 @@ impl Downloads {
     }
 }
 
-async fn fetch_one(ctx: &Ctx, account_id: Uuid, run_id: Uuid, id: Uuid, url: &str) {
+async fn fetch_one(ctx: &Ctx, account_id: AccountId, run_id: RunId, id: AttachmentId, url: &str) {
     let (res, attempts) = ctx.media.download(url).await;
     let key = format!("{account_id}/{id}");
     let outcome = match res {
@@ -77,17 +78,16 @@ async fn fetch_one(ctx: &Ctx, account_id: Uuid, run_id: Uuid, id: Uuid, url: &st
     };
     let settled = match &outcome {
         Ok((size, ct)) => {
-            writes::settle_attachment(
-                &mut conn,
-                id,
-                attempts as i32,
-                Ok((&key, *size, ct.as_deref())),
-            )
-            .await
+            let stored = Stored {
+                blob_key: &key,
+                size: *size,
+                content_type: ct.as_deref(),
+            };
+            attachments::settle(&mut conn, id, attempts as i32, Ok(stored)).await
         }
         Err(reason) => {
             tracing::warn!(attachment = %id, %reason, attempts, "attachment download failed");
-            writes::settle_attachment(&mut conn, id, attempts as i32, Err(reason)).await
+            attachments::settle(&mut conn, id, attempts as i32, Err(reason)).await
         }
     };
     if let Ok(true) = settled {

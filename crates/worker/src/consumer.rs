@@ -5,13 +5,13 @@
 use crate::context::Ctx;
 use crate::error::HopError;
 use crate::phases::{self, Job};
-use crate::retry::Backoff;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use migrator_core::db::queries::runs;
+use migrator_core::db::queries::{lease, runs};
 use migrator_core::queue::{self, MigrationHop};
+use migrator_core::retry::Backoff;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
@@ -143,17 +143,15 @@ async fn work(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
     let owner = format!("{}/{}", ctx.worker_id, hop.hop_id);
     let leased = {
         let mut c = ctx.conn().await?;
-        runs::lease(&mut c, hop, &owner, w.lease_secs).await?
+        lease::lease(&mut c, hop, &owner, w.lease_secs).await?
     };
-    let (run, shopper_id) = match leased {
-        runs::LeaseOutcome::Leased {
-            run, shopper_id, ..
-        } => (run, shopper_id),
-        runs::LeaseOutcome::Busy => {
+    let (run, account) = match leased {
+        lease::LeaseOutcome::Leased { run, account } => (run, account),
+        lease::LeaseOutcome::Busy => {
             tracing::info!(hop = %hop.hop_id, phase = hop.phase.as_str(), "duplicate hop: run is leased elsewhere; dropped");
             return Ok(());
         }
-        runs::LeaseOutcome::Stale => {
+        lease::LeaseOutcome::Stale => {
             tracing::info!(hop = %hop.hop_id, phase = hop.phase.as_str(), "stale hop dropped");
             return Ok(());
         }
@@ -161,13 +159,13 @@ async fn work(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
     let job = Job {
         hop: hop.clone(),
         run: *run,
-        shopper_id,
+        shopper_id: account.shopper_id,
         owner: owner.clone(),
     };
     tracing::info!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), attempt = hop.attempt, "hop started");
 
     let heartbeat = {
-        let (ctx, owner, run_id) = (ctx.clone(), owner.clone(), hop.run_id.0);
+        let (ctx, owner, run_id) = (ctx.clone(), owner.clone(), hop.run_id);
         let every = Duration::from_millis((w.lease_secs.max(3) as u64 * 1000) / 3);
         tokio::spawn(async move {
             loop {
@@ -175,7 +173,7 @@ async fn work(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
                 if let Ok(mut c) = ctx.conn().await {
                     // lost (superseded or taken over): the fence stops the hop's writes
                     if let Ok(false) =
-                        runs::heartbeat(&mut c, run_id, &owner, ctx.settings.worker.lease_secs)
+                        lease::heartbeat(&mut c, run_id, &owner, ctx.settings.worker.lease_secs)
                             .await
                     {
                         return;
@@ -184,7 +182,7 @@ async fn work(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
             }
         })
     };
-    let result = phases::runner(hop.phase).run(ctx, &job).await;
+    let result = phases::run(ctx, &job).await;
     heartbeat.abort();
 
     match result {
@@ -201,7 +199,7 @@ async fn work(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
         }
         Err(HopError::Transient(e)) if hop.attempt < w.max_hop_attempts => {
             let mut c = ctx.conn().await?;
-            runs::release(&mut c, hop.run_id.0, Some(&owner), &e).await?;
+            lease::release(&mut c, hop.run_id, Some(&owner), &e).await?;
             let retry = MigrationHop {
                 hop_id: uuid::Uuid::new_v4(),
                 attempt: hop.attempt + 1,

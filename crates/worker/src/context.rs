@@ -1,14 +1,14 @@
 //! Everything a hop needs, built once per worker process from the settings.
 
-use crate::retry::Backoff;
-use crate::sources::conversations::ConversationsClient;
 use crate::sources::dynamo::DynamoSource;
 use crate::sources::media::MediaClient;
 use anyhow::Context as _;
 use migrator_core::blob::{BlobStore, FsBlobStore};
+use migrator_core::conversations::ConversationsClient;
 use migrator_core::crypto::SecretBox;
 use migrator_core::db::{self, DbConn, DbPool};
 use migrator_core::queue::{Publisher, QueueNames};
+use migrator_core::retry::Backoff;
 use migrator_core::settings::Settings;
 use secrecy::ExposeSecret;
 use std::sync::Arc;

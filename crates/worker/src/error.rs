@@ -1,6 +1,6 @@
 //! How a hop can fail, as the consumer loop needs to know it.
 
-use migrator_core::db::queries::runs::LEASE_LOST;
+use migrator_core::conversations::SourceError;
 use migrator_core::CoreError;
 
 /// A hop's failure.
@@ -19,12 +19,20 @@ pub enum HopError {
 
 impl From<CoreError> for HopError {
     fn from(e: CoreError) -> Self {
-        match &e {
-            CoreError::Conflict(m) if m == LEASE_LOST => HopError::LeaseLost,
-            CoreError::Transition(_) => HopError::LeaseLost,
-            // every other database error is worth a retry: constraint errors cannot happen on
-            // idempotent upserts, and connection trouble is the common case
-            _ => HopError::Transient(e.to_string()),
+        match e {
+            // the run moved on under us (superseded, taken over, or its status changed)
+            CoreError::LeaseLost | CoreError::Transition(_) => HopError::LeaseLost,
+            e if e.is_transient() => HopError::Transient(e.to_string()),
+            e => HopError::Permanent(e.to_string()),
+        }
+    }
+}
+
+impl From<SourceError> for HopError {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::Transient(m) => HopError::Transient(m),
+            SourceError::Permanent(m) => HopError::Permanent(m),
         }
     }
 }

@@ -6,7 +6,6 @@ pub mod consumer;
 pub mod context;
 pub mod error;
 pub mod phases;
-pub mod retry;
 pub mod sources;
 pub mod sweeper;
 

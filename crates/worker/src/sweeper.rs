@@ -3,7 +3,7 @@
 
 use crate::consumer::relay_now;
 use crate::context::Ctx;
-use migrator_core::db::queries::{migration, runs};
+use migrator_core::db::queries::sweeps;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -12,14 +12,14 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<usize> {
     let w = &ctx.settings.worker;
     let mut c = ctx.conn().await?;
     let ttl = (w.sweep_interval_secs as i64 * 3).max(5);
-    if !runs::try_fleet_lock(&mut c, "sweeper", &ctx.worker_id, ttl).await? {
+    if !sweeps::try_fleet_lock(&mut c, "sweeper", &ctx.worker_id, ttl).await? {
         return Ok(0);
     }
-    let mut hops = runs::enqueue_stalled(&mut c, w.stalled_after_secs).await?;
+    let mut hops = sweeps::enqueue_stalled(&mut c, w.stalled_after_secs).await?;
     for (_, h) in &hops {
         tracing::warn!(account = %h.account_id, phase = h.phase.as_str(), "re-enqueued a stalled migration");
     }
-    let repairs = migration::enqueue_repairs(&mut c, w.repair_interval_secs as i64).await?;
+    let repairs = sweeps::enqueue_repairs(&mut c, w.repair_interval_secs as i64).await?;
     for (_, h) in &repairs {
         tracing::warn!(account = %h.account_id, "repairing a messages-failure migration");
     }

@@ -5,7 +5,7 @@ use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::{accounts, migration};
+use migrator_core::db::queries::{accounts, migration, sweeps};
 use migrator_core::ids::ShopperId;
 use migrator_core::MigrationStatus;
 use serde::Deserialize;
@@ -79,7 +79,7 @@ pub async fn migration(
     Ok(HttpResponse::Ok().json(json!({
         "shopper_id": v.account.shopper_id,
         "migration_status": v.account.migration_status,
-        "app_migration_status": views::app_status(&v.account.migration_status),
+        "app_migration_status": v.account.migration_status.app_facing(),
         "updated_at": views::ts(v.account.updated_at),
         "run": run,
     })))
@@ -136,7 +136,7 @@ pub async fn list_migrations(
 /// Re-runs the all-messages step for every `messages-failure` account now.
 pub async fn repair(st: web::Data<AppState>, _: AdminUser) -> ApiResult<HttpResponse> {
     let mut c = conn(&st).await?;
-    let hops = migration::enqueue_repairs(&mut c, 0).await?;
+    let hops = sweeps::enqueue_repairs(&mut c, 0).await?;
     drop(c);
     for (id, hop) in &hops {
         super::migration::relay(&st, *id, hop).await;

@@ -6,6 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::{accounts, inbox};
+use migrator_core::ids::{AttachmentId, ConversationId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -59,7 +60,7 @@ pub async fn list_messages(
     path: web::Path<String>,
     q: web::Query<Paging>,
 ) -> ApiResult<HttpResponse> {
-    let id = parse_id(&path)?;
+    let id: ConversationId = parse_id(&path)?;
     let (page, per_page) = paging(q.page, q.per_page, 100, 100)?;
     let mut c = conn(&st).await?;
     let account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
@@ -98,7 +99,7 @@ pub async fn get_attachment(
     user: AppUser,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id = parse_id(&path)?;
+    let id: AttachmentId = parse_id(&path)?;
     let mut c = conn(&st).await?;
     let account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
     let a = inbox::attachment(&mut c, account.id, id).await?;

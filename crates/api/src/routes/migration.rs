@@ -46,7 +46,7 @@ pub async fn check_status(st: web::Data<AppState>, user: AppUser) -> ApiResult<H
     let mut c = conn(&st).await?;
     let v = migration::status_view(&mut c, &user.shopper_id).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "migration_status": views::app_status(&v.migration_status),
+        "migration_status": v.migration_status.app_facing(),
         "progress": {
             "threads_total": v.threads_total,
             "threads_migrated": v.threads_migrated,

@@ -42,9 +42,9 @@ pub fn paging(
     Ok((page, per_page))
 }
 
-/// Parses a path id, or 400.
-pub fn parse_id(s: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(s)
+/// Parses a path id of the type the route names, or 400.
+pub fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, ApiError> {
+    s.parse()
         .map_err(|_| ApiError::bad_request("invalid_id", "the id is not a valid identifier"))
 }
 

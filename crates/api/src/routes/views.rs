@@ -2,20 +2,11 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use migrator_core::db::queries::accounts::AccountTree;
-use migrator_core::MigrationStatus;
 use serde_json::{json, Value};
 
 /// RFC 3339 UTC with milliseconds.
 pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// The app-facing status string of a stored one.
-pub fn app_status(stored: &str) -> String {
-    stored
-        .parse::<MigrationStatus>()
-        .map(|s| s.app_facing().as_str().to_string())
-        .unwrap_or_else(|_| stored.to_string())
 }
 
 /// An account with brands and channels; credentials are never included.
@@ -26,7 +17,7 @@ pub fn account(tree: &AccountTree, real_status: bool) -> Value {
         "shopper_id": a.shopper_id,
         "name": a.name,
         "status": a.status,
-        "migration_status": if real_status { a.migration_status.clone() } else { app_status(&a.migration_status) },
+        "migration_status": if real_status { a.migration_status } else { a.migration_status.app_facing() },
         "brands": tree.brands.iter().map(|(b, chans)| json!({
             "id": b.id,
             "name": b.name,

@@ -5,7 +5,8 @@ use crate::auth::AppUser;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::{accounts, inbox};
+use migrator_core::db::queries::{accounts, webchat};
+use migrator_core::ids::ConversationId;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -81,7 +82,7 @@ pub async fn create_conversation(
     let mut c = conn(&st).await?;
     let account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
     let (conversation_id, message_id) =
-        inbox::create_webchat_conversation(&mut c, account.id, contact.name, body).await?;
+        webchat::create_webchat_conversation(&mut c, account.id, contact.name, body).await?;
     Ok(HttpResponse::Created()
         .json(json!({ "conversation_id": conversation_id, "message_id": message_id })))
 }
@@ -93,7 +94,7 @@ pub async fn add_message(
     path: web::Path<String>,
     body: web::Json<NewMessage>,
 ) -> ApiResult<HttpResponse> {
-    let id = parse_id(&path)?;
+    let id: ConversationId = parse_id(&path)?;
     let NewMessage { body, direction } = body.into_inner();
     check_body(&body)?;
     let dir = match direction {
@@ -102,6 +103,6 @@ pub async fn add_message(
     };
     let mut c = conn(&st).await?;
     let account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
-    let message_id = inbox::add_webchat_message(&mut c, account.id, id, dir, body).await?;
+    let message_id = webchat::add_webchat_message(&mut c, account.id, id, dir, body).await?;
     Ok(HttpResponse::Created().json(json!({ "message_id": message_id })))
 }

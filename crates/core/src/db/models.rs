@@ -1,26 +1,27 @@
 //! Row structs, one per table (the ones read back as whole rows).
 
 use super::schema::*;
+use crate::ids::*;
+use crate::status::MigrationStatus;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use uuid::Uuid;
 
 /// A re:amaze account.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = accounts)]
 pub struct Account {
     /// Id.
-    pub id: Uuid,
+    pub id: AccountId,
     /// The C1.
-    pub shopper_id: String,
+    pub shopper_id: ShopperId,
     /// Display name.
     pub name: String,
     /// Account status (`active`), untouched by the migration.
     pub status: String,
     /// Migration status (see `status.rs`).
-    pub migration_status: String,
+    pub migration_status: MigrationStatus,
     /// The run in force.
-    pub current_run_id: Option<Uuid>,
+    pub current_run_id: Option<RunId>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -32,9 +33,9 @@ pub struct Account {
 #[diesel(table_name = brands)]
 pub struct Brand {
     /// Id.
-    pub id: Uuid,
+    pub id: BrandId,
     /// Owner.
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     /// Conversations `brand_id`, if migrated or matched.
     pub source_id: Option<String>,
     /// Name.
@@ -52,11 +53,11 @@ pub struct Brand {
 #[diesel(table_name = channels)]
 pub struct Channel {
     /// Id.
-    pub id: Uuid,
+    pub id: ChannelId,
     /// Owner.
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     /// Brand.
-    pub brand_id: Uuid,
+    pub brand_id: BrandId,
     /// `sms`, `webchat`, … (unknown kinds are kept as they are).
     pub kind: String,
     /// Name.
@@ -72,13 +73,13 @@ pub struct Channel {
 #[diesel(table_name = conversations)]
 pub struct Conversation {
     /// Id.
-    pub id: Uuid,
+    pub id: ConversationId,
     /// Owner.
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     /// Channel.
-    pub channel_id: Uuid,
+    pub channel_id: ChannelId,
     /// Contact.
-    pub contact_id: Option<Uuid>,
+    pub contact_id: Option<ContactId>,
     /// Subject.
     pub subject: Option<String>,
     /// `open` / `closed`.
@@ -98,7 +99,7 @@ pub struct Conversation {
 #[diesel(table_name = contacts)]
 pub struct Contact {
     /// Id.
-    pub id: Uuid,
+    pub id: ContactId,
     /// Name.
     pub name: Option<String>,
     /// Phone.
@@ -112,9 +113,9 @@ pub struct Contact {
 #[diesel(table_name = messages)]
 pub struct Message {
     /// Id.
-    pub id: Uuid,
+    pub id: MessageId,
     /// Conversation.
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     /// `inbound` / `outbound`.
     pub direction: String,
     /// Author.
@@ -134,11 +135,11 @@ pub struct Message {
 #[diesel(table_name = attachments)]
 pub struct Attachment {
     /// Id.
-    pub id: Uuid,
+    pub id: AttachmentId,
     /// Owner.
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     /// Message.
-    pub message_id: Uuid,
+    pub message_id: MessageId,
     /// Index in the source message.
     pub position: i32,
     /// Source URL.
@@ -164,10 +165,10 @@ pub struct Attachment {
 #[diesel(table_name = migration_runs)]
 pub struct MigrationRun {
     /// Id.
-    pub id: Uuid,
+    pub id: RunId,
     /// Account.
-    pub account_id: Uuid,
-    /// Phase in force.
+    pub account_id: AccountId,
+    /// Phase in force (`done` when the run is over).
     pub phase: String,
     /// Superseded by a forced re-migration.
     pub cancelled: bool,

@@ -1,25 +1,18 @@
-//! Phase 3: every thread and message, skipping what is already there.
+//! Phase 3: every thread and message, skipping what is already there (also the repair of a
+//! failed all-messages phase).
 
 use super::threads::{move_threads, Scope};
-use super::{fenced, Job, NextHop, PhaseRunner};
+use super::{Job, PhaseEnd, PhaseRunner};
 use crate::context::Ctx;
 use crate::error::HopResult;
-use migrator_core::db::queries::runs;
-use migrator_core::MigrationStatus;
-use scoped_futures::ScopedFutureExt;
 
-/// All threads -> `completed` (also the repair of `messages-failure`).
+/// Every thread of the C1.
 pub struct AllMessagesPhase;
 
 #[async_trait::async_trait]
 impl PhaseRunner for AllMessagesPhase {
-    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<NextHop> {
+    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<PhaseEnd> {
         move_threads(ctx, job, Scope::All).await?;
-        let hop = job.hop.clone();
-        fenced(ctx, job, move |c| {
-            async move { runs::finish_phase(c, &hop, MigrationStatus::Completed, None).await }
-                .scope_boxed()
-        })
-        .await
+        Ok(PhaseEnd::Done)
     }
 }

@@ -1,4 +1,6 @@
-//! One module per phase, each a [`PhaseRunner`]; the consumer loop knows none of their details.
+//! One module per phase, each a [`PhaseRunner`] that only does the phase's work; [`run`] ends
+//! every phase the same way: the step the phase table gives and the next hop, in one fenced
+//! transaction. The consumer loop knows none of their details.
 
 pub mod all_messages;
 pub mod channels;
@@ -7,9 +9,12 @@ mod threads;
 
 use crate::context::Ctx;
 use crate::error::HopResult;
-use migrator_core::db::models::MigrationRun;
-use migrator_core::queue::{MigrationHop, Phase};
-use scoped_futures::ScopedFutureExt;
+use migrator_core::db::models::{Account, MigrationRun};
+use migrator_core::db::queries::{lease, runs};
+use migrator_core::ids::ShopperId;
+use migrator_core::queue::MigrationHop;
+use migrator_core::status::{Event, Phase};
+use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 
 /// A leased hop: the run is ours until the lease is lost.
 #[derive(Debug, Clone)]
@@ -19,19 +24,38 @@ pub struct Job {
     /// The run as leased (checkpoint included).
     pub run: MigrationRun,
     /// The C1.
-    pub shopper_id: String,
+    pub shopper_id: ShopperId,
     /// Lease owner string.
     pub owner: String,
 }
 
-/// The next hop a phase recorded in the outbox, to publish after commit.
+/// How a phase's work ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseEnd {
+    /// All of it is done.
+    Done,
+    /// Conversations has nothing to move for this C1.
+    NothingToMigrate,
+}
+
+impl PhaseEnd {
+    /// The state machine's event for this end of `phase`.
+    fn event(self, phase: Phase) -> Event {
+        match self {
+            PhaseEnd::Done => Event::Done(phase),
+            PhaseEnd::NothingToMigrate => Event::NothingToMigrate,
+        }
+    }
+}
+
+/// The next hop a phase's end recorded in the outbox, to publish after commit.
 pub type NextHop = Option<(i64, MigrationHop)>;
 
-/// A phase of the migration.
+/// A phase of the migration: its work, and nothing of what follows it.
 #[async_trait::async_trait]
 pub trait PhaseRunner: Send + Sync {
-    /// Runs the phase to its end (status moved, next hop in the outbox) or fails.
-    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<NextHop>;
+    /// Does the phase's work, committing as it goes; says how it ended.
+    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<PhaseEnd>;
 }
 
 /// The runner of a phase.
@@ -43,24 +67,36 @@ pub fn runner(phase: Phase) -> &'static dyn PhaseRunner {
     }
 }
 
-/// Runs `f` in a transaction that first checks the job still holds its lease (the fence).
+/// Runs the job's phase, then ends it: status, run and next hop as the phase table says, in
+/// one fenced transaction.
+pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<NextHop> {
+    let end = runner(job.hop.phase).run(ctx, job).await?;
+    let event = end.event(job.hop.phase);
+    fenced(ctx, job, move |c, account| {
+        async move { runs::end_phase(c, &account, event).await }.scope_boxed()
+    })
+    .await
+}
+
+/// Runs `f` in a transaction that first checks the job still holds its lease (the fence); `f`
+/// gets the account as the fence locked it.
 pub async fn fenced<T, F>(ctx: &Ctx, job: &Job, f: F) -> HopResult<T>
 where
     T: Send,
     F: for<'c> FnOnce(
             &'c mut diesel_async::AsyncPgConnection,
-        )
-            -> scoped_futures::ScopedBoxFuture<'static, 'c, migrator_core::CoreResult<T>>
+            Account,
+        ) -> ScopedBoxFuture<'static, 'c, migrator_core::CoreResult<T>>
         + Send,
 {
     use diesel_async::AsyncConnection;
     let mut conn = ctx.conn().await?;
-    let (account, run, owner) = (job.hop.account_id.0, job.hop.run_id.0, job.owner.clone());
+    let (hop, owner) = (job.hop.clone(), job.owner.clone());
     let out = conn
         .transaction::<T, migrator_core::CoreError, _>(|c| {
             async move {
-                migrator_core::db::queries::runs::fence(c, account, run, &owner).await?;
-                f(c).await
+                let account = lease::fence(c, &hop, &owner).await?;
+                f(c, account).await
             }
             .scope_boxed()
         })

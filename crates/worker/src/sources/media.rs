@@ -1,8 +1,8 @@
 //! The Conversations media service: downloads with a cert JWT (RS256 with re:amaze's private
 //! key; `iss`, `aud = conversations-media`, `iat`, `exp` at most 300 s later).
 
-use crate::retry::{retry, Attempt, Backoff};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use migrator_core::retry::{retry, Attempt, Backoff};
 use serde::Serialize;
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! The Conversations platform as the source contract describes it.
+//! The Conversations platform's data as the source contract describes it (its REST API client
+//! is in core, shared with the api).
 
-pub mod conversations;
 pub mod dynamo;
 pub mod items;
 pub mod media;

@@ -1,15 +1,14 @@
 //! Accounts, brands and channels as the app and the web chat initiative see them.
 
-use super::parse_status;
+use super::transitions;
 use crate::db::models::{Account, Brand, Channel};
 use crate::db::schema::{accounts, brands, channels};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::ShopperId;
-use crate::status::MigrationStatus;
+use crate::ids::{AccountId, BrandId, ChannelId, ShopperId};
+use crate::status::{Event, MigrationStatus};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use scoped_futures::ScopedFutureExt;
-use uuid::Uuid;
 
 /// An account with its brands and channels (credentials never included).
 #[derive(Debug, Clone)]
@@ -26,7 +25,7 @@ pub async fn find_by_shopper(
     shopper: &ShopperId,
 ) -> CoreResult<Account> {
     accounts::table
-        .filter(accounts::shopper_id.eq(shopper.as_str()))
+        .filter(accounts::shopper_id.eq(shopper))
         .select(Account::as_select())
         .first(conn)
         .await
@@ -47,11 +46,11 @@ pub async fn create_with_webchat(
         async move {
             let now = chrono::Utc::now();
             let account = Account {
-                id: Uuid::new_v4(),
-                shopper_id: shopper.as_str().to_string(),
+                id: AccountId::new(),
+                shopper_id: shopper.clone(),
                 name: name.clone(),
                 status: "active".into(),
-                migration_status: MigrationStatus::NotStarted.as_str().into(),
+                migration_status: MigrationStatus::NotStarted,
                 current_run_id: None,
                 created_at: now,
                 updated_at: now,
@@ -68,7 +67,7 @@ pub async fn create_with_webchat(
                 )));
             }
             let brand = Brand {
-                id: Uuid::new_v4(),
+                id: BrandId::new(),
                 account_id: account.id,
                 source_id: None,
                 name: name.clone(),
@@ -80,7 +79,7 @@ pub async fn create_with_webchat(
                 .values(&brand)
                 .execute(c)
                 .await?;
-            let channel_id = Uuid::new_v4();
+            let channel_id = ChannelId::new();
             diesel::insert_into(channels::table)
                 .values((
                     channels::id.eq(channel_id),
@@ -136,20 +135,21 @@ pub async fn tree(conn: &mut AsyncPgConnection, account: Account) -> CoreResult<
     Ok(AccountTree { account, brands })
 }
 
-/// Conversations says there is nothing to migrate: `not-started` -> `completed`.
-/// Returns the status now in force (a concurrent `POST /migrate` may have won).
+/// Conversations says there is nothing to migrate: `not-started` -> `completed`, one guarded
+/// statement. Returns the status now in force (a concurrent `POST /migrate` may have won).
 pub async fn mark_nothing_to_migrate(
     conn: &mut AsyncPgConnection,
-    account_id: Uuid,
+    account_id: AccountId,
 ) -> CoreResult<MigrationStatus> {
-    let to = MigrationStatus::NotStarted.move_to(MigrationStatus::Completed)?;
-    let updated: Option<String> = diesel::update(
+    let from = MigrationStatus::NotStarted;
+    let to = transitions::target(from, Event::NothingToMigrate)?;
+    let updated: Option<MigrationStatus> = diesel::update(
         accounts::table
             .filter(accounts::id.eq(account_id))
-            .filter(accounts::migration_status.eq(MigrationStatus::NotStarted.as_str())),
+            .filter(accounts::migration_status.eq(from)),
     )
     .set((
-        accounts::migration_status.eq(to.as_str()),
+        accounts::migration_status.eq(to),
         accounts::updated_at.eq(diesel::dsl::now),
     ))
     .returning(accounts::migration_status)
@@ -157,14 +157,11 @@ pub async fn mark_nothing_to_migrate(
     .await
     .optional()?;
     match updated {
-        Some(s) => parse_status(&s),
-        None => {
-            let s: String = accounts::table
-                .find(account_id)
-                .select(accounts::migration_status)
-                .first(conn)
-                .await?;
-            parse_status(&s)
-        }
+        Some(s) => Ok(s),
+        None => Ok(accounts::table
+            .find(account_id)
+            .select(accounts::migration_status)
+            .first(conn)
+            .await?),
     }
 }

@@ -1,17 +1,17 @@
-//! Every query of the project; handlers and phases call these, none writes SQL.
+//! Every query of the project, one module per table or job; handlers and phases call these,
+//! none writes SQL.
 
 pub mod accounts;
+pub mod attachments;
+pub mod brands;
+pub mod conversations;
 pub mod inbox;
+pub mod lease;
+pub mod messages;
 pub mod migration;
 pub mod outbox;
+pub mod rejects;
 pub mod runs;
-pub mod writes;
-
-use crate::error::CoreError;
-use crate::status::MigrationStatus;
-
-/// Parses a stored status (the database only ever holds valid ones).
-pub(crate) fn parse_status(s: &str) -> Result<MigrationStatus, CoreError> {
-    s.parse()
-        .map_err(|_| CoreError::Invalid(format!("stored migration status {s:?} is unknown")))
-}
+pub mod sweeps;
+pub mod transitions;
+pub mod webchat;

@@ -1,4 +1,4 @@
-//! Exponential backoff with full jitter, for calls inside a hop and for hop redelivery.
+//! Exponential backoff with full jitter, for calls to external systems and for hop redelivery.
 
 use rand::Rng;
 use std::future::Future;
@@ -16,6 +16,15 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// One try, no retries.
+    pub fn none() -> Self {
+        Self {
+            base_ms: 1,
+            max_ms: 1,
+            retries: 0,
+        }
+    }
+
     /// Delay before retry `n` (1-based): uniform in [d/2, d], d = base * 2^(n-1) capped.
     pub fn delay(&self, n: u32) -> Duration {
         let exp = self

@@ -1,8 +1,10 @@
-//! The Conversations REST API: eligibility check and configs-migration.
+//! The Conversations REST API, one client for the api and the worker: the eligibility check
+//! (`GET /accounts` asks it with a short timeout and no retries; the channels phase with
+//! retries) and configs-migration.
 
-use crate::error::{HopError, HopResult};
+use crate::ids::ShopperId;
 use crate::retry::{retry, Attempt, Backoff};
-use migrator_core::source::SourceBrand;
+use crate::source::SourceBrand;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::time::Duration;
@@ -14,6 +16,17 @@ pub struct ConversationsClient {
     base: String,
     token: SecretString,
     backoff: Backoff,
+}
+
+/// Why a call to Conversations did not answer as the contract says.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// Worth another try later: 5xx, 429, a timeout, a refused connection.
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help: the C1 is unknown, or an answer outside the contract.
+    #[error("{0}")]
+    Permanent(String),
 }
 
 /// `GET /v1/accounts/{shopper_id}/migration`.
@@ -33,7 +46,7 @@ struct ConfigsResponse {
 }
 
 impl ConversationsClient {
-    /// A client with a per-request timeout and in-hop retries.
+    /// A client with a per-request `timeout` and `backoff.retries` retries of transient failures.
     pub fn new(base: &str, token: SecretString, timeout: Duration, backoff: Backoff) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -49,8 +62,11 @@ impl ConversationsClient {
     }
 
     /// Does the C1 have data? `None` when Conversations never knew it (404).
-    pub async fn eligibility(&self, shopper_id: &str) -> HopResult<Option<Eligibility>> {
-        let url = format!("{}/v1/accounts/{}/migration", self.base, shopper_id);
+    pub async fn eligibility(
+        &self,
+        shopper: &ShopperId,
+    ) -> Result<Option<Eligibility>, SourceError> {
+        let url = format!("{}/v1/accounts/{}/migration", self.base, shopper);
         retry(self.backoff, || async {
             let resp = self
                 .http
@@ -58,13 +74,13 @@ impl ConversationsClient {
                 .bearer_auth(self.token.expose_secret())
                 .send()
                 .await
-                .map_err(|e| {
-                    Attempt::Transient(HopError::Transient(format!("eligibility: {e}")))
-                })?;
+                .map_err(|e| transient(format!("eligibility: {e}")))?;
             match resp.status().as_u16() {
-                200 => resp.json::<Eligibility>().await.map(Some).map_err(|e| {
-                    Attempt::Transient(HopError::Transient(format!("eligibility body: {e}")))
-                }),
+                200 => resp
+                    .json::<Eligibility>()
+                    .await
+                    .map(Some)
+                    .map_err(|e| transient(format!("eligibility body: {e}"))),
                 404 => Ok(None),
                 s => Err(classify(s, "eligibility")),
             }
@@ -73,30 +89,28 @@ impl ConversationsClient {
     }
 
     /// `POST /v1/configs-migration`: brands and channels. 404 is a permanent failure.
-    pub async fn configs(&self, shopper_id: &str) -> HopResult<Vec<SourceBrand>> {
+    pub async fn configs(&self, shopper: &ShopperId) -> Result<Vec<SourceBrand>, SourceError> {
         let url = format!("{}/v1/configs-migration", self.base);
         retry(self.backoff, || async {
             let resp = self
                 .http
                 .post(&url)
                 .bearer_auth(self.token.expose_secret())
-                .json(&serde_json::json!({ "shopper_id": shopper_id }))
+                .json(&serde_json::json!({ "shopper_id": shopper }))
                 .send()
                 .await
-                .map_err(|e| {
-                    Attempt::Transient(HopError::Transient(format!("configs-migration: {e}")))
-                })?;
+                .map_err(|e| transient(format!("configs-migration: {e}")))?;
             match resp.status().as_u16() {
                 200 => resp
                     .json::<ConfigsResponse>()
                     .await
                     .map(|r| r.brands)
                     .map_err(|e| {
-                        Attempt::Permanent(HopError::Permanent(format!(
+                        Attempt::Permanent(SourceError::Permanent(format!(
                             "configs-migration answered a body outside the contract: {e}"
                         )))
                     }),
-                404 => Err(Attempt::Permanent(HopError::Permanent(
+                404 => Err(Attempt::Permanent(SourceError::Permanent(
                     "configs-migration: Conversations does not know this C1 (404)".into(),
                 ))),
                 s => Err(classify(s, "configs-migration")),
@@ -106,11 +120,16 @@ impl ConversationsClient {
     }
 }
 
-/// 5xx and 429 are transient; other statuses are not.
-fn classify(status: u16, what: &str) -> Attempt<HopError> {
+fn transient(msg: String) -> Attempt<SourceError> {
+    Attempt::Transient(SourceError::Transient(msg))
+}
+
+/// 5xx, 429 and 408 are transient; other statuses are not.
+fn classify(status: u16, what: &str) -> Attempt<SourceError> {
+    let msg = format!("{what}: HTTP {status}");
     if status >= 500 || status == 429 || status == 408 {
-        Attempt::Transient(HopError::Transient(format!("{what}: HTTP {status}")))
+        Attempt::Transient(SourceError::Transient(msg))
     } else {
-        Attempt::Permanent(HopError::Permanent(format!("{what}: HTTP {status}")))
+        Attempt::Permanent(SourceError::Permanent(msg))
     }
 }

@@ -1,0 +1,208 @@
+//! Brands and channels from configs-migration, keyed by their Conversations ids so the channels
+//! phase can run any number of times and leave the same rows. Web chat channels are matched to
+//! the account's existing web chat channel, never duplicated.
+
+use crate::crypto::SecretBox;
+use crate::db::schema::{brands, channel_sources, channels};
+use crate::error::CoreResult;
+use crate::ids::{AccountId, BrandId, ChannelId};
+use crate::source::{pg_text, SourceBrand, SourceChannel};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use std::collections::HashMap;
+
+/// Upserts the brands and channels of configs-migration. Returns the number of source
+/// channels carried over.
+pub async fn upsert_brands_and_channels(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    source: &[SourceBrand],
+    secrets: &SecretBox,
+) -> CoreResult<i32> {
+    let mut count = 0;
+    for b in source {
+        let has_webchat = b.channels.iter().any(|c| c.kind == "webchat");
+        let brand_id = upsert_brand(conn, account_id, b, has_webchat).await?;
+        for ch in &b.channels {
+            let channel_id = if ch.kind == "webchat" {
+                webchat_channel(conn, account_id, brand_id, ch).await?
+            } else {
+                upsert_channel(conn, account_id, brand_id, ch, secrets).await?
+            };
+            diesel::insert_into(channel_sources::table)
+                .values((
+                    channel_sources::account_id.eq(account_id),
+                    channel_sources::source_id.eq(&ch.channel_id),
+                    channel_sources::channel_id.eq(channel_id),
+                ))
+                .on_conflict((channel_sources::account_id, channel_sources::source_id))
+                .do_update()
+                .set(channel_sources::channel_id.eq(channel_id))
+                .execute(conn)
+                .await?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+async fn upsert_brand(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    b: &SourceBrand,
+    has_webchat: bool,
+) -> CoreResult<BrandId> {
+    let name = pg_text(b.name.as_deref())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("Brand {}", b.brand_id));
+    let website = pg_text(b.website.as_deref());
+    let existing: Option<BrandId> = brands::table
+        .filter(brands::account_id.eq(account_id))
+        .filter(brands::source_id.eq(&b.brand_id))
+        .select(brands::id)
+        .first(conn)
+        .await
+        .optional()?;
+    // the brand holding web chat is the one the web chat initiative created: claim it
+    let target = match existing {
+        Some(id) => Some(id),
+        None if has_webchat => native_webchat(conn, account_id)
+            .await?
+            .map(|(_, brand)| brand),
+        None => None,
+    };
+    if let Some(id) = target {
+        let claimed = diesel::update(
+            brands::table.find(id).filter(
+                brands::source_id
+                    .is_null()
+                    .or(brands::source_id.eq(&b.brand_id)),
+            ),
+        )
+        .set((
+            brands::source_id.eq(&b.brand_id),
+            brands::name.eq(&name),
+            brands::website.eq(&website),
+        ))
+        .execute(conn)
+        .await?;
+        if claimed == 1 {
+            return Ok(id);
+        }
+    }
+    let id = BrandId::new();
+    diesel::insert_into(brands::table)
+        .values((
+            brands::id.eq(id),
+            brands::account_id.eq(account_id),
+            brands::source_id.eq(&b.brand_id),
+            brands::name.eq(&name),
+            brands::website.eq(&website),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// The account's web chat channel (the native one first) and its brand.
+pub async fn native_webchat(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+) -> CoreResult<Option<(ChannelId, BrandId)>> {
+    Ok(channels::table
+        .filter(channels::account_id.eq(account_id))
+        .filter(channels::kind.eq("webchat"))
+        .order((channels::native.desc(), channels::created_at))
+        .select((channels::id, channels::brand_id))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+async fn webchat_channel(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    brand_id: BrandId,
+    ch: &SourceChannel,
+) -> CoreResult<ChannelId> {
+    if let Some((id, _)) = native_webchat(conn, account_id).await? {
+        return Ok(id);
+    }
+    // no web chat yet (the initiative missed this account): create exactly one
+    let id = ChannelId::new();
+    diesel::insert_into(channels::table)
+        .values((
+            channels::id.eq(id),
+            channels::account_id.eq(account_id),
+            channels::brand_id.eq(brand_id),
+            channels::kind.eq("webchat"),
+            channels::name.eq(pg_text(ch.name.as_deref()).unwrap_or_else(|| "Web chat".into())),
+            channels::address.eq(pg_text(ch.address.as_deref())),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+async fn upsert_channel(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    brand_id: BrandId,
+    ch: &SourceChannel,
+    secrets: &SecretBox,
+) -> CoreResult<ChannelId> {
+    let sealed = ch
+        .credentials
+        .as_ref()
+        .map(|c| secrets.seal(&serde_json::to_vec(c).expect("json serialises")));
+    let settings = ch.settings.clone().unwrap_or_else(|| serde_json::json!({}));
+    let name = pg_text(ch.name.as_deref()).unwrap_or_else(|| ch.kind.clone());
+    let address = pg_text(ch.address.as_deref());
+    let existing: Option<ChannelId> = channel_sources::table
+        .filter(channel_sources::account_id.eq(account_id))
+        .filter(channel_sources::source_id.eq(&ch.channel_id))
+        .select(channel_sources::channel_id)
+        .first(conn)
+        .await
+        .optional()?;
+    let id = existing.unwrap_or_default();
+    // one upsert for a new channel and a changed one: the values are the same either way
+    diesel::insert_into(channels::table)
+        .values((
+            channels::id.eq(id),
+            channels::account_id.eq(account_id),
+            channels::brand_id.eq(brand_id),
+            channels::kind.eq(&ch.kind),
+            channels::name.eq(&name),
+            channels::address.eq(&address),
+            channels::settings.eq(&settings),
+            channels::credentials_enc.eq(&sealed),
+        ))
+        .on_conflict(channels::id)
+        .do_update()
+        .set((
+            channels::brand_id.eq(brand_id),
+            channels::kind.eq(&ch.kind),
+            channels::name.eq(&name),
+            channels::address.eq(&address),
+            channels::settings.eq(&settings),
+            channels::credentials_enc.eq(&sealed),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// Conversations channel id -> re:amaze channel, for the account.
+pub async fn channel_map(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+) -> CoreResult<HashMap<String, ChannelId>> {
+    Ok(channel_sources::table
+        .filter(channel_sources::account_id.eq(account_id))
+        .select((channel_sources::source_id, channel_sources::channel_id))
+        .load::<(String, ChannelId)>(conn)
+        .await?
+        .into_iter()
+        .collect())
+}

@@ -1,0 +1,44 @@
+//! Source items that broke the contract: kept raw with the reason, once each, and counted.
+
+use crate::db::schema::rejects;
+use crate::error::CoreResult;
+use crate::ids::{AccountId, RunId};
+use crate::source::{pg_text, Reject};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// Records rejects once each; returns how many are new.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    run_id: RunId,
+    list: &[Reject],
+) -> CoreResult<i32> {
+    if list.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<_> = list
+        .iter()
+        .map(|r| {
+            (
+                rejects::account_id.eq(account_id),
+                rejects::run_id.eq(Some(run_id)),
+                rejects::source_table.eq(r.source_table.clone()),
+                rejects::source_key.eq(pg_text(Some(&r.source_key)).unwrap_or_default()),
+                rejects::reason.eq(pg_text(Some(&r.reason)).unwrap_or_default()),
+                rejects::raw.eq(r.raw.clone()),
+            )
+        })
+        .collect();
+    let n = diesel::insert_into(rejects::table)
+        .values(&rows)
+        .on_conflict((
+            rejects::account_id,
+            rejects::source_table,
+            rejects::source_key,
+        ))
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(n as i32)
+}

@@ -1,0 +1,126 @@
+//! What the fleet's sweeper does, one worker at a time: re-enqueue runs whose lease expired or
+//! whose hop went missing, and repair phases whose restart rule is a repair.
+
+use super::{outbox, transitions};
+use crate::db::models::Account;
+use crate::db::schema::{accounts, migration_runs};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::RunId;
+use crate::queue::MigrationHop;
+use crate::status::{Event, MigrationStatus, Phase, ALL_STATUSES};
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use scoped_futures::ScopedFutureExt;
+
+/// Takes or renews a fleet-wide singleton lock (the sweeper); true when `owner` holds it.
+pub async fn try_fleet_lock(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+    owner: &str,
+    ttl_secs: i64,
+) -> CoreResult<bool> {
+    use diesel::sql_types::{BigInt, Text};
+    let n = diesel::sql_query(
+        "INSERT INTO fleet_locks (name, owner, expires_at) \
+         VALUES ($1, $2, now() + make_interval(secs => $3)) \
+         ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
+         WHERE fleet_locks.expires_at < now() OR fleet_locks.owner = EXCLUDED.owner",
+    )
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(owner)
+    .bind::<BigInt, _>(ttl_secs)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Runs in progress whose lease expired (a worker died) or that have been idle, unleased,
+/// for `idle_secs` (a hop went missing): their phase's hop is recorded again.
+pub async fn enqueue_stalled(
+    conn: &mut AsyncPgConnection,
+    idle_secs: i64,
+) -> CoreResult<Vec<(i64, MigrationHop)>> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            use migration_runs::dsl as r;
+            let now = Utc::now();
+            let idle = now - Duration::seconds(idle_secs);
+            let in_progress: Vec<MigrationStatus> = ALL_STATUSES
+                .into_iter()
+                .filter(|s| s.is_in_progress())
+                .collect();
+            let due: Vec<(Account, RunId, String)> = accounts::table
+                .inner_join(r::migration_runs.on(r::id.nullable().eq(accounts::current_run_id)))
+                .filter(accounts::migration_status.eq_any(in_progress))
+                .filter(r::cancelled.eq(false))
+                .filter(
+                    r::lease_expires_at
+                        .lt(now)
+                        .or(r::lease_owner.is_null().and(r::updated_at.lt(idle))),
+                )
+                .select((Account::as_select(), r::id, r::phase))
+                .for_update()
+                .skip_locked()
+                .load(c)
+                .await?;
+            let mut out = Vec::new();
+            for (account, run_id, phase) in due {
+                let Some(phase) = Phase::parse(&phase) else {
+                    continue;
+                };
+                diesel::update(r::migration_runs.find(run_id))
+                    .set((
+                        r::lease_owner.eq(None::<String>),
+                        r::lease_expires_at.eq(None::<DateTime<Utc>>),
+                        r::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(c)
+                    .await?;
+                let hop = MigrationHop::first(account.id, run_id, phase);
+                out.push((outbox::push(c, &hop).await?, hop));
+            }
+            Ok(out)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Repairs every account in a failure status whose restart rule is a repair and whose run has
+/// been idle for `idle_secs`: the phase runs again from its checkpoint. Returns the hops
+/// recorded in the outbox.
+pub async fn enqueue_repairs(
+    conn: &mut AsyncPgConnection,
+    idle_secs: i64,
+) -> CoreResult<Vec<(i64, MigrationHop)>> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let cutoff = Utc::now() - Duration::seconds(idle_secs);
+            let repairable: Vec<MigrationStatus> = ALL_STATUSES
+                .into_iter()
+                .filter(|s| s.on(Event::Repair).is_ok())
+                .collect();
+            let due: Vec<Account> = accounts::table
+                .inner_join(
+                    migration_runs::table
+                        .on(migration_runs::id.nullable().eq(accounts::current_run_id)),
+                )
+                .filter(accounts::migration_status.eq_any(repairable))
+                .filter(migration_runs::updated_at.le(cutoff))
+                .select(Account::as_select())
+                .for_update()
+                .skip_locked()
+                .load(c)
+                .await?;
+            let mut out = Vec::new();
+            for account in due {
+                let applied = transitions::apply(c, &account, Event::Repair, None).await?;
+                out.extend(applied.hop);
+            }
+            Ok(out)
+        }
+        .scope_boxed()
+    })
+    .await
+}

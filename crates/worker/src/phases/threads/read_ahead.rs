@@ -1,0 +1,48 @@
+//! First message pages of upcoming threads, read by a task of its own (so reads go on while
+//! the writer is in a transaction), `n` at a time, delivered in thread order. Memory stays
+//! bounded by `n` pages.
+
+use crate::error::{HopError, HopResult};
+use crate::sources::dynamo::{DynamoSource, Item, Page};
+use futures::StreamExt;
+
+/// The pages being read ahead; dropping it stops the reads.
+pub(super) struct ReadAhead {
+    rx: tokio::sync::mpsc::Receiver<HopResult<Page>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ReadAhead {
+    /// Starts reading the first page of each (thread, start key), `n` at a time.
+    pub fn start(dynamo: DynamoSource, threads: Vec<(String, Option<Item>)>, n: usize) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(n);
+        let task = tokio::spawn(async move {
+            let mut pages = futures::stream::iter(threads)
+                .map(|(id, key)| {
+                    let d = dynamo.clone();
+                    async move { d.messages_page(&id, key).await }
+                })
+                .buffered(n);
+            while let Some(p) = pages.next().await {
+                if tx.send(p).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Self { rx, task }
+    }
+
+    /// The next thread's first page, in the order given.
+    pub async fn next(&mut self) -> HopResult<Page> {
+        self.rx
+            .recv()
+            .await
+            .unwrap_or_else(|| Err(HopError::Transient("read-ahead stopped".into())))
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

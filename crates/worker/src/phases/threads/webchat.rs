@@ -1,0 +1,55 @@
+//! Web chat threads already live in re:amaze: only their starred flags are carried over, the
+//! thread's onto the conversation it mirrors and each message's onto the message it mirrors.
+//! A reference to nothing of this account is a reject.
+
+use super::{reject_message, reject_thread, Mover};
+use crate::error::HopResult;
+use crate::phases::fenced;
+use migrator_core::db::queries::{conversations, messages};
+use migrator_core::ids::AccountId;
+use migrator_core::source::{Reject, SourceMessage, SourceThread};
+use migrator_core::CoreResult;
+use scoped_futures::ScopedFutureExt;
+
+impl Mover<'_> {
+    /// The thread's starred flag onto the re:amaze conversation it mirrors; rejects if none.
+    pub(super) async fn star_webchat_thread(&self, t: &SourceThread) -> HopResult<Vec<Reject>> {
+        let Some(id) = t.webchat_conversation_id.clone() else {
+            let why = "web chat thread lacks webchat_conversation_id";
+            return Ok(vec![reject_thread(t, why.into())]);
+        };
+        let (account, starred) = (self.account, t.starred);
+        let found = fenced(self.ctx, self.job, move |c, _| {
+            async move { conversations::star_webchat_conversation(c, account, &id, starred).await }
+                .scope_boxed()
+        })
+        .await?;
+        Ok(if found {
+            vec![]
+        } else {
+            let why =
+                "webchat_conversation_id does not name a re:amaze conversation of this account";
+            vec![reject_thread(t, why.into())]
+        })
+    }
+}
+
+/// Each message's starred flag onto the re:amaze message it mirrors; returns the rejects.
+pub(super) async fn star_messages(
+    c: &mut diesel_async::AsyncPgConnection,
+    account: AccountId,
+    page: &[SourceMessage],
+) -> CoreResult<Vec<Reject>> {
+    let mut rejects = Vec::new();
+    for m in page {
+        let ok = match &m.webchat_message_id {
+            Some(id) => messages::star_webchat_message(c, account, id, m.starred).await?,
+            None => false,
+        };
+        if !ok {
+            let why = "web chat message does not name a re:amaze message of this account";
+            rejects.push(reject_message(m, why));
+        }
+    }
+    Ok(rejects)
+}
