@@ -1,6 +1,6 @@
 //! The Diesel migrations apply on an empty database, and every down.sql undoes its up.sql.
 
-use migrator_testkit::{create_database, drop_database, pg_server};
+use migrator_testkit::db::{create_database, drop_database, pg_server};
 
 #[tokio::test]
 async fn migrations_apply_and_revert_cleanly() {

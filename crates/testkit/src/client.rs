@@ -1,0 +1,97 @@
+//! Calls to the api as the mobile app or an operator would make them, with signed tokens.
+
+use crate::TestEnv;
+use jsonwebtoken::{EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+impl TestEnv {
+    /// A token of the C1 `shopper_id` (HS256 with the configured secret), valid for an hour.
+    pub fn app_token(&self, shopper_id: &str) -> String {
+        self.token(json!({ "sub": shopper_id, "exp": now() + 3600 }))
+    }
+
+    /// An admin token.
+    pub fn admin_token(&self) -> String {
+        self.token(json!({ "sub": "operator", "role": "admin", "exp": now() + 3600 }))
+    }
+
+    /// Signs arbitrary claims with the configured secret.
+    pub fn token(&self, claims: Value) -> String {
+        let secret = secrecy::ExposeSecret::expose_secret(&self.settings.api.jwt_secret).clone();
+        jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("sign")
+    }
+
+    /// A request to the api; returns the status and the JSON body (Null when not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.api_url, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("api reachable");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// GET as the C1.
+    pub async fn get(&self, shopper_id: &str, path: &str) -> (StatusCode, Value) {
+        self.call(
+            reqwest::Method::GET,
+            path,
+            Some(&self.app_token(shopper_id)),
+            None,
+        )
+        .await
+    }
+
+    /// POST as the C1.
+    pub async fn post(
+        &self,
+        shopper_id: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(
+            reqwest::Method::POST,
+            path,
+            Some(&self.app_token(shopper_id)),
+            body,
+        )
+        .await
+    }
+
+    /// Admin call.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(&self.admin_token()), body)
+            .await
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}

@@ -1,0 +1,71 @@
+//! Worker processes, for tests and benchmarks that kill them.
+
+use migrator_core::settings::Settings;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// The worker binary built by `cargo build --bins` (`make test` builds it first).
+pub fn worker_binary() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| super::workspace().join("target"));
+    // a release harness (the benchmark) runs release workers
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let bin = target.join(profile).join("migrator-worker");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --bins` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The file a worker process of these settings loads (`MIGRATOR_ENV_FILE`): the whole
+/// `Settings`, serialized, so a child never misses a section the test set.
+pub fn settings_file(s: &Settings) -> PathBuf {
+    std::env::temp_dir().join(format!("{}-worker-settings.json", s.amqp.prefix))
+}
+
+/// Starts a worker process with the test's settings.
+pub fn spawn_worker(s: &Settings) -> Child {
+    command(s).spawn().expect("spawn worker")
+}
+
+/// The command that starts a worker with these settings (wrap it as you need).
+pub fn command(s: &Settings) -> Command {
+    let path = settings_file(s);
+    s.write_json(&path).expect("write the worker's settings file");
+    let mut c = Command::new(worker_binary());
+    c.current_dir(super::workspace())
+        .env("MIGRATOR_ENV_FILE", &path)
+        .env(
+            "RUST_LOG",
+            std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    c
+}
+
+/// SIGKILL.
+pub fn kill9(c: &mut Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// SIGTERM, then the exit status.
+pub fn term(c: &mut Child) -> std::process::ExitStatus {
+    unsafe_free_sigterm(c.id());
+    c.wait().expect("wait")
+}
+
+fn unsafe_free_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
