@@ -38,7 +38,8 @@ pub fn spawn_worker(s: &Settings) -> Child {
 /// The command that starts a worker with these settings (wrap it as you need).
 pub fn command(s: &Settings) -> Command {
     let path = settings_file(s);
-    s.write_json(&path).expect("write the worker's settings file");
+    s.write_json(&path)
+        .expect("write the worker's settings file");
     let mut c = Command::new(worker_binary());
     c.current_dir(super::workspace())
         .env("MIGRATOR_ENV_FILE", &path)

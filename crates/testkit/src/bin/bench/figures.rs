@@ -1,0 +1,233 @@
+//! Each figure of the table: the workload, what is measured, and its row.
+
+use crate::raw::{pgbench_tps, raw_copy_rate, raw_query_rate, wrk_status};
+use crate::report::{percentile, secs_between, Row};
+use crate::windows::{peak_rss_kb, Window};
+use crate::{seed_many, spec, worker, Bench};
+use conversations_sim::model::C1Spec;
+use migrator_testkit::process::kill9;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+impl Bench {
+    /// The all-messages phase of one large C1 on one worker, against the raw Query and COPY
+    /// rates of the same messages. Returns our rate.
+    pub async fn all_messages(&mut self, n: usize) -> anyhow::Result<f64> {
+        let env = &self.env;
+        self.say(&format!("seeding {n} messages"));
+        let big = spec("b-all", n / 100, 100, 1);
+        env.create_account("b-all", "Bench").await;
+        env.seed(&big).await;
+        let win = Window::open("raw-query");
+        let query = raw_query_rate(env, &big, env.settings.dynamodb.page_size).await;
+        self.cpu.push(win.close());
+        let copy = raw_copy_rate(&env.settings.database.url, &big)?;
+        let mut s = env.settings.clone();
+        s.worker.recent_max_threads = 0; // every message goes through the all-messages phase
+        let mut w = worker(&s);
+        let win = Window::open("all-messages");
+        env.post("b-all", "/migrate", None).await;
+        let v = env
+            .wait_admin_status("b-all", "completed", Duration::from_secs(900))
+            .await;
+        self.cpu.push(win.close());
+        kill9(&mut w);
+        let ours = n as f64 / secs_between(&v, "recent_messages_migrated_at", "completed_at");
+        let raw = query.min(copy);
+        self.say(&format!(
+            "all-messages {ours:.0}/s; raw Query {query:.0}/s, raw COPY {copy:.0}/s"
+        ));
+        self.rows.push(Row(
+            "all-messages phase, messages/s, one worker".into(),
+            format!("{ours:.0}"),
+            format!("{raw:.0} (Query {query:.0}, COPY {copy:.0})"),
+            format!("{:.2}", ours / raw),
+        ));
+        Ok(ours)
+    }
+
+    /// `POST /migrate` -> `channels-migrated` for 50 C1s at once.
+    pub async fn channels_burst(&mut self) {
+        let env = &self.env;
+        let small: Vec<C1Spec> = (0..50)
+            .map(|i| spec(&format!("b-ch{i}"), 10, 5, 10 + i))
+            .collect();
+        for s in &small {
+            env.create_account(&s.shopper_id, "Bench").await;
+        }
+        seed_many(env, &small).await;
+        let mut lat = futures::future::join_all(small.iter().map(|s| async move {
+            let start = Instant::now();
+            env.post(&s.shopper_id, "/migrate", None).await;
+            loop {
+                let (_, v) = env.get(&s.shopper_id, "/check-migration-status").await;
+                let st = v["migration_status"].as_str().unwrap_or("");
+                if st != "migrating" && st != "not-started" {
+                    return start.elapsed().as_secs_f64() * 1000.0;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }))
+        .await;
+        let (p50, p99) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99));
+        self.say(&format!(
+            "channels-migrated p50 {p50:.0} ms p99 {p99:.0} ms"
+        ));
+        self.rows.push(Row::plain(
+            "`POST /migrate` -> `channels-migrated`, 50 C1s at once, p50 / p99 ms",
+            format!("{p50:.0} / {p99:.0}"),
+        ));
+        for s in &small {
+            env.wait_admin_status(&s.shopper_id, "completed", Duration::from_secs(300))
+                .await;
+        }
+    }
+
+    /// Time to `recent-messages-migrated` for 200 recent threads of 25 messages.
+    pub async fn recent(&mut self) {
+        let env = &self.env;
+        let mut recent = spec("b-recent", 200, 25, 3);
+        let now = chrono::Utc::now().timestamp_millis();
+        for (i, t) in recent.threads.iter_mut().enumerate() {
+            let shift = now - (i as i64 * 3_600_000) - t.last_message_at;
+            t.last_message_at += shift;
+            t.created_at += shift;
+            for m in &mut t.messages {
+                m.sent_at += shift;
+            }
+        }
+        env.create_account("b-recent", "Bench").await;
+        env.seed(&recent).await;
+        let start = Instant::now();
+        env.post("b-recent", "/migrate", None).await;
+        let target = "recent-messages-migrated";
+        env.wait_status("b-recent", target, Duration::from_secs(300))
+            .await;
+        let secs = start.elapsed().as_secs_f64();
+        self.say(&format!("recent-messages-migrated in {secs:.2}s"));
+        self.rows.push(Row::plain(
+            "`recent-messages-migrated` for 200 threads x 25 messages, s",
+            format!("{secs:.2}"),
+        ));
+        env.wait_status("b-recent", "completed", Duration::from_secs(300))
+            .await;
+    }
+
+    /// `GET /check-migration-status` under heavy polling against `pgbench -S`.
+    pub fn status(&mut self) -> anyhow::Result<()> {
+        let win = Window::open("status-wrk");
+        let (rps, p99) = wrk_status(&self.env.api_url, &self.env.app_token("b-recent"))?;
+        self.cpu.push(win.close());
+        let tps = pgbench_tps(&mut self.cpu)?;
+        self.say(&format!(
+            "status {rps:.0} req/s p99 {p99:.1} ms; pgbench -S {tps:.0} tps"
+        ));
+        self.rows.push(Row(
+            "`GET /check-migration-status` req/s at 64 connections (p99 ms)".into(),
+            format!("{rps:.0} ({p99:.1} ms)"),
+            format!("{tps:.0} (`pgbench -S`, 64 clients)"),
+            format!("{:.2}", rps / tps),
+        ));
+        Ok(())
+    }
+
+    /// A worker's peak RSS migrating a large C1 against a small one.
+    pub async fn rss(&mut self, big: usize) {
+        let mut rss = Vec::new();
+        for (name, n) in [("b-rss-small", 10_000usize), ("b-rss-big", big)] {
+            self.say(&format!("seeding {n} messages for the RSS figure"));
+            let s = spec(name, n / 500, 500, 5);
+            let env = &self.env;
+            env.create_account(name, "Bench").await;
+            env.seed(&s).await;
+            let mut w = worker(&env.settings);
+            env.post(name, "/migrate", None).await;
+            env.wait_admin_status(name, "completed", Duration::from_secs(1800))
+                .await;
+            rss.push(peak_rss_kb(&w));
+            kill9(&mut w);
+            self.say(&format!(
+                "{name}: peak RSS {} MiB",
+                rss[rss.len() - 1] / 1024
+            ));
+        }
+        self.rows.push(Row(
+            format!("worker peak RSS, {big}-message C1 vs 10k-message C1, MiB"),
+            format!("{} vs {}", rss[1] / 1024, rss[0] / 1024),
+            "—".into(),
+            format!("{:.2}", rss[1] as f64 / rss[0].max(1) as f64),
+        ));
+    }
+
+    /// Four workers moving many small C1s, against the one-worker rate of figure 1.
+    pub async fn fleet(&mut self, c1s: usize, one_worker: f64) -> anyhow::Result<()> {
+        let env = &self.env;
+        self.say(&format!("seeding {c1s} C1s"));
+        let many: Vec<C1Spec> = (0..c1s)
+            .map(|i| spec(&format!("b-m{i}"), 5, 10, 1000 + i as u64))
+            .collect();
+        for s in &many {
+            env.create_account(&s.shopper_id, "Bench").await;
+        }
+        seed_many(env, &many).await;
+        let mut fleet: Vec<Child> = (0..4).map(|_| worker(&env.settings)).collect();
+        let win = Window::open("fleet");
+        let start = Instant::now();
+        {
+            use futures::StreamExt;
+            futures::stream::iter(&many)
+                .for_each_concurrent(32, |s| async {
+                    env.post(&s.shopper_id, "/migrate", None).await;
+                })
+                .await;
+        }
+        let total: usize = many
+            .iter()
+            .map(|s| s.threads.iter().map(|t| t.messages.len()).sum::<usize>())
+            .sum();
+        wait_completed(env, "b-m%", many.len(), start).await?;
+        let agg = total as f64 / start.elapsed().as_secs_f64();
+        self.cpu.push(win.close());
+        for w in &mut fleet {
+            kill9(w);
+        }
+        self.say(&format!("4 workers, {c1s} C1s: {agg:.0} messages/s"));
+        self.rows.push(Row(
+            format!("4 workers, {c1s} C1s: aggregate messages/s"),
+            format!("{agg:.0}"),
+            format!("{one_worker:.0} (one worker, figure 1)"),
+            format!("{:.2}", agg / one_worker),
+        ));
+        Ok(())
+    }
+}
+
+/// Waits until `n` accounts whose shopper id is `LIKE pattern` are completed.
+async fn wait_completed(
+    env: &migrator_testkit::TestEnv,
+    pattern: &str,
+    n: usize,
+    start: Instant,
+) -> anyhow::Result<()> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use migrator_core::db::schema::accounts as a;
+    use migrator_core::MigrationStatus;
+    let mut db = env.db().await;
+    loop {
+        let done: i64 = a::table
+            .filter(a::shopper_id.like(pattern))
+            .filter(a::migration_status.eq(MigrationStatus::Completed))
+            .count()
+            .get_result(&mut db)
+            .await?;
+        if done as usize == n {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(900),
+            "fleet stuck at {done}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

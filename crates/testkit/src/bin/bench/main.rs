@@ -1,0 +1,126 @@
+//! `make bench`: seeds the DynamoDB emulator through the simulator's seeder, runs the api
+//! (in this process) and release worker processes, and prints one table of our figures against
+//! raw limits measured in the same run. Sizes: BENCH_ALL_MESSAGES (100000), BENCH_RSS_MESSAGES
+//! (1000000), BENCH_C1S (1000); BENCH_ONLY_ALL_MESSAGES runs figure 1 alone.
+//!
+//! - [`figures`]: each figure's workload and row;
+//! - [`raw`]: the raw limits measured in the same run;
+//! - [`windows`]: CPU by role over each measured window, perf profiles, peak RSS;
+//! - [`report`]: the table.
+
+mod figures;
+mod raw;
+mod report;
+mod windows;
+
+use conversations_sim::model::{generate, C1Spec, GenOptions};
+use migrator_core::settings::Settings;
+use migrator_testkit::process::{command, kill9};
+use migrator_testkit::{EnvOptions, TestEnv};
+use report::{print_table, Row};
+use std::process::{Child, Stdio};
+use std::time::Instant;
+
+fn env_usize(k: &str, d: usize) -> usize {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+/// A synthetic C1 without attachments or malformed items.
+fn spec(shopper: &str, threads: usize, messages: usize, seed: u64) -> C1Spec {
+    generate(
+        shopper,
+        &GenOptions {
+            threads,
+            messages_per_thread: messages,
+            attachment_every: 0,
+            gone_attachments: 0,
+            malformed: 0,
+            seed,
+            now_ms: chrono::Utc::now().timestamp_millis(),
+        },
+    )
+}
+
+/// The workers run with the shipped defaults, not the tests' fast retries.
+fn production_like(s: &mut Settings) {
+    let d = Settings::load_from(&migrator_testkit::workspace().join("config")).expect("defaults");
+    s.worker = d.worker;
+    s.dynamodb.page_size = d.dynamodb.page_size;
+    s.database.pool_size = d.database.pool_size;
+}
+
+async fn seed_many(env: &TestEnv, specs: &[C1Spec]) {
+    use futures::StreamExt;
+    futures::stream::iter(specs)
+        .for_each_concurrent(16, |s| async move { env.seed(s).await })
+        .await;
+}
+
+/// A release worker process; BENCH_WORKER_LOG=path keeps its logs (with WORKER_LOG as its
+/// RUST_LOG).
+fn worker(s: &Settings) -> Child {
+    let log = || match std::env::var("BENCH_WORKER_LOG") {
+        Ok(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("log file"),
+        ),
+        Err(_) => Stdio::null(),
+    };
+    command(s)
+        .stdout(log())
+        .stderr(log())
+        .spawn()
+        .expect("worker")
+}
+
+/// One run of the harness: the environment, the rows so far, the CPU of each window.
+pub struct Bench {
+    env: TestEnv,
+    rows: Vec<Row>,
+    cpu: Vec<String>,
+    t0: Instant,
+}
+
+impl Bench {
+    /// Progress on stderr.
+    fn say(&self, m: &str) {
+        eprintln!("[bench {:>5.0}s] {m}", self.t0.elapsed().as_secs_f64());
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let all_n = env_usize("BENCH_ALL_MESSAGES", 100_000);
+    let rss_n = env_usize("BENCH_RSS_MESSAGES", 1_000_000);
+    let c1s = env_usize("BENCH_C1S", 1000);
+    let opts = EnvOptions {
+        workers: 0,
+        ..Default::default()
+    };
+    let mut b = Bench {
+        env: TestEnv::start_with(opts, production_like).await,
+        rows: Vec::new(),
+        cpu: Vec::new(),
+        t0: Instant::now(),
+    };
+    let one_worker = b.all_messages(all_n).await?;
+    if std::env::var("BENCH_ONLY_ALL_MESSAGES").is_err() {
+        // one worker with default settings for the next figures
+        let mut w = worker(&b.env.settings);
+        b.channels_burst().await;
+        b.recent().await;
+        kill9(&mut w);
+        b.status()?;
+        b.rss(rss_n).await;
+        b.fleet(c1s, one_worker).await?;
+    }
+    print_table(&b.rows, &b.cpu);
+    b.env.shutdown().await;
+    Ok(())
+}
