@@ -155,15 +155,9 @@ async fn main() -> anyhow::Result<()> {
             store::create_tables(&c, &tables).await?;
             let spec = generate(
                 &shopper_id,
-                &GenOptions {
-                    threads,
-                    messages_per_thread: messages,
-                    attachment_every,
-                    gone_attachments,
-                    malformed,
-                    seed,
-                    now_ms: chrono_now_ms(),
-                },
+                &GenOptions::new(threads, messages, seed)
+                    .attachments(attachment_every, gone_attachments)
+                    .malformed(malformed),
             );
             let started = std::time::Instant::now();
             store::seed_c1(&c, &tables, &spec, &media_base).await?;
@@ -177,11 +171,4 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

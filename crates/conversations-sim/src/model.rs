@@ -122,6 +122,14 @@ impl MessageSpec {
     }
 }
 
+/// Now, epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Knobs of the generator.
 #[derive(Debug, Clone)]
 pub struct GenOptions {
@@ -139,6 +147,35 @@ pub struct GenOptions {
     pub seed: u64,
     /// "Now", epoch ms: threads spread over the 120 days before.
     pub now_ms: i64,
+}
+
+impl GenOptions {
+    /// `threads` threads of `messages` messages each, from `seed`, ending now; no attachments
+    /// and no malformed items unless added.
+    pub fn new(threads: usize, messages: usize, seed: u64) -> Self {
+        Self {
+            threads,
+            messages_per_thread: messages,
+            attachment_every: 0,
+            gone_attachments: 0,
+            malformed: 0,
+            seed,
+            now_ms: now_ms(),
+        }
+    }
+
+    /// One message in `every` has an attachment, `gone` of them with media gone.
+    pub fn attachments(mut self, every: usize, gone: usize) -> Self {
+        self.attachment_every = every;
+        self.gone_attachments = gone;
+        self
+    }
+
+    /// `n` malformed items added.
+    pub fn malformed(mut self, n: usize) -> Self {
+        self.malformed = n;
+        self
+    }
 }
 
 const BODIES: &[&str] = &[

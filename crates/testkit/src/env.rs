@@ -86,6 +86,24 @@ impl Default for EnvOptions {
 }
 
 impl TestEnv {
+    /// Simulator + api + one worker, with a fault-injecting proxy before DynamoDB.
+    pub async fn with_dynamo_proxy() -> Self {
+        let opts = EnvOptions {
+            dynamo_proxy: true,
+            ..Default::default()
+        };
+        Self::start_with(opts, |_| {}).await
+    }
+
+    /// Simulator + api + `n` workers.
+    pub async fn with_workers(n: usize) -> Self {
+        let opts = EnvOptions {
+            workers: n,
+            ..Default::default()
+        };
+        Self::start_with(opts, |_| {}).await
+    }
+
     /// Simulator + api + one worker.
     pub async fn start() -> Self {
         Self::start_with(EnvOptions::default(), |_| {}).await
@@ -179,6 +197,13 @@ impl TestEnv {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v
+    }
+
+    /// A C1 as it stands before migrating: its re:amaze account (the web chat initiative's)
+    /// and its data in Conversations.
+    pub async fn add_c1(&self, spec: &C1Spec) {
+        self.create_account(&spec.shopper_id, "Shop").await;
+        self.seed(spec).await;
     }
 
     /// Seeds a C1 into the simulator (its REST state and DynamoDB tables).

@@ -66,18 +66,8 @@ async fn a_c1_travels_the_whole_path() {
     assert_eq!(s, StatusCode::CREATED);
     let wc_msg2 = m2["message_id"].as_str().unwrap().to_string();
 
-    let mut spec = generate(
-        shopper,
-        &GenOptions {
-            threads: 12,
-            messages_per_thread: 7,
-            attachment_every: 5,
-            gone_attachments: 1,
-            malformed: 2,
-            seed: 42,
-            now_ms: now_ms(),
-        },
-    );
+    let opts = GenOptions::new(12, 7, 42).attachments(5, 1).malformed(2);
+    let mut spec = generate(shopper, &opts);
     // Unicode edge cases, an attachment-only message, and the web chat thread's starred flags
     spec.threads[1].messages[0].body =
         Some("NUL\u{0}inside, emoji 👩‍👩‍👧, RTL \u{202e}txet, ZWJ\u{200d}, 𝕌𝕟𝕚𝕔𝕠𝕕𝕖".into());

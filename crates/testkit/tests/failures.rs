@@ -5,22 +5,14 @@
 use conversations_sim::model::{generate, C1Spec, GenOptions};
 use conversations_sim::server::{Faults, Stats};
 use migrator_testkit::dynamo_proxy::ProxyFaults;
-use migrator_testkit::{verify, EnvOptions, TestEnv};
+use migrator_testkit::{verify, TestEnv};
 use reqwest::{Method, StatusCode};
 use std::time::Duration;
 
 fn spec(shopper: &str, threads: usize, messages: usize) -> C1Spec {
     generate(
         shopper,
-        &GenOptions {
-            threads,
-            messages_per_thread: messages,
-            attachment_every: 6,
-            gone_attachments: 1,
-            malformed: 0,
-            seed: 9,
-            now_ms: chrono::Utc::now().timestamp_millis(),
-        },
+        &GenOptions::new(threads, messages, 9).attachments(6, 1),
     )
 }
 
@@ -52,8 +44,7 @@ const T: Duration = Duration::from_secs(90);
 async fn channel_failure_then_the_apps_retry_restarts_and_completes() {
     let env = TestEnv::start().await;
     let s = spec("chfail", 6, 4);
-    env.create_account("chfail", "Shop").await;
-    env.seed(&s).await;
+    env.add_c1(&s).await;
     // transient 5xx for a while: retried, completes
     env.set_faults(Faults {
         rest_status: Some(502),
@@ -66,8 +57,7 @@ async fn channel_failure_then_the_apps_retry_restarts_and_completes() {
 
     // configs-migration 404: a channel failure; the app's retry after recovery restarts
     let env2 = TestEnv::start().await;
-    env2.create_account("chfail", "Shop").await;
-    env2.seed(&s).await;
+    env2.add_c1(&s).await;
     env2.set_faults(Faults {
         configs_status: Some(404),
         ..Default::default()
@@ -97,8 +87,7 @@ async fn channel_failure_then_the_apps_retry_restarts_and_completes() {
     // persistent 500 outlasting the retries: channel-failure, then recovery completes it
     env.set_faults(Faults::default()).await;
     let s3 = spec("chfail3", 3, 2);
-    env.create_account("chfail3", "Shop").await;
-    env.seed(&s3).await;
+    env.add_c1(&s3).await;
     env.set_faults(Faults {
         configs_status: Some(500),
         ..Default::default()
@@ -115,17 +104,9 @@ async fn channel_failure_then_the_apps_retry_restarts_and_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn recent_messages_failure_resumes_without_fetching_channels_again() {
-    let env = TestEnv::start_with(
-        EnvOptions {
-            dynamo_proxy: true,
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await;
+    let env = TestEnv::with_dynamo_proxy().await;
     let s = spec("rmfail", 8, 5);
-    env.create_account("rmfail", "Shop").await;
-    env.seed(&s).await;
+    env.add_c1(&s).await;
     let proxy = env.proxy.as_ref().unwrap();
     // every DynamoDB request fails: the channels phase (REST only) passes, the recent phase fails
     proxy.set(ProxyFaults {
@@ -161,17 +142,9 @@ async fn recent_messages_failure_resumes_without_fetching_channels_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn messages_failure_shows_completed_and_is_repaired() {
-    let env = TestEnv::start_with(
-        EnvOptions {
-            dynamo_proxy: true,
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await;
+    let env = TestEnv::with_dynamo_proxy().await;
     let s = spec("msfail", 10, 4);
-    env.create_account("msfail", "Shop").await;
-    env.seed(&s).await;
+    env.add_c1(&s).await;
     // the all-messages phase reads the threads table without the index: fail exactly that
     let threads = env.settings.dynamodb.threads_table.clone();
     env.proxy.as_ref().unwrap().set(ProxyFaults {
@@ -211,17 +184,9 @@ async fn messages_failure_shows_completed_and_is_repaired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_throttling_and_conversations_5xx_are_survived() {
-    let env = TestEnv::start_with(
-        EnvOptions {
-            dynamo_proxy: true,
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await;
+    let env = TestEnv::with_dynamo_proxy().await;
     let s = spec("throttled", 15, 9);
-    env.create_account("throttled", "Shop").await;
-    env.seed(&s).await;
+    env.add_c1(&s).await;
     env.proxy.as_ref().unwrap().set(ProxyFaults {
         throttle_every: 3,
         ..Default::default()
@@ -243,17 +208,9 @@ async fn dynamodb_throttling_and_conversations_5xx_are_survived() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_migrate_calls_start_one_migration() {
-    let env = TestEnv::start_with(
-        EnvOptions {
-            workers: 2,
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await;
+    let env = TestEnv::with_workers(2).await;
     let s = spec("twenty", 10, 5);
-    env.create_account("twenty", "Shop").await;
-    env.seed(&s).await;
+    env.add_c1(&s).await;
     let calls = (0..20).map(|_| env.post("twenty", "/migrate", None));
     let results = futures::future::join_all(calls).await;
     let accepted = results
@@ -270,14 +227,7 @@ async fn twenty_concurrent_migrate_calls_start_one_migration() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forced_remigration_while_running_leaves_exactly_one_copy() {
-    let env = TestEnv::start_with(
-        EnvOptions {
-            workers: 2,
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await;
+    let env = TestEnv::with_workers(2).await;
     let s = spec("remig", 40, 30);
     env.create_account("remig", "Shop").await;
     let (_, wc) = env

@@ -11,18 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn spec(shopper: &str, threads: usize, messages: usize, seed: u64) -> C1Spec {
-    generate(
-        shopper,
-        &GenOptions {
-            threads,
-            messages_per_thread: messages,
-            attachment_every: 25,
-            gone_attachments: 1,
-            malformed: 2,
-            seed,
-            now_ms: chrono::Utc::now().timestamp_millis(),
-        },
-    )
+    let opts = GenOptions::new(threads, messages, seed).attachments(25, 1);
+    generate(shopper, &opts.malformed(2))
 }
 
 fn tolerant(s: &mut Settings) {
@@ -59,8 +49,7 @@ const LONG: Duration = Duration::from_secs(180);
 async fn a_worker_killed_mid_all_messages_is_replaced_and_nothing_is_lost_or_doubled() {
     let env = env(|_| {}).await;
     let s = spec("kill9", 80, 250, 1);
-    env.create_account("kill9", "Shop").await;
-    env.seed(&s).await;
+    env.add_c1(&s).await;
     let mut w1 = spawn_worker(&env.settings);
     let (st, _) = env.post("kill9", "/migrate", None).await;
     assert_eq!(st, StatusCode::ACCEPTED);
@@ -117,8 +106,7 @@ async fn workers_killed_and_restarted_at_random_across_many_c1s_end_exact() {
         .map(|i| spec(&format!("fleet{i}"), 20, 40, 100 + i))
         .collect();
     for s in &specs {
-        env.create_account(&s.shopper_id, "Shop").await;
-        env.seed(s).await;
+        env.add_c1(s).await;
     }
     let mut workers: Vec<_> = (0..3).map(|_| spawn_worker(&env.settings)).collect();
     for s in &specs {
@@ -184,8 +172,7 @@ async fn rabbitmq_restarted_mid_run_and_migrate_while_it_is_down_lose_nothing() 
     let a = spec("rmq-a", 60, 120, 2);
     let b = spec("rmq-b", 10, 20, 3);
     for s in [&a, &b] {
-        env.create_account(&s.shopper_id, "Shop").await;
-        env.seed(s).await;
+        env.add_c1(s).await;
     }
     let mut w = spawn_worker(&env.settings);
     env.post("rmq-a", "/migrate", None).await;
@@ -204,16 +191,22 @@ async fn rabbitmq_restarted_mid_run_and_migrate_while_it_is_down_lose_nothing() 
     env.shutdown().await;
 }
 
+/// Adds the C1, starts a worker process and its migration, and waits until the all-messages
+/// phase is under way.
+async fn migrating_past_recent(env: &TestEnv, s: &C1Spec) -> std::process::Child {
+    env.add_c1(s).await;
+    let w = spawn_worker(&env.settings);
+    env.post(&s.shopper_id, "/migrate", None).await;
+    env.wait_status(&s.shopper_id, "recent-messages-migrated", LONG)
+        .await;
+    w
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_restarted_mid_run_loses_nothing() {
     let env = env(|_| {}).await;
     let s = spec("pgr", 60, 150, 4);
-    env.create_account("pgr", "Shop").await;
-    env.seed(&s).await;
-    let mut w = spawn_worker(&env.settings);
-    env.post("pgr", "/migrate", None).await;
-    env.wait_status("pgr", "recent-messages-migrated", LONG)
-        .await;
+    let mut w = migrating_past_recent(&env, &s).await;
     pg_restart();
     // the api reconnects too: polling works again
     let start = Instant::now();
@@ -236,12 +229,7 @@ async fn postgres_restarted_mid_run_loses_nothing() {
 async fn sigterm_finishes_or_hands_back_the_hop_and_exits_zero() {
     let env = env(|_| {}).await;
     let s = spec("term", 60, 150, 5);
-    env.create_account("term", "Shop").await;
-    env.seed(&s).await;
-    let mut w1 = spawn_worker(&env.settings);
-    env.post("term", "/migrate", None).await;
-    env.wait_status("term", "recent-messages-migrated", LONG)
-        .await;
+    let mut w1 = migrating_past_recent(&env, &s).await;
     let status = term(&mut w1);
     assert!(status.success(), "worker exits 0 on SIGTERM: {status:?}");
     let mut w2 = spawn_worker(&env.settings);

@@ -9,6 +9,17 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+/// GET `url` with `token`, as JSON.
+async fn get(http: &reqwest::Client, url: String, token: &str) -> anyhow::Result<Value> {
+    Ok(http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
 fn token(secret: &str, claims: Value) -> String {
     jsonwebtoken::encode(
         &Header::default(),
@@ -42,13 +53,7 @@ async fn main() -> anyhow::Result<()> {
     println!("   {}", r.status());
 
     println!("== app launch: GET /accounts");
-    let acc: Value = http
-        .get(format!("{api}/accounts"))
-        .bearer_auth(&app)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let acc: Value = get(&http, format!("{api}/accounts"), &app).await?;
     println!(
         "   migration_status = {}",
         acc["accounts"][0]["migration_status"]
@@ -65,13 +70,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut last = String::new();
     loop {
-        let v: Value = http
-            .get(format!("{api}/check-migration-status"))
-            .bearer_auth(&app)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let v: Value = get(&http, format!("{api}/check-migration-status"), &app).await?;
         let st = v["migration_status"].as_str().unwrap_or("?").to_string();
         let p = &v["progress"];
         let total = p["threads_total"].as_i64().unwrap_or(0).max(1);
@@ -112,13 +111,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!("== done in {:.2}s", started.elapsed().as_secs_f64());
-    let convs: Value = http
-        .get(format!("{api}/conversations?per_page=5"))
-        .bearer_auth(&app)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let convs: Value = get(&http, format!("{api}/conversations?per_page=5"), &app).await?;
     println!(
         "== inbox: {} conversations; newest five:",
         convs["total_count"]
@@ -133,24 +126,17 @@ async fn main() -> anyhow::Result<()> {
             c["subject"].as_str().unwrap_or("")
         );
     }
-    let m: Value = http
-        .get(format!("{api}/admin/accounts/{shopper}/migration"))
-        .bearer_auth(&admin)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let m: Value = get(
+        &http,
+        format!("{api}/admin/accounts/{shopper}/migration"),
+        &admin,
+    )
+    .await?;
     println!(
         "== operator view: status {} figures {}",
         m["migration_status"], m["run"]["figures"]
     );
-    let acc: Value = http
-        .get(format!("{api}/accounts"))
-        .bearer_auth(&app)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let acc: Value = get(&http, format!("{api}/accounts"), &app).await?;
     for b in acc["accounts"][0]["brands"]
         .as_array()
         .into_iter()

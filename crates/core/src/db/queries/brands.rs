@@ -167,27 +167,23 @@ async fn upsert_channel(
         .optional()?;
     let id = existing.unwrap_or_default();
     // one upsert for a new channel and a changed one: the values are the same either way
+    let fields = (
+        channels::brand_id.eq(brand_id),
+        channels::kind.eq(&ch.kind),
+        channels::name.eq(&name),
+        channels::address.eq(&address),
+        channels::settings.eq(&settings),
+        channels::credentials_enc.eq(&sealed),
+    );
     diesel::insert_into(channels::table)
         .values((
             channels::id.eq(id),
             channels::account_id.eq(account_id),
-            channels::brand_id.eq(brand_id),
-            channels::kind.eq(&ch.kind),
-            channels::name.eq(&name),
-            channels::address.eq(&address),
-            channels::settings.eq(&settings),
-            channels::credentials_enc.eq(&sealed),
+            fields,
         ))
         .on_conflict(channels::id)
         .do_update()
-        .set((
-            channels::brand_id.eq(brand_id),
-            channels::kind.eq(&ch.kind),
-            channels::name.eq(&name),
-            channels::address.eq(&address),
-            channels::settings.eq(&settings),
-            channels::credentials_enc.eq(&sealed),
-        ))
+        .set(fields)
         .execute(conn)
         .await?;
     Ok(id)

@@ -199,40 +199,29 @@ pub async fn remigrate(
     .await
 }
 
+/// Deletes the migrated (non-native) rows of each table for the account: one macro for the
+/// four tables, whose Diesel types differ.
+macro_rules! delete_migrated_rows {
+    ($conn:expr, $account:expr, $($table:ident),+) => {$(
+        diesel::delete(
+            $table::table
+                .filter($table::account_id.eq($account))
+                .filter($table::native.eq(false)),
+        )
+        .execute($conn)
+        .await?;
+    )+};
+}
+
 /// Deletes every row the migration created for the account; native rows stay, and the native
 /// brand forgets the source brand it was matched to.
 async fn delete_migrated(conn: &mut AsyncPgConnection, account_id: AccountId) -> CoreResult<()> {
-    diesel::delete(
-        conversations::table
-            .filter(conversations::account_id.eq(account_id))
-            .filter(conversations::native.eq(false)),
-    )
-    .execute(conn)
-    .await?;
-    diesel::delete(
-        contacts::table
-            .filter(contacts::account_id.eq(account_id))
-            .filter(contacts::native.eq(false)),
-    )
-    .execute(conn)
-    .await?;
+    // conversations first: their messages and attachments go with them (ON DELETE CASCADE)
+    delete_migrated_rows!(conn, account_id, conversations, contacts);
     diesel::delete(channel_sources::table.filter(channel_sources::account_id.eq(account_id)))
         .execute(conn)
         .await?;
-    diesel::delete(
-        channels::table
-            .filter(channels::account_id.eq(account_id))
-            .filter(channels::native.eq(false)),
-    )
-    .execute(conn)
-    .await?;
-    diesel::delete(
-        brands::table
-            .filter(brands::account_id.eq(account_id))
-            .filter(brands::native.eq(false)),
-    )
-    .execute(conn)
-    .await?;
+    delete_migrated_rows!(conn, account_id, channels, brands);
     diesel::update(brands::table.filter(brands::account_id.eq(account_id)))
         .set(brands::source_id.eq(None::<String>))
         .execute(conn)

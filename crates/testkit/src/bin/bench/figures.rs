@@ -16,8 +16,7 @@ impl Bench {
         let env = &self.env;
         self.say(&format!("seeding {n} messages"));
         let big = spec("b-all", n / 100, 100, 1);
-        env.create_account("b-all", "Bench").await;
-        env.seed(&big).await;
+        env.add_c1(&big).await;
         let win = Window::open("raw-query");
         let query = raw_query_rate(env, &big, env.settings.dynamodb.page_size).await;
         self.cpu.push(win.close());
@@ -96,8 +95,7 @@ impl Bench {
                 m.sent_at += shift;
             }
         }
-        env.create_account("b-recent", "Bench").await;
-        env.seed(&recent).await;
+        env.add_c1(&recent).await;
         let start = Instant::now();
         env.post("b-recent", "/migrate", None).await;
         let target = "recent-messages-migrated";

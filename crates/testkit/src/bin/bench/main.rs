@@ -30,18 +30,7 @@ fn env_usize(k: &str, d: usize) -> usize {
 
 /// A synthetic C1 without attachments or malformed items.
 fn spec(shopper: &str, threads: usize, messages: usize, seed: u64) -> C1Spec {
-    generate(
-        shopper,
-        &GenOptions {
-            threads,
-            messages_per_thread: messages,
-            attachment_every: 0,
-            gone_attachments: 0,
-            malformed: 0,
-            seed,
-            now_ms: chrono::Utc::now().timestamp_millis(),
-        },
-    )
+    generate(shopper, &GenOptions::new(threads, messages, seed))
 }
 
 /// The workers run with the shipped defaults, not the tests' fast retries.
