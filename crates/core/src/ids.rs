@@ -48,6 +48,8 @@ uuid_id!(
     AttachmentId,
     /// One migration run of an account.
     RunId,
+    /// One publication of a hop (logs, AMQP headers, dedup diagnostics).
+    HopId,
 );
 
 /// A C1's identity in both platforms. Read back from the database as stored (only valid ones

@@ -7,20 +7,19 @@
 //!   dead-lettered back into `<prefix>.hops`;
 //! - `<prefix>.hops.dead`: hops that exhausted their attempts, kept for operators.
 
-use crate::ids::{AccountId, RunId};
+use crate::ids::{AccountId, HopId, RunId};
 use crate::status::Phase;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
-use uuid::Uuid;
 
 /// One unit of work: run `phase` of `run_id` for `account_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MigrationHop {
     /// Unique per publication (logs, dedup diagnostics).
-    pub hop_id: Uuid,
+    pub hop_id: HopId,
     /// The account.
     pub account_id: AccountId,
     /// The run this hop belongs to; hops of superseded runs are dropped.
@@ -44,7 +43,7 @@ impl MigrationHop {
     /// A first attempt.
     pub fn first(account_id: AccountId, run_id: RunId, phase: Phase) -> Self {
         Self {
-            hop_id: Uuid::new_v4(),
+            hop_id: HopId::new(),
             account_id,
             run_id,
             phase,
@@ -251,11 +250,12 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     #[test]
     fn hop_wire_format_is_stable() {
         let hop = MigrationHop {
-            hop_id: Uuid::nil(),
+            hop_id: HopId(Uuid::nil()),
             account_id: AccountId(Uuid::nil()),
             run_id: RunId(Uuid::nil()),
             phase: Phase::RecentMessages,

@@ -201,7 +201,7 @@ async fn work(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
             let mut c = ctx.conn().await?;
             lease::release(&mut c, hop.run_id, Some(&owner), &e).await?;
             let retry = MigrationHop {
-                hop_id: uuid::Uuid::new_v4(),
+                hop_id: migrator_core::ids::HopId::new(),
                 attempt: hop.attempt + 1,
                 ..hop.clone()
             };
