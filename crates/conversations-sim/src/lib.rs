@@ -2,6 +2,7 @@
 //! media service of the source contract, and a seeder that fills the DynamoDB tables with
 //! realistic synthetic C1s.
 
+pub mod items;
 pub mod media;
 pub mod model;
 pub mod server;
