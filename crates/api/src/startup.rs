@@ -10,7 +10,7 @@ use actix_web::{web, App, HttpServer};
 use migrator_core::blob::FsBlobStore;
 use migrator_core::conversations::ConversationsClient;
 use migrator_core::db;
-use migrator_core::queue::{Publisher, QueueNames};
+use migrator_core::queue::{Broker, Publisher};
 use migrator_core::retry::Backoff;
 use migrator_core::settings::Settings;
 use std::sync::Arc;
@@ -36,11 +36,8 @@ impl RunningApi {
 /// Applies migrations, binds `api.listen` (port 0 for any) and serves in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     db::run_migrations(&settings.database.url).await?;
-    let pool = db::pool(&settings.database.url, settings.database.pool_size)?;
-    let publisher = Arc::new(Publisher::new(
-        &settings.amqp.url,
-        QueueNames::new(&settings.amqp.prefix),
-    ));
+    let pool = db::pool(&settings.database)?;
+    let publisher = Arc::new(Publisher::new(Broker::from_settings(&settings.amqp)));
     let (stop_relay, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(migrator_core::relay::run(
         pool.clone(),

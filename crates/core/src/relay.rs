@@ -1,12 +1,14 @@
 //! The outbox relay: publishes hops whose immediate publish after commit did not happen (broker
-//! down, process killed). Several relays may run; `SKIP LOCKED` keeps them off each other's rows.
+//! down, process killed). Several relays may run: each claims its rows for a while in one short
+//! statement, publishes them with no transaction open, then marks them published.
 
 use crate::db::queries::outbox;
 use crate::db::{self, DbPool};
-use crate::error::{CoreError, CoreResult};
+use crate::error::CoreResult;
 use crate::queue::{MigrationHop, Publisher};
-use diesel_async::AsyncConnection;
-use scoped_futures::ScopedFutureExt;
+
+/// How long a relay owns the rows it claimed (far longer than publishing a batch takes).
+const CLAIM_SECS: i64 = 60;
 
 /// Publishes a hop just recorded in the outbox (after its transaction committed) and marks the
 /// row published; when the broker is down the row stays for [`relay_once`] to send later.
@@ -35,23 +37,21 @@ pub async fn relay_once(
     min_age_ms: i64,
     limit: i64,
 ) -> CoreResult<usize> {
-    let mut conn = db::conn(pool).await?;
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let rows = outbox::claim_unpublished(c, min_age_ms, limit).await?;
-            let mut sent = Vec::with_capacity(rows.len());
-            for (id, hop) in rows {
-                if publisher.publish_hop(&hop, 0).await.is_err() {
-                    break;
-                }
-                sent.push(id);
-            }
-            outbox::mark_published(c, &sent).await?;
-            Ok(sent.len())
+    let rows = {
+        let mut c = db::conn(pool).await?;
+        outbox::claim_unpublished(&mut c, min_age_ms, CLAIM_SECS, limit).await?
+    };
+    let mut sent = Vec::with_capacity(rows.len());
+    for (id, hop) in rows {
+        if let Err(e) = publisher.publish_hop(&hop, 0).await {
+            tracing::debug!(error = %e, "relay stopped: broker unavailable");
+            break;
         }
-        .scope_boxed()
-    })
-    .await
+        sent.push(id);
+    }
+    let mut c = db::conn(pool).await?;
+    outbox::mark_published(&mut c, &sent).await?;
+    Ok(sent.len())
 }
 
 /// Runs the relay every `period` until `stop` flips.

@@ -38,6 +38,12 @@ pub struct DatabaseSettings {
     pub url: String,
     /// Pool size per process.
     pub pool_size: usize,
+    /// Longest wait for a pooled connection (then the request or hop fails fast).
+    pub pool_wait_ms: u64,
+    /// Longest time to open a connection.
+    pub connect_timeout_ms: u64,
+    /// Postgres `statement_timeout` of every connection: no query runs longer.
+    pub statement_timeout_ms: u64,
 }
 
 /// RabbitMQ connection and names.
@@ -47,6 +53,14 @@ pub struct AmqpSettings {
     pub url: String,
     /// Prefix of every queue name, so several deployments can share one broker.
     pub prefix: String,
+    /// `quorum` (replicated; production) or `classic` (a broker without quorum queues).
+    pub queue_type: String,
+    /// Longest time to connect, or to wait for a publisher confirm.
+    pub timeout_ms: u64,
+    /// The dead-letter queue keeps at most this many hops (oldest dropped first) ...
+    pub dead_max_length: u32,
+    /// ... for at most this many days (they are in Postgres too).
+    pub dead_ttl_days: u32,
 }
 
 /// HTTP api and its authentication.
@@ -109,6 +123,12 @@ pub struct MediaSettings {
     pub token_ttl_secs: u64,
     /// Per-download timeout.
     pub timeout_ms: u64,
+    /// Downloads of one attachment before a transient failure (5xx, 429, timeout) is final.
+    pub max_attempts: u32,
+    /// First wait before a download that failed transiently is tried again (then doubling).
+    pub retry_base_secs: u64,
+    /// Longest wait between two tries.
+    pub retry_max_secs: u64,
 }
 
 /// DynamoDB.
@@ -126,6 +146,12 @@ pub struct DynamoSettings {
     pub recent_index: String,
     /// Items per Query page.
     pub page_size: i32,
+    /// Longest time of one call, retries included.
+    pub operation_timeout_ms: u64,
+    /// Longest time of one attempt of a call (a hung connection is given up after this).
+    pub attempt_timeout_ms: u64,
+    /// Longest time to open a connection.
+    pub connect_timeout_ms: u64,
 }
 
 /// STS AssumeRole.
@@ -153,8 +179,24 @@ pub struct StsSettings {
 /// Worker behaviour.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WorkerSettings {
-    /// Hops a worker process runs at once.
+    /// All-messages hops a worker process runs at once.
     pub concurrency: u16,
+    /// Channels hops a worker runs at once, in slots of their own: a C1 who has just opened the
+    /// app never waits behind another C1's history.
+    pub channels_concurrency: u16,
+    /// Recent-messages hops a worker runs at once, in slots of their own.
+    pub recent_concurrency: u16,
+    /// A hop works at most this long, then commits its checkpoint with a continuation hop.
+    pub max_hop_secs: u64,
+    /// ... or at most this many committed pages (0: no page limit).
+    pub max_hop_pages: u32,
+    /// Failed attempts of a run (across deliveries, re-enqueues and repairs) before it is
+    /// parked: failed, and left alone by the sweeper until an operator un-parks it.
+    pub max_total_attempts: i32,
+    /// Published outbox rows are deleted after this long.
+    pub outbox_retention_secs: i64,
+    /// Dead letters recorded in Postgres are deleted after this many days.
+    pub dead_letter_retention_days: i64,
     /// Lease lifetime; the heartbeat renews it every third of this.
     pub lease_secs: i64,
     /// "Recent" = last_message_at within this many days before the migration started.

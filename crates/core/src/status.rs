@@ -132,6 +132,9 @@ pub enum Event {
     NothingToMigrate,
     /// A phase finished.
     Done(Phase),
+    /// A phase's hop used its time or page budget: the phase goes on in a continuation hop,
+    /// from its checkpoint.
+    Yield(Phase),
     /// A phase gave up.
     Failed(Phase),
     /// The sweeper or an operator re-runs a phase whose restart rule is [`Restart::Repair`].
@@ -276,13 +279,14 @@ impl MigrationStatus {
                 let action = s.next.map(RunAction::Hop).unwrap_or(RunAction::Finish);
                 step(s.done, action)
             }
+            Event::Yield(p) if p.runs_in(self) => step(self, RunAction::Hop(p)),
             Event::Failed(p) if p.runs_in(self) => step(p.spec().failure, RunAction::Hold),
             Event::Repair => match failed_phase {
                 Some(s) if s.restart == Restart::Repair => step(self, RunAction::Hop(s.phase)),
                 _ => illegal,
             },
             Event::Remigrate => step(Phase::FIRST.entry(), RunAction::NewRun(Phase::FIRST)),
-            Event::Done(_) | Event::Failed(_) => illegal,
+            Event::Done(_) | Event::Yield(_) | Event::Failed(_) => illegal,
         }
     }
 }
@@ -336,6 +340,7 @@ mod tests {
         ];
         for p in ALL_PHASES {
             all.push(Event::Done(p));
+            all.push(Event::Yield(p));
             all.push(Event::Failed(p));
         }
         all
@@ -355,6 +360,13 @@ mod tests {
             (Migrating, Event::NothingToMigrate) => s(Completed, A::Finish),
             (Migrating, Event::Done(Channels)) => s(ChannelsMigrated, A::Hop(RecentMessages)),
             (Migrating, Event::Failed(Channels)) => s(ChannelFailure, A::Hold),
+            (Migrating, Event::Yield(Channels)) => s(Migrating, A::Hop(Channels)),
+            (ChannelsMigrated, Event::Yield(RecentMessages)) => {
+                s(ChannelsMigrated, A::Hop(RecentMessages))
+            }
+            (st @ (RecentMessagesMigrated | MessagesFailure), Event::Yield(AllMessages)) => {
+                s(st, A::Hop(AllMessages))
+            }
             (ChannelsMigrated, Event::Done(RecentMessages)) => {
                 s(RecentMessagesMigrated, A::Hop(AllMessages))
             }
@@ -390,7 +402,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(legal, 8 + 2 + 2 + 2 + 2 + 2 + 1 + 8, "legal pairs");
+        assert_eq!(legal, 8 + 2 + 2 + 2 + 2 + 2 + 4 + 1 + 8, "legal pairs");
     }
 
     #[test]

@@ -292,13 +292,17 @@ impl TestEnv {
             p.stop().await;
         }
         store::drop_tables(&self.dynamo, &self.tables).await;
-        if let Ok(conn) = migrator_core::queue::connect(&self.settings.amqp.url).await {
+        let broker = migrator_core::queue::Broker::from_settings(&self.settings.amqp);
+        if let Ok(conn) = migrator_core::queue::connect(&broker).await {
             if let Ok(ch) = conn.create_channel().await {
-                let names = migrator_core::queue::QueueNames::new(&self.settings.amqp.prefix);
-                for q in [&names.hops, &names.retry, &names.dead] {
-                    let _ = ch.queue_delete(q, Default::default()).await;
+                for q in broker.names.all_queues() {
+                    let _ = ch.queue_delete(&q, Default::default()).await;
+                }
+                for ex in [&broker.names.work, &broker.names.retry] {
+                    let _ = ch.exchange_delete(ex, Default::default()).await;
                 }
             }
+            let _ = conn.close(200, "bye").await;
         }
         let _ = drop_database(&self.tag).await;
         let _ = std::fs::remove_dir_all(&self.settings.blobs.dir);

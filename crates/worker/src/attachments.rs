@@ -1,15 +1,20 @@
-//! Attachment downloads off the critical path: bounded concurrency, each outcome recorded on its
-//! row (stored, or failed with reason and attempts). A download never fails a migration.
+//! Attachment downloads, off the critical path and never failing a migration. Each outcome is
+//! recorded on its row: stored; failed for good (401/403/404, too large, attempts used up); or,
+//! after a transient failure (5xx, 429, a timeout, a reset), pending again with the time of its
+//! next try (exponential backoff up to `media.retry_max_secs`), retried by a later hop of the
+//! account or, once the migration is over, by the sweeper.
 
 use crate::context::Ctx;
-use migrator_core::db::queries::attachments::{self, Stored};
+use migrator_core::db::queries::attachments::{self, Due, Settle};
 use migrator_core::db::queries::runs;
 use migrator_core::ids::{AccountId, AttachmentId, RunId};
+use migrator_core::retry::Backoff;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
-/// Downloads started during one hop.
+/// Downloads started during one hop (or one sweep).
 pub struct Downloads {
     ctx: Ctx,
     account_id: AccountId,
@@ -32,66 +37,146 @@ impl Downloads {
         }
     }
 
-    /// Starts downloads of committed attachment rows.
+    /// Starts the first downloads of attachment rows just committed.
     pub fn spawn(&mut self, pending: Vec<(AttachmentId, String)>) {
-        for (id, url) in pending {
-            let (ctx, permits) = (self.ctx.clone(), self.permits.clone());
-            let (account_id, run_id) = (self.account_id, self.run_id);
-            self.tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                fetch_one(&ctx, account_id, run_id, id, &url).await;
+        for (id, media_url) in pending {
+            self.spawn_due(Due {
+                id,
+                account_id: self.account_id,
+                run_id: Some(self.run_id),
+                media_url,
+                attempts: 0,
             });
         }
     }
 
-    /// Waits for every download, then picks up rows an interrupted hop left pending.
-    pub async fn finish(mut self) {
-        while self.tasks.join_next().await.is_some() {}
-        for _ in 0..100 {
-            let pending = match self.ctx.conn().await {
-                Ok(mut c) => attachments::pending(&mut c, self.account_id, 500)
+    fn spawn_due(&mut self, due: Due) {
+        let (ctx, permits) = (self.ctx.clone(), self.permits.clone());
+        self.tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            fetch(&ctx, due).await;
+        });
+    }
+
+    /// Waits for the downloads in flight until `deadline`, then, while time is left, downloads
+    /// the account's other due attachments (left by an interrupted hop, or due for a retry).
+    /// What is still running at the deadline is stopped and stays pending for later.
+    pub async fn finish(mut self, deadline: Instant) {
+        loop {
+            let drained = tokio::time::timeout_at(deadline, async {
+                while self.tasks.join_next().await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                self.tasks.abort_all();
+                return;
+            }
+            let due = match self.ctx.conn().await {
+                Ok(mut c) => attachments::due_of_account(&mut c, self.account_id, 200)
                     .await
                     .unwrap_or_default(),
                 Err(_) => return,
             };
-            if pending.is_empty() {
+            if due.is_empty() {
                 return;
             }
-            self.spawn(pending);
-            while self.tasks.join_next().await.is_some() {}
+            for d in due {
+                self.spawn_due(d);
+            }
         }
     }
 }
 
-async fn fetch_one(ctx: &Ctx, account_id: AccountId, run_id: RunId, id: AttachmentId, url: &str) {
-    let (res, attempts) = ctx.media.download(url).await;
-    let key = format!("{account_id}/{id}");
-    let outcome = match res {
+/// Retries due attachments of migrations that are over (the sweeper), at most `limit`, until
+/// `deadline`; returns how many were tried.
+pub async fn retry_due(ctx: &Ctx, limit: i64, deadline: Instant) -> usize {
+    let due = match ctx.conn().await {
+        Ok(mut c) => attachments::due_after_migration(&mut c, limit)
+            .await
+            .unwrap_or_default(),
+        Err(_) => return 0,
+    };
+    let n = due.len();
+    let permits = Arc::new(Semaphore::new(
+        ctx.settings.worker.attachment_concurrency.max(1),
+    ));
+    let mut tasks = JoinSet::new();
+    for d in due {
+        let (ctx, permits) = (ctx.clone(), permits.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            fetch(&ctx, d).await;
+        });
+    }
+    let drained = tokio::time::timeout_at(deadline, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+    }
+    n
+}
+
+/// One download and its outcome on the row (and on its run's figures when settled).
+async fn fetch(ctx: &Ctx, due: Due) {
+    let (res, tries) = ctx.media.download(&due.media_url).await;
+    let attempts = due.attempts.saturating_add(tries as i32);
+    let key = format!("{}/{}", due.account_id, due.id);
+    let stored = match res {
         Ok(d) => match ctx.blobs.put(&key, &d.bytes).await {
             Ok(()) => Ok((d.bytes.len() as i64, d.content_type)),
-            Err(e) => Err(format!("blob store: {e}")),
+            // our side: try again later
+            Err(e) => Err(crate::sources::media::MediaFailure {
+                code: "unavailable",
+                detail: format!("blob store: {e}"),
+                transient: true,
+            }),
         },
-        Err(e) => Err(e),
+        Err(f) => Err(f),
     };
+    let m = &ctx.settings.media;
+    let reason = stored.as_ref().err().map(|f| f.reason());
+    let outcome = match &stored {
+        Ok((size, ct)) => Settle::Stored {
+            blob_key: &key,
+            size: *size,
+            content_type: ct.as_deref(),
+        },
+        Err(f) if f.transient && attempts < m.max_attempts as i32 => {
+            let wait = Backoff {
+                base_ms: m.retry_base_secs.saturating_mul(1000),
+                max_ms: m.retry_max_secs.saturating_mul(1000),
+                retries: 0,
+            }
+            .delay(attempts.max(1) as u32);
+            Settle::Retry {
+                reason: reason.as_deref().unwrap_or_default(),
+                at: chrono::Utc::now() + wait,
+            }
+        }
+        Err(_) => Settle::Failed {
+            reason: reason.as_deref().unwrap_or_default(),
+        },
+    };
+    if let Err(f) = &stored {
+        let retry_at = at_of(&outcome);
+        tracing::warn!(attachment = %due.id, reason = %f.reason(), attempts, ?retry_at, "attachment download failed");
+    }
     let Ok(mut conn) = ctx.conn().await else {
-        return; // stays pending; the next pass retries it
+        return; // stays pending: due again for a later hop or the sweeper
     };
-    let settled = match &outcome {
-        Ok((size, ct)) => {
-            let stored = Stored {
-                blob_key: &key,
-                size: *size,
-                content_type: ct.as_deref(),
-            };
-            attachments::settle(&mut conn, id, attempts as i32, Ok(stored)).await
+    if let Ok(true) = attachments::settle(&mut conn, due.id, attempts, outcome).await {
+        if let Some(run) = due.run_id {
+            let ok = matches!(outcome, Settle::Stored { .. });
+            let _ = runs::attachment_settled(&mut conn, run, ok).await;
         }
-        Err(reason) => {
-            tracing::warn!(attachment = %id, %reason, attempts, "attachment download failed");
-            attachments::settle(&mut conn, id, attempts as i32, Err(reason)).await
-        }
-    };
-    if let Ok(true) = settled {
-        let (stored, failed) = if outcome.is_ok() { (1, 0) } else { (0, 1) };
-        let _ = runs::add_attachment_figures(&mut conn, run_id, stored, failed).await;
+    }
+}
+
+fn at_of(s: &Settle<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
+    match s {
+        Settle::Retry { at, .. } => Some(*at),
+        _ => None,
     }
 }

@@ -1,51 +1,49 @@
-//! The RabbitMQ consumer loop, written once: lease, heartbeat, run the phase, publish the next
-//! hop, ack — or redeliver with delay, or dead-letter and set the phase's failure status.
-//! It knows no phase's details.
+//! The RabbitMQ consumer loop, written once. One consumer per phase queue, each on a channel of
+//! its own with as many slots as the settings give that phase (prefetch = slots): a C1 who has
+//! just opened the app gets a channels slot even while every all-messages slot is busy with
+//! another C1's history. Reconnects after broker trouble; on shutdown it stops taking hops and
+//! lets the ones in hand finish. It knows no phase's details: [`crate::hop`] runs each delivery.
 
 use crate::context::Ctx;
-use crate::error::HopError;
-use crate::phases::{self, Job};
-use futures::StreamExt;
-use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use futures::stream::{self, StreamExt};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use migrator_core::db::queries::{lease, runs};
-use migrator_core::queue::{self, MigrationHop};
+use lapin::{Channel, Connection, Consumer};
+use migrator_core::queue::{self, QueueError};
 use migrator_core::retry::Backoff;
+use migrator_core::status::Phase;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
+
+/// A phase's slots in this worker.
+struct Slots {
+    phase: Phase,
+    size: u32,
+    free: Arc<Semaphore>,
+}
 
 /// Consumes hops until `shutdown` flips; reconnects after broker trouble. In-flight hops are
 /// finished before this returns.
 pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
-    let names = ctx.publisher.names().clone();
-    let slots = Arc::new(Semaphore::new(
-        ctx.settings.worker.concurrency.max(1) as usize
-    ));
+    let w = &ctx.settings.worker;
+    let slots: Vec<Slots> = [
+        (Phase::Channels, w.channels_concurrency),
+        (Phase::RecentMessages, w.recent_concurrency),
+        (Phase::AllMessages, w.concurrency),
+    ]
+    .into_iter()
+    .map(|(phase, n)| {
+        let size = u32::from(n.max(1));
+        Slots {
+            phase,
+            size,
+            free: Arc::new(Semaphore::new(size as usize)),
+        }
+    })
+    .collect();
     let mut reconnects = 0u32;
     while !*shutdown.borrow() {
-        let session = async {
-            let conn = queue::connect(&ctx.settings.amqp.url).await?;
-            let ch = conn.create_channel().await?;
-            queue::declare_topology(&ch, &names).await?;
-            ch.basic_qos(
-                ctx.settings.worker.concurrency.max(1),
-                BasicQosOptions::default(),
-            )
-            .await?;
-            let consumer = ch
-                .basic_consume(
-                    &names.hops,
-                    &ctx.worker_id,
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            Ok::<_, queue::QueueError>((conn, ch, consumer))
-        }
-        .await;
-        let (conn, ch, mut consumer) = match session {
+        let (conn, channels, consumers) = match open(&ctx, &slots).await {
             Ok(s) => s,
             Err(e) => {
                 reconnects += 1;
@@ -64,20 +62,27 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             }
         };
         reconnects = 0;
-        tracing::info!(queue = %names.hops, worker = %ctx.worker_id, "consuming hops");
+        tracing::info!(worker = %ctx.worker_id, "consuming hops");
+        let mut deliveries = stream::select_all(
+            consumers
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| c.map(move |d| (i, d)).boxed()),
+        );
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
-                next = consumer.next() => match next {
-                    Some(Ok(delivery)) => {
-                        let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+                next = deliveries.next() => match next {
+                    Some((i, Ok(delivery))) => {
+                        // prefetch = slots, so a slot is free for every delivery
+                        let permit = slots[i].free.clone().acquire_owned().await.expect("open");
                         let ctx = ctx.clone();
                         tokio::spawn(async move {
-                            handle(&ctx, delivery).await;
+                            crate::hop::handle(&ctx, delivery).await;
                             drop(permit);
                         });
                     }
-                    Some(Err(e)) => {
+                    Some((_, Err(e))) => {
                         tracing::warn!(error = %e, "consumer stream failed; reconnecting");
                         break;
                     }
@@ -85,157 +90,42 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
                 },
             }
         }
-        // stop taking hops; let the ones in hand finish and ack on this channel
-        let total = ctx.settings.worker.concurrency.max(1) as u32;
-        let _all = slots.acquire_many(total).await.expect("semaphore open");
-        let _ = ch.close(200, "bye").await;
+        // stop taking hops; let the ones in hand finish and ack on their channels
+        drop(deliveries);
+        for s in &slots {
+            let _all = s.free.acquire_many(s.size).await.expect("open");
+        }
+        for ch in channels {
+            let _ = ch.close(200, "bye").await;
+        }
         let _ = conn.close(200, "bye").await;
     }
 }
 
-async fn handle(ctx: &Ctx, delivery: Delivery) {
-    let hop: MigrationHop = match serde_json::from_slice(&delivery.data) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "undecodable hop; dead-lettering it");
-            let dead = ctx.publisher.names().dead.clone();
-            if ctx
-                .publisher
-                .publish(&dead, &delivery.data, None)
-                .await
-                .is_ok()
-            {
-                let _ = delivery.ack(BasicAckOptions::default()).await;
-            } else {
-                let _ = delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await;
-            }
-            return;
-        }
-    };
-    let settle = match work(ctx, &hop).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(hop = %hop.hop_id, error = %e, "hop not settled; requeueing");
-            false
-        }
-    };
-    if settle {
-        let _ = delivery.ack(BasicAckOptions::default()).await;
-    } else {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let _ = delivery
-            .nack(BasicNackOptions {
-                requeue: true,
-                ..Default::default()
-            })
-            .await;
+/// A connection with one consuming channel per phase.
+async fn open(
+    ctx: &Ctx,
+    slots: &[Slots],
+) -> Result<(Connection, Vec<Channel>, Vec<Consumer>), QueueError> {
+    let broker = ctx.publisher.broker();
+    let conn = queue::connect(broker).await?;
+    let (mut channels, mut consumers) = (Vec::new(), Vec::new());
+    for s in slots {
+        let ch = conn.create_channel().await?;
+        queue::declare_topology(&ch, broker).await?;
+        let prefetch = u16::try_from(s.size).unwrap_or(u16::MAX);
+        ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+        let tag = format!("{}-{}", ctx.worker_id, s.phase.as_str());
+        let consumer = ch
+            .basic_consume(
+                &broker.names.phase(s.phase),
+                &tag,
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        channels.push(ch);
+        consumers.push(consumer);
     }
-}
-
-/// Runs one hop; `Err` only when the outcome could not be recorded (the delivery is requeued).
-async fn work(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
-    let w = &ctx.settings.worker;
-    let owner = format!("{}/{}", ctx.worker_id, hop.hop_id);
-    let leased = {
-        let mut c = ctx.conn().await?;
-        lease::lease(&mut c, hop, &owner, w.lease_secs).await?
-    };
-    let (run, account) = match leased {
-        lease::LeaseOutcome::Leased { run, account } => (run, account),
-        lease::LeaseOutcome::Busy => {
-            tracing::info!(hop = %hop.hop_id, phase = hop.phase.as_str(), "duplicate hop: run is leased elsewhere; dropped");
-            return Ok(());
-        }
-        lease::LeaseOutcome::Stale => {
-            tracing::info!(hop = %hop.hop_id, phase = hop.phase.as_str(), "stale hop dropped");
-            return Ok(());
-        }
-    };
-    let job = Job {
-        hop: hop.clone(),
-        run: *run,
-        shopper_id: account.shopper_id,
-        owner: owner.clone(),
-    };
-    tracing::info!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), attempt = hop.attempt, "hop started");
-
-    let heartbeat = {
-        let (ctx, owner, run_id) = (ctx.clone(), owner.clone(), hop.run_id);
-        let every = Duration::from_millis((w.lease_secs.max(3) as u64 * 1000) / 3);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Ok(mut c) = ctx.conn().await {
-                    // lost (superseded or taken over): the fence stops the hop's writes
-                    if let Ok(false) =
-                        lease::heartbeat(&mut c, run_id, &owner, ctx.settings.worker.lease_secs)
-                            .await
-                    {
-                        return;
-                    }
-                }
-            }
-        })
-    };
-    let result = phases::run(ctx, &job).await;
-    heartbeat.abort();
-
-    match result {
-        Ok(next) => {
-            if let Some((id, next)) = next {
-                relay_now(ctx, id, &next).await;
-            }
-            tracing::info!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), "hop done");
-            Ok(())
-        }
-        Err(HopError::LeaseLost) => {
-            tracing::info!(hop = %hop.hop_id, "lease lost (superseded or taken over); hop dropped");
-            Ok(())
-        }
-        Err(HopError::Transient(e)) if hop.attempt < w.max_hop_attempts => {
-            let mut c = ctx.conn().await?;
-            lease::release(&mut c, hop.run_id, Some(&owner), &e).await?;
-            let retry = MigrationHop {
-                hop_id: migrator_core::ids::HopId::new(),
-                attempt: hop.attempt + 1,
-                ..hop.clone()
-            };
-            let delay = Backoff {
-                base_ms: w.retry_base_ms * 5,
-                max_ms: w.retry_max_ms,
-                retries: 0,
-            }
-            .delay(hop.attempt);
-            tracing::warn!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), attempt = hop.attempt, error = %e, "hop failed; redelivery in {delay:?}");
-            ctx.publisher
-                .publish_hop(&retry, delay.as_millis() as u64)
-                .await
-                .map_err(|e| HopError::Transient(e.to_string()))?;
-            Ok(())
-        }
-        Err(e) => {
-            let reason = e.to_string();
-            tracing::error!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), error = %reason, "phase failed");
-            let dead = ctx.publisher.names().dead.clone();
-            let mut body = serde_json::to_value(hop).expect("hop serialises");
-            body["error"] = serde_json::Value::String(reason.clone());
-            ctx.publisher
-                .publish(&dead, body.to_string().as_bytes(), None)
-                .await
-                .map_err(|e| HopError::Transient(e.to_string()))?;
-            let mut c = ctx.conn().await?;
-            runs::fail_phase(&mut c, hop, &reason).await?;
-            Ok(())
-        }
-    }
-}
-
-/// Publishes a hop recorded in the outbox right after its commit; the relay covers failures.
-pub async fn relay_now(ctx: &Ctx, outbox_id: i64, hop: &MigrationHop) {
-    migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, outbox_id, hop).await;
+    Ok((conn, channels, consumers))
 }

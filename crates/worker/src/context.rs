@@ -7,7 +7,7 @@ use migrator_core::blob::{BlobStore, FsBlobStore};
 use migrator_core::conversations::ConversationsClient;
 use migrator_core::crypto::SecretBox;
 use migrator_core::db::{self, DbConn, DbPool};
-use migrator_core::queue::{Publisher, QueueNames};
+use migrator_core::queue::{Broker, Publisher};
 use migrator_core::retry::Backoff;
 use migrator_core::settings::Settings;
 use secrecy::ExposeSecret;
@@ -53,11 +53,8 @@ impl Ctx {
             )
         })?;
         let ctx = Self {
-            pool: db::pool(&settings.database.url, settings.database.pool_size)?,
-            publisher: Arc::new(Publisher::new(
-                &settings.amqp.url,
-                QueueNames::new(&settings.amqp.prefix),
-            )),
+            pool: db::pool(&settings.database)?,
+            publisher: Arc::new(Publisher::new(Broker::from_settings(&settings.amqp))),
             conversations: ConversationsClient::new(
                 &settings.conversations.base_url,
                 settings.conversations.token.clone(),

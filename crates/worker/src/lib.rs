@@ -5,6 +5,7 @@ pub mod attachments;
 pub mod consumer;
 pub mod context;
 pub mod error;
+pub mod hop;
 pub mod phases;
 pub mod sources;
 pub mod sweeper;

@@ -1,42 +1,68 @@
 //! The sweeper: one worker of the fleet at a time (a fleet lock with expiry) re-enqueues runs
-//! whose lease expired or that sat idle without a hop, and repairs `messages-failure` accounts.
+//! whose lease expired or that sat idle without a hop (parking those past their attempts),
+//! repairs failed phases whose restart is a repair, retries due attachments of finished
+//! migrations, and prunes the outbox and old dead letters.
 
-use crate::consumer::relay_now;
 use crate::context::Ctx;
-use migrator_core::db::queries::sweeps;
+use migrator_core::db::queries::{dead_letters, outbox, sweeps};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-/// One sweep, if this worker holds the fleet lock; returns the hops enqueued.
-pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<usize> {
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Hops recorded again (stalled runs and repairs).
+    pub hops: usize,
+    /// Attachment downloads retried.
+    pub attachments: usize,
+    /// Outbox rows and dead letters deleted.
+    pub pruned: usize,
+}
+
+/// One sweep, if this worker holds the fleet lock.
+pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
     let w = &ctx.settings.worker;
+    let started = Instant::now();
     let mut c = ctx.conn().await?;
     let ttl = (w.sweep_interval_secs as i64 * 3).max(5);
     if !sweeps::try_fleet_lock(&mut c, "sweeper", &ctx.worker_id, ttl).await? {
-        return Ok(0);
+        return Ok(Swept::default());
     }
-    let mut hops = sweeps::enqueue_stalled(&mut c, w.stalled_after_secs).await?;
+    let mut hops =
+        sweeps::enqueue_stalled(&mut c, w.stalled_after_secs, w.max_total_attempts).await?;
     for (_, h) in &hops {
         tracing::warn!(account = %h.account_id, phase = h.phase.as_str(), "re-enqueued a stalled migration");
     }
     let repairs = sweeps::enqueue_repairs(&mut c, w.repair_interval_secs as i64).await?;
     for (_, h) in &repairs {
-        tracing::warn!(account = %h.account_id, "repairing a messages-failure migration");
+        tracing::warn!(account = %h.account_id, phase = h.phase.as_str(), "repairing a failed phase");
     }
     hops.extend(repairs);
+    let pruned = outbox::prune_published(&mut c, w.outbox_retention_secs, 10_000).await?
+        + dead_letters::prune(&mut c, w.dead_letter_retention_days).await?;
     drop(c);
     for (id, hop) in &hops {
-        relay_now(ctx, *id, hop).await;
+        migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, *id, hop).await;
     }
-    Ok(hops.len())
+    // downloads share the sweep's period, well inside the fleet lock's lifetime
+    let budget = Duration::from_secs(w.sweep_interval_secs.max(1));
+    let attachments = crate::attachments::retry_due(ctx, 200, started + budget).await;
+    Ok(Swept {
+        hops: hops.len(),
+        attachments,
+        pruned,
+    })
 }
 
 /// Sweeps every `sweep_interval_secs` until `stop` flips.
 pub async fn run(ctx: Ctx, mut stop: watch::Receiver<bool>) {
     let period = Duration::from_secs(ctx.settings.worker.sweep_interval_secs.max(1));
     loop {
-        if let Err(e) = sweep_once(&ctx).await {
-            tracing::debug!(error = %e, "sweep failed");
+        match sweep_once(&ctx).await {
+            Ok(s) if s != Swept::default() => tracing::info!(?s, "swept"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(period) => {}

@@ -1,6 +1,7 @@
 //! Operator endpoints (admin token).
 
-use super::{conn, migration::respond, paging, views};
+use super::migration::{respond, Audience};
+use super::{conn, paging, views};
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -97,7 +98,7 @@ pub async fn remigrate(
     let outcome = migration::remigrate(&mut c, account.id).await?;
     drop(c);
     let _ = st.blobs.remove_prefix(&account.id.to_string()).await;
-    Ok(respond(&st, outcome).await)
+    Ok(respond(&st, outcome, Audience::Operator).await)
 }
 
 /// `?status=&page=&per_page=`.

@@ -14,8 +14,21 @@ pub async fn relay(st: &AppState, outbox_id: i64, hop: &migrator_core::queue::Mi
     migrator_core::relay::publish_recorded(&st.pool, &st.publisher, outbox_id, hop).await;
 }
 
+/// Who reads a start outcome: the app sees app-facing statuses, operators the real ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The mobile app.
+    App,
+    /// An operator.
+    Operator,
+}
+
 /// Renders a start outcome: 202 when a migration started or resumed, else 200.
-pub async fn respond(st: &AppState, outcome: StartOutcome) -> HttpResponse {
+pub async fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> HttpResponse {
+    let shown = |s: migrator_core::MigrationStatus| match to {
+        Audience::App => s.app_facing(),
+        Audience::Operator => s,
+    };
     match outcome {
         StartOutcome::Started {
             status,
@@ -24,10 +37,10 @@ pub async fn respond(st: &AppState, outcome: StartOutcome) -> HttpResponse {
         } => {
             st.metrics.migration_started();
             relay(st, outbox_id, &hop).await;
-            HttpResponse::Accepted().json(json!({ "migration_status": status.as_str() }))
+            HttpResponse::Accepted().json(json!({ "migration_status": shown(status) }))
         }
         StartOutcome::Current(status) => {
-            HttpResponse::Ok().json(json!({ "migration_status": status.as_str() }))
+            HttpResponse::Ok().json(json!({ "migration_status": shown(status) }))
         }
     }
 }
@@ -38,7 +51,7 @@ pub async fn post_migrate(st: web::Data<AppState>, user: AppUser) -> ApiResult<H
     let account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
     let outcome = migration::start(&mut c, account.id).await?;
     drop(c);
-    Ok(respond(&st, outcome).await)
+    Ok(respond(&st, outcome, Audience::App).await)
 }
 
 /// Status and progress: one indexed read.
@@ -52,6 +65,7 @@ pub async fn check_status(st: web::Data<AppState>, user: AppUser) -> ApiResult<H
             "threads_migrated": v.threads_migrated,
             "messages_migrated": v.messages_migrated,
             "attachments_failed": v.attachments_failed,
+            "attachments_pending": v.attachments_pending,
         },
         "updated_at": views::ts(v.updated_at),
     })))

@@ -6,8 +6,11 @@ pub mod schema;
 
 use crate::error::{CoreError, CoreResult};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
-use diesel_async::AsyncPgConnection;
+use crate::settings::DatabaseSettings;
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use std::time::Duration;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 /// The migrations of `migrations/`, compiled in.
@@ -18,12 +21,31 @@ pub type DbPool = Pool<AsyncPgConnection>;
 /// One pooled connection.
 pub type DbConn = Object<AsyncPgConnection>;
 
-/// Builds a pool (connections are opened lazily).
-pub fn pool(url: &str, size: usize) -> CoreResult<DbPool> {
-    let mgr = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+/// Builds a pool (connections are opened lazily). Every wait is bounded: for a pooled
+/// connection, to open one, to check one, and every statement (`statement_timeout`).
+pub fn pool(db: &DatabaseSettings) -> CoreResult<DbPool> {
+    let statement_timeout = db.statement_timeout_ms;
+    let connect_timeout = Duration::from_millis(db.connect_timeout_ms.max(1));
+    let mut cfg = ManagerConfig::default();
+    cfg.custom_setup = Box::new(move |url| {
+        let url = url.to_string();
+        Box::pin(async move {
+            let mut c = tokio::time::timeout(connect_timeout, AsyncPgConnection::establish(&url))
+                .await
+                .map_err(|_| ConnectionError::BadConnection("connect timed out".into()))??;
+            c.batch_execute(&format!("SET statement_timeout = {statement_timeout}"))
+                .await
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(c)
+        })
+    });
+    let mgr = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&db.url, cfg);
+    let wait = Duration::from_millis(db.pool_wait_ms.max(1));
     Pool::builder(mgr)
-        .max_size(size)
-        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .max_size(db.pool_size)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(connect_timeout))
+        .recycle_timeout(Some(connect_timeout))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(|e| CoreError::Pool(e.to_string()))
@@ -39,10 +61,10 @@ pub async fn conn(pool: &DbPool) -> CoreResult<DbConn> {
 pub async fn run_migrations(url: &str) -> CoreResult<()> {
     let url = url.to_string();
     tokio::task::spawn_blocking(move || -> CoreResult<()> {
-        use diesel::{Connection, RunQueryDsl};
+        use diesel::RunQueryDsl;
         type Wrapper =
             diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
-        let mut c = Wrapper::establish(&url).map_err(|e| CoreError::Pool(e.to_string()))?;
+        let mut c = <Wrapper as diesel::Connection>::establish(&url).map_err(|e| CoreError::Pool(e.to_string()))?;
         diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut c)?;
         let res = c
             .run_pending_migrations(MIGRATIONS)
@@ -59,10 +81,9 @@ pub async fn run_migrations(url: &str) -> CoreResult<()> {
 pub async fn check_migrations_reversible(url: &str) -> CoreResult<()> {
     let url = url.to_string();
     tokio::task::spawn_blocking(move || -> CoreResult<()> {
-        use diesel::Connection;
         type Wrapper =
             diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
-        let mut c = Wrapper::establish(&url).map_err(|e| CoreError::Pool(e.to_string()))?;
+        let mut c = <Wrapper as diesel::Connection>::establish(&url).map_err(|e| CoreError::Pool(e.to_string()))?;
         let err = |e: Box<dyn std::error::Error + Send + Sync>| CoreError::Invalid(e.to_string());
         c.run_pending_migrations(MIGRATIONS).map_err(err)?;
         c.revert_all_migrations(MIGRATIONS).map_err(err)?;

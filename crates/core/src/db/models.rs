@@ -158,6 +158,10 @@ pub struct Attachment {
     pub failure_reason: Option<String>,
     /// Where the bytes are.
     pub blob_key: Option<String>,
+    /// The run that wrote it.
+    pub run_id: Option<RunId>,
+    /// When a pending download is tried again (after a transient failure).
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// One migration run of an account, with its lease, checkpoint and figures.
@@ -208,4 +212,33 @@ pub struct MigrationRun {
     pub completed_at: Option<DateTime<Utc>>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Failed attempts of the run across deliveries, re-enqueues and repairs.
+    pub total_attempts: i32,
+    /// Given up after `worker.max_total_attempts`: the fleet leaves it alone until an operator
+    /// un-parks it.
+    pub parked_at: Option<DateTime<Utc>>,
+    /// Attachments waiting for a download (first try or a retry after a transient failure).
+    pub attachments_pending: i32,
+}
+
+/// A hop that was given up, as operators see it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = dead_letters)]
+pub struct DeadLetter {
+    /// Id.
+    pub id: i64,
+    /// Account (None: the message could not be read).
+    pub account_id: Option<AccountId>,
+    /// Run.
+    pub run_id: Option<RunId>,
+    /// Phase (`unknown` for an unreadable message).
+    pub phase: String,
+    /// The hop as published (or the raw body).
+    pub hop: serde_json::Value,
+    /// Why it was given up.
+    pub error: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When an operator replayed it.
+    pub replayed_at: Option<DateTime<Utc>>,
 }

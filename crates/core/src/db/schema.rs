@@ -109,6 +109,8 @@ diesel::table! {
         attempts -> Int4,
         failure_reason -> Nullable<Text>,
         blob_key -> Nullable<Text>,
+        run_id -> Nullable<Uuid>,
+        next_attempt_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -136,6 +138,9 @@ diesel::table! {
         recent_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        total_attempts -> Int4,
+        parked_at -> Nullable<Timestamptz>,
+        attachments_pending -> Int4,
     }
 }
 
@@ -158,6 +163,20 @@ diesel::table! {
         payload -> Json,
         created_at -> Timestamptz,
         published_at -> Nullable<Timestamptz>,
+        claimed_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    dead_letters (id) {
+        id -> Int8,
+        account_id -> Nullable<Uuid>,
+        run_id -> Nullable<Uuid>,
+        phase -> Text,
+        hop -> Json,
+        error -> Text,
+        created_at -> Timestamptz,
+        replayed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -188,4 +207,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     rejects,
     outbox,
     fleet_locks,
+    dead_letters,
 );

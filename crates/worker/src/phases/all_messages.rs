@@ -12,7 +12,6 @@ pub struct AllMessagesPhase;
 #[async_trait::async_trait]
 impl PhaseRunner for AllMessagesPhase {
     async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<PhaseEnd> {
-        move_threads(ctx, job, Scope::All).await?;
-        Ok(PhaseEnd::Done)
+        move_threads(ctx, job, Scope::All).await
     }
 }

@@ -27,6 +27,25 @@ pub struct Job {
     pub shopper_id: ShopperId,
     /// Lease owner string.
     pub owner: String,
+    /// How much work this hop may do.
+    pub budget: Budget,
+}
+
+/// A hop's budget: past it, a phase commits and yields to a continuation hop.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Work stops at the first commit after this instant.
+    pub deadline: tokio::time::Instant,
+    /// ... or after this many committed pages (0: no page limit).
+    pub max_pages: u32,
+}
+
+impl Budget {
+    /// Spent after `pages` committed pages?
+    pub fn spent(&self, pages: u32) -> bool {
+        (self.max_pages > 0 && pages >= self.max_pages)
+            || tokio::time::Instant::now() >= self.deadline
+    }
 }
 
 /// How a phase's work ended.
@@ -36,6 +55,8 @@ pub enum PhaseEnd {
     Done,
     /// Conversations has nothing to move for this C1.
     NothingToMigrate,
+    /// The hop's budget is spent; the checkpoint is committed and a continuation goes on.
+    Yielded,
 }
 
 impl PhaseEnd {
@@ -44,6 +65,7 @@ impl PhaseEnd {
         match self {
             PhaseEnd::Done => Event::Done(phase),
             PhaseEnd::NothingToMigrate => Event::NothingToMigrate,
+            PhaseEnd::Yielded => Event::Yield(phase),
         }
     }
 }
@@ -67,8 +89,8 @@ pub fn runner(phase: Phase) -> &'static dyn PhaseRunner {
     }
 }
 
-/// Runs the job's phase, then ends it: status, run and next hop as the phase table says, in
-/// one fenced transaction.
+/// Runs the job's phase, then ends its hop: status, run and next hop (the next phase's, or a
+/// continuation of this one) as the phase table says, in one fenced transaction.
 pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<NextHop> {
     let end = runner(job.hop.phase).run(ctx, job).await?;
     let event = end.event(job.hop.phase);

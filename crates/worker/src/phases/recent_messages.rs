@@ -17,7 +17,6 @@ impl PhaseRunner for RecentMessagesPhase {
             since_ms: since.timestamp_millis(),
             max: w.recent_max_threads,
         };
-        move_threads(ctx, job, scope).await?;
-        Ok(PhaseEnd::Done)
+        move_threads(ctx, job, scope).await
     }
 }

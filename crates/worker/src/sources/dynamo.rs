@@ -4,6 +4,7 @@
 use crate::error::{HopError, HopResult};
 use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
 use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -26,6 +27,16 @@ fn https_client() -> SharedHttpClient {
         .build_https()
 }
 
+/// The bounds of every AWS call.
+fn timeouts(cfg: &DynamoSettings) -> TimeoutConfig {
+    let ms = |v: u64| Duration::from_millis(v.max(1));
+    TimeoutConfig::builder()
+        .connect_timeout(ms(cfg.connect_timeout_ms))
+        .operation_attempt_timeout(ms(cfg.attempt_timeout_ms))
+        .operation_timeout(ms(cfg.operation_timeout_ms))
+        .build()
+}
+
 /// Temporary credentials from AssumeRole, cached until `refresh_before` their expiry.
 #[derive(Debug)]
 pub struct AssumeRoleCredentials {
@@ -35,11 +46,17 @@ pub struct AssumeRoleCredentials {
 }
 
 impl AssumeRoleCredentials {
-    /// A provider assuming `cfg.role_arn`, over `http`.
-    pub async fn new(cfg: &StsSettings, region: &str, http: SharedHttpClient) -> Self {
+    /// A provider assuming `cfg.role_arn`, over `http`, every call bounded by `timeouts`.
+    pub async fn new(
+        cfg: &StsSettings,
+        region: &str,
+        http: SharedHttpClient,
+        timeouts: TimeoutConfig,
+    ) -> Self {
         let mut b = aws_sdk_sts::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .http_client(http.clone())
+            .timeout_config(timeouts.clone())
             .region(Region::new(region.to_string()));
         if !cfg.endpoint.is_empty() {
             b = b.endpoint_url(&cfg.endpoint);
@@ -56,6 +73,7 @@ impl AssumeRoleCredentials {
             // the worker's own identity: environment, web identity (IRSA), ECS/IMDS, profile
             let base = aws_config::defaults(BehaviorVersion::latest())
                 .http_client(http)
+                .timeout_config(timeouts)
                 .region(Region::new(region.to_string()))
                 .load()
                 .await;
@@ -141,15 +159,20 @@ pub struct DynamoSource {
 
 impl DynamoSource {
     /// Connects with AssumeRole credentials; the SDK's standard retry (exponential backoff with
-    /// jitter, throttling and 5xx included) runs under our own hop retries.
+    /// jitter, throttling and 5xx included) runs under our own hop retries. Every call is
+    /// bounded: an attempt that hangs (a half-open connection) is given up after
+    /// `attempt_timeout_ms` and retried on a new connection, a call after `operation_timeout_ms`.
     pub async fn new(cfg: &DynamoSettings, sts: &StsSettings, retries: u32) -> Self {
         let http = https_client();
-        let creds = AssumeRoleCredentials::new(sts, &cfg.region, http.clone()).await;
+        let timeouts = timeouts(cfg);
+        let creds = AssumeRoleCredentials::new(sts, &cfg.region, http.clone(), timeouts.clone())
+            .await;
         let mut b = aws_sdk_dynamodb::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .http_client(http)
             .region(Region::new(cfg.region.clone()))
             .credentials_provider(creds)
+            .timeout_config(timeouts)
             .retry_config(
                 aws_sdk_dynamodb::config::retry::RetryConfig::standard()
                     .with_max_attempts(retries.max(1) + 1),
@@ -278,7 +301,10 @@ mod tests {
             access_key_id: String::new(),
             secret_access_key: SecretString::new(String::new()),
         };
-        let provider = AssumeRoleCredentials::new(&cfg, "us-east-1", https_client()).await;
+        let t = TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(10))
+            .build();
+        let provider = AssumeRoleCredentials::new(&cfg, "us-east-1", https_client(), t).await;
         let first = provider
             .get()
             .await

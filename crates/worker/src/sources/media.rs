@@ -33,13 +33,49 @@ pub struct Download {
     pub content_type: Option<String>,
 }
 
-/// A failed download: the reason and the attempts made.
-#[derive(Debug)]
-pub struct DownloadError {
-    /// Why.
-    pub reason: String,
-    /// Attempts made.
-    pub attempts: u32,
+/// Why a download did not store anything.
+#[derive(Debug, Clone)]
+pub struct MediaFailure {
+    /// Short code shown to the C1 (`not_found`, `forbidden`, `unavailable`, …).
+    pub code: &'static str,
+    /// The full error, for logs and the admin view.
+    pub detail: String,
+    /// Worth trying again later (5xx, 429, timeouts, resets); otherwise final.
+    pub transient: bool,
+}
+
+impl MediaFailure {
+    fn transient(detail: String) -> Self {
+        Self {
+            code: "unavailable",
+            detail,
+            transient: true,
+        }
+    }
+
+    /// A final failure with its code.
+    pub fn fatal(code: &'static str, detail: String) -> Self {
+        Self {
+            code,
+            detail,
+            transient: false,
+        }
+    }
+
+    /// What the attachment row keeps: the code, then the detail.
+    pub fn reason(&self) -> String {
+        format!("{}: {}", self.code, self.detail)
+    }
+}
+
+/// A final failure's code for an HTTP status the media service answered.
+fn status_code(status: u16) -> &'static str {
+    match status {
+        401 | 403 => "forbidden",
+        404 | 410 => "not_found",
+        413 => "too_large",
+        _ => "rejected",
+    }
 }
 
 impl MediaClient {
@@ -73,8 +109,9 @@ impl MediaClient {
             .expect("RS256 signing with a parsed key")
     }
 
-    /// Downloads `url`, retrying 5xx, timeouts and refused connections; 4xx fail at once.
-    pub async fn download(&self, url: &str) -> (Result<Download, String>, u32) {
+    /// Downloads `url`, retrying 5xx, 429, timeouts and refused connections a few times in the
+    /// hop; other answers fail at once. Returns the outcome and the attempts made.
+    pub async fn download(&self, url: &str) -> (Result<Download, MediaFailure>, u32) {
         let mut attempts = 0u32;
         let res = retry(self.backoff, || {
             attempts += 1;
@@ -85,16 +122,19 @@ impl MediaClient {
                     .bearer_auth(self.cert_jwt())
                     .send()
                     .await
-                    .map_err(|e| Attempt::Transient(format!("request failed: {e}")))?;
+                    .map_err(|e| {
+                        Attempt::Transient(MediaFailure::transient(format!("request failed: {e}")))
+                    })?;
                 let status = resp.status().as_u16();
                 if status >= 500 || status == 429 || status == 408 {
-                    return Err(Attempt::Transient(format!(
-                        "media service answered {status}"
-                    )));
+                    let detail = format!("media service answered {status}");
+                    return Err(Attempt::Transient(MediaFailure::transient(detail)));
                 }
                 if status != 200 {
-                    return Err(Attempt::Permanent(format!(
-                        "media service answered {status}"
+                    let detail = format!("media service answered {status}");
+                    return Err(Attempt::Permanent(MediaFailure::fatal(
+                        status_code(status),
+                        detail,
                     )));
                 }
                 let content_type = resp
@@ -102,10 +142,9 @@ impl MediaClient {
                     .get(reqwest::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                let bytes = resp
-                    .bytes()
-                    .await
-                    .map_err(|e| Attempt::Transient(format!("body: {e}")))?;
+                let bytes = resp.bytes().await.map_err(|e| {
+                    Attempt::Transient(MediaFailure::transient(format!("body: {e}")))
+                })?;
                 Ok(Download {
                     bytes: bytes.to_vec(),
                     content_type,

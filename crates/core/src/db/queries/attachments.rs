@@ -3,7 +3,9 @@
 
 use crate::db::schema::attachments;
 use crate::error::CoreResult;
-use crate::ids::{AccountId, AttachmentId, MessageId};
+use crate::ids::{AccountId, AttachmentId, MessageId, RunId};
+use crate::status::{MigrationStatus, ALL_STATUSES};
+use chrono::{DateTime, Utc};
 use crate::source::{pg_text, SourceMessage};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -13,6 +15,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 pub async fn insert_for(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
+    run_id: RunId,
     messages: &[(MessageId, &SourceMessage)],
 ) -> CoreResult<(Vec<(AttachmentId, String)>, i32)> {
     let (mut pending, mut failed) = (Vec::new(), 0);
@@ -33,6 +36,7 @@ pub async fn insert_for(
             rows.push((
                 attachments::id.eq(id),
                 attachments::account_id.eq(account_id),
+                attachments::run_id.eq(Some(run_id)),
                 attachments::message_id.eq(*message_id),
                 attachments::position.eq(pos as i32),
                 attachments::media_url.eq(pg_text(a.media_url.as_deref())),
@@ -56,56 +60,131 @@ pub async fn insert_for(
     Ok((pending, failed))
 }
 
-/// Attachments of the account still waiting for download (left by an interrupted hop).
-pub async fn pending(
+/// A pending attachment whose download is due.
+#[derive(Debug, Clone, Queryable)]
+pub struct Due {
+    /// The attachment.
+    pub id: AttachmentId,
+    /// Its account.
+    pub account_id: AccountId,
+    /// The run that wrote it (figures).
+    pub run_id: Option<RunId>,
+    /// Where to fetch it.
+    pub media_url: String,
+    /// Downloads tried so far.
+    pub attempts: i32,
+}
+
+/// Pending attachments of the account whose download is due now (never tried, or past their
+/// next-attempt time), up to `limit`.
+pub async fn due_of_account(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
     limit: i64,
-) -> CoreResult<Vec<(AttachmentId, String)>> {
-    Ok(attachments::table
+) -> CoreResult<Vec<Due>> {
+    Ok(due_query()
         .filter(attachments::account_id.eq(account_id))
-        .filter(attachments::status.eq("pending"))
-        .filter(attachments::media_url.is_not_null())
-        .select((attachments::id, attachments::media_url.assume_not_null()))
         .limit(limit)
         .load(conn)
         .await?)
 }
 
-/// A finished download: where the bytes are, how many, and the type the media service gave.
-#[derive(Debug, Clone, Copy)]
-pub struct Stored<'a> {
-    /// Blob store key.
-    pub blob_key: &'a str,
-    /// Bytes stored.
-    pub size: i64,
-    /// `Content-Type` as served (kept only where the source named none).
-    pub content_type: Option<&'a str>,
+/// Pending attachments, of accounts whose migration is over, whose download is due now: what
+/// the sweeper retries. Oldest due first, up to `limit`.
+pub async fn due_after_migration(conn: &mut AsyncPgConnection, limit: i64) -> CoreResult<Vec<Due>> {
+    use crate::db::schema::accounts;
+    let over: Vec<MigrationStatus> = ALL_STATUSES
+        .into_iter()
+        .filter(|s| !s.is_in_progress() && *s != MigrationStatus::NotStarted)
+        .collect();
+    let accounts_over = accounts::table
+        .filter(accounts::migration_status.eq_any(over))
+        .select(accounts::id);
+    Ok(due_query()
+        .filter(attachments::account_id.eq_any(accounts_over))
+        .order(attachments::next_attempt_at.asc().nulls_first())
+        .limit(limit)
+        .load(conn)
+        .await?)
 }
 
-/// Records a download's outcome; returns true when the row was still pending (count it once).
+#[diesel::dsl::auto_type(no_type_alias)]
+fn due_query() -> _ {
+    let due: diesel::dsl::Or<
+        diesel::dsl::IsNull<attachments::next_attempt_at>,
+        diesel::dsl::LtEq<attachments::next_attempt_at, diesel::dsl::now>,
+    > = attachments::next_attempt_at
+        .is_null()
+        .or(attachments::next_attempt_at.le(diesel::dsl::now));
+    attachments::table
+        .filter(attachments::status.eq("pending"))
+        .filter(attachments::media_url.is_not_null())
+        .filter(due)
+        .select((
+            attachments::id,
+            attachments::account_id,
+            attachments::run_id,
+            attachments::media_url.assume_not_null(),
+            attachments::attempts,
+        ))
+}
+
+/// How a download ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Settle<'a> {
+    /// The bytes are stored.
+    Stored {
+        /// Blob store key.
+        blob_key: &'a str,
+        /// Bytes stored.
+        size: i64,
+        /// `Content-Type` as served (kept only where the source named none).
+        content_type: Option<&'a str>,
+    },
+    /// Final: retrying cannot help (401/403/404, too large, a forbidden origin), or the
+    /// attempts are used up.
+    Failed {
+        /// Why.
+        reason: &'a str,
+    },
+    /// Transient: stays pending and is tried again at `at`.
+    Retry {
+        /// The last error.
+        reason: &'a str,
+        /// Next try.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Records a download's outcome after `attempts` tries in all; returns true when a pending row
+/// was settled by this call (stored or failed: count it once).
 pub async fn settle(
     conn: &mut AsyncPgConnection,
     id: AttachmentId,
     attempts: i32,
-    outcome: Result<Stored<'_>, &str>,
+    outcome: Settle<'_>,
 ) -> CoreResult<bool> {
     let q = attachments::table
         .find(id)
         .filter(attachments::status.eq("pending"));
     let n = match outcome {
-        Ok(s) => {
+        Settle::Stored {
+            blob_key,
+            size,
+            content_type,
+        } => {
             let n = diesel::update(q)
                 .set((
                     attachments::status.eq("stored"),
                     attachments::attempts.eq(attempts),
-                    attachments::blob_key.eq(Some(s.blob_key)),
-                    attachments::size_bytes.eq(Some(s.size)),
+                    attachments::blob_key.eq(Some(blob_key)),
+                    attachments::size_bytes.eq(Some(size)),
                     attachments::failure_reason.eq(None::<String>),
+                    attachments::next_attempt_at.eq(None::<DateTime<Utc>>),
                 ))
                 .execute(conn)
                 .await?;
-            if let (1, Some(ct)) = (n, s.content_type) {
+            if let (1, Some(ct)) = (n, content_type) {
                 diesel::update(
                     attachments::table
                         .find(id)
@@ -117,15 +196,27 @@ pub async fn settle(
             }
             n
         }
-        Err(reason) => {
+        Settle::Failed { reason } => {
             diesel::update(q)
                 .set((
                     attachments::status.eq("failed"),
                     attachments::attempts.eq(attempts),
                     attachments::failure_reason.eq(Some(reason)),
+                    attachments::next_attempt_at.eq(None::<DateTime<Utc>>),
                 ))
                 .execute(conn)
                 .await?
+        }
+        Settle::Retry { reason, at } => {
+            diesel::update(q)
+                .set((
+                    attachments::attempts.eq(attempts),
+                    attachments::failure_reason.eq(Some(reason)),
+                    attachments::next_attempt_at.eq(Some(at)),
+                ))
+                .execute(conn)
+                .await?;
+            0
         }
     };
     Ok(n == 1)

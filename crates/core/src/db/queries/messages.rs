@@ -5,7 +5,7 @@
 use super::attachments;
 use crate::db::schema::messages;
 use crate::error::CoreResult;
-use crate::ids::{AccountId, AttachmentId, ConversationId, MessageId};
+use crate::ids::{AccountId, AttachmentId, ConversationId, MessageId, RunId};
 use crate::source::{pg_text, SourceMessage};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -32,6 +32,7 @@ pub struct MessageBatch {
 pub async fn insert_messages(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
+    run_id: RunId,
     batch: &[(ConversationId, &SourceMessage)],
 ) -> CoreResult<MessageBatch> {
     if batch.is_empty() {
@@ -92,7 +93,7 @@ pub async fn insert_messages(
                 .map(|(_, _, m)| (r.id, *m))
         })
         .collect();
-    let (pending, failed) = attachments::insert_for(conn, account_id, &with_sources).await?;
+    let (pending, failed) = attachments::insert_for(conn, account_id, run_id, &with_sources).await?;
     out.pending_attachments = pending;
     out.failed_attachments = failed;
     let mut per_conversation: HashMap<ConversationId, i32> = HashMap::new();

@@ -2,6 +2,7 @@
 //! change is a step of the state machine applied through [`transitions::apply`], which records
 //! its hop in the outbox in the same transaction.
 
+use super::dead_letters;
 use super::transitions::{self, lock_account};
 use crate::db::models::{Account, MigrationRun};
 use crate::db::schema::{
@@ -10,7 +11,7 @@ use crate::db::schema::{
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AccountId, ShopperId};
 use crate::queue::MigrationHop;
-use crate::status::{Event, MigrationStatus};
+use crate::status::{Event, MigrationStatus, Restart, PHASES};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -21,14 +22,14 @@ use scoped_futures::ScopedFutureExt;
 pub enum StartOutcome {
     /// A migration was started or resumed (202); the hop is in the outbox.
     Started {
-        /// Status now in force (app-facing).
+        /// Status now in force (the real one; app endpoints show its app-facing form).
         status: MigrationStatus,
         /// The outbox row to relay.
         outbox_id: i64,
         /// The hop itself.
         hop: MigrationHop,
     },
-    /// Nothing to start: running or finished (200).
+    /// Nothing to start: running or finished (200); the real status.
     Current(MigrationStatus),
 }
 
@@ -41,15 +42,11 @@ async fn start_with(
     let applied = transitions::apply(conn, account, event, None).await?;
     Ok(match (applied.step, applied.hop) {
         (Some(step), Some((outbox_id, hop))) => StartOutcome::Started {
-            status: step.to.app_facing(),
+            status: step.to,
             outbox_id,
             hop,
         },
-        (step, _) => StartOutcome::Current(
-            step.map(|s| s.to)
-                .unwrap_or(account.migration_status)
-                .app_facing(),
-        ),
+        (step, _) => StartOutcome::Current(step.map_or(account.migration_status, |s| s.to)),
     })
 }
 
@@ -83,6 +80,8 @@ pub struct StatusView {
     pub messages_migrated: i64,
     /// Attachments failed.
     pub attachments_failed: i32,
+    /// Attachments waiting for a download (first try or a retry).
+    pub attachments_pending: i32,
     /// Newest change of account or run.
     pub updated_at: DateTime<Utc>,
 }
@@ -95,7 +94,7 @@ pub async fn status_view(
     type Row = (
         MigrationStatus,
         DateTime<Utc>,
-        Option<(i32, i32, i64, i32, DateTime<Utc>)>,
+        Option<(i32, i32, i64, i32, i32, DateTime<Utc>)>,
     );
     let row: Row = accounts::table
         .left_join(
@@ -110,6 +109,7 @@ pub async fn status_view(
                 migration_runs::threads_migrated,
                 migration_runs::messages_migrated,
                 migration_runs::attachments_failed,
+                migration_runs::attachments_pending,
                 migration_runs::updated_at,
             )
                 .nullable(),
@@ -119,14 +119,15 @@ pub async fn status_view(
         .optional()?
         .ok_or(CoreError::NotFound("account"))?;
     let (migration_status, account_updated, run) = row;
-    let (threads_total, threads_migrated, messages_migrated, attachments_failed, run_updated) =
-        run.unwrap_or((0, 0, 0, 0, account_updated));
+    let (threads, threads_migrated, messages, failed, pending, run_updated) =
+        run.unwrap_or((0, 0, 0, 0, 0, account_updated));
     Ok(StatusView {
         migration_status,
-        threads_total,
+        threads_total: threads,
         threads_migrated,
-        messages_migrated,
-        attachments_failed,
+        messages_migrated: messages,
+        attachments_failed: failed,
+        attachments_pending: pending,
         updated_at: account_updated.max(run_updated),
     })
 }
@@ -197,6 +198,108 @@ pub async fn remigrate(
         .scope_boxed()
     })
     .await
+}
+
+/// Re-runs the failed phase of the account without wiping anything (an operator's retry, an
+/// un-park, a dead letter's replay): the run is un-parked with its attempts counted afresh,
+/// then the failure's restart rule applies (a repair, a resume, or a new run). With
+/// `only_parked`, a run that is not parked is a conflict.
+pub async fn retry_failed(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    only_parked: bool,
+) -> CoreResult<StartOutcome> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let account = lock_account(c, account_id).await?;
+            retry_failed_locked(c, &account, only_parked).await
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+async fn retry_failed_locked(
+    c: &mut AsyncPgConnection,
+    account: &Account,
+    only_parked: bool,
+) -> CoreResult<StartOutcome> {
+    let Some(failed) = PHASES
+        .iter()
+        .find(|p| p.failure == account.migration_status)
+    else {
+        return Err(CoreError::Conflict(format!(
+            "the migration is {}, not a failure: nothing to retry",
+            account.migration_status
+        )));
+    };
+    if let Some(run_id) = account.current_run_id {
+        let run = transitions::lock_run(c, run_id).await?;
+        if only_parked && run.parked_at.is_none() {
+            return Err(CoreError::Conflict("the migration is not parked".into()));
+        }
+        diesel::update(migration_runs::table.find(run_id))
+            .set((
+                migration_runs::parked_at.eq(None::<DateTime<Utc>>),
+                migration_runs::total_attempts.eq(0),
+            ))
+            .execute(c)
+            .await?;
+    }
+    let event = match failed.restart {
+        Restart::Repair => Event::Repair,
+        Restart::NewRun | Restart::Resume => Event::Migrate,
+    };
+    start_with(c, account, event).await
+}
+
+/// Replays a dead letter: its migration's failed phase runs again, as [`retry_failed`] does,
+/// when the run it names is still the account's; the dead letter is marked replayed.
+pub async fn replay_dead_letter(conn: &mut AsyncPgConnection, id: i64) -> CoreResult<StartOutcome> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let dl = dead_letters::lock(c, id).await?;
+            if dl.replayed_at.is_some() {
+                return Err(CoreError::Conflict("already replayed".into()));
+            }
+            let account_id = dl.account_id.ok_or_else(|| {
+                CoreError::Conflict("an unreadable message names no migration".into())
+            })?;
+            let account = lock_account(c, account_id).await?;
+            if account.current_run_id != dl.run_id {
+                return Err(CoreError::Conflict(
+                    "the migration moved on since (its run was superseded)".into(),
+                ));
+            }
+            let outcome = retry_failed_locked(c, &account, false).await?;
+            dead_letters::mark_replayed(c, id).await?;
+            Ok(outcome)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Parked runs (newest first) with their accounts, a page at a time; and the total.
+pub async fn list_parked(
+    conn: &mut AsyncPgConnection,
+    page: i64,
+    per_page: i64,
+) -> CoreResult<(Vec<(Account, MigrationRun)>, i64)> {
+    let q = accounts::table
+        .inner_join(
+            migration_runs::table.on(migration_runs::id.nullable().eq(accounts::current_run_id)),
+        )
+        .filter(migration_runs::parked_at.is_not_null());
+    let total: i64 = q.count().get_result(conn).await?;
+    let rows = q
+        .order((migration_runs::parked_at.desc(), accounts::id))
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .select((Account::as_select(), MigrationRun::as_select()))
+        .load(conn)
+        .await?;
+    Ok((rows, total))
 }
 
 /// Deletes the migrated (non-native) rows of each table for the account: one macro for the

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod attachments;
 pub mod brands;
 pub mod conversations;
+pub mod dead_letters;
 pub mod inbox;
 pub mod lease;
 pub mod messages;

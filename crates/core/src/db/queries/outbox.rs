@@ -1,4 +1,5 @@
-//! The transactional outbox of hops.
+//! The transactional outbox of hops: recorded with the state change that causes them, claimed
+//! by a relay for a while (never locked across the broker), marked when published, pruned.
 
 use crate::db::schema::outbox;
 use crate::error::CoreResult;
@@ -18,6 +19,9 @@ pub async fn push(conn: &mut AsyncPgConnection, hop: &MigrationHop) -> CoreResul
 
 /// Marks relayed rows.
 pub async fn mark_published(conn: &mut AsyncPgConnection, ids: &[i64]) -> CoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
         .set(outbox::published_at.eq(diesel::dsl::now))
         .execute(conn)
@@ -25,27 +29,69 @@ pub async fn mark_published(conn: &mut AsyncPgConnection, ids: &[i64]) -> CoreRe
     Ok(())
 }
 
-/// Unpublished rows older than `min_age_ms` (the immediate publish after commit usually wins),
-/// locked so that several relays never send the same row at the same time.
+/// Claims up to `limit` unpublished rows older than `min_age_ms` (the immediate publish after
+/// commit usually wins) for `claim_secs`, in one statement: several relays never send the same
+/// row at the same time, and none holds a lock while it talks to the broker. A relay that dies
+/// after publishing leaves its rows to be sent again when the claim lapses (hops are
+/// idempotent: a duplicate is dropped by the lease).
 pub async fn claim_unpublished(
     conn: &mut AsyncPgConnection,
     min_age_ms: i64,
+    claim_secs: i64,
     limit: i64,
 ) -> CoreResult<Vec<(i64, MigrationHop)>> {
-    let rows: Vec<(i64, serde_json::Value)> = outbox::table
-        .filter(outbox::published_at.is_null())
-        .filter(
-            outbox::created_at.lt(chrono::Utc::now() - chrono::Duration::milliseconds(min_age_ms)),
-        )
-        .order(outbox::id)
-        .limit(limit)
-        .select((outbox::id, outbox::payload))
-        .for_update()
-        .skip_locked()
-        .load(conn)
-        .await?;
-    Ok(rows
+    use diesel::sql_types::BigInt;
+    #[derive(QueryableByName)]
+    struct Claimed {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::Json)]
+        payload: serde_json::Value,
+    }
+    let rows: Vec<Claimed> = diesel::sql_query(
+        "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2) \
+         WHERE id IN (SELECT id FROM outbox \
+                      WHERE published_at IS NULL \
+                        AND created_at < now() - make_interval(secs => $1::float8 / 1000.0) \
+                        AND (claimed_until IS NULL OR claimed_until < now()) \
+                      ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, payload",
+    )
+    .bind::<BigInt, _>(min_age_ms)
+    .bind::<BigInt, _>(claim_secs)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    let mut out: Vec<(i64, MigrationHop)> = rows
         .into_iter()
-        .filter_map(|(id, v)| serde_json::from_value(v).ok().map(|h| (id, h)))
-        .collect())
+        .filter_map(|r| serde_json::from_value(r.payload).ok().map(|h| (r.id, h)))
+        .collect();
+    out.sort_by_key(|(id, _)| *id);
+    Ok(out)
+}
+
+/// Unpublished rows (the relay's backlog).
+pub async fn backlog(conn: &mut AsyncPgConnection) -> CoreResult<i64> {
+    Ok(outbox::table
+        .filter(outbox::published_at.is_null())
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
+/// Deletes up to `limit` rows published more than `older_than_secs` ago; returns how many.
+pub async fn prune_published(
+    conn: &mut AsyncPgConnection,
+    older_than_secs: i64,
+    limit: i64,
+) -> CoreResult<usize> {
+    use diesel::sql_types::BigInt;
+    Ok(diesel::sql_query(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+         WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)",
+    )
+    .bind::<BigInt, _>(older_than_secs)
+    .bind::<BigInt, _>(limit)
+    .execute(conn)
+    .await?)
 }

@@ -1,6 +1,7 @@
 //! The worker side of a run: checkpoints with figures, and the end of a phase (done or failed),
 //! each a step of the state machine applied through [`transitions::apply`].
 
+use super::dead_letters;
 use super::lease::lock_if_current;
 use super::transitions::{self, Applied};
 use crate::db::models::Account;
@@ -9,6 +10,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::RunId;
 use crate::queue::MigrationHop;
 use crate::status::Event;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use scoped_futures::ScopedFutureExt;
@@ -26,6 +28,8 @@ pub struct Figures {
     pub attachments_stored: i32,
     /// Attachments failed.
     pub attachments_failed: i32,
+    /// Attachments written pending (their downloads start after commit).
+    pub attachments_pending: i32,
 }
 
 impl std::ops::AddAssign for Figures {
@@ -35,6 +39,7 @@ impl std::ops::AddAssign for Figures {
         self.rejects += o.rejects;
         self.attachments_stored += o.attachments_stored;
         self.attachments_failed += o.attachments_failed;
+        self.attachments_pending += o.attachments_pending;
     }
 }
 
@@ -54,6 +59,7 @@ pub async fn checkpoint(
             r::rejects.eq(r::rejects + f.rejects),
             r::attachments_stored.eq(r::attachments_stored + f.attachments_stored),
             r::attachments_failed.eq(r::attachments_failed + f.attachments_failed),
+            r::attachments_pending.eq(r::attachments_pending + f.attachments_pending),
             r::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)
@@ -61,18 +67,20 @@ pub async fn checkpoint(
     Ok(())
 }
 
-/// Adds attachment figures outside a page transaction (downloads finish on their own).
-pub async fn add_attachment_figures(
+/// A pending attachment of the run was settled (downloads finish outside page transactions):
+/// one fewer pending, one more stored or failed.
+pub async fn attachment_settled(
     conn: &mut AsyncPgConnection,
     run_id: RunId,
-    stored: i32,
-    failed: i32,
+    stored: bool,
 ) -> CoreResult<()> {
     use migration_runs::dsl as r;
+    let (s, f) = if stored { (1, 0) } else { (0, 1) };
     diesel::update(r::migration_runs.find(run_id))
         .set((
-            r::attachments_stored.eq(r::attachments_stored + stored),
-            r::attachments_failed.eq(r::attachments_failed + failed),
+            r::attachments_stored.eq(r::attachments_stored + s),
+            r::attachments_failed.eq(r::attachments_failed + f),
+            r::attachments_pending.eq(r::attachments_pending - 1),
             r::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)
@@ -108,12 +116,40 @@ pub async fn end_phase(
     Ok(hop)
 }
 
-/// The phase failed for good: the account takes the phase's failure status, the run keeps the
-/// error and releases its lease. No-op (false) when the run is no longer current.
-pub async fn fail_phase(
+/// A failed attempt of `owner`'s hop: releases its lease, keeps the error and counts the
+/// attempt on the run. Returns the run's failed attempts so far, or `None` when the lease was
+/// no longer `owner`'s (another worker has the run: nothing to count or retry).
+pub async fn attempt_failed(
+    conn: &mut AsyncPgConnection,
+    run_id: RunId,
+    owner: &str,
+    error: &str,
+) -> CoreResult<Option<i32>> {
+    use migration_runs::dsl as r;
+    Ok(
+        diesel::update(r::migration_runs.find(run_id).filter(r::lease_owner.eq(owner)))
+            .set((
+                r::lease_owner.eq(None::<String>),
+                r::lease_expires_at.eq(None::<DateTime<Utc>>),
+                r::last_error.eq(Some(error)),
+                r::total_attempts.eq(r::total_attempts + 1),
+                r::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(r::total_attempts)
+            .get_result(conn)
+            .await
+            .optional()?,
+    )
+}
+
+/// The hop is given up: the account takes the phase's failure status, the run keeps the error
+/// (parked when `park`: the fleet leaves it alone until an operator un-parks it), and the hop
+/// is recorded as a dead letter. No-op (false) when the run is no longer current.
+pub async fn give_up(
     conn: &mut AsyncPgConnection,
     hop: &MigrationHop,
     error: &str,
+    park: bool,
 ) -> CoreResult<bool> {
     let hop = hop.clone();
     let error = error.to_string();
@@ -122,10 +158,29 @@ pub async fn fail_phase(
             let Some(account) = lock_if_current(c, &hop).await? else {
                 return Ok(false);
             };
-            transitions::apply(c, &account, Event::Failed(hop.phase), Some(&error)).await?;
+            give_up_locked(c, &account, &hop, &error, park).await?;
             Ok(true)
         }
         .scope_boxed()
     })
     .await
+}
+
+/// [`give_up`] for an account the caller has locked and found current.
+pub(super) async fn give_up_locked(
+    conn: &mut AsyncPgConnection,
+    account: &Account,
+    hop: &MigrationHop,
+    error: &str,
+    park: bool,
+) -> CoreResult<()> {
+    transitions::apply(conn, account, Event::Failed(hop.phase), Some(error)).await?;
+    if park {
+        diesel::update(migration_runs::table.find(hop.run_id))
+            .set(migration_runs::parked_at.eq(Some(Utc::now())))
+            .execute(conn)
+            .await?;
+    }
+    dead_letters::record(conn, hop, error).await?;
+    Ok(())
 }

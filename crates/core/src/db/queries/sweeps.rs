@@ -35,11 +35,14 @@ pub async fn try_fleet_lock(
     Ok(n == 1)
 }
 
-/// Runs in progress whose lease expired (a worker died) or that have been idle, unleased,
-/// for `idle_secs` (a hop went missing): their phase's hop is recorded again.
+/// Runs in progress whose lease expired (a worker died or hung) or that have been idle,
+/// unleased, for `idle_secs` (a hop went missing): their phase's hop is recorded again. An
+/// expired lease counts as a failed attempt; a run past `max_total` attempts is parked
+/// (failed, recorded as a dead letter) instead.
 pub async fn enqueue_stalled(
     conn: &mut AsyncPgConnection,
     idle_secs: i64,
+    max_total: i32,
 ) -> CoreResult<Vec<(i64, MigrationHop)>> {
     conn.transaction::<_, CoreError, _>(|c| {
         async move {
@@ -50,7 +53,8 @@ pub async fn enqueue_stalled(
                 .into_iter()
                 .filter(|s| s.is_in_progress())
                 .collect();
-            let due: Vec<(Account, RunId, String)> = accounts::table
+            type Row = (Account, RunId, String, Option<DateTime<Utc>>, i32);
+            let due: Vec<Row> = accounts::table
                 .inner_join(r::migration_runs.on(r::id.nullable().eq(accounts::current_run_id)))
                 .filter(accounts::migration_status.eq_any(in_progress))
                 .filter(r::cancelled.eq(false))
@@ -59,25 +63,38 @@ pub async fn enqueue_stalled(
                         .lt(now)
                         .or(r::lease_owner.is_null().and(r::updated_at.lt(idle))),
                 )
-                .select((Account::as_select(), r::id, r::phase))
+                .select((
+                    Account::as_select(),
+                    r::id,
+                    r::phase,
+                    r::lease_expires_at,
+                    r::total_attempts,
+                ))
                 .for_update()
                 .skip_locked()
                 .load(c)
                 .await?;
             let mut out = Vec::new();
-            for (account, run_id, phase) in due {
+            for (account, run_id, phase, expired, total) in due {
                 let Some(phase) = Phase::parse(&phase) else {
                     continue;
                 };
+                let total = total + i32::from(expired.is_some());
+                let hop = MigrationHop::first(account.id, run_id, phase);
+                if total >= max_total {
+                    let why = format!("parked after {total} failed attempts (last: lease expired)");
+                    super::runs::give_up_locked(c, &account, &hop, &why, true).await?;
+                    continue;
+                }
                 diesel::update(r::migration_runs.find(run_id))
                     .set((
                         r::lease_owner.eq(None::<String>),
                         r::lease_expires_at.eq(None::<DateTime<Utc>>),
+                        r::total_attempts.eq(total),
                         r::updated_at.eq(diesel::dsl::now),
                     ))
                     .execute(c)
                     .await?;
-                let hop = MigrationHop::first(account.id, run_id, phase);
                 out.push((outbox::push(c, &hop).await?, hop));
             }
             Ok(out)
@@ -88,7 +105,7 @@ pub async fn enqueue_stalled(
 }
 
 /// Repairs every account in a failure status whose restart rule is a repair and whose run has
-/// been idle for `idle_secs`: the phase runs again from its checkpoint. Returns the hops
+/// been idle for `idle_secs` and is not parked: the phase runs again from its checkpoint. Returns the hops
 /// recorded in the outbox.
 pub async fn enqueue_repairs(
     conn: &mut AsyncPgConnection,
@@ -108,6 +125,7 @@ pub async fn enqueue_repairs(
                 )
                 .filter(accounts::migration_status.eq_any(repairable))
                 .filter(migration_runs::updated_at.le(cutoff))
+                .filter(migration_runs::parked_at.is_null())
                 .select(Account::as_select())
                 .for_update()
                 .skip_locked()

@@ -8,7 +8,7 @@ use crate::error::HopResult;
 use crate::phases::fenced;
 use migrator_core::db::queries::runs::{self, Figures};
 use migrator_core::db::queries::{conversations, messages, rejects};
-use migrator_core::ids::{AttachmentId, ChannelId, ConversationId};
+use migrator_core::ids::{AccountId, AttachmentId, ChannelId, ConversationId, RunId};
 use migrator_core::source::{Reject, SourceMessage, SourceThread};
 use scoped_futures::ScopedFutureExt;
 
@@ -53,7 +53,7 @@ struct Batched {
 /// Inserts `pairs` `batch` at a time, turning duplicate ids into rejects.
 async fn insert_batched(
     c: &mut diesel_async::AsyncPgConnection,
-    account: migrator_core::ids::AccountId,
+    (account, run): (AccountId, RunId),
     pairs: &[(ConversationId, &SourceMessage)],
     batch: usize,
 ) -> migrator_core::CoreResult<Batched> {
@@ -63,9 +63,10 @@ async fn insert_batched(
         rejects: Vec::new(),
     };
     for chunk in pairs.chunks(batch) {
-        let b = messages::insert_messages(c, account, chunk).await?;
+        let b = messages::insert_messages(c, account, run, chunk).await?;
         out.figures.messages += b.inserted;
         out.figures.attachments_failed += b.failed_attachments;
+        out.figures.attachments_pending += b.pending_attachments.len() as i32;
         out.pending.extend(b.pending_attachments);
         for i in b.foreign_duplicates {
             out.rejects.push(reject_message(chunk[i].1, DUPLICATE_ID));
@@ -122,7 +123,7 @@ impl Mover<'_> {
                     open.push(row.conversation_id);
                     pairs.extend(msgs.iter().map(|m| (row.conversation_id, m)));
                 }
-                let mut b = insert_batched(c, account, &pairs, batch).await?;
+                let mut b = insert_batched(c, (account, run), &pairs, batch).await?;
                 if !open.is_empty() {
                     b.figures.threads += conversations::complete_threads(c, &open).await?;
                 }
@@ -141,6 +142,7 @@ impl Mover<'_> {
             ms = started.elapsed().as_millis() as u64,
             "group written"
         );
+        self.pages += 1;
         self.downloads.spawn(pending);
         *cp = next;
         Ok(())
@@ -179,7 +181,7 @@ impl Mover<'_> {
                     Target::Conversation(_) if finished && !last => {}
                     Target::Conversation(conv) => {
                         let pairs: Vec<_> = valid.iter().map(|m| (*conv, m)).collect();
-                        let b = insert_batched(c, account, &pairs, batch).await?;
+                        let b = insert_batched(c, (account, run), &pairs, batch).await?;
                         f = b.figures;
                         pending = b.pending;
                         page_rejects.extend(b.rejects);

@@ -11,7 +11,7 @@ mod checkpoint;
 mod read_ahead;
 mod webchat;
 
-use super::Job;
+use super::{Job, PhaseEnd};
 use crate::attachments::Downloads;
 use crate::context::Ctx;
 use crate::error::HopResult;
@@ -54,10 +54,13 @@ struct Mover<'a> {
     downloads: Downloads,
     account: AccountId,
     run: RunId,
+    /// Pages committed by this hop (the budget counts them).
+    pages: u32,
 }
 
-/// Moves the threads of `scope`, resuming from the run's checkpoint.
-pub async fn move_threads(ctx: &Ctx, job: &Job, scope: Scope) -> HopResult<()> {
+/// Moves the threads of `scope`, resuming from the run's checkpoint, until they are all moved
+/// or the hop's budget is spent (then a continuation resumes from the committed checkpoint).
+pub async fn move_threads(ctx: &Ctx, job: &Job, scope: Scope) -> HopResult<PhaseEnd> {
     let (account, run) = (job.hop.account_id, job.hop.run_id);
     let channels = {
         let mut c = ctx.conn().await?;
@@ -72,10 +75,12 @@ pub async fn move_threads(ctx: &Ctx, job: &Job, scope: Scope) -> HopResult<()> {
         downloads: Downloads::new(ctx, account, run),
         account,
         run,
+        pages: 0,
     };
     let res = mover.walk(&mut cp).await;
-    // downloads of committed rows finish (or stay pending for the next pass) either way
-    mover.downloads.finish().await;
+    // downloads of committed rows finish, or stay pending for a later hop or the sweeper
+    let grace = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    mover.downloads.finish(job.budget.deadline.max(grace)).await;
     res
 }
 
@@ -102,10 +107,16 @@ impl Mover<'_> {
         t.is_webchat() || self.channels.contains_key(&t.channel_id)
     }
 
-    async fn walk(&mut self, cp: &mut Checkpoint) -> HopResult<()> {
+    /// The budget is spent: yield at this commit (never before the hop's first, so every hop
+    /// makes progress).
+    fn spent(&self) -> bool {
+        self.pages > 0 && self.job.budget.spent(self.pages)
+    }
+
+    async fn walk(&mut self, cp: &mut Checkpoint) -> HopResult<PhaseEnd> {
         loop {
             if self.scope.full(cp.seen) {
-                return Ok(());
+                return Ok(PhaseEnd::Done);
             }
             let page = self.thread_page(cp).await?;
             let mut todo = Vec::new();
@@ -156,7 +167,9 @@ impl Mover<'_> {
                         read_wait += wait.elapsed();
                         if t.is_webchat() || first.next.is_some() || cp.resumes(&t.thread_id) {
                             self.flush(cp, &mut group).await?;
-                            self.move_thread(cp, idx, &t, first).await?;
+                            if self.spent() || !self.move_thread(cp, idx, &t, first).await? {
+                                return Ok(PhaseEnd::Yielded);
+                            }
                             continue;
                         }
                         let (valid, rejects) = self.parse_messages(&first.items, &t);
@@ -169,6 +182,9 @@ impl Mover<'_> {
                 group.last_idx = Some(idx);
                 if group.messages >= batch || group.threads.len() + group.rejects.len() >= 500 {
                     self.flush(cp, &mut group).await?;
+                    if self.spent() {
+                        return Ok(PhaseEnd::Yielded);
+                    }
                 }
             }
             self.flush(cp, &mut group).await?;
@@ -179,24 +195,30 @@ impl Mover<'_> {
                 "thread page done"
             );
             if self.scope.full(cp.seen) {
-                return Ok(());
+                return Ok(PhaseEnd::Done);
             }
             match page.next {
                 Some(k) => cp.next_page(&k),
-                None => return Ok(()),
+                None => return Ok(PhaseEnd::Done),
+            }
+            if self.spent() {
+                // the next page's start is only in memory: commit it with the yield
+                self.commit_rejects(Vec::new(), cp.clone()).await?;
+                return Ok(PhaseEnd::Yielded);
             }
         }
     }
 
     /// A thread written a page at a time (long threads, web chat, a resumed thread); the next
-    /// page is read while this one is written.
+    /// page is read while this one is written. Returns false when the budget ran out inside
+    /// the thread (its checkpoint is committed; a continuation resumes it).
     async fn move_thread(
         &mut self,
         cp: &mut Checkpoint,
         idx: usize,
         t: &SourceThread,
         mut page: Page,
-    ) -> HopResult<()> {
+    ) -> HopResult<bool> {
         let done = cp.past(idx, 1);
         // where this thread's messages go: a conversation of ours, or starred flags on web chat
         let mut target = if t.is_webchat() {
@@ -205,7 +227,7 @@ impl Mover<'_> {
                 if !rejects.is_empty() {
                     self.commit_rejects(rejects, done.clone()).await?;
                     *cp = done;
-                    return Ok(());
+                    return Ok(true);
                 }
             }
             Target::Webchat
@@ -232,12 +254,16 @@ impl Mover<'_> {
             };
             let (written, read) = tokio::join!(write, read);
             let written = written?;
+            self.pages += 1;
             self.downloads.spawn(written.pending);
             if written.finished {
                 *cp = done;
-                return Ok(());
+                return Ok(true);
             }
             *cp = step;
+            if self.spent() {
+                return Ok(false);
+            }
             target = written.target;
             match read? {
                 Some(p) => page = p,

@@ -1,0 +1,200 @@
+//! One delivery, start to end: decode, lease, heartbeat, run the phase within its budget, and
+//! settle — ack after the outcome is committed, a delayed retry through a tier queue, or, when
+//! the attempts are used up, the phase's failure status, a dead letter (and a parked run past
+//! `worker.max_total_attempts`).
+//!
+//! A hop is bounded: the phase works for `worker.max_hop_secs` and yields with a continuation;
+//! a hop that overruns that budget by `worker.lease_secs` (a call that never answers) is cut
+//! off by the watchdog. The heartbeat ends with the hop however it ends, panics included.
+
+use crate::context::Ctx;
+use crate::error::HopError;
+use crate::phases::{self, Budget, Job};
+use futures::FutureExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use migrator_core::db::queries::{dead_letters, lease, runs};
+use migrator_core::queue::MigrationHop;
+use migrator_core::retry::Backoff;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Handles one delivery and acks it, or requeues it when its outcome could not be recorded.
+pub async fn handle(ctx: &Ctx, delivery: Delivery) {
+    let hop: MigrationHop = match serde_json::from_slice(&delivery.data) {
+        Ok(h) => h,
+        Err(e) => return unreadable(ctx, delivery, &e.to_string()).await,
+    };
+    match run(ctx, &hop).await {
+        Ok(()) => {
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+        }
+        Err(e) => {
+            tracing::warn!(hop = %hop.hop_id, error = %e, "hop not settled; requeueing");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let requeue = BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            };
+            let _ = delivery.nack(requeue).await;
+        }
+    }
+}
+
+/// A message that is not a hop: kept as a dead letter (Postgres and the dead-letter queue).
+async fn unreadable(ctx: &Ctx, delivery: Delivery, error: &str) {
+    tracing::error!(%error, "undecodable hop; dead-lettering it");
+    let recorded = match ctx.conn().await {
+        Ok(mut c) => dead_letters::record_unreadable(&mut c, &delivery.data, error)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    };
+    let _ = ctx.publisher.publish_dead(&delivery.data).await;
+    if recorded {
+        let _ = delivery.ack(BasicAckOptions::default()).await;
+    } else {
+        let requeue = BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        };
+        let _ = delivery.nack(requeue).await;
+    }
+}
+
+/// Renews the lease every third of its life until dropped.
+struct Heartbeat(JoinHandle<()>);
+
+impl Heartbeat {
+    fn start(ctx: &Ctx, job: &Job) -> Self {
+        let (ctx, owner, run_id) = (ctx.clone(), job.owner.clone(), job.hop.run_id);
+        let ttl = ctx.settings.worker.lease_secs;
+        let every = Duration::from_millis((ttl.max(3) as u64 * 1000) / 3);
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Ok(mut c) = ctx.conn().await {
+                    // lost (superseded or taken over): the fence stops the hop's writes
+                    if let Ok(false) = lease::heartbeat(&mut c, run_id, &owner, ttl).await {
+                        return;
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs one hop; `Err` only when the outcome could not be recorded (the delivery is requeued).
+async fn run(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
+    let w = &ctx.settings.worker;
+    let owner = format!("{}/{}", ctx.worker_id, hop.hop_id);
+    let leased = {
+        let mut c = ctx.conn().await?;
+        lease::lease(&mut c, hop, &owner, w.lease_secs).await?
+    };
+    let (run, account) = match leased {
+        lease::LeaseOutcome::Leased { run, account } => (run, account),
+        lease::LeaseOutcome::Busy => {
+            tracing::info!(hop = %hop.hop_id, phase = hop.phase.as_str(), "duplicate hop: run is leased elsewhere; dropped");
+            return Ok(());
+        }
+        lease::LeaseOutcome::Stale => {
+            tracing::info!(hop = %hop.hop_id, phase = hop.phase.as_str(), "stale hop dropped");
+            return Ok(());
+        }
+    };
+    let started = Instant::now();
+    let job = Job {
+        hop: hop.clone(),
+        run: *run,
+        shopper_id: account.shopper_id,
+        owner: owner.clone(),
+        budget: Budget {
+            deadline: started + Duration::from_secs(w.max_hop_secs.max(1)),
+            max_pages: w.max_hop_pages,
+        },
+    };
+    tracing::info!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), attempt = hop.attempt, "hop started");
+    let result = {
+        let _heartbeat = Heartbeat::start(ctx, &job);
+        let watchdog = job.budget.deadline + Duration::from_secs(w.lease_secs.max(1) as u64);
+        let work = AssertUnwindSafe(phases::run(ctx, &job)).catch_unwind();
+        match tokio::time::timeout_at(watchdog, work).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(panic)) => Err(HopError::Transient(format!(
+                "hop panicked: {}",
+                panic_text(&panic)
+            ))),
+            Err(_) => Err(HopError::Transient(format!(
+                "hop cut off after {:?}: a call did not answer",
+                started.elapsed()
+            ))),
+        }
+    };
+    match result {
+        Ok(next) => {
+            if let Some((id, next)) = next {
+                migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, id, &next)
+                    .await;
+            }
+            tracing::info!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), ms = started.elapsed().as_millis() as u64, "hop done");
+            Ok(())
+        }
+        Err(HopError::LeaseLost) => {
+            tracing::info!(hop = %hop.hop_id, "lease lost (superseded or taken over); hop dropped");
+            Ok(())
+        }
+        Err(e) => failed(ctx, &job, e).await,
+    }
+}
+
+/// A failed attempt: counted, then retried after a delay, or given up.
+async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<(), HopError> {
+    let (w, hop) = (&ctx.settings.worker, &job.hop);
+    let reason = e.to_string();
+    let mut c = ctx.conn().await?;
+    let Some(total) = runs::attempt_failed(&mut c, hop.run_id, &job.owner, &reason).await? else {
+        tracing::info!(hop = %hop.hop_id, "failed after losing its lease; dropped");
+        return Ok(());
+    };
+    let permanent = matches!(e, HopError::Permanent(_));
+    if !permanent && hop.attempt < w.max_hop_attempts && total < w.max_total_attempts {
+        let delay = Backoff {
+            base_ms: w.retry_base_ms * 5,
+            max_ms: w.retry_max_ms,
+            retries: 0,
+        }
+        .delay(hop.attempt);
+        tracing::warn!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), attempt = hop.attempt, total_attempts = total, error = %reason, "hop failed; redelivery in {delay:?}");
+        ctx.publisher
+            .publish_hop(&hop.retry(), delay.as_millis() as u64)
+            .await
+            .map_err(|e| HopError::Transient(e.to_string()))?;
+        return Ok(());
+    }
+    let park = total >= w.max_total_attempts;
+    tracing::error!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), total_attempts = total, park, error = %reason, "phase failed");
+    runs::give_up(&mut c, hop, &reason, park).await?;
+    let mut body = serde_json::to_value(hop).expect("hop serialises");
+    body["error"] = serde_json::Value::String(reason);
+    if let Err(e) = ctx.publisher.publish_dead(body.to_string().as_bytes()).await {
+        // Postgres holds the dead letter; the queue's copy is for broker-side tooling
+        tracing::warn!(error = %e, "dead letter not copied to the dead-letter queue");
+    }
+    Ok(())
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic".into())
+}
