@@ -41,6 +41,9 @@ pub struct Faults {
     /// Status the media service answers instead of working.
     #[serde(default)]
     pub media_status: Option<u16>,
+    /// Every Nth media request answers 503 (0 = never): 2 fails half of them.
+    #[serde(default)]
+    pub media_fail_every: u64,
     /// Status configs-migration answers (after the token check) instead of working.
     #[serde(default)]
     pub configs_status: Option<u16>,
@@ -55,6 +58,10 @@ pub struct Stats {
     pub configs_calls: u64,
     /// Media downloads served (200).
     pub media_served: u64,
+    /// Media requests received.
+    pub media_requests: u64,
+    /// Media requests failed by `media_fail_every`.
+    pub media_injected_failures: u64,
 }
 
 struct State {
@@ -166,8 +173,21 @@ async fn media_get(
     path: web::Path<String>,
     q: web::Query<MediaQuery>,
 ) -> HttpResponse {
-    if let Some(s) = st.faults.lock().expect("faults lock").media_status {
+    let (status, every) = {
+        let f = st.faults.lock().expect("faults lock");
+        (f.media_status, f.media_fail_every)
+    };
+    if let Some(s) = status {
         return err(s, "injected_fault");
+    }
+    let n = {
+        let mut stats = st.stats.lock().expect("stats lock");
+        stats.media_requests += 1;
+        stats.media_requests
+    };
+    if every > 0 && n % every == 0 {
+        st.stats.lock().expect("stats lock").media_injected_failures += 1;
+        return err(503, "injected_fault");
     }
     let Some(token) = bearer(&req) else {
         return err(401, "missing_cert_jwt");

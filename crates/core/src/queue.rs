@@ -55,6 +55,14 @@ impl MigrationHop {
         }
     }
 
+    /// The same attempt again, under a new id (a delay that was not the hop's fault).
+    pub fn again(&self) -> Self {
+        Self {
+            hop_id: HopId::new(),
+            ..self.clone()
+        }
+    }
+
     /// The next attempt of this hop, under a new id.
     pub fn retry(&self) -> Self {
         Self {
@@ -215,11 +223,17 @@ pub async fn declare_topology(ch: &Channel, b: &Broker) -> Result<(), QueueError
     }
     for p in ALL_PHASES {
         let q = n.phase(p);
-        ch.queue_declare(&q, durable, args(&[qtype.clone()]))
+        ch.queue_declare(&q, durable, args(std::slice::from_ref(&qtype)))
             .await?;
         let key = format!("#.{}", p.as_str());
-        ch.queue_bind(&q, &n.work, &key, QueueBindOptions::default(), FieldTable::default())
-            .await?;
+        ch.queue_bind(
+            &q,
+            &n.work,
+            &key,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
     }
     for ms in RETRY_TIERS_MS {
         let q = n.tier(ms);
@@ -234,13 +248,22 @@ pub async fn declare_topology(ch: &Channel, b: &Broker) -> Result<(), QueueError
         ]);
         ch.queue_declare(&q, durable, tier_args).await?;
         let key = format!("{ms}.*");
-        ch.queue_bind(&q, &n.retry, &key, QueueBindOptions::default(), FieldTable::default())
-            .await?;
+        ch.queue_bind(
+            &q,
+            &n.retry,
+            &key,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
     }
     let ttl_ms = i64::from(b.dead_ttl_days) * 86_400_000;
     let dead_args = args(&[
         qtype,
-        ("x-max-length", AMQPValue::LongLongInt(i64::from(b.dead_max_length))),
+        (
+            "x-max-length",
+            AMQPValue::LongLongInt(i64::from(b.dead_max_length)),
+        ),
         ("x-overflow", text("drop-head")),
         ("x-message-ttl", AMQPValue::LongLongInt(ttl_ms)),
     ]);
@@ -364,7 +387,7 @@ impl Publisher {
         let limit = self.broker.timeout;
         let sent = async {
             let pending = ch.basic_publish(exchange, key, opts, body, props).await?;
-            Ok::<_, lapin::Error>(pending.await?)
+            pending.await
         };
         match bounded(limit, "publish confirm", sent).await {
             Ok(Confirmation::Ack(Some(returned))) | Ok(Confirmation::Nack(Some(returned))) => {

@@ -14,6 +14,11 @@ pub struct ProxyFaults {
     pub fail_when_body_has: Option<Vec<String>>,
     /// ... unless the body also contains this.
     pub except_body_has: Option<String>,
+    /// Every request waits this long before it is forwarded (a slow source).
+    pub delay_ms: u64,
+    /// Requests that arrive before this instant never get an answer (a half-open partition:
+    /// their connections hang forever); later ones are forwarded.
+    pub hang_until: Option<std::time::Instant>,
 }
 
 struct State {
@@ -23,6 +28,7 @@ struct State {
     seen: AtomicU64,
     throttled: AtomicU64,
     failed: AtomicU64,
+    hung: AtomicU64,
 }
 
 /// A running proxy.
@@ -43,6 +49,7 @@ impl DynamoProxy {
             seen: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            hung: AtomicU64::new(0),
         });
         let st = state.clone();
         let server = HttpServer::new(move || {
@@ -52,6 +59,8 @@ impl DynamoProxy {
                 .default_service(web::to(forward))
         })
         .workers(2)
+        // hung requests never finish: do not wait for them at stop
+        .shutdown_timeout(1)
         .disable_signals()
         .bind("127.0.0.1:0")
         .expect("bind proxy");
@@ -76,6 +85,11 @@ impl DynamoProxy {
         )
     }
 
+    /// Requests left hanging.
+    pub fn hung(&self) -> u64 {
+        self.state.hung.load(Ordering::Relaxed)
+    }
+
     /// Stops it.
     pub async fn stop(self) {
         self.handle.stop(true).await;
@@ -92,6 +106,16 @@ fn amz_error(status: u16, kind: &str) -> HttpResponse {
 async fn forward(st: web::Data<Arc<State>>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let n = st.seen.fetch_add(1, Ordering::Relaxed) + 1;
     let faults = st.faults.lock().unwrap().clone();
+    if faults
+        .hang_until
+        .is_some_and(|t| std::time::Instant::now() < t)
+    {
+        st.hung.fetch_add(1, Ordering::Relaxed);
+        std::future::pending::<()>().await;
+    }
+    if faults.delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(faults.delay_ms)).await;
+    }
     let text = String::from_utf8_lossy(&body);
     if let Some(needles) = &faults.fail_when_body_has {
         let except = faults

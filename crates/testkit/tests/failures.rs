@@ -199,7 +199,7 @@ async fn dynamodb_throttling_and_conversations_5xx_are_survived() {
     })
     .await;
     env.post("throttled", "/migrate", None).await;
-    env.wait_status("throttled", "completed", T).await;
+    env.wait_admin_status("throttled", "completed", T).await;
     let (_, throttled, _) = env.proxy.as_ref().unwrap().counts();
     assert!(throttled > 5, "throttling was injected ({throttled})");
     verify::destination_equals_source(&env, &s, |_| false).await;

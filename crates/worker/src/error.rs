@@ -9,6 +9,10 @@ pub enum HopError {
     /// Worth another attempt later (5xx, timeouts, throttling, database or broker hiccups).
     #[error("transient: {0}")]
     Transient(String),
+    /// The source asked us to slow down (DynamoDB throttling): retried after a growing delay;
+    /// counts towards the run's total attempts, not the hop's.
+    #[error("throttled: {0}")]
+    Throttled(String),
     /// Will not get better by retrying (the source says the C1 is unknown, a contract breach).
     #[error("permanent: {0}")]
     Permanent(String),

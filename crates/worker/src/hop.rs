@@ -95,7 +95,10 @@ impl Drop for Heartbeat {
 /// Runs one hop; `Err` only when the outcome could not be recorded (the delivery is requeued).
 async fn run(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
     let w = &ctx.settings.worker;
-    let owner = format!("{}/{}", ctx.worker_id, hop.hop_id);
+    // unique per delivery: a hop delivered twice (the relay and the immediate publish) must
+    // not pass for its own twin at the lease
+    let delivery = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let owner = format!("{}/{}/{delivery}", ctx.worker_id, hop.hop_id);
     let leased = {
         let mut c = ctx.conn().await?;
         lease::lease(&mut c, hop, &owner, w.lease_secs).await?
@@ -142,8 +145,7 @@ async fn run(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
     match result {
         Ok(next) => {
             if let Some((id, next)) = next {
-                migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, id, &next)
-                    .await;
+                migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, id, &next).await;
             }
             tracing::info!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), ms = started.elapsed().as_millis() as u64, "hop done");
             Ok(())
@@ -165,17 +167,28 @@ async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<(), HopError> {
         tracing::info!(hop = %hop.hop_id, "failed after losing its lease; dropped");
         return Ok(());
     };
-    let permanent = matches!(e, HopError::Permanent(_));
-    if !permanent && hop.attempt < w.max_hop_attempts && total < w.max_total_attempts {
-        let delay = Backoff {
+    let backoff = |n: u32, max_ms: u64| {
+        let b = Backoff {
             base_ms: w.retry_base_ms * 5,
-            max_ms: w.retry_max_ms,
+            max_ms,
             retries: 0,
+        };
+        b.delay(n)
+    };
+    // throttling is not the hop's fault: it keeps its attempt and waits longer each time (up
+    // to twenty times the usual longest wait), capped by the run's total attempts
+    let again = match e {
+        HopError::Permanent(_) => None,
+        HopError::Throttled(_) => Some((hop.again(), backoff(total as u32, w.retry_max_ms * 20))),
+        _ if hop.attempt < w.max_hop_attempts => {
+            Some((hop.retry(), backoff(hop.attempt, w.retry_max_ms)))
         }
-        .delay(hop.attempt);
+        _ => None,
+    };
+    if let (Some((next, delay)), true) = (again, total < w.max_total_attempts) {
         tracing::warn!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), attempt = hop.attempt, total_attempts = total, error = %reason, "hop failed; redelivery in {delay:?}");
         ctx.publisher
-            .publish_hop(&hop.retry(), delay.as_millis() as u64)
+            .publish_hop(&next, delay.as_millis() as u64)
             .await
             .map_err(|e| HopError::Transient(e.to_string()))?;
         return Ok(());
@@ -185,7 +198,11 @@ async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<(), HopError> {
     runs::give_up(&mut c, hop, &reason, park).await?;
     let mut body = serde_json::to_value(hop).expect("hop serialises");
     body["error"] = serde_json::Value::String(reason);
-    if let Err(e) = ctx.publisher.publish_dead(body.to_string().as_bytes()).await {
+    if let Err(e) = ctx
+        .publisher
+        .publish_dead(body.to_string().as_bytes())
+        .await
+    {
         // Postgres holds the dead letter; the queue's copy is for broker-side tooling
         tracing::warn!(error = %e, "dead letter not copied to the dead-letter queue");
     }

@@ -57,6 +57,8 @@ pub async fn migration(
             "phase": r.phase,
             "cancelled": r.cancelled,
             "attempts": r.hop_attempts,
+            "total_attempts": r.total_attempts,
+            "parked_at": r.parked_at.map(views::ts),
             "last_error": r.last_error,
             "lease_owner": r.lease_owner,
             "lease_expires_at": r.lease_expires_at.map(views::ts),
@@ -73,6 +75,7 @@ pub async fn migration(
                 "messages_migrated": r.messages_migrated,
                 "attachments_stored": r.attachments_stored,
                 "attachments_failed": r.attachments_failed,
+                "attachments_pending": r.attachments_pending,
                 "rejects": r.rejects,
             },
         })

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod inbox;
 pub mod migration;
 pub mod ops;
+pub mod recovery;
 pub mod views;
 pub mod webchat;
 
@@ -81,6 +82,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/admin/migrations", web::get().to(admin::list_migrations))
         .route("/admin/migrations/repair", web::post().to(admin::repair))
+        .route(
+            "/admin/accounts/{shopper_id}/retry",
+            web::post().to(recovery::retry_failed),
+        )
+        .route(
+            "/admin/accounts/{shopper_id}/unpark",
+            web::post().to(recovery::unpark),
+        )
+        .route("/admin/parked", web::get().to(recovery::list_parked))
+        .route(
+            "/admin/dead-letters",
+            web::get().to(recovery::list_dead_letters),
+        )
+        .route(
+            "/admin/dead-letters/{id}/replay",
+            web::post().to(recovery::replay_dead_letter),
+        )
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))

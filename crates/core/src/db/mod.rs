@@ -5,13 +5,13 @@ pub mod queries;
 pub mod schema;
 
 use crate::error::{CoreError, CoreResult};
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use crate::settings::DatabaseSettings;
 use diesel::ConnectionError;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use std::time::Duration;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::time::Duration;
 
 /// The migrations of `migrations/`, compiled in.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
@@ -64,7 +64,8 @@ pub async fn run_migrations(url: &str) -> CoreResult<()> {
         use diesel::RunQueryDsl;
         type Wrapper =
             diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
-        let mut c = <Wrapper as diesel::Connection>::establish(&url).map_err(|e| CoreError::Pool(e.to_string()))?;
+        let mut c = <Wrapper as diesel::Connection>::establish(&url)
+            .map_err(|e| CoreError::Pool(e.to_string()))?;
         diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut c)?;
         let res = c
             .run_pending_migrations(MIGRATIONS)
@@ -83,7 +84,8 @@ pub async fn check_migrations_reversible(url: &str) -> CoreResult<()> {
     tokio::task::spawn_blocking(move || -> CoreResult<()> {
         type Wrapper =
             diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
-        let mut c = <Wrapper as diesel::Connection>::establish(&url).map_err(|e| CoreError::Pool(e.to_string()))?;
+        let mut c = <Wrapper as diesel::Connection>::establish(&url)
+            .map_err(|e| CoreError::Pool(e.to_string()))?;
         let err = |e: Box<dyn std::error::Error + Send + Sync>| CoreError::Invalid(e.to_string());
         c.run_pending_migrations(MIGRATIONS).map_err(err)?;
         c.revert_all_migrations(MIGRATIONS).map_err(err)?;

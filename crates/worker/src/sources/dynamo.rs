@@ -165,8 +165,8 @@ impl DynamoSource {
     pub async fn new(cfg: &DynamoSettings, sts: &StsSettings, retries: u32) -> Self {
         let http = https_client();
         let timeouts = timeouts(cfg);
-        let creds = AssumeRoleCredentials::new(sts, &cfg.region, http.clone(), timeouts.clone())
-            .await;
+        let creds =
+            AssumeRoleCredentials::new(sts, &cfg.region, http.clone(), timeouts.clone()).await;
         let mut b = aws_sdk_dynamodb::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .http_client(http)
@@ -254,7 +254,8 @@ impl DynamoSource {
 }
 
 /// After the SDK's own retries, every DynamoDB error is worth a later hop attempt, except a
-/// missing table or a refused request shape, which retrying cannot fix.
+/// missing table or a refused request shape, which retrying cannot fix; throttling is told
+/// apart (it means slow down, not broken).
 fn dynamo_error<E, R>(what: &str, e: aws_sdk_dynamodb::error::SdkError<E, R>) -> HopError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -268,13 +269,14 @@ where
             .map(str::to_string)
             .unwrap_or_else(|| format!("{e:?}").chars().take(300).collect())
     );
-    if matches!(
-        code.as_str(),
-        "ResourceNotFoundException" | "ValidationException" | "AccessDeniedException"
-    ) {
-        HopError::Permanent(msg)
-    } else {
-        HopError::Transient(msg)
+    match code.as_str() {
+        "ResourceNotFoundException" | "ValidationException" | "AccessDeniedException" => {
+            HopError::Permanent(msg)
+        }
+        "ProvisionedThroughputExceededException"
+        | "ThrottlingException"
+        | "RequestLimitExceeded" => HopError::Throttled(msg),
+        _ => HopError::Transient(msg),
     }
 }
 

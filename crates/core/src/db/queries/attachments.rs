@@ -4,9 +4,9 @@
 use crate::db::schema::attachments;
 use crate::error::CoreResult;
 use crate::ids::{AccountId, AttachmentId, MessageId, RunId};
+use crate::source::{pg_text, SourceMessage};
 use crate::status::{MigrationStatus, ALL_STATUSES};
 use chrono::{DateTime, Utc};
-use crate::source::{pg_text, SourceMessage};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 

@@ -10,7 +10,11 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// Records a given-up hop with its error.
-pub async fn record(conn: &mut AsyncPgConnection, hop: &MigrationHop, error: &str) -> CoreResult<i64> {
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    hop: &MigrationHop,
+    error: &str,
+) -> CoreResult<i64> {
     Ok(diesel::insert_into(dead_letters::table)
         .values((
             dead_letters::account_id.eq(Some(hop.account_id)),

@@ -93,7 +93,8 @@ pub async fn insert_messages(
                 .map(|(_, _, m)| (r.id, *m))
         })
         .collect();
-    let (pending, failed) = attachments::insert_for(conn, account_id, run_id, &with_sources).await?;
+    let (pending, failed) =
+        attachments::insert_for(conn, account_id, run_id, &with_sources).await?;
     out.pending_attachments = pending;
     out.failed_attachments = failed;
     let mut per_conversation: HashMap<ConversationId, i32> = HashMap::new();

@@ -126,20 +126,22 @@ pub async fn attempt_failed(
     error: &str,
 ) -> CoreResult<Option<i32>> {
     use migration_runs::dsl as r;
-    Ok(
-        diesel::update(r::migration_runs.find(run_id).filter(r::lease_owner.eq(owner)))
-            .set((
-                r::lease_owner.eq(None::<String>),
-                r::lease_expires_at.eq(None::<DateTime<Utc>>),
-                r::last_error.eq(Some(error)),
-                r::total_attempts.eq(r::total_attempts + 1),
-                r::updated_at.eq(diesel::dsl::now),
-            ))
-            .returning(r::total_attempts)
-            .get_result(conn)
-            .await
-            .optional()?,
+    Ok(diesel::update(
+        r::migration_runs
+            .find(run_id)
+            .filter(r::lease_owner.eq(owner)),
     )
+    .set((
+        r::lease_owner.eq(None::<String>),
+        r::lease_expires_at.eq(None::<DateTime<Utc>>),
+        r::last_error.eq(Some(error)),
+        r::total_attempts.eq(r::total_attempts + 1),
+        r::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(r::total_attempts)
+    .get_result(conn)
+    .await
+    .optional()?)
 }
 
 /// The hop is given up: the account takes the phase's failure status, the run keeps the error
