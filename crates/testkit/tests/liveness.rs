@@ -219,6 +219,7 @@ async fn a_run_that_keeps_failing_is_parked_until_an_operator_unparks_it() {
         s.worker.max_hop_attempts = 2;
         s.worker.repair_interval_secs = 1;
         s.worker.recent_max_threads = 0;
+        s.worker.outbox_retention_secs = 1;
     })
     .await;
     let s = spec("parkme", 6, 4, 5);
@@ -267,6 +268,30 @@ async fn a_run_that_keeps_failing_is_parked_until_an_operator_unparks_it() {
         .admin(Method::POST, "/admin/accounts/parkme/unpark", None)
         .await;
     assert_eq!(st, reqwest::StatusCode::CONFLICT, "nothing to un-park");
+    let id = dead["dead_letters"][0]["id"].as_i64().unwrap();
+    let path = format!("/admin/dead-letters/{id}/replay");
+    let (st, v) = env.admin(Method::POST, &path, None).await;
+    assert_eq!(
+        st,
+        reqwest::StatusCode::CONFLICT,
+        "completed: nothing to replay {v}"
+    );
+    // published outbox rows are pruned by the sweeper
+    let start = Instant::now();
+    loop {
+        use migrator_core::db::schema::outbox;
+        let published: i64 = outbox::table
+            .filter(outbox::published_at.is_not_null())
+            .count()
+            .get_result(&mut env.db().await)
+            .await
+            .unwrap();
+        if published == 0 {
+            break;
+        }
+        assert!(start.elapsed() < T, "{published} published rows kept");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     env.shutdown().await;
 }
 
@@ -320,5 +345,28 @@ async fn attachments_failing_half_the_time_all_end_stored() {
         .unwrap();
     assert!(stats.media_injected_failures > 5, "{stats:?}");
     verify::destination_equals_source(&env, &s, |_| false).await;
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hop_no_queue_takes_is_an_error_not_a_silent_loss() {
+    let opts = EnvOptions {
+        workers: 0,
+        ..Default::default()
+    };
+    let env = TestEnv::start_with(opts, |_| {}).await;
+    let broker = queue::Broker::from_settings(&env.settings.amqp);
+    let publisher = Publisher::new(broker.clone());
+    let hop = MigrationHop::first(Default::default(), Default::default(), Phase::Channels);
+    publisher.publish_hop(&hop, 0).await.expect("routable");
+    // the phase's queue disappears (an operator's mistake): the broker returns the message
+    let conn = queue::connect(&broker).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.queue_delete(&broker.names.phase(Phase::Channels), Default::default())
+        .await
+        .unwrap();
+    let err = publisher.publish_hop(&hop, 0).await.unwrap_err();
+    assert!(matches!(err, queue::QueueError::Unroutable(_)), "{err}");
+    let _ = conn.close(200, "bye").await;
     env.shutdown().await;
 }
