@@ -1,5 +1,8 @@
-//! JWT authentication: HS256 with a secret by default, RS256 with a public key as an option;
-//! `sub` is the C1's shopper id, `role = admin` marks operators; `iss`/`aud` when configured.
+//! JWT authentication, two verifiers that share nothing: app tokens (`sub` = the C1's
+//! shopper id; `api.jwt_*`) and operator tokens (`role = admin`; `api.admin_jwt_*`, their own
+//! key and audience), so a leaked app signing key cannot mint operators. HS256 with a secret or
+//! RS256 with a public key; `iss`/`aud` required when configured. A 401 says only that the token
+//! was refused; the reason goes to the log.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -8,10 +11,10 @@ use futures::future::{ready, Ready};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use migrator_core::ids::ShopperId;
 use migrator_core::settings::ApiSettings;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-/// How tokens are checked.
+/// How one kind of token is checked.
 #[derive(Clone)]
 pub struct JwtVerifier {
     key: DecodingKey,
@@ -25,53 +28,84 @@ struct Claims {
     role: Option<String>,
 }
 
+/// The settings of one verifier.
+struct JwtConfig<'a> {
+    algorithm: &'a str,
+    secret: &'a SecretString,
+    public_key_pem: &'a str,
+    issuer: &'a str,
+    audience: &'a str,
+}
+
 impl JwtVerifier {
-    /// Builds the verifier from the api settings.
-    pub fn from_settings(s: &ApiSettings) -> anyhow::Result<Self> {
-        let (alg, key) = match s.jwt_algorithm.to_ascii_uppercase().as_str() {
+    /// The verifier of app tokens.
+    pub fn app(s: &ApiSettings) -> anyhow::Result<Self> {
+        Self::new(JwtConfig {
+            algorithm: &s.jwt_algorithm,
+            secret: &s.jwt_secret,
+            public_key_pem: &s.jwt_public_key_pem,
+            issuer: &s.jwt_issuer,
+            audience: &s.jwt_audience,
+        })
+    }
+
+    /// The verifier of operator tokens.
+    pub fn admin(s: &ApiSettings) -> anyhow::Result<Self> {
+        Self::new(JwtConfig {
+            algorithm: &s.admin_jwt_algorithm,
+            secret: &s.admin_jwt_secret,
+            public_key_pem: &s.admin_jwt_public_key_pem,
+            issuer: &s.admin_jwt_issuer,
+            audience: &s.admin_jwt_audience,
+        })
+    }
+
+    fn new(c: JwtConfig<'_>) -> anyhow::Result<Self> {
+        let (alg, key) = match c.algorithm.to_ascii_uppercase().as_str() {
             "HS256" => (
                 Algorithm::HS256,
-                DecodingKey::from_secret(s.jwt_secret.expose_secret().as_bytes()),
+                DecodingKey::from_secret(c.secret.expose_secret().as_bytes()),
             ),
             "RS256" => (
                 Algorithm::RS256,
-                DecodingKey::from_rsa_pem(s.jwt_public_key_pem.as_bytes())?,
+                DecodingKey::from_rsa_pem(c.public_key_pem.as_bytes())?,
             ),
-            other => anyhow::bail!("api.jwt_algorithm {other:?} is not HS256 or RS256"),
+            other => anyhow::bail!("JWT algorithm {other:?} is not HS256 or RS256"),
         };
         let mut validation = Validation::new(alg);
         validation.leeway = 0;
         // a configured iss/aud is required to be present, not only checked when present
         let mut required = vec!["exp", "sub"];
-        if !s.jwt_issuer.is_empty() {
-            validation.set_issuer(&[s.jwt_issuer.as_str()]);
+        if !c.issuer.is_empty() {
+            validation.set_issuer(&[c.issuer]);
             required.push("iss");
         }
-        if s.jwt_audience.is_empty() {
+        if c.audience.is_empty() {
             validation.validate_aud = false;
         } else {
-            validation.set_audience(&[s.jwt_audience.as_str()]);
+            validation.set_audience(&[c.audience]);
             required.push("aud");
         }
         validation.set_required_spec_claims(&required);
         Ok(Self { key, validation })
     }
 
-    fn verify(&self, req: &HttpRequest) -> Result<(ShopperId, bool), ApiError> {
+    /// The bearer token of the request, checked: its subject and whether it claims the admin
+    /// role. The error says why, for the log only.
+    fn verify(&self, req: &HttpRequest) -> Result<(String, bool), String> {
         let header = req
             .headers()
             .get("authorization")
-            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?
+            .ok_or("missing bearer token")?
             .to_str()
-            .map_err(|_| ApiError::unauthorized("malformed authorization header"))?;
+            .map_err(|_| "malformed authorization header")?;
         let token = header
             .strip_prefix("Bearer ")
-            .ok_or_else(|| ApiError::unauthorized("authorization must be a bearer token"))?;
+            .ok_or("authorization must be a bearer token")?;
         let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.key, &self.validation)
-            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
-        let shopper = ShopperId::parse(&data.claims.sub)
-            .map_err(|_| ApiError::unauthorized("token subject is not a valid shopper_id"))?;
-        Ok((shopper, data.claims.role.as_deref() == Some("admin")))
+            .map_err(|e| format!("invalid token: {e}"))?;
+        let admin = data.claims.role.as_deref() == Some("admin");
+        Ok((data.claims.sub, admin))
     }
 }
 
@@ -82,25 +116,48 @@ pub struct AppUser {
     pub shopper_id: ShopperId,
 }
 
-/// An operator (`role = admin`).
+/// An operator, as its token names it (`sub`), for the audit log.
 #[derive(Debug, Clone)]
-pub struct AdminUser;
+pub struct AdminUser {
+    /// Who.
+    pub sub: String,
+}
 
 fn state(req: &HttpRequest) -> &AppState {
     req.app_data::<web::Data<AppState>>()
         .expect("AppState registered")
 }
 
+/// A refused token: the same 401 whatever the reason, which goes to the log.
+fn refused(why: &str) -> ApiError {
+    tracing::info!(reason = why, "token refused");
+    ApiError::unauthorized("the bearer token was refused")
+}
+
+fn app_user(req: &HttpRequest) -> Result<AppUser, ApiError> {
+    let (sub, _) = state(req).jwt.verify(req).map_err(|e| refused(&e))?;
+    let shopper_id = ShopperId::parse(&sub).map_err(|_| refused("subject is not a shopper_id"))?;
+    Ok(AppUser { shopper_id })
+}
+
+fn admin_user(req: &HttpRequest) -> Result<AdminUser, ApiError> {
+    let st = state(req);
+    match st.admin_jwt.verify(req) {
+        Ok((sub, true)) => Ok(AdminUser { sub }),
+        Ok((_, false)) => Err(ApiError::forbidden("this endpoint needs an operator token")),
+        // an app token (whatever role it claims) is valid, but not here
+        Err(e) => match st.jwt.verify(req) {
+            Ok(_) => Err(ApiError::forbidden("this endpoint needs an operator token")),
+            Err(_) => Err(refused(&e)),
+        },
+    }
+}
+
 impl FromRequest for AppUser {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            state(req)
-                .jwt
-                .verify(req)
-                .map(|(shopper_id, _)| AppUser { shopper_id }),
-        )
+        ready(app_user(req))
     }
 }
 
@@ -108,13 +165,7 @@ impl FromRequest for AdminUser {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(state(req).jwt.verify(req).and_then(|(_, admin)| {
-            if admin {
-                Ok(AdminUser)
-            } else {
-                Err(ApiError::forbidden("this endpoint needs an admin token"))
-            }
-        }))
+        ready(admin_user(req))
     }
 }
 
@@ -127,18 +178,23 @@ mod tests {
 
     fn settings(alg: &str) -> ApiSettings {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/dev-keys/");
+        let pem =
+            std::fs::read_to_string(format!("{dir}DEV-ONLY-media-signing-public.pem")).unwrap();
         ApiSettings {
             listen: "127.0.0.1:0".into(),
             jwt_algorithm: alg.into(),
             jwt_secret: "s3cret".to_string().into(),
-            jwt_public_key_pem: std::fs::read_to_string(format!(
-                "{dir}DEV-ONLY-media-signing-public.pem"
-            ))
-            .unwrap(),
+            jwt_public_key_pem: pem.clone(),
             jwt_issuer: "godaddy-sso".into(),
             jwt_audience: "reamaze-app".into(),
+            admin_jwt_algorithm: alg.into(),
+            admin_jwt_secret: "0p3rators".to_string().into(),
+            admin_jwt_public_key_pem: pem,
+            admin_jwt_issuer: "ops-sso".into(),
+            admin_jwt_audience: "reamaze-migrator-admin".into(),
             eligibility_timeout_ms: 100,
             max_body_bytes: 1024,
+            audit_retention_days: 365,
         }
     }
 
@@ -150,7 +206,7 @@ mod tests {
 
     #[test]
     fn rs256_with_issuer_and_audience() {
-        let v = JwtVerifier::from_settings(&settings("RS256")).unwrap();
+        let v = JwtVerifier::app(&settings("RS256")).unwrap();
         let pem = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../config/dev-keys/DEV-ONLY-media-signing-private.pem"
@@ -181,6 +237,15 @@ mod tests {
         )
         .unwrap();
         assert!(v.verify(&req(&hs)).is_err());
-        assert!(JwtVerifier::from_settings(&settings("none")).is_err());
+        assert!(JwtVerifier::app(&settings("none")).is_err());
+        // the operators' verifier wants its own issuer and audience
+        let admin = JwtVerifier::admin(&settings("RS256")).unwrap();
+        assert!(
+            admin.verify(&req(&ok)).is_err(),
+            "an app token is no operator's"
+        );
+        let op = sign(json!({"sub": "ops", "exp": exp, "iss": "ops-sso",
+            "aud": "reamaze-migrator-admin", "role": "admin"}));
+        assert_eq!(admin.verify(&req(&op)).unwrap(), ("ops".to_string(), true));
     }
 }

@@ -1,6 +1,7 @@
 //! The re:amaze migration API: mobile app endpoints (accounts, migrate, status, inbox, web
 //! chat) and operator endpoints, over the shared core.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod metrics;

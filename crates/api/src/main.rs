@@ -8,10 +8,11 @@ async fn main() -> anyhow::Result<()> {
     migrator_core::telemetry::init("info");
     let settings = Settings::load()?;
     if std::env::args().nth(1).as_deref() == Some("migrate") {
-        migrator_core::db::run_migrations(&settings.database.url).await?;
+        migrator_core::db::run_migrations(settings.database.url.as_str()).await?;
         println!("database migrations applied");
         return Ok(());
     }
+    migrator_core::settings::production::refuse_or_exit(&settings);
     let api = migrator_api::startup::start(settings).await?;
     migrator_core::shutdown::terminated().await;
     tracing::info!("shutting down");

@@ -11,8 +11,15 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts a response.
+    /// Counts a response. Labels are bounded: a method outside the standard ones counts as
+    /// `OTHER` (a client may send any token as a method).
     pub fn request(&self, method: &str, status: u16) {
+        const KNOWN: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+        let method = KNOWN
+            .iter()
+            .find(|m| **m == method)
+            .copied()
+            .unwrap_or("OTHER");
         *self
             .requests
             .lock()

@@ -35,7 +35,7 @@ impl RunningApi {
 
 /// Applies migrations, binds `api.listen` (port 0 for any) and serves in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
-    db::run_migrations(&settings.database.url).await?;
+    db::run_migrations(settings.database.url.as_str()).await?;
     let pool = db::pool(&settings.database)?;
     let publisher = Arc::new(Publisher::new(Broker::from_settings(&settings.amqp)));
     let (stop_relay, stop_rx) = tokio::sync::watch::channel(false);
@@ -48,7 +48,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     let max_body = settings.api.max_body_bytes;
     let listen = settings.api.listen.clone();
     let state = web::Data::new(AppState {
-        jwt: JwtVerifier::from_settings(&settings.api)?,
+        jwt: JwtVerifier::app(&settings.api)?,
+        admin_jwt: JwtVerifier::admin(&settings.api)?,
         conversations: ConversationsClient::new(
             &settings.conversations.base_url,
             settings.conversations.token.clone(),

@@ -17,8 +17,10 @@ pub struct AppState {
     pub pool: DbPool,
     /// Hop publisher.
     pub publisher: Arc<Publisher>,
-    /// Token checks.
+    /// App token checks.
     pub jwt: JwtVerifier,
+    /// Operator token checks (their own key and audience).
+    pub admin_jwt: JwtVerifier,
     /// Conversations (eligibility check: short timeout, no retries).
     pub conversations: ConversationsClient,
     /// Attachment bytes.

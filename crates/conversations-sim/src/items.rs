@@ -6,6 +6,16 @@ use crate::store::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
+/// An attachment's `media_url`: on the simulator's media service, or the media id itself when
+/// it is already a URL (tests point items at other servers).
+fn media_url(media_base: &str, media_id: &str) -> String {
+    if media_id.starts_with("http://") || media_id.starts_with("https://") {
+        media_id.to_string()
+    } else {
+        format!("{}/media/{media_id}", media_base.trim_end_matches('/'))
+    }
+}
+
 /// A string attribute.
 pub(crate) fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -122,14 +132,7 @@ pub fn message_item(shopper_id: &str, thread_id: &str, m: &MessageSpec, media_ba
             .iter()
             .map(|a| {
                 AttributeValue::M(Item::from([
-                    (
-                        "media_url".into(),
-                        s(&format!(
-                            "{}/media/{}",
-                            media_base.trim_end_matches('/'),
-                            a.media_id
-                        )),
-                    ),
+                    ("media_url".into(), s(&media_url(media_base, &a.media_id))),
                     ("content_type".into(), s(&a.content_type)),
                     ("file_name".into(), s(&a.file_name)),
                     ("size_bytes".into(), n(a.size_bytes as i64)),

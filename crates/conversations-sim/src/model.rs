@@ -105,7 +105,7 @@ pub struct MessageSpec {
 /// An attachment; its bytes are derived from `media_id` (see `media.rs`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttachmentSpec {
-    /// Media id in the URL.
+    /// Media id in the URL (an absolute URL is used as the `media_url` itself).
     pub media_id: String,
     /// MIME type.
     pub content_type: String,

@@ -1,16 +1,38 @@
-//! Attachment storage behind a small trait, so object storage can follow the file system.
+//! Attachment storage behind a small trait, so object storage can follow the file system. Bytes
+//! are streamed both ways: a writer takes chunks as they arrive (nothing is visible under the key
+//! until it commits), a reader hands them out as they are read; no file is ever held whole in
+//! memory.
 
 use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
+use tokio::io::{AsyncRead, AsyncWriteExt};
+
+/// A blob being written; dropped without [`BlobWriter::commit`], it leaves nothing behind.
+#[async_trait::async_trait]
+pub trait BlobWriter: Send {
+    /// Appends a chunk.
+    async fn write(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// Makes the blob visible under its key, atomically; returns its size.
+    async fn commit(self: Box<Self>) -> io::Result<u64>;
+}
+
+/// A stored blob, opened for reading.
+pub struct BlobReader {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its bytes.
+    pub bytes: Pin<Box<dyn AsyncRead + Send>>,
+}
 
 /// Where attachment bytes live.
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync {
-    /// Stores `bytes` under `key` atomically (readers never see half a file).
-    async fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()>;
-    /// Reads the bytes under `key`.
-    async fn get(&self, key: &str) -> io::Result<Vec<u8>>;
-    /// Removes every key under `prefix` (forced re-migration).
+    /// Starts writing `key`.
+    async fn create(&self, key: &str) -> io::Result<Box<dyn BlobWriter>>;
+    /// Opens the bytes under `key`.
+    async fn open(&self, key: &str) -> io::Result<BlobReader>;
+    /// Removes every key under `prefix` (a superseded run's files).
     async fn remove_prefix(&self, prefix: &str) -> io::Result<()>;
 }
 
@@ -38,20 +60,65 @@ impl FsBlobStore {
     }
 }
 
+/// A file written aside and renamed into place at commit; removed if dropped before.
+struct FsWriter {
+    file: Option<tokio::fs::File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    size: u64,
+}
+
+#[async_trait::async_trait]
+impl BlobWriter for FsWriter {
+    async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let f = self.file.as_mut().expect("open until commit");
+        f.write_all(chunk).await?;
+        self.size += chunk.len() as u64;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> io::Result<u64> {
+        let mut f = self.file.take().expect("committed once");
+        f.flush().await?;
+        f.sync_all().await?;
+        drop(f);
+        tokio::fs::rename(&self.tmp, &self.path).await?;
+        Ok(self.size)
+    }
+}
+
+impl Drop for FsWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl BlobStore for FsBlobStore {
-    async fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
+    async fn create(&self, key: &str) -> io::Result<Box<dyn BlobWriter>> {
         let path = self.path(key)?;
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
         let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
-        tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::rename(&tmp, &path).await
+        let file = tokio::fs::File::create(&tmp).await?;
+        Ok(Box::new(FsWriter {
+            file: Some(file),
+            tmp,
+            path,
+            size: 0,
+        }))
     }
 
-    async fn get(&self, key: &str) -> io::Result<Vec<u8>> {
-        tokio::fs::read(self.path(key)?).await
+    async fn open(&self, key: &str) -> io::Result<BlobReader> {
+        let file = tokio::fs::File::open(self.path(key)?).await?;
+        let size = file.metadata().await?.len();
+        Ok(BlobReader {
+            size,
+            bytes: Box::pin(file),
+        })
     }
 
     async fn remove_prefix(&self, prefix: &str) -> io::Result<()> {
@@ -65,16 +132,31 @@ impl BlobStore for FsBlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
 
     #[tokio::test]
-    async fn stores_reads_and_refuses_escapes() {
+    async fn streams_in_and_out_commits_atomically_and_refuses_escapes() {
         let dir = std::env::temp_dir().join(format!("blobs-{}", uuid::Uuid::new_v4()));
         let s = FsBlobStore::new(&dir);
-        s.put("a/b", b"hello").await.unwrap();
-        assert_eq!(s.get("a/b").await.unwrap(), b"hello");
-        assert!(s.get("../etc/passwd").await.is_err());
-        s.remove_prefix("a").await.unwrap();
-        assert!(s.get("a/b").await.is_err());
+        let mut w = s.create("a/r1/b").await.unwrap();
+        w.write(b"hel").await.unwrap();
+        w.write(b"lo").await.unwrap();
+        assert!(s.open("a/r1/b").await.is_err(), "invisible until committed");
+        assert_eq!(w.commit().await.unwrap(), 5);
+        let mut r = s.open("a/r1/b").await.unwrap();
+        let mut got = Vec::new();
+        r.bytes.read_to_end(&mut got).await.unwrap();
+        assert_eq!((r.size, got.as_slice()), (5, b"hello".as_slice()));
+        // abandoned: nothing left behind
+        let mut w = s.create("a/r1/c").await.unwrap();
+        w.write(b"partial").await.unwrap();
+        drop(w);
+        let left: Vec<_> = std::fs::read_dir(dir.join("a/r1")).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the committed file");
+        assert!(s.open("../etc/passwd").await.is_err());
+        assert!(s.create("a/../../x").await.is_err());
+        s.remove_prefix("a/r1").await.unwrap();
+        assert!(s.open("a/r1/b").await.is_err());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -129,8 +129,8 @@ impl QueueNames {
 /// The broker as the settings describe it.
 #[derive(Debug, Clone)]
 pub struct Broker {
-    /// `amqp://…`.
-    pub url: String,
+    /// `amqp://…` (its password never shows in `Debug`).
+    pub url: crate::settings::ConnUrl,
     /// Names.
     pub names: QueueNames,
     /// `quorum` or `classic`.
@@ -190,7 +190,12 @@ async fn bounded<T, E: Into<QueueError>>(
 pub async fn connect(b: &Broker) -> Result<Connection, QueueError> {
     let props = ConnectionProperties::default()
         .with_connection_name(LongString::from(format!("migrator-{}", std::process::id())));
-    bounded(b.timeout, "connect", Connection::connect(&b.url, props)).await
+    bounded(
+        b.timeout,
+        "connect",
+        Connection::connect(b.url.as_str(), props),
+    )
+    .await
 }
 
 fn args(pairs: &[(&str, AMQPValue)]) -> FieldTable {

@@ -11,20 +11,22 @@ impl TestEnv {
         self.token(json!({ "sub": shopper_id, "exp": now() + 3600 }))
     }
 
-    /// An admin token.
+    /// An operator token: signed with the operators' own secret, for their audience.
     pub fn admin_token(&self) -> String {
-        self.token(json!({ "sub": "operator", "role": "admin", "exp": now() + 3600 }))
+        let a = &self.settings.api;
+        let mut claims = json!({ "sub": "operator", "role": "admin", "exp": now() + 3600 });
+        if !a.admin_jwt_issuer.is_empty() {
+            claims["iss"] = a.admin_jwt_issuer.clone().into();
+        }
+        if !a.admin_jwt_audience.is_empty() {
+            claims["aud"] = a.admin_jwt_audience.clone().into();
+        }
+        sign(&a.admin_jwt_secret, &claims)
     }
 
-    /// Signs arbitrary claims with the configured secret.
+    /// Signs arbitrary claims with the app secret (what an app token is signed with).
     pub fn token(&self, claims: Value) -> String {
-        let secret = secrecy::ExposeSecret::expose_secret(&self.settings.api.jwt_secret).clone();
-        jsonwebtoken::encode(
-            &Header::default(),
-            &claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .expect("sign")
+        sign(&self.settings.api.jwt_secret, &claims)
     }
 
     /// A request to the api; returns the status and the JSON body (Null when not JSON).
@@ -94,4 +96,15 @@ fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// HS256 with `secret`.
+pub fn sign(secret: &secrecy::SecretString, claims: &Value) -> String {
+    let secret = secrecy::ExposeSecret::expose_secret(secret);
+    jsonwebtoken::encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
 }

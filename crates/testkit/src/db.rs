@@ -32,7 +32,7 @@ pub async fn drop_database(name: &str) -> anyhow::Result<()> {
 impl TestEnv {
     /// A direct database connection (assertions).
     pub async fn db(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(&self.settings.database.url)
+        AsyncPgConnection::establish(self.settings.database.url.as_str())
             .await
             .expect("db")
     }

@@ -18,12 +18,13 @@ use tokio::task::JoinHandle;
 pub fn test_settings(tag: &str) -> Settings {
     let mut s =
         Settings::load_from(&workspace().join("config")).expect("config/default.toml loads");
-    s.database.url = format!("{}/{tag}", pg_server());
+    s.database.url = format!("{}/{tag}", pg_server()).into();
     s.database.pool_size = 6;
     s.amqp.url = env_or(
         "MIGRATOR_TEST_AMQP",
         "amqp://guest:guest@127.0.0.1:5672/%2f",
-    );
+    )
+    .into();
     s.amqp.prefix = tag.to_string();
     s.api.listen = "127.0.0.1:0".into();
     s.dynamodb.endpoint = env_or("MIGRATOR_TEST_DYNAMO", "http://127.0.0.1:8000");

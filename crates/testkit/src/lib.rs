@@ -13,6 +13,7 @@ pub mod client;
 pub mod db;
 pub mod dynamo_proxy;
 pub mod env;
+pub mod hostile;
 pub mod process;
 pub mod verify;
 

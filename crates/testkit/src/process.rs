@@ -6,6 +6,11 @@ use std::process::{Child, Command, Stdio};
 
 /// The worker binary built by `cargo build --bins` (`make test` builds it first).
 pub fn worker_binary() -> PathBuf {
+    binary("migrator-worker")
+}
+
+/// A binary of the workspace built by `cargo build --bins`.
+pub fn binary(name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| super::workspace().join("target"));
@@ -15,7 +20,7 @@ pub fn worker_binary() -> PathBuf {
     } else {
         "release"
     };
-    let bin = target.join(profile).join("migrator-worker");
+    let bin = target.join(profile).join(name);
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build --bins` (make test does)",
@@ -50,6 +55,16 @@ pub fn command(s: &Settings) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     c
+}
+
+/// Peak resident set size of a live process (`VmHWM`), in KiB.
+pub fn peak_rss_kb(c: &Child) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", c.id()))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// SIGKILL.

@@ -7,7 +7,7 @@
 use crate::context::Ctx;
 use migrator_core::db::queries::attachments::{self, Due, Settle};
 use migrator_core::db::queries::runs;
-use migrator_core::ids::{AccountId, AttachmentId, RunId};
+use migrator_core::ids::AccountId;
 use migrator_core::retry::Backoff;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -18,35 +18,27 @@ use tokio::time::Instant;
 pub struct Downloads {
     ctx: Ctx,
     account_id: AccountId,
-    run_id: RunId,
     permits: Arc<Semaphore>,
     tasks: JoinSet<()>,
 }
 
 impl Downloads {
     /// A set bounded by `worker.attachment_concurrency`.
-    pub fn new(ctx: &Ctx, account_id: AccountId, run_id: RunId) -> Self {
+    pub fn new(ctx: &Ctx, account_id: AccountId) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(
                 ctx.settings.worker.attachment_concurrency.max(1),
             )),
             ctx: ctx.clone(),
             account_id,
-            run_id,
             tasks: JoinSet::new(),
         }
     }
 
     /// Starts the first downloads of attachment rows just committed.
-    pub fn spawn(&mut self, pending: Vec<(AttachmentId, String)>) {
-        for (id, media_url) in pending {
-            self.spawn_due(Due {
-                id,
-                account_id: self.account_id,
-                run_id: Some(self.run_id),
-                media_url,
-                attempts: 0,
-            });
+    pub fn spawn(&mut self, pending: Vec<Due>) {
+        for due in pending {
+            self.spawn_due(due);
         }
     }
 
@@ -118,30 +110,28 @@ pub async fn retry_due(ctx: &Ctx, limit: i64, deadline: Instant) -> usize {
     n
 }
 
+/// Where an attachment's bytes are stored: under its run, so removing a superseded run's
+/// files never touches a newer run's.
+fn blob_key(due: &Due) -> String {
+    let run = due.run_id.map_or("legacy".to_string(), |r| r.to_string());
+    format!("{}/{run}/{}", due.account_id, due.id)
+}
+
 /// One download and its outcome on the row (and on its run's figures when settled).
 async fn fetch(ctx: &Ctx, due: Due) {
-    let (res, tries) = ctx.media.download(&due.media_url).await;
+    let key = blob_key(&due);
+    let (res, tries) = ctx
+        .media
+        .download(&due.media_url, due.size_bytes, ctx.blobs.as_ref(), &key)
+        .await;
     let attempts = due.attempts.saturating_add(tries as i32);
-    let key = format!("{}/{}", due.account_id, due.id);
-    let stored = match res {
-        Ok(d) => match ctx.blobs.put(&key, &d.bytes).await {
-            Ok(()) => Ok((d.bytes.len() as i64, d.content_type)),
-            // our side: try again later
-            Err(e) => Err(crate::sources::media::MediaFailure {
-                code: "unavailable",
-                detail: format!("blob store: {e}"),
-                transient: true,
-            }),
-        },
-        Err(f) => Err(f),
-    };
     let m = &ctx.settings.media;
-    let reason = stored.as_ref().err().map(|f| f.reason());
-    let outcome = match &stored {
-        Ok((size, ct)) => Settle::Stored {
+    let reason = res.as_ref().err().map(|f| f.reason());
+    let outcome = match &res {
+        Ok(f) => Settle::Stored {
             blob_key: &key,
-            size: *size,
-            content_type: ct.as_deref(),
+            size: f.size as i64,
+            content_type: f.content_type.as_deref(),
         },
         Err(f) if f.transient && attempts < m.max_attempts as i32 => {
             let wait = Backoff {
@@ -155,11 +145,12 @@ async fn fetch(ctx: &Ctx, due: Due) {
                 at: chrono::Utc::now() + wait,
             }
         }
-        Err(_) => Settle::Failed {
+        Err(f) => Settle::Failed {
+            code: if f.transient { "unavailable" } else { f.code },
             reason: reason.as_deref().unwrap_or_default(),
         },
     };
-    if let Err(f) = &stored {
+    if let Err(f) = &res {
         let retry_at = at_of(&outcome);
         tracing::warn!(attachment = %due.id, reason = %f.reason(), attempts, ?retry_at, "attachment download failed");
     }

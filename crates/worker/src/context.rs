@@ -1,16 +1,15 @@
 //! Everything a hop needs, built once per worker process from the settings.
 
 use crate::sources::dynamo::DynamoSource;
-use crate::sources::media::MediaClient;
+use crate::sources::media::{allowed_origins, MediaClient};
 use anyhow::Context as _;
 use migrator_core::blob::{BlobStore, FsBlobStore};
 use migrator_core::conversations::ConversationsClient;
-use migrator_core::crypto::SecretBox;
+use migrator_core::crypto::Keyring;
 use migrator_core::db::{self, DbConn, DbPool};
 use migrator_core::queue::{Broker, Publisher};
 use migrator_core::retry::Backoff;
 use migrator_core::settings::Settings;
-use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +31,7 @@ pub struct Ctx {
     /// Attachment storage.
     pub blobs: Arc<dyn BlobStore>,
     /// Channel credential encryption.
-    pub secrets: SecretBox,
+    pub secrets: Keyring,
     /// This process, in lease owners and logs.
     pub worker_id: String,
 }
@@ -64,13 +63,15 @@ impl Ctx {
             dynamo: DynamoSource::new(&settings.dynamodb, &settings.sts, w.max_call_retries).await,
             media: MediaClient::new(
                 &pem,
-                &settings.media.issuer,
-                settings.media.token_ttl_secs,
-                Duration::from_millis(settings.media.timeout_ms),
+                &settings.media,
+                allowed_origins(
+                    &settings.media.allowed_origins,
+                    &settings.conversations.base_url,
+                )?,
                 backoff,
             )?,
             blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
-            secrets: SecretBox::from_base64_key(settings.crypto.credentials_key.expose_secret())?,
+            secrets: Keyring::from_settings(&settings.crypto)?,
             worker_id: format!(
                 "{}-{}-{}",
                 hostname(),

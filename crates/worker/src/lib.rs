@@ -18,7 +18,7 @@ use tokio::sync::watch;
 /// Runs a worker until `stop` flips: consumer, outbox relay and sweeper. Returns once the hop
 /// in hand is finished.
 pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-    migrator_core::db::run_migrations(&settings.database.url).await?;
+    migrator_core::db::run_migrations(settings.database.url.as_str()).await?;
     let ctx = Ctx::new(settings).await?;
     let relay = tokio::spawn(migrator_core::relay::run(
         ctx.pool.clone(),

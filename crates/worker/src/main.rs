@@ -7,6 +7,7 @@ use migrator_core::settings::Settings;
 async fn main() -> anyhow::Result<()> {
     migrator_core::telemetry::init("info");
     let settings = Settings::load()?;
+    migrator_core::settings::production::refuse_or_exit(&settings);
     migrator_worker::run(settings, migrator_core::shutdown::on_signal()).await?;
     tracing::info!("worker stopped");
     Ok(())

@@ -1,10 +1,10 @@
 //! The sweeper: one worker of the fleet at a time (a fleet lock with expiry) re-enqueues runs
 //! whose lease expired or that sat idle without a hop (parking those past their attempts),
 //! repairs failed phases whose restart is a repair, retries due attachments of finished
-//! migrations, and prunes the outbox and old dead letters.
+//! migrations, and prunes the outbox, old dead letters and old audit entries.
 
 use crate::context::Ctx;
-use migrator_core::db::queries::{dead_letters, outbox, sweeps};
+use migrator_core::db::queries::{audit, dead_letters, outbox, sweeps};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -40,7 +40,8 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
     }
     hops.extend(repairs);
     let pruned = outbox::prune_published(&mut c, w.outbox_retention_secs, 10_000).await?
-        + dead_letters::prune(&mut c, w.dead_letter_retention_days).await?;
+        + dead_letters::prune(&mut c, w.dead_letter_retention_days).await?
+        + audit::prune(&mut c, ctx.settings.api.audit_retention_days).await?;
     drop(c);
     for (id, hop) in &hops {
         migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, *id, hop).await;

@@ -2,6 +2,7 @@
 
 use super::migration::{respond, Audience};
 use super::{conn, paging, views};
+use crate::audit::{audited, outcome_detail};
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -9,6 +10,7 @@ use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::{accounts, migration, sweeps};
 use migrator_core::ids::ShopperId;
 use migrator_core::MigrationStatus;
+use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -27,7 +29,7 @@ fn shopper(path: &str) -> Result<ShopperId, ApiError> {
 /// What the web chat initiative does: account + default brand + web chat channel.
 pub async fn create_account(
     st: web::Data<AppState>,
-    _: AdminUser,
+    who: AdminUser,
     body: web::Json<NewAccount>,
 ) -> ApiResult<HttpResponse> {
     let NewAccount { shopper_id, name } = body.into_inner();
@@ -37,8 +39,16 @@ pub async fn create_account(
             "name must be 1-256 characters",
         ));
     }
-    let mut c = conn(&st).await?;
-    let tree = accounts::create_with_webchat(&mut c, &shopper_id, &name).await?;
+    let target = shopper_id.to_string();
+    let tree = audited(
+        &st,
+        &who,
+        "create_account",
+        &target,
+        |c| async move { accounts::create_with_webchat(c, &shopper_id, &name).await }.scope_boxed(),
+        |t| json!({ "account_id": t.account.id }),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(views::account(&tree, true)))
 }
 
@@ -89,18 +99,32 @@ pub async fn migration(
     })))
 }
 
-/// Forced re-migration.
+/// Forced re-migration; the files of every superseded run are removed after commit (the new
+/// run's are under its own run id, out of reach).
 pub async fn remigrate(
     st: web::Data<AppState>,
-    _: AdminUser,
+    who: AdminUser,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let shopper_id = shopper(&path)?;
-    let mut c = conn(&st).await?;
-    let account = accounts::find_by_shopper(&mut c, &shopper_id).await?;
-    let outcome = migration::remigrate(&mut c, account.id).await?;
-    drop(c);
-    let _ = st.blobs.remove_prefix(&account.id.to_string()).await;
+    let (outcome, superseded) = audited(
+        &st,
+        &who,
+        "remigrate",
+        &shopper_id.to_string(),
+        |c| {
+            async move {
+                let account = accounts::find_by_shopper(c, &shopper_id).await?;
+                migration::remigrate(c, account.id).await
+            }
+            .scope_boxed()
+        },
+        |(o, old)| json!({ "outcome": outcome_detail(o), "superseded_runs": old.len() }),
+    )
+    .await?;
+    for (account, run) in superseded {
+        let _ = st.blobs.remove_prefix(&format!("{account}/{run}")).await;
+    }
     Ok(respond(&st, outcome, Audience::Operator).await)
 }
 
@@ -138,10 +162,16 @@ pub async fn list_migrations(
 }
 
 /// Re-runs the all-messages step for every `messages-failure` account now.
-pub async fn repair(st: web::Data<AppState>, _: AdminUser) -> ApiResult<HttpResponse> {
-    let mut c = conn(&st).await?;
-    let hops = sweeps::enqueue_repairs(&mut c, 0).await?;
-    drop(c);
+pub async fn repair(st: web::Data<AppState>, who: AdminUser) -> ApiResult<HttpResponse> {
+    let hops = audited(
+        &st,
+        &who,
+        "repair",
+        "messages-failure",
+        |c| async move { sweeps::enqueue_repairs(c, 0).await }.scope_boxed(),
+        |h| json!({ "enqueued": h.len() }),
+    )
+    .await?;
     for (id, hop) in &hops {
         super::migration::relay(&st, *id, hop).await;
     }

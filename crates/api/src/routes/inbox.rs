@@ -1,12 +1,12 @@
-//! The inbox: conversations, messages, attachment bytes. Another account's ids answer 404.
+//! The inbox: conversations and messages. Another account's ids answer 404.
 
 use super::{conn, paging, parse_id, views::ts};
 use crate::auth::AppUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::{accounts, inbox};
-use migrator_core::ids::{AttachmentId, ConversationId};
+use migrator_core::ids::ConversationId;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -83,7 +83,7 @@ pub async fn list_messages(
                     "size_bytes": a.size_bytes,
                     "status": a.status,
                     "url": (a.status == "stored").then(|| format!("/attachments/{}", a.id)),
-                    "failure_reason": a.failure_reason,
+                    "failure": a.failure,
                 })).collect::<Vec<_>>(),
             })
         })
@@ -91,30 +91,4 @@ pub async fn list_messages(
     Ok(HttpResponse::Ok().json(
         json!({ "messages": list, "page": page, "per_page": per_page, "total_count": total }),
     ))
-}
-
-/// The stored bytes with their content type.
-pub async fn get_attachment(
-    st: web::Data<AppState>,
-    user: AppUser,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let id: AttachmentId = parse_id(&path)?;
-    let mut c = conn(&st).await?;
-    let account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
-    let a = inbox::attachment(&mut c, account.id, id).await?;
-    drop(c);
-    let (Some(key), "stored") = (a.blob_key.as_deref(), a.status.as_str()) else {
-        return Err(ApiError::not_found("stored attachment"));
-    };
-    let bytes = st.blobs.get(key).await.map_err(|e| {
-        tracing::error!(attachment = %a.id, error = %e, "stored attachment unreadable");
-        ApiError::not_found("stored attachment")
-    })?;
-    Ok(HttpResponse::Ok()
-        .content_type(
-            a.content_type
-                .unwrap_or_else(|| "application/octet-stream".into()),
-        )
-        .body(bytes))
 }

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod attachments;
 pub mod inbox;
 pub mod migration;
 pub mod ops;
@@ -62,7 +63,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/conversations/{id}/messages",
             web::get().to(inbox::list_messages),
         )
-        .route("/attachments/{id}", web::get().to(inbox::get_attachment))
+        .route(
+            "/attachments/{id}",
+            web::get().to(attachments::get_attachment),
+        )
         .route(
             "/webchat/conversations",
             web::post().to(webchat::create_conversation),
@@ -91,6 +95,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(recovery::unpark),
         )
         .route("/admin/parked", web::get().to(recovery::list_parked))
+        .route(
+            "/admin/accounts/{shopper_id}/attachments",
+            web::get().to(recovery::list_attachments),
+        )
+        .route("/admin/audit-log", web::get().to(recovery::list_audit_log))
         .route(
             "/admin/dead-letters",
             web::get().to(recovery::list_dead_letters),

@@ -39,7 +39,8 @@ pub fn pool(db: &DatabaseSettings) -> CoreResult<DbPool> {
             Ok(c)
         })
     });
-    let mgr = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&db.url, cfg);
+    let mgr =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(db.url.as_str(), cfg);
     let wait = Duration::from_millis(db.pool_wait_ms.max(1));
     Pool::builder(mgr)
         .max_size(db.pool_size)

@@ -154,7 +154,7 @@ pub struct Attachment {
     pub status: String,
     /// Download attempts.
     pub attempts: i32,
-    /// Why it failed.
+    /// Why it failed, in full (operators).
     pub failure_reason: Option<String>,
     /// Where the bytes are.
     pub blob_key: Option<String>,
@@ -162,6 +162,8 @@ pub struct Attachment {
     pub run_id: Option<RunId>,
     /// When a pending download is tried again (after a transient failure).
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Short code the app sees for a failed one (`not_found`, `too_large`, …).
+    pub failure: Option<String>,
 }
 
 /// One migration run of an account, with its lease, checkpoint and figures.
@@ -241,4 +243,22 @@ pub struct DeadLetter {
     pub created_at: DateTime<Utc>,
     /// When an operator replayed it.
     pub replayed_at: Option<DateTime<Utc>>,
+}
+
+/// An operator's write, as recorded.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntry {
+    /// Id.
+    pub id: i64,
+    /// Who: the operator token's `sub`.
+    pub actor: String,
+    /// What (`remigrate`, `repair`, `retry`, …).
+    pub action: String,
+    /// On what (a shopper id, a dead letter id, `fleet`).
+    pub target: String,
+    /// The outcome.
+    pub detail: serde_json::Value,
+    /// When.
+    pub created_at: DateTime<Utc>,
 }

@@ -37,6 +37,7 @@ diesel::table! {
         credentials_enc -> Nullable<Bytea>,
         native -> Bool,
         created_at -> Timestamptz,
+        credentials_key_id -> Nullable<Text>,
     }
 }
 
@@ -111,6 +112,7 @@ diesel::table! {
         blob_key -> Nullable<Text>,
         run_id -> Nullable<Uuid>,
         next_attempt_at -> Nullable<Timestamptz>,
+        failure -> Nullable<Text>,
     }
 }
 
@@ -168,6 +170,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        detail -> Json,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     dead_letters (id) {
         id -> Int8,
         account_id -> Nullable<Uuid>,
@@ -208,4 +221,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     fleet_locks,
     dead_letters,
+    audit_log,
 );

@@ -1,8 +1,15 @@
 //! The Conversations media service: downloads with a cert JWT (RS256 with re:amaze's private
 //! key; `iss`, `aud = conversations-media`, `iat`, `exp` at most 300 s later).
+//!
+//! `media_url` is source data, so hostile until checked: only URLs of `media.allowed_origins`
+//! are contacted (and get the cert JWT); redirects are never followed; the body is streamed to
+//! the blob store and cut off past `media.max_bytes`, whatever `Content-Length` or the item's
+//! `size_bytes` claim. Memory stays bounded by one chunk.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use migrator_core::blob::BlobStore;
 use migrator_core::retry::{retry, Attempt, Backoff};
+use reqwest::Url;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -14,6 +21,8 @@ pub struct MediaClient {
     issuer: String,
     ttl_secs: u64,
     backoff: Backoff,
+    origins: Vec<url::Origin>,
+    max_bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -24,19 +33,19 @@ struct Claims<'a> {
     exp: u64,
 }
 
-/// A downloaded file.
+/// A stored download.
 #[derive(Debug)]
-pub struct Download {
-    /// The bytes.
-    pub bytes: Vec<u8>,
-    /// `Content-Type` as served.
+pub struct Fetched {
+    /// Bytes stored.
+    pub size: u64,
+    /// `Content-Type` as served, when it is a plain media type.
     pub content_type: Option<String>,
 }
 
 /// Why a download did not store anything.
 #[derive(Debug, Clone)]
 pub struct MediaFailure {
-    /// Short code shown to the C1 (`not_found`, `forbidden`, `unavailable`, …).
+    /// Short code shown to the C1 (`not_found`, `too_large`, `forbidden_origin`, …).
     pub code: &'static str,
     /// The full error, for logs and the admin view.
     pub detail: String,
@@ -45,7 +54,8 @@ pub struct MediaFailure {
 }
 
 impl MediaFailure {
-    fn transient(detail: String) -> Self {
+    /// A failure worth trying again later.
+    pub fn transient(detail: String) -> Self {
         Self {
             code: "unavailable",
             detail,
@@ -62,7 +72,7 @@ impl MediaFailure {
         }
     }
 
-    /// What the attachment row keeps: the code, then the detail.
+    /// What the attachment row keeps for operators: the code, then the detail.
     pub fn reason(&self) -> String {
         format!("{}: {}", self.code, self.detail)
     }
@@ -71,6 +81,7 @@ impl MediaFailure {
 /// A final failure's code for an HTTP status the media service answered.
 fn status_code(status: u16) -> &'static str {
     match status {
+        300..=399 => "redirected",
         401 | 403 => "forbidden",
         404 | 410 => "not_found",
         413 => "too_large",
@@ -78,21 +89,56 @@ fn status_code(status: u16) -> &'static str {
     }
 }
 
+/// A `Content-Type` worth keeping: a short `type/subtype` with optional parameters, printable.
+fn plain_media_type(v: &str) -> Option<String> {
+    let ok =
+        v.len() <= 200 && v.contains('/') && v.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    ok.then(|| v.to_string())
+}
+
+/// The origins media may come from: the configured ones, or that of the Conversations API.
+pub fn allowed_origins(
+    configured: &[String],
+    conversations_base: &str,
+) -> anyhow::Result<Vec<url::Origin>> {
+    let list: Vec<&str> = if configured.is_empty() {
+        vec![conversations_base]
+    } else {
+        configured.iter().map(String::as_str).collect()
+    };
+    list.into_iter()
+        .map(|o| {
+            let u = Url::parse(o).map_err(|e| anyhow::anyhow!("media origin {o:?}: {e}"))?;
+            anyhow::ensure!(
+                matches!(u.scheme(), "http" | "https"),
+                "media origin {o:?} is not http(s)"
+            );
+            Ok(u.origin())
+        })
+        .collect()
+}
+
 impl MediaClient {
-    /// A client signing with the PEM private key at `pem`.
+    /// A client signing with the PEM private key `pem`, fetching only from `origins`.
     pub fn new(
         pem: &[u8],
-        issuer: &str,
-        ttl_secs: u64,
-        timeout: Duration,
+        settings: &migrator_core::settings::MediaSettings,
+        origins: Vec<url::Origin>,
         backoff: Backoff,
     ) -> anyhow::Result<Self> {
+        let timeout = Duration::from_millis(settings.timeout_ms);
         Ok(Self {
-            http: reqwest::Client::builder().timeout(timeout).build()?,
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
             key: EncodingKey::from_rsa_pem(pem)?,
-            issuer: issuer.to_string(),
-            ttl_secs: ttl_secs.min(300),
+            issuer: settings.issuer.clone(),
+            ttl_secs: settings.token_ttl_secs.min(300),
             backoff,
+            origins,
+            max_bytes: settings.max_bytes,
         })
     }
 
@@ -109,49 +155,134 @@ impl MediaClient {
             .expect("RS256 signing with a parsed key")
     }
 
-    /// Downloads `url`, retrying 5xx, 429, timeouts and refused connections a few times in the
-    /// hop; other answers fail at once. Returns the outcome and the attempts made.
-    pub async fn download(&self, url: &str) -> (Result<Download, MediaFailure>, u32) {
+    /// The URL, when it may be contacted at all.
+    fn checked(&self, url: &str, declared: Option<i64>) -> Result<Url, MediaFailure> {
+        let u = Url::parse(url)
+            .map_err(|e| MediaFailure::fatal("forbidden_origin", format!("media_url: {e}")))?;
+        if !self.origins.contains(&u.origin()) {
+            let detail = format!(
+                "media_url outside allowed origins: {}",
+                u.origin().ascii_serialization()
+            );
+            return Err(MediaFailure::fatal("forbidden_origin", detail));
+        }
+        if let Some(n) = declared.filter(|n| *n as u64 > self.max_bytes) {
+            let detail = format!("declared {n} bytes, over the {} byte cap", self.max_bytes);
+            return Err(MediaFailure::fatal("too_large", detail));
+        }
+        Ok(u)
+    }
+
+    /// Downloads `url` into `blobs` under `key`, retrying 5xx, 429, timeouts and resets a few
+    /// times in the hop; other answers fail at once. Returns the outcome and the requests made.
+    pub async fn download(
+        &self,
+        url: &str,
+        declared: Option<i64>,
+        blobs: &dyn BlobStore,
+        key: &str,
+    ) -> (Result<Fetched, MediaFailure>, u32) {
+        let url = match self.checked(url, declared) {
+            Ok(u) => u,
+            Err(f) => return (Err(f), 0),
+        };
         let mut attempts = 0u32;
         let res = retry(self.backoff, || {
             attempts += 1;
-            async {
-                let resp = self
-                    .http
-                    .get(url)
-                    .bearer_auth(self.cert_jwt())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        Attempt::Transient(MediaFailure::transient(format!("request failed: {e}")))
-                    })?;
-                let status = resp.status().as_u16();
-                if status >= 500 || status == 429 || status == 408 {
-                    let detail = format!("media service answered {status}");
-                    return Err(Attempt::Transient(MediaFailure::transient(detail)));
-                }
-                if status != 200 {
-                    let detail = format!("media service answered {status}");
-                    return Err(Attempt::Permanent(MediaFailure::fatal(
-                        status_code(status),
-                        detail,
-                    )));
-                }
-                let content_type = resp
-                    .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let bytes = resp.bytes().await.map_err(|e| {
-                    Attempt::Transient(MediaFailure::transient(format!("body: {e}")))
-                })?;
-                Ok(Download {
-                    bytes: bytes.to_vec(),
-                    content_type,
-                })
-            }
+            self.fetch_once(&url, blobs, key)
         })
         .await;
         (res, attempts)
+    }
+
+    async fn fetch_once(
+        &self,
+        url: &Url,
+        blobs: &dyn BlobStore,
+        key: &str,
+    ) -> Result<Fetched, Attempt<MediaFailure>> {
+        let transient = |d: String| Attempt::Transient(MediaFailure::transient(d));
+        let fatal = |c, d: String| Attempt::Permanent(MediaFailure::fatal(c, d));
+        let mut resp = self
+            .http
+            .get(url.clone())
+            .bearer_auth(self.cert_jwt())
+            .send()
+            .await
+            .map_err(|e| transient(format!("request failed: {e}")))?;
+        let status = resp.status().as_u16();
+        if status >= 500 || status == 429 || status == 408 {
+            return Err(transient(format!("media service answered {status}")));
+        }
+        if status != 200 {
+            // a redirect is never followed: the cert JWT goes to allowed origins only
+            return Err(fatal(
+                status_code(status),
+                format!("media service answered {status}"),
+            ));
+        }
+        if let Some(n) = resp.content_length().filter(|n| *n > self.max_bytes) {
+            let d = format!("Content-Length {n} is over the {} byte cap", self.max_bytes);
+            return Err(fatal("too_large", d));
+        }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(plain_media_type);
+        let mut out = blobs
+            .create(key)
+            .await
+            .map_err(|e| transient(format!("blob store: {e}")))?;
+        let mut size = 0u64;
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => return Err(transient(format!("body: {e}"))),
+            };
+            size += chunk.len() as u64;
+            if size > self.max_bytes {
+                // the writer is dropped: nothing stays behind
+                let d = format!("body over the {} byte cap", self.max_bytes);
+                return Err(fatal("too_large", d));
+            }
+            out.write(&chunk)
+                .await
+                .map_err(|e| transient(format!("blob store: {e}")))?;
+        }
+        let size = out
+            .commit()
+            .await
+            .map_err(|e| transient(format!("blob store: {e}")))?;
+        Ok(Fetched { size, content_type })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_default_to_the_conversations_api_and_compare_exactly() {
+        let o = allowed_origins(&[], "http://127.0.0.1:8090/").unwrap();
+        let ok = Url::parse("http://127.0.0.1:8090/media/x?size=3").unwrap();
+        assert!(o.contains(&ok.origin()));
+        for bad in [
+            "http://127.0.0.1:8091/media/x",
+            "https://127.0.0.1:8090/media/x",
+            "http://localhost:8090/media/x",
+            "http://127.0.0.1:8090@evil.example/x",
+        ] {
+            assert!(!o.contains(&Url::parse(bad).unwrap().origin()), "{bad}");
+        }
+        assert!(allowed_origins(&["file:///etc".into()], "").is_err());
+        assert_eq!(plain_media_type("image/png"), Some("image/png".into()));
+        assert_eq!(
+            plain_media_type("text/html; charset=utf-8").as_deref(),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(plain_media_type("x\r\nSet-Cookie: a"), None);
+        assert_eq!(plain_media_type("nonsense"), None);
     }
 }

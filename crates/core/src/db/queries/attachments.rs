@@ -10,14 +10,14 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-/// Writes the attachment rows of freshly inserted messages; returns the downloads to start
-/// (id, media url) and how many entries failed on arrival (malformed in the source).
+/// Writes the attachment rows of freshly inserted messages; returns the downloads to start and
+/// how many entries failed on arrival (malformed in the source).
 pub async fn insert_for(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
     run_id: RunId,
     messages: &[(MessageId, &SourceMessage)],
-) -> CoreResult<(Vec<(AttachmentId, String)>, i32)> {
+) -> CoreResult<(Vec<Due>, i32)> {
     let (mut pending, mut failed) = (Vec::new(), 0);
     let mut rows = Vec::new();
     for (message_id, m) in messages {
@@ -25,7 +25,14 @@ pub async fn insert_for(
             let id = AttachmentId::new();
             let status = match (&a.defect, &a.media_url) {
                 (None, Some(url)) => {
-                    pending.push((id, url.clone()));
+                    pending.push(Due {
+                        id,
+                        account_id,
+                        run_id: Some(run_id),
+                        media_url: url.clone(),
+                        attempts: 0,
+                        size_bytes: a.size_bytes,
+                    });
                     "pending"
                 }
                 _ => {
@@ -45,10 +52,11 @@ pub async fn insert_for(
                 attachments::size_bytes.eq(a.size_bytes),
                 attachments::status.eq(status),
                 attachments::failure_reason.eq(a.defect.clone()),
+                attachments::failure.eq(a.defect.as_ref().map(|_| "malformed")),
             ));
         }
     }
-    // 10 parameters a row: chunks stay far below Postgres's 65,535 bind parameters
+    // 12 parameters a row: chunks stay far below Postgres's 65,535 bind parameters
     for chunk in rows.chunks(2000) {
         diesel::insert_into(attachments::table)
             .values(chunk)
@@ -73,6 +81,8 @@ pub struct Due {
     pub media_url: String,
     /// Downloads tried so far.
     pub attempts: i32,
+    /// The size the source declared (a larger one is refused before any byte is fetched).
+    pub size_bytes: Option<i64>,
 }
 
 /// Pending attachments of the account whose download is due now (never tried, or past their
@@ -126,6 +136,7 @@ fn due_query() -> _ {
             attachments::run_id,
             attachments::media_url.assume_not_null(),
             attachments::attempts,
+            attachments::size_bytes,
         ))
 }
 
@@ -144,7 +155,9 @@ pub enum Settle<'a> {
     /// Final: retrying cannot help (401/403/404, too large, a forbidden origin), or the
     /// attempts are used up.
     Failed {
-        /// Why.
+        /// Short code the app sees.
+        code: &'a str,
+        /// The full error (operators).
         reason: &'a str,
     },
     /// Transient: stays pending and is tried again at `at`.
@@ -180,6 +193,7 @@ pub async fn settle(
                     attachments::blob_key.eq(Some(blob_key)),
                     attachments::size_bytes.eq(Some(size)),
                     attachments::failure_reason.eq(None::<String>),
+                    attachments::failure.eq(None::<String>),
                     attachments::next_attempt_at.eq(None::<DateTime<Utc>>),
                 ))
                 .execute(conn)
@@ -196,11 +210,12 @@ pub async fn settle(
             }
             n
         }
-        Settle::Failed { reason } => {
+        Settle::Failed { code, reason } => {
             diesel::update(q)
                 .set((
                     attachments::status.eq("failed"),
                     attachments::attempts.eq(attempts),
+                    attachments::failure.eq(Some(code)),
                     attachments::failure_reason.eq(Some(reason)),
                     attachments::next_attempt_at.eq(None::<DateTime<Utc>>),
                 ))
@@ -220,4 +235,28 @@ pub async fn settle(
         }
     };
     Ok(n == 1)
+}
+
+/// The account's attachments in `status` (`failed`, `pending`), a page at a time, with their
+/// full failure reasons (operators only); and the total.
+pub async fn list_by_status(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    status: &str,
+    page: i64,
+    per_page: i64,
+) -> CoreResult<(Vec<crate::db::models::Attachment>, i64)> {
+    use crate::db::models::Attachment;
+    let q = attachments::table
+        .filter(attachments::account_id.eq(account_id))
+        .filter(attachments::status.eq(status));
+    let total: i64 = q.count().get_result(conn).await?;
+    let rows = q
+        .order(attachments::id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .select(Attachment::as_select())
+        .load(conn)
+        .await?;
+    Ok((rows, total))
 }

@@ -2,7 +2,7 @@
 //! phase can run any number of times and leave the same rows. Web chat channels are matched to
 //! the account's existing web chat channel, never duplicated.
 
-use crate::crypto::SecretBox;
+use crate::crypto::Keyring;
 use crate::db::schema::{brands, channel_sources, channels};
 use crate::error::CoreResult;
 use crate::ids::{AccountId, BrandId, ChannelId};
@@ -17,7 +17,7 @@ pub async fn upsert_brands_and_channels(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
     source: &[SourceBrand],
-    secrets: &SecretBox,
+    secrets: &Keyring,
 ) -> CoreResult<i32> {
     let mut count = 0;
     for b in source {
@@ -149,12 +149,17 @@ async fn upsert_channel(
     account_id: AccountId,
     brand_id: BrandId,
     ch: &SourceChannel,
-    secrets: &SecretBox,
+    secrets: &Keyring,
 ) -> CoreResult<ChannelId> {
-    let sealed = ch
-        .credentials
-        .as_ref()
-        .map(|c| secrets.seal(&serde_json::to_vec(c).expect("json serialises")));
+    // sealed for this account: a row copied to another account does not decrypt
+    let sealed = ch.credentials.as_ref().map(|c| {
+        let plain = serde_json::to_vec(c).expect("json serialises");
+        secrets.seal(&plain, account_id.0.as_bytes())
+    });
+    let (key_id, sealed) = match sealed {
+        Some(s) => (Some(s.key_id), Some(s.bytes)),
+        None => (None, None),
+    };
     let settings = ch.settings.clone().unwrap_or_else(|| serde_json::json!({}));
     let name = pg_text(ch.name.as_deref()).unwrap_or_else(|| ch.kind.clone());
     let address = pg_text(ch.address.as_deref());
@@ -174,6 +179,7 @@ async fn upsert_channel(
         channels::address.eq(&address),
         channels::settings.eq(&settings),
         channels::credentials_enc.eq(&sealed),
+        channels::credentials_key_id.eq(&key_id),
     );
     diesel::insert_into(channels::table)
         .values((

@@ -5,7 +5,7 @@
 use super::attachments;
 use crate::db::schema::messages;
 use crate::error::CoreResult;
-use crate::ids::{AccountId, AttachmentId, ConversationId, MessageId, RunId};
+use crate::ids::{AccountId, ConversationId, MessageId, RunId};
 use crate::source::{pg_text, SourceMessage};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -16,8 +16,8 @@ use std::collections::{HashMap, HashSet};
 pub struct MessageBatch {
     /// Messages inserted (already-present ones are skipped).
     pub inserted: i64,
-    /// Attachments waiting for download: (attachment id, media url).
-    pub pending_attachments: Vec<(AttachmentId, String)>,
+    /// Attachments waiting for their first download.
+    pub pending_attachments: Vec<attachments::Due>,
     /// Attachments failed on arrival (malformed entries).
     pub failed_attachments: i32,
     /// Positions in the batch of messages whose id was already migrated from another item (a

@@ -9,7 +9,7 @@ use crate::db::schema::{
     accounts, brands, channel_sources, channels, contacts, conversations, migration_runs, rejects,
 };
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{AccountId, ShopperId};
+use crate::ids::{AccountId, RunId, ShopperId};
 use crate::queue::MigrationHop;
 use crate::status::{Event, MigrationStatus, Restart, PHASES};
 use chrono::{DateTime, Utc};
@@ -180,11 +180,12 @@ pub async fn list_by_status(
 
 /// Forced re-migration: supersedes the run in force (a worker holding it is fenced out at its
 /// next write), deletes everything the migration created (native rows stay) and starts a new
-/// run.
+/// run. Returns the outcome and every superseded run of the account (their stored files are
+/// now garbage; the new run's files are keyed by its own id).
 pub async fn remigrate(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
-) -> CoreResult<StartOutcome> {
+) -> CoreResult<(StartOutcome, Vec<(AccountId, RunId)>)> {
     conn.transaction::<_, CoreError, _>(|c| {
         async move {
             let account = lock_account(c, account_id).await?;
@@ -192,8 +193,14 @@ pub async fn remigrate(
                 // waits for a worker's page transaction holding this run, then fences it out
                 transitions::lock_run(c, old).await?;
             }
+            let runs: Vec<RunId> = migration_runs::table
+                .filter(migration_runs::account_id.eq(account_id))
+                .select(migration_runs::id)
+                .load(c)
+                .await?;
             delete_migrated(c, account_id).await?;
-            start_with(c, &account, Event::Remigrate).await
+            let outcome = start_with(c, &account, Event::Remigrate).await?;
+            Ok((outcome, runs.into_iter().map(|r| (account_id, r)).collect()))
         }
         .scope_boxed()
     })

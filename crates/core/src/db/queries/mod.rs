@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod attachments;
+pub mod audit;
 pub mod brands;
 pub mod conversations;
 pub mod dead_letters;

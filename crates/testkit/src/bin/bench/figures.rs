@@ -2,10 +2,10 @@
 
 use crate::raw::{pgbench_tps, raw_copy_rate, raw_query_rate, wrk_status};
 use crate::report::{percentile, secs_between, Row};
-use crate::windows::{peak_rss_kb, Window};
+use crate::windows::Window;
 use crate::{seed_many, spec, worker, Bench};
 use conversations_sim::model::C1Spec;
-use migrator_testkit::process::kill9;
+use migrator_testkit::process::{kill9, peak_rss_kb};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ impl Bench {
         let win = Window::open("raw-query");
         let query = raw_query_rate(env, &big, env.settings.dynamodb.page_size).await;
         self.cpu.push(win.close());
-        let copy = raw_copy_rate(&env.settings.database.url, &big)?;
+        let copy = raw_copy_rate(env.settings.database.url.as_str(), &big)?;
         let mut s = env.settings.clone();
         s.worker.recent_max_threads = 0; // every message goes through the all-messages phase
         let mut w = worker(&s);

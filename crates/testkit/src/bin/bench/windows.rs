@@ -1,19 +1,8 @@
-//! What the machine spent: CPU by role over each measured window (from `/proc`), an optional
-//! perf profile of the window, and a worker's peak RSS.
+//! What the machine spent: CPU by role over each measured window (from `/proc`) and an optional
+//! perf profile of the window.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
-
-/// Peak resident set size of a live process (`VmHWM`, the counter `/usr/bin/time -v` reports
-/// as "Maximum resident set size"), in KiB.
-pub fn peak_rss_kb(c: &Child) -> u64 {
-    std::fs::read_to_string(format!("/proc/{}/status", c.id()))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 /// CPU seconds (user + system) used so far by the processes on the machine, by role, from
 /// `/proc/<pid>/stat` (live processes only), and the machine's total from `/proc/stat`. Roles

@@ -6,9 +6,10 @@ use super::checkpoint::Checkpoint;
 use super::{reject_message, Mover, DUPLICATE_ID};
 use crate::error::HopResult;
 use crate::phases::fenced;
+use migrator_core::db::queries::attachments::Due;
 use migrator_core::db::queries::runs::{self, Figures};
 use migrator_core::db::queries::{conversations, messages, rejects};
-use migrator_core::ids::{AccountId, AttachmentId, ChannelId, ConversationId, RunId};
+use migrator_core::ids::{AccountId, ChannelId, ConversationId, RunId};
 use migrator_core::source::{Reject, SourceMessage, SourceThread};
 use scoped_futures::ScopedFutureExt;
 
@@ -36,7 +37,7 @@ pub(super) enum Target {
 /// What a page's transaction did.
 pub(super) struct Written {
     /// Downloads to start.
-    pub pending: Vec<(AttachmentId, String)>,
+    pub pending: Vec<Due>,
     /// The thread is complete.
     pub finished: bool,
     /// Where its next page goes.
@@ -46,7 +47,7 @@ pub(super) struct Written {
 /// What writing a batch of one or several conversations' messages added.
 struct Batched {
     figures: Figures,
-    pending: Vec<(AttachmentId, String)>,
+    pending: Vec<Due>,
     rejects: Vec<Reject>,
 }
 

@@ -72,7 +72,7 @@ pub async fn move_threads(ctx: &Ctx, job: &Job, scope: Scope) -> HopResult<Phase
         job,
         scope,
         channels,
-        downloads: Downloads::new(ctx, account, run),
+        downloads: Downloads::new(ctx, account),
         account,
         run,
         pages: 0,

@@ -1,14 +1,22 @@
-//! Typed settings, layered: `config/default.toml` -> an environment file -> environment variables
-//! (`MIGRATOR__SECTION__KEY`, e.g. `MIGRATOR__DATABASE__URL`). Every key is documented in
-//! `docs/configuration.md`.
+//! Typed settings, layered: `config/default.toml` -> `config/<MIGRATOR_ENV>.toml` -> an
+//! environment file -> environment variables (`MIGRATOR__SECTION__KEY`, e.g.
+//! `MIGRATOR__DATABASE__URL`). Every key is documented in `docs/configuration.md`. A production
+//! start refuses development values ([`production`]).
+
+pub mod production;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// All settings of the api, the worker and the tools.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
+    /// `development` (default) or `production` (set by `MIGRATOR_ENV`): production refuses to
+    /// start on development values.
+    #[serde(default = "development")]
+    pub environment: String,
     /// Postgres.
     pub database: DatabaseSettings,
     /// RabbitMQ.
@@ -31,11 +39,59 @@ pub struct Settings {
     pub blobs: BlobSettings,
 }
 
+fn development() -> String {
+    "development".into()
+}
+
+/// A connection URL (`postgres://user:password@host/db`, `amqp://…`) whose password never
+/// shows in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct ConnUrl(String);
+
+impl ConnUrl {
+    /// The URL, password included: for the driver only.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password masked.
+    pub fn redacted(&self) -> String {
+        match (self.0.find("://"), self.0.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &self.0[scheme + 3..at];
+                match userinfo.find(':') {
+                    Some(colon) => format!(
+                        "{}{}:***{}",
+                        &self.0[..scheme + 3],
+                        &userinfo[..colon],
+                        &self.0[at..]
+                    ),
+                    None => self.0.clone(),
+                }
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl From<String> for ConnUrl {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl std::fmt::Debug for ConnUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
 /// Postgres connection.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DatabaseSettings {
     /// `postgres://…` URL.
-    pub url: String,
+    pub url: ConnUrl,
     /// Pool size per process.
     pub pool_size: usize,
     /// Longest wait for a pooled connection (then the request or hop fails fast).
@@ -50,7 +106,7 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AmqpSettings {
     /// `amqp://…` URL (a vhost in the URL separates deployments too).
-    pub url: String,
+    pub url: ConnUrl,
     /// Prefix of every queue name, so several deployments can share one broker.
     pub prefix: String,
     /// `quorum` (replicated; production) or `classic` (a broker without quorum queues).
@@ -79,10 +135,24 @@ pub struct ApiSettings {
     pub jwt_issuer: String,
     /// Checked when non-empty.
     pub jwt_audience: String,
+    /// Operators' tokens: `HS256` or `RS256`, verified with their own key and audience, never
+    /// with the app's (a leaked app signing key cannot mint operators).
+    pub admin_jwt_algorithm: String,
+    /// HS256 secret of operator tokens.
+    #[serde(serialize_with = "expose")]
+    pub admin_jwt_secret: SecretString,
+    /// RS256 public key (PEM text) of operator tokens, or empty.
+    pub admin_jwt_public_key_pem: String,
+    /// `iss` of operator tokens (required in production).
+    pub admin_jwt_issuer: String,
+    /// `aud` of operator tokens (required in production).
+    pub admin_jwt_audience: String,
     /// How long `GET /accounts` waits for Conversations before answering `not-started` anyway.
     pub eligibility_timeout_ms: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Operator actions stay in `audit_log` this many days (the sweeper prunes older ones).
+    pub audit_retention_days: i64,
 }
 
 /// Attachment storage.
@@ -92,12 +162,14 @@ pub struct BlobSettings {
     pub dir: PathBuf,
 }
 
-/// Encryption key for channel credentials.
+/// Encryption keys of channel credentials at rest: several can be known (rotation), one seals.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct CryptoSettings {
-    /// 32 bytes, base64.
-    #[serde(serialize_with = "expose")]
-    pub credentials_key: SecretString,
+    /// Id of the key new values are sealed with.
+    pub active_key: String,
+    /// Key id -> 32 bytes, base64. Old keys stay until no row uses them.
+    #[serde(serialize_with = "expose_map")]
+    pub credentials_keys: BTreeMap<String, SecretString>,
 }
 
 /// Conversations REST API.
@@ -129,6 +201,12 @@ pub struct MediaSettings {
     pub retry_base_secs: u64,
     /// Longest wait between two tries.
     pub retry_max_secs: u64,
+    /// Origins (`scheme://host[:port]`) media may be fetched from; empty: the origin of
+    /// `conversations.base_url`. Any other URL is never contacted.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Largest attachment stored; a larger one (declared or actual) fails as `too_large`.
+    pub max_bytes: u64,
 }
 
 /// DynamoDB.
@@ -231,6 +309,18 @@ fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error>
     s.serialize_str(secret.expose_secret())
 }
 
+fn expose_map<S: Serializer>(
+    map: &BTreeMap<String, SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(map.len()))?;
+    for (k, v) in map {
+        m.serialize_entry(k, v.expose_secret())?;
+    }
+    m.end()
+}
+
 /// Settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -259,7 +349,11 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__"),
         );
-        Ok(b.build()?.try_deserialize()?)
+        let mut s: Settings = b.build()?.try_deserialize()?;
+        if let Ok(env) = std::env::var("MIGRATOR_ENV") {
+            s.environment = env;
+        }
+        Ok(s)
     }
 }
 
