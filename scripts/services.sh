@@ -6,6 +6,7 @@
 #   paginated Query here; it has no STS.
 # STS: moto server (PyPI, in a project-local virtualenv) -- answers AssumeRole. Moto also
 #   speaks DynamoDB but ~13x slower, so it is used for STS only.
+# schemathesis (PyPI, same virtualenv): checks the api against its OpenAPI document.
 # PostgreSQL and RabbitMQ are the machine's own; they are started if they are down.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -47,10 +48,11 @@ if [ ! -x "$tools/node_modules/.bin/dynalite" ]; then
   (cd "$tools" && npm install --no-audit --no-fund --silent dynalite@3 >/dev/null) &
   pids+=($!)
 fi
-if [ ! -x "$tools/venv/bin/moto_server" ]; then
-  log "installing moto server (PyPI) into $tools/venv"
-  (python3 -m venv "$tools/venv" &&
-    "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6') &
+if [ ! -x "$tools/venv/bin/moto_server" ] || [ ! -x "$tools/venv/bin/st" ]; then
+  log "installing moto server and schemathesis (PyPI) into $tools/venv"
+  ( ([ -x "$tools/venv/bin/pip" ] || python3 -m venv "$tools/venv") &&
+    "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
+      'moto[server]>=5,<6' 'schemathesis>=4,<5') &
   pids+=($!)
 fi
 for p in "${pids[@]}"; do wait "$p" || { log "an install failed"; exit 1; }; done

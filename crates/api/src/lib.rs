@@ -5,6 +5,8 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod views;

@@ -1,5 +1,5 @@
 //! `migrator-api`: serves until SIGTERM / Ctrl-C. `migrator-api migrate` only applies the
-//! database migrations and exits.
+//! database migrations and exits; `migrator-api openapi` prints the OpenAPI document.
 
 use migrator_core::settings::Settings;
 
@@ -7,6 +7,10 @@ use migrator_core::settings::Settings;
 async fn main() -> anyhow::Result<()> {
     migrator_core::telemetry::init("info");
     let settings = Settings::load()?;
+    if std::env::args().nth(1).as_deref() == Some("openapi") {
+        println!("{}", migrator_api::openapi::document());
+        return Ok(());
+    }
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         migrator_core::db::run_migrations(settings.database.url.as_str()).await?;
         println!("database migrations applied");

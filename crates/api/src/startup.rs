@@ -58,6 +58,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
         ),
         blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
         metrics: Arc::new(Metrics::default()),
+        openapi: crate::openapi::document(),
         settings: Arc::new(settings),
         pool,
         publisher,

@@ -27,4 +27,6 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// The OpenAPI document, generated once.
+    pub openapi: String,
 }

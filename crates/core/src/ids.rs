@@ -15,6 +15,7 @@ macro_rules! uuid_id {
             DieselNewType,
         )]
         #[serde(transparent)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub struct $name(pub Uuid);
         impl $name {
             /// A fresh random id.
@@ -56,6 +57,11 @@ uuid_id!(
 /// are ever written).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, DieselNewType)]
 #[serde(transparent)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "s1")
+)]
 pub struct ShopperId(String);
 
 /// A string that is not a valid shopper id.

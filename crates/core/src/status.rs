@@ -18,6 +18,7 @@ use std::str::FromStr;
 )]
 #[serde(rename_all = "kebab-case")]
 #[diesel(sql_type = Text)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MigrationStatus {
     /// Nothing done yet (set by the web chat initiative).
     NotStarted,
@@ -52,6 +53,7 @@ pub const ALL_STATUSES: [MigrationStatus; 8] = [
 /// The three phases of a migration, each its own message hop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Phase {
     /// configs-migration: brands and channels.
     Channels,

@@ -1,20 +1,28 @@
 //! `GET /accounts`, with the eligibility check against Conversations and its degraded path.
 
-use super::{conn, views};
+use super::conn;
 use crate::auth::AppUser;
 use crate::error::ApiResult;
+use crate::openapi::Errors;
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use crate::views::app::{AccountBody, AccountsBody};
+use actix_web::web;
 use migrator_core::db::queries::accounts;
 use migrator_core::MigrationStatus;
 
-/// The caller's account with brands and channels.
-pub async fn get_accounts(st: web::Data<AppState>, user: AppUser) -> ApiResult<HttpResponse> {
+/// The caller's account with brands and channels. While `not-started`, asks Conversations
+/// whether there is anything to migrate (nothing: `completed`); Conversations down or slow:
+/// `not-started` anyway.
+#[utoipa::path(get, path = "/accounts", tag = "app", security(("bearer" = [])),
+    responses((status = 200, description = "the caller's account", body = AccountsBody), Errors))]
+pub async fn get_accounts(
+    st: web::Data<AppState>,
+    user: AppUser,
+) -> ApiResult<web::Json<AccountsBody>> {
     let mut c = conn(&st).await?;
     let mut account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
     if account.migration_status == MigrationStatus::NotStarted {
         drop(c);
-        // Conversations down or slow: answer not-started anyway; the migration job checks again
         let nothing = match st.conversations.eligibility(&user.shopper_id).await {
             Ok(None) => true,
             Ok(Some(e)) => !e.needs_migration,
@@ -30,5 +38,7 @@ pub async fn get_accounts(st: web::Data<AppState>, user: AppUser) -> ApiResult<H
         }
     }
     let tree = accounts::tree(&mut c, account).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "accounts": [views::account(&tree, false)] })))
+    Ok(web::Json(AccountsBody {
+        accounts: vec![AccountBody::new(&tree, false)],
+    }))
 }

@@ -1,11 +1,18 @@
-//! Operator endpoints (admin token).
+//! Operator endpoints (operator token): accounts, the real view of a migration, forced
+//! re-migration, lists by status, repairs. Every write is audited.
 
 use super::migration::{respond, Audience};
-use super::{conn, paging, views};
+use super::{conn, shopper};
 use crate::audit::{audited, outcome_detail};
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{BodyErrors, Conflict, Errors};
 use crate::state::AppState;
+use crate::views::admin::{
+    AccountSummary, AccountsPage, MigrationBody, NewAccount, RepairBody, RunBody,
+};
+use crate::views::app::{is_text, AccountBody, MigrateBody};
+use crate::views::{ts, PageInfo};
 use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::{accounts, migration, sweeps};
 use migrator_core::ids::ShopperId;
@@ -13,27 +20,20 @@ use migrator_core::MigrationStatus;
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 
-/// `POST /admin/accounts`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewAccount {
-    shopper_id: ShopperId,
-    name: String,
-}
-
-fn shopper(path: &str) -> Result<ShopperId, ApiError> {
-    ShopperId::parse(path).map_err(|e| ApiError::bad_request("invalid_shopper_id", e.to_string()))
-}
-
-/// What the web chat initiative does: account + default brand + web chat channel.
+/// What the web chat initiative does: account + default brand + web chat channel,
+/// `not-started`.
+#[utoipa::path(post, path = "/admin/accounts", tag = "admin", security(("bearer" = [])),
+    request_body = NewAccount,
+    responses((status = 201, description = "created", body = AccountBody), Errors, BodyErrors, Conflict))]
 pub async fn create_account(
     st: web::Data<AppState>,
     who: AdminUser,
     body: web::Json<NewAccount>,
 ) -> ApiResult<HttpResponse> {
     let NewAccount { shopper_id, name } = body.into_inner();
-    if name.trim().is_empty() || name.len() > 256 || name.contains('\0') {
+    if !is_text(&name) || name.chars().count() > 256 {
         return Err(ApiError::bad_request(
             "invalid_name",
             "name must be 1-256 characters",
@@ -49,58 +49,36 @@ pub async fn create_account(
         |t| json!({ "account_id": t.account.id }),
     )
     .await?;
-    Ok(HttpResponse::Created().json(views::account(&tree, true)))
+    Ok(HttpResponse::Created().json(AccountBody::new(&tree, true)))
 }
 
 /// The real status, phase, attempts, timings, last error and figures.
+#[utoipa::path(get, path = "/admin/accounts/{shopper_id}/migration", tag = "admin",
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path)),
+    responses((status = 200, description = "the migration as it is", body = MigrationBody), Errors))]
 pub async fn migration(
     st: web::Data<AppState>,
     _: AdminUser,
     path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<MigrationBody>> {
     let shopper_id = shopper(&path)?;
     let mut c = conn(&st).await?;
     let v = migration::admin_view(&mut c, &shopper_id).await?;
-    let run = v.run.as_ref().map(|r| {
-        json!({
-            "run_id": r.id,
-            "phase": r.phase,
-            "cancelled": r.cancelled,
-            "attempts": r.hop_attempts,
-            "total_attempts": r.total_attempts,
-            "parked_at": r.parked_at.map(views::ts),
-            "last_error": r.last_error,
-            "lease_owner": r.lease_owner,
-            "lease_expires_at": r.lease_expires_at.map(views::ts),
-            "started_at": views::ts(r.started_at),
-            "channels_migrated_at": r.channels_at.map(views::ts),
-            "recent_messages_migrated_at": r.recent_at.map(views::ts),
-            "completed_at": r.completed_at.map(views::ts),
-            "finished_at": r.finished_at.map(views::ts),
-            "updated_at": views::ts(r.updated_at),
-            "figures": {
-                "channels_migrated": r.channels_migrated,
-                "threads_total": r.threads_total,
-                "threads_migrated": r.threads_migrated,
-                "messages_migrated": r.messages_migrated,
-                "attachments_stored": r.attachments_stored,
-                "attachments_failed": r.attachments_failed,
-                "attachments_pending": r.attachments_pending,
-                "rejects": r.rejects,
-            },
-        })
-    });
-    Ok(HttpResponse::Ok().json(json!({
-        "shopper_id": v.account.shopper_id,
-        "migration_status": v.account.migration_status,
-        "app_migration_status": v.account.migration_status.app_facing(),
-        "updated_at": views::ts(v.account.updated_at),
-        "run": run,
-    })))
+    Ok(web::Json(MigrationBody {
+        shopper_id: v.account.shopper_id.clone(),
+        migration_status: v.account.migration_status,
+        app_migration_status: v.account.migration_status.app_facing(),
+        updated_at: ts(v.account.updated_at),
+        run: v.run.as_ref().map(RunBody::from),
+    }))
 }
 
-/// Forced re-migration; the files of every superseded run are removed after commit (the new
-/// run's are under its own run id, out of reach).
+/// Forced re-migration: everything the migration created is removed (native web chat data
+/// stays), a new run starts; safe while a migration runs. The files of every superseded run
+/// are removed after commit (the new run's are under its own run id, out of reach).
+#[utoipa::path(post, path = "/admin/accounts/{shopper_id}/remigrate", tag = "admin",
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path)),
+    responses((status = 202, description = "a new run started", body = MigrateBody), Errors))]
 pub async fn remigrate(
     st: web::Data<AppState>,
     who: AdminUser,
@@ -129,39 +107,39 @@ pub async fn remigrate(
 }
 
 /// `?status=&page=&per_page=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    status: String,
+    /// A migration status.
+    status: MigrationStatus,
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<i64>,
 }
 
-/// Accounts in a status.
+/// Accounts in a status (the real one), oldest change first.
+#[utoipa::path(get, path = "/admin/migrations", tag = "admin", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "a page of accounts", body = AccountsPage), Errors))]
 pub async fn list_migrations(
     st: web::Data<AppState>,
     _: AdminUser,
     q: web::Query<ListQuery>,
-) -> ApiResult<HttpResponse> {
-    let status: MigrationStatus =
-        q.status
-            .parse()
-            .map_err(|e: migrator_core::status::UnknownStatus| {
-                ApiError::bad_request("invalid_status", e.to_string())
-            })?;
-    let (page, per_page) = paging(q.page, q.per_page, 50, 100)?;
+) -> ApiResult<web::Json<AccountsPage>> {
+    let (page, per_page) = super::paging(q.page, q.per_page, 50, 100)?;
     let mut c = conn(&st).await?;
-    let (rows, total) = migration::list_by_status(&mut c, status, page, per_page).await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|a| json!({ "shopper_id": a.shopper_id, "name": a.name, "migration_status": a.migration_status, "updated_at": views::ts(a.updated_at) }))
-        .collect();
-    Ok(HttpResponse::Ok().json(
-        json!({ "accounts": list, "page": page, "per_page": per_page, "total_count": total }),
-    ))
+    let (rows, total) = migration::list_by_status(&mut c, q.status, page, per_page).await?;
+    Ok(web::Json(AccountsPage {
+        accounts: rows.iter().map(AccountSummary::from).collect(),
+        paging: PageInfo::new(page, per_page, total),
+    }))
 }
 
-/// Re-runs the all-messages step for every `messages-failure` account now.
+/// Re-runs the all-messages step for every `messages-failure` account now (parked ones
+/// excepted: un-park them).
+#[utoipa::path(post, path = "/admin/migrations/repair", tag = "admin", security(("bearer" = [])),
+    responses((status = 202, description = "repairs enqueued", body = RepairBody), Errors))]
 pub async fn repair(st: web::Data<AppState>, who: AdminUser) -> ApiResult<HttpResponse> {
     let hops = audited(
         &st,
@@ -175,5 +153,7 @@ pub async fn repair(st: web::Data<AppState>, who: AdminUser) -> ApiResult<HttpRe
     for (id, hop) in &hops {
         super::migration::relay(&st, *id, hop).await;
     }
-    Ok(HttpResponse::Accepted().json(json!({ "enqueued": hops.len() })))
+    Ok(HttpResponse::Accepted().json(RepairBody {
+        enqueued: hops.len(),
+    }))
 }

@@ -6,6 +6,7 @@
 use super::{conn, parse_id};
 use crate::auth::AppUser;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::Errors;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -62,7 +63,13 @@ fn disposition(kind: &str, file_name: Option<&str>) -> String {
     format!("{kind}; filename*=UTF-8''{enc}")
 }
 
-/// The stored bytes, inert.
+/// The stored bytes, inert: `nosniff`, `Content-Security-Policy: sandbox`, a download unless
+/// the type is a safe image, audio, video or PDF.
+#[utoipa::path(get, path = "/attachments/{id}", tag = "app", security(("bearer" = [])),
+    params(("id" = AttachmentId, Path, description = "a stored attachment of the caller")),
+    responses(
+        (status = 200, description = "the bytes, with the stored media type", content_type = "*/*", body = Vec<u8>),
+        Errors))]
 pub async fn get_attachment(
     st: web::Data<AppState>,
     user: AppUser,

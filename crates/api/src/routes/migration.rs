@@ -1,13 +1,14 @@
-//! `POST /migrate` and `GET /check-migration-status`.
+//! `POST /migrate` and `GET /check-migration-status`, and how a start is answered.
 
-use super::{conn, views};
+use super::conn;
 use crate::auth::AppUser;
 use crate::error::ApiResult;
+use crate::openapi::Errors;
 use crate::state::AppState;
+use crate::views::app::{MigrateBody, StatusBody};
 use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::migration::StartOutcome;
 use migrator_core::db::queries::{accounts, migration};
-use serde_json::json;
 
 /// Publishes a hop recorded in the outbox; the relay covers a broker that is down.
 pub async fn relay(st: &AppState, outbox_id: i64, hop: &migrator_core::queue::MigrationHop) {
@@ -25,9 +26,11 @@ pub enum Audience {
 
 /// Renders a start outcome: 202 when a migration started or resumed, else 200.
 pub async fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> HttpResponse {
-    let shown = |s: migrator_core::MigrationStatus| match to {
-        Audience::App => s.app_facing(),
-        Audience::Operator => s,
+    let shown = |s: migrator_core::MigrationStatus| MigrateBody {
+        migration_status: match to {
+            Audience::App => s.app_facing(),
+            Audience::Operator => s,
+        },
     };
     match outcome {
         StartOutcome::Started {
@@ -37,15 +40,19 @@ pub async fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> Http
         } => {
             st.metrics.migration_started();
             relay(st, outbox_id, &hop).await;
-            HttpResponse::Accepted().json(json!({ "migration_status": shown(status) }))
+            HttpResponse::Accepted().json(shown(status))
         }
-        StartOutcome::Current(status) => {
-            HttpResponse::Ok().json(json!({ "migration_status": shown(status) }))
-        }
+        StartOutcome::Current(status) => HttpResponse::Ok().json(shown(status)),
     }
 }
 
-/// Starts (or resumes) the caller's migration and returns at once.
+/// Starts (or resumes) the caller's migration and returns at once; running or finished: the
+/// status in force. Any number of concurrent calls start at most one migration.
+#[utoipa::path(post, path = "/migrate", tag = "app", security(("bearer" = [])),
+    responses(
+        (status = 202, description = "started or resumed", body = MigrateBody),
+        (status = 200, description = "already running or finished", body = MigrateBody),
+        Errors))]
 pub async fn post_migrate(st: web::Data<AppState>, user: AppUser) -> ApiResult<HttpResponse> {
     let mut c = conn(&st).await?;
     let account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
@@ -55,18 +62,13 @@ pub async fn post_migrate(st: web::Data<AppState>, user: AppUser) -> ApiResult<H
 }
 
 /// Status and progress: one indexed read.
-pub async fn check_status(st: web::Data<AppState>, user: AppUser) -> ApiResult<HttpResponse> {
+#[utoipa::path(get, path = "/check-migration-status", tag = "app", security(("bearer" = [])),
+    responses((status = 200, description = "status and progress", body = StatusBody), Errors))]
+pub async fn check_status(
+    st: web::Data<AppState>,
+    user: AppUser,
+) -> ApiResult<web::Json<StatusBody>> {
     let mut c = conn(&st).await?;
     let v = migration::status_view(&mut c, &user.shopper_id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "migration_status": v.migration_status.app_facing(),
-        "progress": {
-            "threads_total": v.threads_total,
-            "threads_migrated": v.threads_migrated,
-            "messages_migrated": v.messages_migrated,
-            "attachments_failed": v.attachments_failed,
-            "attachments_pending": v.attachments_pending,
-        },
-        "updated_at": views::ts(v.updated_at),
-    })))
+    Ok(web::Json(StatusBody::from(&v)))
 }

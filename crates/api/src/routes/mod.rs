@@ -7,7 +7,6 @@ pub mod inbox;
 pub mod migration;
 pub mod ops;
 pub mod recovery;
-pub mod views;
 pub mod webchat;
 
 use crate::error::ApiError;
@@ -44,72 +43,116 @@ pub fn paging(
     Ok((page, per_page))
 }
 
+/// Parses a shopper id from a path, or 400.
+pub fn shopper(path: &str) -> Result<migrator_core::ids::ShopperId, ApiError> {
+    migrator_core::ids::ShopperId::parse(path)
+        .map_err(|e| ApiError::bad_request("invalid_shopper_id", e.to_string()))
+}
+
 /// Parses a path id of the type the route names, or 400.
 pub fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, ApiError> {
     s.parse()
         .map_err(|_| ApiError::bad_request("invalid_id", "the id is not a valid identifier"))
 }
 
+/// `405 Method Not Allowed` with the methods a path takes.
+fn not_allowed(
+    allow: &'static str,
+) -> impl Fn() -> std::future::Ready<actix_web::HttpResponse> + Clone + 'static {
+    move || {
+        let allow = allow.to_ascii_uppercase();
+        let body = crate::views::ErrorBody {
+            error: "method_not_allowed".into(),
+            message: format!("this endpoint takes {allow}"),
+        };
+        std::future::ready(
+            actix_web::HttpResponse::MethodNotAllowed()
+                .insert_header(("allow", allow))
+                .json(body),
+        )
+    }
+}
+
+/// One path, its one method and handler; any other method answers 405 with `Allow`.
+macro_rules! endpoint {
+    ($cfg:expr, $method:ident, $path:expr, $handler:expr) => {
+        $cfg.service(
+            web::resource($path)
+                .route(web::$method().to($handler))
+                .default_service(web::to(not_allowed(stringify!($method)))),
+        )
+    };
+}
+
 /// Registers every endpoint.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/accounts", web::get().to(accounts::get_accounts))
-        .route("/migrate", web::post().to(migration::post_migrate))
-        .route(
-            "/check-migration-status",
-            web::get().to(migration::check_status),
-        )
-        .route("/conversations", web::get().to(inbox::list_conversations))
-        .route(
-            "/conversations/{id}/messages",
-            web::get().to(inbox::list_messages),
-        )
-        .route(
-            "/attachments/{id}",
-            web::get().to(attachments::get_attachment),
-        )
-        .route(
-            "/webchat/conversations",
-            web::post().to(webchat::create_conversation),
-        )
-        .route(
-            "/webchat/conversations/{id}/messages",
-            web::post().to(webchat::add_message),
-        )
-        .route("/admin/accounts", web::post().to(admin::create_account))
-        .route(
-            "/admin/accounts/{shopper_id}/migration",
-            web::get().to(admin::migration),
-        )
-        .route(
-            "/admin/accounts/{shopper_id}/remigrate",
-            web::post().to(admin::remigrate),
-        )
-        .route("/admin/migrations", web::get().to(admin::list_migrations))
-        .route("/admin/migrations/repair", web::post().to(admin::repair))
-        .route(
-            "/admin/accounts/{shopper_id}/retry",
-            web::post().to(recovery::retry_failed),
-        )
-        .route(
-            "/admin/accounts/{shopper_id}/unpark",
-            web::post().to(recovery::unpark),
-        )
-        .route("/admin/parked", web::get().to(recovery::list_parked))
-        .route(
-            "/admin/accounts/{shopper_id}/attachments",
-            web::get().to(recovery::list_attachments),
-        )
-        .route("/admin/audit-log", web::get().to(recovery::list_audit_log))
-        .route(
-            "/admin/dead-letters",
-            web::get().to(recovery::list_dead_letters),
-        )
-        .route(
-            "/admin/dead-letters/{id}/replay",
-            web::post().to(recovery::replay_dead_letter),
-        )
-        .route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics))
-        .route("/openapi.json", web::get().to(ops::openapi));
+    endpoint!(cfg, get, "/accounts", accounts::get_accounts);
+    endpoint!(cfg, post, "/migrate", migration::post_migrate);
+    endpoint!(cfg, get, "/check-migration-status", migration::check_status);
+    endpoint!(cfg, get, "/conversations", inbox::list_conversations);
+    endpoint!(
+        cfg,
+        get,
+        "/conversations/{id}/messages",
+        inbox::list_messages
+    );
+    endpoint!(cfg, get, "/attachments/{id}", attachments::get_attachment);
+    endpoint!(
+        cfg,
+        post,
+        "/webchat/conversations",
+        webchat::create_conversation
+    );
+    endpoint!(
+        cfg,
+        post,
+        "/webchat/conversations/{id}/messages",
+        webchat::add_message
+    );
+    endpoint!(cfg, post, "/admin/accounts", admin::create_account);
+    endpoint!(
+        cfg,
+        get,
+        "/admin/accounts/{shopper_id}/migration",
+        admin::migration
+    );
+    endpoint!(
+        cfg,
+        post,
+        "/admin/accounts/{shopper_id}/remigrate",
+        admin::remigrate
+    );
+    endpoint!(
+        cfg,
+        post,
+        "/admin/accounts/{shopper_id}/retry",
+        recovery::retry_failed
+    );
+    endpoint!(
+        cfg,
+        post,
+        "/admin/accounts/{shopper_id}/unpark",
+        recovery::unpark
+    );
+    endpoint!(
+        cfg,
+        get,
+        "/admin/accounts/{shopper_id}/attachments",
+        recovery::list_attachments
+    );
+    endpoint!(cfg, get, "/admin/migrations", admin::list_migrations);
+    endpoint!(cfg, post, "/admin/migrations/repair", admin::repair);
+    endpoint!(cfg, get, "/admin/parked", recovery::list_parked);
+    endpoint!(cfg, get, "/admin/audit-log", recovery::list_audit_log);
+    endpoint!(cfg, get, "/admin/dead-letters", recovery::list_dead_letters);
+    endpoint!(
+        cfg,
+        post,
+        "/admin/dead-letters/{id}/replay",
+        recovery::replay_dead_letter
+    );
+    endpoint!(cfg, get, "/healthz", ops::healthz);
+    endpoint!(cfg, get, "/readyz", ops::readyz);
+    endpoint!(cfg, get, "/metrics", ops::metrics);
+    endpoint!(cfg, get, "/openapi.json", ops::openapi);
 }

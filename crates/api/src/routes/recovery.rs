@@ -1,29 +1,41 @@
-//! Operator endpoints that set failed migrations going again: retry a failed phase, parked runs
-//! and their un-parking, dead letters and their replay.
+//! Operator endpoints that set failed migrations going again and show what went wrong: retry a
+//! failed phase, parked runs and their un-parking, dead letters and their replay, an account's
+//! failed or pending attachments with their full reasons, and the audit log.
 
 use super::migration::{respond, Audience};
-use super::{conn, paging, parse_id, views};
+use super::{conn, paging, parse_id, shopper};
 use crate::audit::{audited, outcome_detail};
 use crate::auth::AdminUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
+use crate::openapi::{Conflict, Errors};
 use crate::state::AppState;
+use crate::views::admin::{
+    AdminAttachmentBody, AttachmentsPage, AuditBody, AuditPage, DeadLetterBody, DeadLettersPage,
+    ParkedBody, ParkedPage,
+};
+use crate::views::app::MigrateBody;
+use crate::views::PageInfo;
 use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::{accounts, attachments, audit, dead_letters, migration};
 use migrator_core::ids::ShopperId;
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 /// `?page=&per_page=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<i64>,
 }
 
-fn shopper(path: &str) -> Result<ShopperId, ApiError> {
-    ShopperId::parse(path).map_err(|e| ApiError::bad_request("invalid_shopper_id", e.to_string()))
+impl Page {
+    fn checked(&self) -> Result<(i64, i64), crate::error::ApiError> {
+        paging(self.page, self.per_page, 50, 100)
+    }
 }
 
 /// Re-runs the failed phase without wiping anything (unlike remigrate); `only_parked` for an
@@ -54,7 +66,12 @@ async fn retry(
     Ok(respond(st, outcome, Audience::Operator).await)
 }
 
-/// `POST /admin/accounts/{shopper_id}/retry`.
+/// Re-runs the failed phase as its restart rule says (a repair, a resume, or a new run),
+/// without wiping anything; the run's attempts start again from zero.
+#[utoipa::path(post, path = "/admin/accounts/{shopper_id}/retry", tag = "admin",
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path)),
+    responses((status = 202, description = "the phase runs again", body = MigrateBody),
+        Errors, Conflict))]
 pub async fn retry_failed(
     st: web::Data<AppState>,
     who: AdminUser,
@@ -63,7 +80,11 @@ pub async fn retry_failed(
     retry(&st, &who, &path, false).await
 }
 
-/// `POST /admin/accounts/{shopper_id}/unpark`.
+/// Un-parks a run given up after `worker.max_total_attempts`: as a retry, for parked runs only.
+#[utoipa::path(post, path = "/admin/accounts/{shopper_id}/unpark", tag = "admin",
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path)),
+    responses((status = 202, description = "the phase runs again", body = MigrateBody),
+        Errors, Conflict))]
 pub async fn unpark(
     st: web::Data<AppState>,
     who: AdminUser,
@@ -72,63 +93,47 @@ pub async fn unpark(
     retry(&st, &who, &path, true).await
 }
 
-/// `GET /admin/parked`: runs given up after their attempts, newest first.
+/// Runs given up after their attempts, newest first, with their last error.
+#[utoipa::path(get, path = "/admin/parked", tag = "admin", security(("bearer" = [])), params(Page),
+    responses((status = 200, description = "a page of parked runs", body = ParkedPage), Errors))]
 pub async fn list_parked(
     st: web::Data<AppState>,
     _: AdminUser,
     q: web::Query<Page>,
-) -> ApiResult<HttpResponse> {
-    let (page, per_page) = paging(q.page, q.per_page, 50, 100)?;
+) -> ApiResult<web::Json<ParkedPage>> {
+    let (page, per_page) = q.checked()?;
     let mut c = conn(&st).await?;
     let (rows, total) = migration::list_parked(&mut c, page, per_page).await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|(a, r)| {
-            json!({
-                "shopper_id": a.shopper_id,
-                "migration_status": a.migration_status,
-                "run_id": r.id,
-                "phase": r.phase,
-                "total_attempts": r.total_attempts,
-                "last_error": r.last_error,
-                "parked_at": r.parked_at.map(views::ts),
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok()
-        .json(json!({ "parked": list, "page": page, "per_page": per_page, "total_count": total })))
+    Ok(web::Json(ParkedPage {
+        parked: rows.iter().map(ParkedBody::from).collect(),
+        paging: PageInfo::new(page, per_page, total),
+    }))
 }
 
-/// `GET /admin/dead-letters`: hops given up, newest first.
+/// Hops given up, newest first, with their error.
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "admin", security(("bearer" = [])),
+    params(Page),
+    responses((status = 200, description = "a page of dead letters", body = DeadLettersPage), Errors))]
 pub async fn list_dead_letters(
     st: web::Data<AppState>,
     _: AdminUser,
     q: web::Query<Page>,
-) -> ApiResult<HttpResponse> {
-    let (page, per_page) = paging(q.page, q.per_page, 50, 100)?;
+) -> ApiResult<web::Json<DeadLettersPage>> {
+    let (page, per_page) = q.checked()?;
     let mut c = conn(&st).await?;
     let (rows, total) = dead_letters::list(&mut c, page, per_page).await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "account_id": d.account_id,
-                "run_id": d.run_id,
-                "phase": d.phase,
-                "hop": d.hop,
-                "error": d.error,
-                "created_at": views::ts(d.created_at),
-                "replayed_at": d.replayed_at.map(views::ts),
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(
-        json!({ "dead_letters": list, "page": page, "per_page": per_page, "total_count": total }),
-    ))
+    Ok(web::Json(DeadLettersPage {
+        dead_letters: rows.iter().map(DeadLetterBody::from).collect(),
+        paging: PageInfo::new(page, per_page, total),
+    }))
 }
 
-/// `POST /admin/dead-letters/{id}/replay`.
+/// Replays a dead letter: its migration's failed phase runs again, when its run is still the
+/// account's.
+#[utoipa::path(post, path = "/admin/dead-letters/{id}/replay", tag = "admin",
+    security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 202, description = "the phase runs again", body = MigrateBody),
+        Errors, Conflict))]
 pub async fn replay_dead_letter(
     st: web::Data<AppState>,
     who: AdminUser,
@@ -147,69 +152,71 @@ pub async fn replay_dead_letter(
     Ok(respond(&st, outcome, Audience::Operator).await)
 }
 
-/// `?status=failed|pending&page=&per_page=`.
-#[derive(Debug, Deserialize)]
+/// An attachment status to list.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentStatus {
+    /// Given up.
+    Failed,
+    /// Waiting for a download.
+    Pending,
+    /// Stored.
+    Stored,
+}
+
+/// `?status=failed|pending|stored&page=&per_page=`.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentQuery {
-    status: String,
+    status: AttachmentStatus,
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<i64>,
 }
 
-/// `GET /admin/accounts/{shopper_id}/attachments?status=failed`: failed or pending attachments
-/// with their full reasons and attempts (the app sees only a short code).
+/// An account's attachments in a status, with their full failure reasons and attempts (the
+/// app sees only a short code).
+#[utoipa::path(get, path = "/admin/accounts/{shopper_id}/attachments", tag = "admin",
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path), AttachmentQuery),
+    responses((status = 200, description = "a page of attachments", body = AttachmentsPage), Errors))]
 pub async fn list_attachments(
     st: web::Data<AppState>,
     _: AdminUser,
     path: web::Path<String>,
     q: web::Query<AttachmentQuery>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<AttachmentsPage>> {
     let shopper_id = shopper(&path)?;
-    if !["failed", "pending", "stored"].contains(&q.status.as_str()) {
-        return Err(ApiError::bad_request(
-            "invalid_status",
-            "status must be failed, pending or stored",
-        ));
-    }
     let (page, per_page) = paging(q.page, q.per_page, 50, 100)?;
+    let status = match q.status {
+        AttachmentStatus::Failed => "failed",
+        AttachmentStatus::Pending => "pending",
+        AttachmentStatus::Stored => "stored",
+    };
     let mut c = conn(&st).await?;
     let account = accounts::find_by_shopper(&mut c, &shopper_id).await?;
     let (rows, total) =
-        attachments::list_by_status(&mut c, account.id, &q.status, page, per_page).await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|a| {
-            json!({
-                "id": a.id, "message_id": a.message_id, "file_name": a.file_name,
-                "media_url": a.media_url, "status": a.status, "failure": a.failure,
-                "failure_reason": a.failure_reason, "attempts": a.attempts,
-                "next_attempt_at": a.next_attempt_at.map(views::ts),
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(
-        json!({ "attachments": list, "page": page, "per_page": per_page, "total_count": total }),
-    ))
+        attachments::list_by_status(&mut c, account.id, status, page, per_page).await?;
+    Ok(web::Json(AttachmentsPage {
+        attachments: rows.iter().map(AdminAttachmentBody::from).collect(),
+        paging: PageInfo::new(page, per_page, total),
+    }))
 }
 
-/// `GET /admin/audit-log`: operators' writes, newest first.
+/// Operators' writes, newest first: who, what, when, on what.
+#[utoipa::path(get, path = "/admin/audit-log", tag = "admin", security(("bearer" = [])),
+    params(Page),
+    responses((status = 200, description = "a page of the audit log", body = AuditPage), Errors))]
 pub async fn list_audit_log(
     st: web::Data<AppState>,
     _: AdminUser,
     q: web::Query<Page>,
-) -> ApiResult<HttpResponse> {
-    let (page, per_page) = paging(q.page, q.per_page, 50, 100)?;
+) -> ApiResult<web::Json<AuditPage>> {
+    let (page, per_page) = q.checked()?;
     let mut c = conn(&st).await?;
     let (rows, total) = audit::list(&mut c, page, per_page).await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|e| {
-            json!({
-                "id": e.id, "actor": e.actor, "action": e.action, "target": e.target,
-                "detail": e.detail, "created_at": views::ts(e.created_at),
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok()
-        .json(json!({ "entries": list, "page": page, "per_page": per_page, "total_count": total })))
+    Ok(web::Json(AuditPage {
+        entries: rows.iter().map(AuditBody::from).collect(),
+        paging: PageInfo::new(page, per_page, total),
+    }))
 }

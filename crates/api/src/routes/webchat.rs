@@ -3,65 +3,31 @@
 use super::{conn, parse_id};
 use crate::auth::AppUser;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{BodyErrors, Errors};
 use crate::state::AppState;
+use crate::views::app::{
+    is_text, CreatedConversation, CreatedMessage, Direction, NewConversation, NewMessage,
+};
 use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::{accounts, webchat};
 use migrator_core::ids::ConversationId;
-use serde::Deserialize;
-use serde_json::json;
 
 const MAX_BODY_CHARS: usize = 65_536;
 
-/// `{"name": …}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContactIn {
-    name: Option<String>,
-}
-
-/// `POST /webchat/conversations`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewConversation {
-    contact: ContactIn,
-    body: String,
-}
-
-/// Message direction.
-#[derive(Debug, Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// From the customer.
-    Inbound,
-    /// From the C1.
-    Outbound,
-}
-
-/// `POST /webchat/conversations/{id}/messages`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewMessage {
-    body: String,
-    direction: Direction,
-}
-
 fn check_body(body: &str) -> Result<(), ApiError> {
-    if body.trim().is_empty() {
+    if !is_text(body) || body.chars().count() > MAX_BODY_CHARS {
         return Err(ApiError::bad_request(
             "invalid_body",
-            "body must not be empty",
-        ));
-    }
-    if body.chars().count() > MAX_BODY_CHARS || body.contains('\0') {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "body is too long or holds a NUL character",
+            "body must be 1-65536 characters, not only spaces, without NUL",
         ));
     }
     Ok(())
 }
 
-/// Creates a conversation with its first message.
+/// Creates a conversation with its first (inbound) message.
+#[utoipa::path(post, path = "/webchat/conversations", tag = "app", security(("bearer" = [])),
+    request_body = NewConversation,
+    responses((status = 201, description = "created", body = CreatedConversation), Errors, BodyErrors))]
 pub async fn create_conversation(
     st: web::Data<AppState>,
     user: AppUser,
@@ -72,7 +38,7 @@ pub async fn create_conversation(
     if contact
         .name
         .as_deref()
-        .is_some_and(|n| n.len() > 256 || n.contains('\0'))
+        .is_some_and(|n| n.chars().count() > 256 || n.contains('\0'))
     {
         return Err(ApiError::bad_request(
             "invalid_contact",
@@ -83,11 +49,18 @@ pub async fn create_conversation(
     let account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
     let (conversation_id, message_id) =
         webchat::create_webchat_conversation(&mut c, account.id, contact.name, body).await?;
-    Ok(HttpResponse::Created()
-        .json(json!({ "conversation_id": conversation_id, "message_id": message_id })))
+    Ok(HttpResponse::Created().json(CreatedConversation {
+        conversation_id,
+        message_id,
+    }))
 }
 
-/// Adds a message to a native web chat conversation of the caller.
+/// Adds a message to one of the caller's native web chat conversations.
+#[utoipa::path(post, path = "/webchat/conversations/{id}/messages", tag = "app",
+    security(("bearer" = [])),
+    params(("id" = ConversationId, Path, description = "a native web chat conversation of the caller")),
+    request_body = NewMessage,
+    responses((status = 201, description = "created", body = CreatedMessage), Errors, BodyErrors))]
 pub async fn add_message(
     st: web::Data<AppState>,
     user: AppUser,
@@ -104,5 +77,5 @@ pub async fn add_message(
     let mut c = conn(&st).await?;
     let account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
     let message_id = webchat::add_webchat_message(&mut c, account.id, id, dir, body).await?;
-    Ok(HttpResponse::Created().json(json!({ "message_id": message_id })))
+    Ok(HttpResponse::Created().json(CreatedMessage { message_id }))
 }
