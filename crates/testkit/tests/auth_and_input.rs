@@ -264,7 +264,10 @@ async fn bad_input_gets_a_4xx_and_changes_nothing() {
     // a body over api.max_body_bytes is refused unread (413); one under it but longer than a
     // message may be is refused by validation (400)
     for (chars, want) in [
-        (env.settings.api.max_body_bytes + 1, StatusCode::PAYLOAD_TOO_LARGE),
+        (
+            env.settings.api.max_body_bytes + 1,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
         (65_537, StatusCode::BAD_REQUEST),
     ] {
         let big = json!({"contact": {"name": "V"}, "body": "x".repeat(chars)}).to_string();
@@ -324,6 +327,22 @@ async fn bad_input_gets_a_4xx_and_changes_nothing() {
     let (s, v) = env.call(Method::GET, "/no/such/endpoint", None, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"], "not_found");
+    // a method a path does not take: 405 with Allow; a made-up method never becomes a label
+    let (s, v) = env.call(Method::DELETE, "/accounts", None, None).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+    let odd = Method::from_bytes(b"EXFILTRATE-1234").unwrap();
+    let _ = env.call(odd, "/accounts", None, None).await;
+    let metrics = env
+        .http
+        .get(format!("{}/metrics", env.api_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("EXFILTRATE"), "{metrics}");
+    assert!(metrics.contains("method=\"OTHER\""), "{metrics}");
 
     assert_eq!(
         counts(&env).await,
