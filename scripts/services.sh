@@ -52,7 +52,7 @@ if [ ! -x "$tools/venv/bin/moto_server" ] || [ ! -x "$tools/venv/bin/st" ]; then
   log "installing moto server and schemathesis (PyPI) into $tools/venv"
   ( ([ -x "$tools/venv/bin/pip" ] || python3 -m venv "$tools/venv") &&
     "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
-      'moto[server]>=5,<6' 'schemathesis>=4,<5') &
+      'moto[server]>=5,<6' 'schemathesis==4.32.5') &
   pids+=($!)
 fi
 for p in "${pids[@]}"; do wait "$p" || { log "an install failed"; exit 1; }; done

@@ -79,6 +79,12 @@ impl TestEnv {
         .await
     }
 
+    /// The operators' view of a C1's migration (`GET /admin/accounts/{shopper}/migration`).
+    pub async fn admin_view(&self, shopper_id: &str) -> Value {
+        let path = format!("/admin/accounts/{shopper_id}/migration");
+        self.admin(reqwest::Method::GET, &path, None).await.1
+    }
+
     /// Admin call.
     pub async fn admin(
         &self,

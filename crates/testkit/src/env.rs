@@ -214,6 +214,13 @@ impl TestEnv {
             .expect("seed");
     }
 
+    /// What the simulator served so far.
+    pub async fn sim_stats(&self) -> conversations_sim::server::Stats {
+        let url = format!("{}/_sim/stats", self.sim.base_url);
+        let resp = self.http.get(url).send().await.expect("sim");
+        resp.json().await.expect("sim stats")
+    }
+
     /// Sets the simulator's injected faults.
     pub async fn set_faults(&self, f: Faults) {
         let r = self
@@ -247,13 +254,7 @@ impl TestEnv {
                 return seen;
             }
             if start.elapsed() > timeout {
-                let (_, admin) = self
-                    .admin(
-                        reqwest::Method::GET,
-                        &format!("/admin/accounts/{shopper_id}/migration"),
-                        None,
-                    )
-                    .await;
+                let admin = self.admin_view(shopper_id).await;
                 panic!("{shopper_id} did not reach {target} within {timeout:?}; saw {seen:?}; admin view {admin}");
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -269,8 +270,7 @@ impl TestEnv {
     ) -> Value {
         let start = Instant::now();
         loop {
-            let path = format!("/admin/accounts/{shopper_id}/migration");
-            let (_, v) = self.admin(reqwest::Method::GET, &path, None).await;
+            let v = self.admin_view(shopper_id).await;
             if v["migration_status"] == status {
                 return v;
             }

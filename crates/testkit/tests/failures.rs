@@ -3,7 +3,7 @@
 //! transient faults (Conversations 5xx, DynamoDB throttling) that recover.
 
 use conversations_sim::model::{generate, C1Spec, GenOptions};
-use conversations_sim::server::{Faults, Stats};
+use conversations_sim::server::Faults;
 use migrator_testkit::dynamo_proxy::ProxyFaults;
 use migrator_testkit::{verify, TestEnv};
 use reqwest::{Method, StatusCode};
@@ -14,17 +14,6 @@ fn spec(shopper: &str, threads: usize, messages: usize) -> C1Spec {
         shopper,
         &GenOptions::new(threads, messages, 9).attachments(6, 1),
     )
-}
-
-async fn stats(env: &TestEnv) -> Stats {
-    env.http
-        .get(format!("{}/_sim/stats", env.sim.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn runs(env: &TestEnv) -> i64 {
@@ -66,9 +55,7 @@ async fn channel_failure_then_the_apps_retry_restarts_and_completes() {
     let (st, _) = env2.post("chfail", "/migrate", None).await;
     assert_eq!(st, StatusCode::ACCEPTED);
     env2.wait_status("chfail", "channel-failure", T).await;
-    let (_, admin) = env2
-        .admin(Method::GET, "/admin/accounts/chfail/migration", None)
-        .await;
+    let admin = env2.admin_view("chfail").await;
     assert!(
         admin["run"]["last_error"].as_str().unwrap().contains("404"),
         "{admin}"
@@ -121,7 +108,7 @@ async fn recent_messages_failure_resumes_without_fetching_channels_again() {
         seen.contains(&"channels-migrated".to_string()) || seen[0] == "migrating",
         "{seen:?}"
     );
-    let configs_before = stats(&env).await.configs_calls;
+    let configs_before = env.sim_stats().await.configs_calls;
     assert_eq!(configs_before, 1);
     proxy.set(ProxyFaults::default());
     let (st, v) = env.post("rmfail", "/migrate", None).await;
@@ -131,7 +118,7 @@ async fn recent_messages_failure_resumes_without_fetching_channels_again() {
     );
     env.wait_status("rmfail", "completed", T).await;
     assert_eq!(
-        stats(&env).await.configs_calls,
+        env.sim_stats().await.configs_calls,
         configs_before,
         "channels are not migrated again"
     );

@@ -66,13 +66,7 @@ async fn a_worker_killed_mid_all_messages_is_replaced_and_nothing_is_lost_or_dou
         at_kill < 20_000,
         "the kill landed before the end ({at_kill})"
     );
-    let (_, admin) = env
-        .admin(
-            reqwest::Method::GET,
-            "/admin/accounts/kill9/migration",
-            None,
-        )
-        .await;
+    let admin = env.admin_view("kill9").await;
     assert_eq!(
         admin["migration_status"], "recent-messages-migrated",
         "{admin}"
@@ -86,13 +80,7 @@ async fn a_worker_killed_mid_all_messages_is_replaced_and_nothing_is_lost_or_dou
         20_000,
         "figures count each message once"
     );
-    let (_, admin) = env
-        .admin(
-            reqwest::Method::GET,
-            "/admin/accounts/kill9/migration",
-            None,
-        )
-        .await;
+    let admin = env.admin_view("kill9").await;
     assert_eq!(admin["run"]["figures"]["rejects"], 2, "{admin}");
     assert_eq!(admin["run"]["figures"]["threads_migrated"], 80, "{admin}");
     kill9(&mut w2);

@@ -3,7 +3,7 @@
 //! attachments retried after transient failures. All against the real services.
 
 use conversations_sim::model::{generate, C1Spec, GenOptions};
-use conversations_sim::server::{Faults, Stats};
+use conversations_sim::server::Faults;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use futures::StreamExt;
@@ -13,7 +13,6 @@ use migrator_core::status::Phase;
 use migrator_testkit::dynamo_proxy::ProxyFaults;
 use migrator_testkit::{verify, EnvOptions, TestEnv};
 use reqwest::Method;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(120);
@@ -23,11 +22,6 @@ fn spec(shopper: &str, threads: usize, messages: usize, seed: u64) -> C1Spec {
         shopper,
         &GenOptions::new(threads, messages, seed).attachments(9, 1),
     )
-}
-
-async fn admin_view(env: &TestEnv, shopper: &str) -> Value {
-    let path = format!("/admin/accounts/{shopper}/migration");
-    env.admin(Method::GET, &path, None).await.1
 }
 
 async fn proxied(tweak: impl FnOnce(&mut Settings)) -> TestEnv {
@@ -74,7 +68,7 @@ async fn a_phase_in_one_page_hops_moves_the_c1_exactly() {
     verify::destination_equals_source(&env, &s, |_| false).await;
     let hops = recorded_hops(&env, Phase::AllMessages).await;
     assert!(hops > 10, "the all-messages phase ran as many hops: {hops}");
-    let v = admin_view(&env, "slices").await;
+    let v = env.admin_view("slices").await;
     let expected: usize = s.threads.iter().map(|t| t.messages.len()).sum();
     assert_eq!(v["run"]["figures"]["messages_migrated"], expected as i64);
     env.shutdown().await;
@@ -126,7 +120,7 @@ async fn a_new_c1_gets_its_inbox_while_every_message_slot_is_busy() {
     let inbox = start.elapsed();
     // both all-messages slots were still held by the big C1s when the inbox opened
     for s in &big {
-        let v = admin_view(&env, &s.shopper_id).await;
+        let v = env.admin_view(&s.shopper_id).await;
         assert_eq!(v["migration_status"], "recent-messages-migrated", "{v}");
         assert!(v["run"]["lease_owner"].is_string(), "{v}");
     }
@@ -164,7 +158,7 @@ async fn a_half_open_partition_to_dynamodb_loses_the_lease_and_recovers() {
     });
     env.wait_status("partition", "completed", T).await;
     assert!(proxy.hung() > 0, "requests were left hanging");
-    let v = admin_view(&env, "partition").await;
+    let v = env.admin_view("partition").await;
     assert!(
         v["run"]["total_attempts"].as_i64().unwrap() >= 1,
         "a hop was cut off and retried: {v}"
@@ -233,7 +227,7 @@ async fn a_run_that_keeps_failing_is_parked_until_an_operator_unparks_it() {
     env.post("parkme", "/migrate", None).await;
     let start = Instant::now();
     let parked = loop {
-        let v = admin_view(&env, "parkme").await;
+        let v = env.admin_view("parkme").await;
         if v["run"]["parked_at"].is_string() {
             break v;
         }
@@ -247,7 +241,7 @@ async fn a_run_that_keeps_failing_is_parked_until_an_operator_unparks_it() {
     // parked: the sweeper repairs it no more (it would every second)
     let attempts = parked["run"]["total_attempts"].clone();
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let still = admin_view(&env, "parkme").await;
+    let still = env.admin_view("parkme").await;
     assert_eq!(still["run"]["total_attempts"], attempts, "{still}");
     assert!(still["run"]["parked_at"].is_string());
     let (_, list) = env.admin(Method::GET, "/admin/parked", None).await;
@@ -323,7 +317,7 @@ async fn attachments_failing_half_the_time_all_end_stored() {
     env.set_faults(Faults::default()).await;
     let start = Instant::now();
     loop {
-        let v = admin_view(&env, "flaky").await;
+        let v = env.admin_view("flaky").await;
         if v["run"]["figures"]["attachments_pending"] == 0 {
             assert_eq!(
                 v["run"]["figures"]["attachments_failed"], 1,
@@ -334,15 +328,7 @@ async fn attachments_failing_half_the_time_all_end_stored() {
         assert!(start.elapsed() < T, "attachments still pending: {v}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let stats: Stats = env
-        .http
-        .get(format!("{}/_sim/stats", env.sim.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = env.sim_stats().await;
     assert!(stats.media_injected_failures > 5, "{stats:?}");
     verify::destination_equals_source(&env, &s, |_| false).await;
     env.shutdown().await;

@@ -57,36 +57,43 @@ pub async fn conn(pool: &DbPool) -> CoreResult<DbConn> {
     pool.get().await.map_err(|e| CoreError::Pool(e.to_string()))
 }
 
-/// Applies pending migrations. Serialised with an advisory lock so an api and workers starting
-/// together do not race.
-pub async fn run_migrations(url: &str) -> CoreResult<()> {
+/// A blocking connection for the migration harness (diesel_migrations is synchronous), used on
+/// the blocking pool.
+async fn with_sync_conn<T: Send + 'static>(
+    url: &str,
+    f: impl FnOnce(&mut SyncConn) -> CoreResult<T> + Send + 'static,
+) -> CoreResult<T> {
     let url = url.to_string();
-    tokio::task::spawn_blocking(move || -> CoreResult<()> {
-        use diesel::RunQueryDsl;
-        type Wrapper =
-            diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
-        let mut c = <Wrapper as diesel::Connection>::establish(&url)
+    tokio::task::spawn_blocking(move || {
+        let mut c = <SyncConn as diesel::Connection>::establish(&url)
             .map_err(|e| CoreError::Pool(e.to_string()))?;
-        diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut c)?;
-        let res = c
-            .run_pending_migrations(MIGRATIONS)
-            .map(|_| ())
-            .map_err(|e| CoreError::Invalid(format!("migration failed: {e}")));
-        diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut c)?;
-        res
+        f(&mut c)
     })
     .await
     .map_err(|e| CoreError::Pool(e.to_string()))?
 }
 
+type SyncConn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
+
+/// Applies pending migrations. Serialised with an advisory lock so an api and workers starting
+/// together do not race.
+pub async fn run_migrations(url: &str) -> CoreResult<()> {
+    with_sync_conn(url, |c| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(c)?;
+        let res = c
+            .run_pending_migrations(MIGRATIONS)
+            .map(|_| ())
+            .map_err(|e| CoreError::Invalid(format!("migration failed: {e}")));
+        diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(c)?;
+        res
+    })
+    .await
+}
+
 /// Reverts every migration, then applies them again: proves each `down.sql` undoes its `up.sql`.
 pub async fn check_migrations_reversible(url: &str) -> CoreResult<()> {
-    let url = url.to_string();
-    tokio::task::spawn_blocking(move || -> CoreResult<()> {
-        type Wrapper =
-            diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
-        let mut c = <Wrapper as diesel::Connection>::establish(&url)
-            .map_err(|e| CoreError::Pool(e.to_string()))?;
+    with_sync_conn(url, |c| {
         let err = |e: Box<dyn std::error::Error + Send + Sync>| CoreError::Invalid(e.to_string());
         c.run_pending_migrations(MIGRATIONS).map_err(err)?;
         c.revert_all_migrations(MIGRATIONS).map_err(err)?;
@@ -94,5 +101,4 @@ pub async fn check_migrations_reversible(url: &str) -> CoreResult<()> {
         Ok(())
     })
     .await
-    .map_err(|e| CoreError::Pool(e.to_string()))?
 }

@@ -1,0 +1,232 @@
+//! Queue messages and the RabbitMQ plumbing both sides share: names in one place, one publisher
+//! (mandatory publishes, publisher confirms, bounded waits) and the declarations of the topology.
+//!
+//! Topology, every name under the configured prefix `<p>`:
+//! - exchange `<p>.work` (topic) and one queue per phase, `<p>.channels`,
+//!   `<p>.recent-messages`, `<p>.all-messages`, bound with `#.<phase>`; a hop is published
+//!   with routing key `<phase>`. A queue per phase replaces priorities (which quorum queues of
+//!   RabbitMQ 3.x lack): workers consume each with slots of its own.
+//! - exchange `<p>.retry` (topic) and one queue per delay tier, `<p>.retry.<ms>`, bound
+//!   `<ms>.*`, with a queue-level TTL and dead-lettering back to `<p>.work`: a delayed hop is
+//!   published with key `<ms>.<phase>` and, when its tier's TTL expires, reaches its phase's
+//!   queue. Every message of a tier has the same TTL, so none waits behind a longer one.
+//! - `<p>.dead`: hops that were given up, bounded in length and age (each is also recorded in
+//!   Postgres, where the admin API lists and replays it).
+//!
+//! Queues are quorum queues by default (`amqp.queue_type`), replicated across a cluster.
+
+mod publisher;
+mod topology;
+
+pub use publisher::Publisher;
+pub use topology::declare_topology;
+
+use crate::ids::{AccountId, HopId, RunId};
+use crate::status::{Phase, ALL_PHASES};
+use lapin::types::LongString;
+use lapin::{Connection, ConnectionProperties};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One unit of work: run `phase` of `run_id` for `account_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationHop {
+    /// Unique per publication (logs, AMQP headers, dedup diagnostics).
+    pub hop_id: HopId,
+    /// The account.
+    pub account_id: AccountId,
+    /// The run this hop belongs to; hops of superseded runs are dropped.
+    pub run_id: RunId,
+    /// The phase to run.
+    pub phase: Phase,
+    /// Delivery attempt of this hop (1-based; a continuation starts again at 1).
+    pub attempt: u32,
+}
+
+impl MigrationHop {
+    /// A first attempt.
+    pub fn first(account_id: AccountId, run_id: RunId, phase: Phase) -> Self {
+        Self {
+            hop_id: HopId::new(),
+            account_id,
+            run_id,
+            phase,
+            attempt: 1,
+        }
+    }
+
+    /// The same attempt again, under a new id (a delay that was not the hop's fault).
+    pub fn again(&self) -> Self {
+        Self {
+            hop_id: HopId::new(),
+            ..self.clone()
+        }
+    }
+
+    /// The next attempt of this hop, under a new id.
+    pub fn retry(&self) -> Self {
+        Self {
+            hop_id: HopId::new(),
+            attempt: self.attempt + 1,
+            ..self.clone()
+        }
+    }
+}
+
+/// Delay tiers of redelivery, in milliseconds: a delay is rounded up to the next tier.
+pub const RETRY_TIERS_MS: [u64; 6] = [1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000];
+
+/// The tier a delay waits in: the smallest tier at least as long, or the longest.
+pub fn retry_tier(delay_ms: u64) -> u64 {
+    RETRY_TIERS_MS
+        .into_iter()
+        .find(|t| *t >= delay_ms)
+        .unwrap_or(RETRY_TIERS_MS[RETRY_TIERS_MS.len() - 1])
+}
+
+/// Exchange and queue names derived from the configured prefix.
+#[derive(Debug, Clone)]
+pub struct QueueNames {
+    prefix: String,
+    /// Exchange of hops to run now.
+    pub work: String,
+    /// Exchange of delayed hops.
+    pub retry: String,
+    /// Dead letters.
+    pub dead: String,
+}
+
+impl QueueNames {
+    /// Names under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            work: format!("{prefix}.work"),
+            retry: format!("{prefix}.retry"),
+            dead: format!("{prefix}.dead"),
+        }
+    }
+
+    /// The work queue of a phase.
+    pub fn phase(&self, p: Phase) -> String {
+        format!("{}.{}", self.prefix, p.as_str())
+    }
+
+    /// The queue of a delay tier.
+    pub fn tier(&self, ms: u64) -> String {
+        format!("{}.retry.{ms}", self.prefix)
+    }
+
+    /// Every queue of the topology (tests delete them).
+    pub fn all_queues(&self) -> Vec<String> {
+        let mut q: Vec<String> = ALL_PHASES.iter().map(|p| self.phase(*p)).collect();
+        q.extend(RETRY_TIERS_MS.iter().map(|t| self.tier(*t)));
+        q.push(self.dead.clone());
+        q
+    }
+}
+
+/// The broker as the settings describe it.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    /// `amqp://…` (its password never shows in `Debug`).
+    pub url: crate::settings::ConnUrl,
+    /// Names.
+    pub names: QueueNames,
+    /// `quorum` or `classic`.
+    pub queue_type: String,
+    /// Connect and confirm timeout.
+    pub timeout: Duration,
+    /// Dead-letter queue bounds.
+    pub dead_max_length: u32,
+    /// Dead-letter queue message TTL.
+    pub dead_ttl_days: u32,
+}
+
+impl Broker {
+    /// From the settings.
+    pub fn from_settings(a: &crate::settings::AmqpSettings) -> Self {
+        Self {
+            url: a.url.clone(),
+            names: QueueNames::new(&a.prefix),
+            queue_type: a.queue_type.clone(),
+            timeout: Duration::from_millis(a.timeout_ms.max(1)),
+            dead_max_length: a.dead_max_length,
+            dead_ttl_days: a.dead_ttl_days,
+        }
+    }
+}
+
+/// Broker trouble.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Connection, channel or publish failed.
+    #[error("amqp: {0}")]
+    Amqp(#[from] lapin::Error),
+    /// The broker did not confirm a publish.
+    #[error("publish not confirmed by the broker")]
+    Nacked,
+    /// No queue took the message (mandatory publish returned).
+    #[error("publish returned unroutable: {0}")]
+    Unroutable(String),
+    /// The broker did not answer in time.
+    #[error("amqp: {0} timed out")]
+    Timeout(&'static str),
+}
+
+/// Runs `f` within `limit`, or fails with a timeout naming `what`.
+async fn bounded<T, E: Into<QueueError>>(
+    limit: Duration,
+    what: &'static str,
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, QueueError> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => Err(QueueError::Timeout(what)),
+    }
+}
+
+/// Opens a connection with the tokio executor, within the broker's timeout.
+pub async fn connect(b: &Broker) -> Result<Connection, QueueError> {
+    let props = ConnectionProperties::default()
+        .with_connection_name(LongString::from(format!("migrator-{}", std::process::id())));
+    bounded(
+        b.timeout,
+        "connect",
+        Connection::connect(b.url.as_str(), props),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn hop_wire_format_is_stable() {
+        let hop = MigrationHop {
+            hop_id: HopId(Uuid::nil()),
+            account_id: AccountId(Uuid::nil()),
+            run_id: RunId(Uuid::nil()),
+            phase: Phase::RecentMessages,
+            attempt: 2,
+        };
+        let v = serde_json::to_value(&hop).unwrap();
+        assert_eq!(v["phase"], "recent-messages");
+        assert_eq!(serde_json::from_value::<MigrationHop>(v).unwrap(), hop);
+        let n = QueueNames::new("t1");
+        assert_eq!(n.phase(Phase::AllMessages), "t1.all-messages");
+        assert_eq!(n.tier(5000), "t1.retry.5000");
+        assert_eq!(n.all_queues().len(), 3 + RETRY_TIERS_MS.len() + 1);
+    }
+
+    #[test]
+    fn delays_round_up_to_a_tier() {
+        assert_eq!(retry_tier(1), 1_000);
+        assert_eq!(retry_tier(1_000), 1_000);
+        assert_eq!(retry_tier(1_001), 5_000);
+        assert_eq!(retry_tier(40_000), 120_000);
+        assert_eq!(retry_tier(u64::MAX), 1_800_000);
+    }
+}
