@@ -1,6 +1,6 @@
 # The targets people run. `make demo` runs the main job end to end; `make test` runs all tests
 # against the real services (PostgreSQL, RabbitMQ, dynalite, moto), started by scripts/services.sh.
-.PHONY: services demo test lint fmt build release faults bench clean-local api-check openapi
+.PHONY: services demo test lint fmt build release faults bench clean-local api-check openapi deploy-check
 
 services:
 	scripts/services.sh
@@ -21,11 +21,16 @@ test: services
 	cargo test --workspace --no-fail-fast
 	cargo test -p migrator-testkit --features faults --test faults -- --test-threads=1
 	scripts/api-check.sh
+	scripts/deploy-check.sh
 
 # the api against its own OpenAPI document (schemathesis), as the app and as an operator
 api-check: services
 	cargo build --workspace --bins
 	scripts/api-check.sh
+
+# deploy/k8s against the Kubernetes API schemas (kubernetes-validate)
+deploy-check: services
+	scripts/deploy-check.sh
 
 # regenerates crates/api/openapi.json from the code (a test fails while it is stale)
 openapi:

@@ -182,6 +182,7 @@ mod tests {
             std::fs::read_to_string(format!("{dir}DEV-ONLY-media-signing-public.pem")).unwrap();
         ApiSettings {
             listen: "127.0.0.1:0".into(),
+            admin_listen: String::new(),
             jwt_algorithm: alg.into(),
             jwt_secret: "s3cret".to_string().into(),
             jwt_public_key_pem: pem.clone(),

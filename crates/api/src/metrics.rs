@@ -1,49 +1,34 @@
-//! Prometheus counters, text format.
+//! HTTP metrics, recorded through the `metrics` facade (names in core's `metrics`): requests by
+//! route template, method and status, and their latency. Labels are bounded: the route is the
+//! template (`/conversations/{id}/messages`, `unmatched` for any other path), the method one of
+//! the standard ones or `OTHER`.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use actix_web::dev::ServiceResponse;
+use migrator_core::metrics::{HTTP_DURATION, HTTP_REQUESTS};
+use std::time::Instant;
 
-/// Request and migration counters.
-#[derive(Default)]
-pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
-    started: Mutex<u64>,
+const KNOWN: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// The labels of an answered request, bounded.
+pub fn labels_of<B>(res: &ServiceResponse<B>) -> (String, &'static str) {
+    let req = res.request();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().as_str();
+    let method = KNOWN
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("OTHER");
+    (route, method)
 }
 
-impl Metrics {
-    /// Counts a response. Labels are bounded: a method outside the standard ones counts as
-    /// `OTHER` (a client may send any token as a method).
-    pub fn request(&self, method: &str, status: u16) {
-        const KNOWN: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-        let method = KNOWN
-            .iter()
-            .find(|m| **m == method)
-            .copied()
-            .unwrap_or("OTHER");
-        *self
-            .requests
-            .lock()
-            .expect("metrics")
-            .entry((method.to_string(), status))
-            .or_default() += 1;
-    }
-    /// Counts a started or resumed migration.
-    pub fn migration_started(&self) {
-        *self.started.lock().expect("metrics") += 1;
-    }
-    /// The text exposition.
-    pub fn render(&self) -> String {
-        let mut out = String::from("# TYPE migrator_http_requests_total counter\n");
-        for ((m, s), n) in self.requests.lock().expect("metrics").iter() {
-            out.push_str(&format!(
-                "migrator_http_requests_total{{method=\"{m}\",status=\"{s}\"}} {n}\n"
-            ));
-        }
-        out.push_str("# TYPE migrator_migrations_started_total counter\n");
-        out.push_str(&format!(
-            "migrator_migrations_started_total {}\n",
-            self.started.lock().expect("metrics")
-        ));
-        out
-    }
+/// Records one answered request.
+pub fn record<B>(route: String, method: &'static str, started: Instant, res: &ServiceResponse<B>) {
+    let status = res.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
 }

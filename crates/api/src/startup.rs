@@ -2,10 +2,14 @@
 
 use crate::auth::JwtVerifier;
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
-use actix_web::dev::{ServerHandle, Service};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::error::JsonPayloadError;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::HttpMessage;
 use actix_web::{web, App, HttpServer};
 use migrator_core::blob::FsBlobStore;
 use migrator_core::conversations::ConversationsClient;
@@ -15,13 +19,16 @@ use migrator_core::retry::Backoff;
 use migrator_core::settings::Settings;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing_actix_web::{RequestId, TracingLogger};
 
 /// A running api.
 pub struct RunningApi {
-    /// `http://host:port`.
+    /// `http://host:port` of `api.listen`.
     pub base_url: String,
-    /// Stops it.
-    pub handle: ServerHandle,
+    /// `http://host:port` of operators' endpoints and `/metrics`: `api.admin_listen`'s, or
+    /// `base_url` when there is one listener.
+    pub admin_url: String,
+    handles: Vec<ServerHandle>,
     stop_relay: tokio::sync::watch::Sender<bool>,
 }
 
@@ -29,13 +36,19 @@ impl RunningApi {
     /// Stops the server and its relay.
     pub async fn stop(self) {
         let _ = self.stop_relay.send(true);
-        self.handle.stop(true).await;
+        for h in self.handles {
+            h.stop(true).await;
+        }
     }
 }
 
-/// Applies migrations, binds `api.listen` (port 0 for any) and serves in the background.
+/// Applies migrations (when `database.migrate_at_start`), binds `api.listen` and
+/// `api.admin_listen` (port 0 for any) and serves in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
-    db::run_migrations(settings.database.url.as_str()).await?;
+    migrator_core::metrics::handle();
+    if settings.database.migrate_at_start {
+        db::run_migrations(settings.database.url.as_str()).await?;
+    }
     let pool = db::pool(&settings.database)?;
     let publisher = Arc::new(Publisher::new(Broker::from_settings(&settings.amqp)));
     let (stop_relay, stop_rx) = tokio::sync::watch::channel(false);
@@ -47,6 +60,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     ));
     let max_body = settings.api.max_body_bytes;
     let listen = settings.api.listen.clone();
+    let settings_admin_listen =
+        Some(settings.api.admin_listen.clone()).filter(|a| !a.trim().is_empty());
     let state = web::Data::new(AppState {
         jwt: JwtVerifier::app(&settings.api)?,
         admin_jwt: JwtVerifier::admin(&settings.api)?,
@@ -57,69 +72,120 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
             Backoff::none(),
         ),
         blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
-        metrics: Arc::new(Metrics::default()),
         openapi: crate::openapi::document(),
         settings: Arc::new(settings),
         pool,
         publisher,
     });
-    let server =
-        HttpServer::new(move || {
-            let metrics = state.metrics.clone();
-            App::new()
-                .app_data(state.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(max_body)
-                        .error_handler(|e, _| {
-                            let (status, code) = match &e {
-                                actix_web::error::JsonPayloadError::Overflow { .. }
-                                | actix_web::error::JsonPayloadError::OverflowKnownLength {
-                                    ..
-                                } => (
-                                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                                    "body_too_large",
-                                ),
-                                actix_web::error::JsonPayloadError::ContentType => (
-                                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                                    "unsupported_media_type",
-                                ),
-                                _ => (actix_web::http::StatusCode::BAD_REQUEST, "invalid_json"),
-                            };
-                            ApiError::new(status, code, e.to_string()).into()
-                        }),
-                )
-                .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    ApiError::bad_request("invalid_query", e.to_string()).into()
-                }))
-                .app_data(web::PathConfig::default().error_handler(|e, _| {
-                    ApiError::bad_request("invalid_path", e.to_string()).into()
-                }))
-                .wrap_fn(move |req, srv| {
-                    let method = req.method().to_string();
-                    let metrics = metrics.clone();
-                    let fut = srv.call(req);
-                    async move {
-                        let res = fut.await?;
-                        metrics.request(&method, res.status().as_u16());
-                        Ok(res)
-                    }
-                })
-                .configure(routes::configure)
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(ApiError::not_found("endpoint"))
-                }))
-        })
+    let (routes, admin): (Routes, Option<String>) = match settings_admin_listen {
+        Some(admin) => (routes::configure_public, Some(admin)),
+        None => (routes::configure, None),
+    };
+    let public = serve(&listen, state.clone(), max_body, routes)?;
+    let admin = admin
+        .map(|a| serve(&a, state, max_body, routes::configure_admin))
+        .transpose()?;
+    let base_url = public.0.clone();
+    let admin_url = admin.as_ref().map_or(base_url.clone(), |a| a.0.clone());
+    let mut handles = vec![public.1];
+    handles.extend(admin.map(|a| a.1));
+    Ok(RunningApi {
+        base_url,
+        admin_url,
+        handles,
+        stop_relay,
+    })
+}
+
+/// What one listener serves.
+type Routes = fn(&mut web::ServiceConfig);
+
+/// Binds `listen` and serves `routes` on it in the background: (`http://addr`, handle).
+fn serve(
+    listen: &str,
+    state: web::Data<AppState>,
+    max_body: usize,
+    routes: Routes,
+) -> anyhow::Result<(String, ServerHandle)> {
+    let server = HttpServer::new(move || app(state.clone(), max_body, routes))
         .disable_signals()
-        .bind(&listen)?;
+        .bind(listen)?;
     let addr = server.addrs()[0];
     let server = server.run();
     let handle = server.handle();
     tokio::spawn(server);
     tracing::info!(%addr, "api listening");
-    Ok(RunningApi {
-        base_url: format!("http://{addr}"),
-        handle,
-        stop_relay,
-    })
+    Ok((format!("http://{addr}"), handle))
+}
+
+/// The app: body limits and their errors, metrics, request ids and tracing, then `routes`.
+fn app(
+    state: web::Data<AppState>,
+    max_body: usize,
+    routes: Routes,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(max_body)
+                .error_handler(|e, _| {
+                    let (status, code) = match &e {
+                        JsonPayloadError::Overflow { .. }
+                        | JsonPayloadError::OverflowKnownLength { .. } => {
+                            (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+                        }
+                        JsonPayloadError::ContentType => {
+                            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+                        }
+                        _ => (StatusCode::BAD_REQUEST, "invalid_json"),
+                    };
+                    ApiError::new(status, code, e.to_string()).into()
+                }),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::bad_request("invalid_query", e.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
+        )
+        .wrap_fn(|req, srv| {
+            // inside the router's match: the route template is known here
+            let started = std::time::Instant::now();
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await?;
+                let (route, method) = crate::metrics::labels_of(&res);
+                crate::metrics::record(route, method, started, &res);
+                Ok(res)
+            }
+        })
+        .wrap_fn(|req, srv| {
+            // the request id of the span, returned to the caller for support requests
+            let id = req.extensions().get::<RequestId>().map(|r| r.to_string());
+            let fut = srv.call(req);
+            async move {
+                let mut res = fut.await?;
+                if let Some(id) = id.and_then(|i| HeaderValue::from_str(&i).ok()) {
+                    res.headers_mut()
+                        .insert(HeaderName::from_static("x-request-id"), id);
+                }
+                Ok(res)
+            }
+        })
+        .wrap(TracingLogger::default())
+        .configure(routes)
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::not_found("endpoint"))
+        }))
 }

@@ -1,7 +1,6 @@
 //! What every handler shares.
 
 use crate::auth::JwtVerifier;
-use crate::metrics::Metrics;
 use migrator_core::blob::BlobStore;
 use migrator_core::conversations::ConversationsClient;
 use migrator_core::db::DbPool;
@@ -25,8 +24,6 @@ pub struct AppState {
     pub conversations: ConversationsClient,
     /// Attachment bytes.
     pub blobs: Arc<dyn BlobStore>,
-    /// Counters.
-    pub metrics: Arc<Metrics>,
     /// The OpenAPI document, generated once.
     pub openapi: String,
 }

@@ -3,10 +3,12 @@
 //! retries) and configs-migration.
 
 use crate::ids::ShopperId;
+use crate::ratelimit::RateLimiter;
 use crate::retry::{retry, Attempt, Backoff};
 use crate::source::SourceBrand;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A client of the Conversations REST API.
@@ -16,6 +18,7 @@ pub struct ConversationsClient {
     base: String,
     token: SecretString,
     backoff: Backoff,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 /// Why a call to Conversations did not answer as the contract says.
@@ -58,6 +61,19 @@ impl ConversationsClient {
             base: base.trim_end_matches('/').to_string(),
             token,
             backoff,
+            limiter: None,
+        }
+    }
+
+    /// Every call waits for a token of `limiter` first (the worker's share of the fleet's cap).
+    pub fn with_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    async fn admitted(&self) {
+        if let Some(l) = &self.limiter {
+            l.acquire().await;
         }
     }
 
@@ -68,6 +84,7 @@ impl ConversationsClient {
     ) -> Result<Option<Eligibility>, SourceError> {
         let url = format!("{}/v1/accounts/{}/migration", self.base, shopper);
         retry(self.backoff, || async {
+            self.admitted().await;
             let resp = self
                 .http
                 .get(&url)
@@ -92,6 +109,7 @@ impl ConversationsClient {
     pub async fn configs(&self, shopper: &ShopperId) -> Result<Vec<SourceBrand>, SourceError> {
         let url = format!("{}/v1/configs-migration", self.base);
         retry(self.backoff, || async {
+            self.admitted().await;
             let resp = self
                 .http
                 .post(&url)

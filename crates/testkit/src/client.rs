@@ -37,9 +37,13 @@ impl TestEnv {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{}", self.api_url, path));
+        // operators' endpoints live on the admin listener when the api has one
+        let base = if path.starts_with("/admin") || path == "/metrics" {
+            &self.admin_url
+        } else {
+            &self.api_url
+        };
+        let mut req = self.http.request(method, format!("{base}{path}"));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }

@@ -27,6 +27,7 @@ pub fn test_settings(tag: &str) -> Settings {
     .into();
     s.amqp.prefix = tag.to_string();
     s.api.listen = "127.0.0.1:0".into();
+    s.worker.listen = "127.0.0.1:0".into();
     s.dynamodb.endpoint = env_or("MIGRATOR_TEST_DYNAMO", "http://127.0.0.1:8000");
     s.sts.endpoint = env_or("MIGRATOR_TEST_STS", "http://127.0.0.1:5055");
     s.dynamodb.threads_table = format!("{tag}_threads");
@@ -53,6 +54,8 @@ pub struct TestEnv {
     pub settings: Settings,
     /// The api base URL.
     pub api_url: String,
+    /// Base URL of operators' endpoints and `/metrics` (`api_url` unless `api.admin_listen`).
+    pub admin_url: String,
     /// The simulator.
     pub sim: RunningSim,
     /// Tables of this test.
@@ -156,6 +159,7 @@ impl TestEnv {
         let mut env = Self {
             proxy,
             api_url: api.base_url.clone(),
+            admin_url: api.admin_url.clone(),
             api: Some(api),
             settings,
             sim,

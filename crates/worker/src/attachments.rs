@@ -150,6 +150,12 @@ async fn fetch(ctx: &Ctx, due: Due) {
             reason: reason.as_deref().unwrap_or_default(),
         },
     };
+    let label = match outcome {
+        Settle::Stored { .. } => "stored",
+        Settle::Failed { .. } => "failed",
+        Settle::Retry { .. } => "retry",
+    };
+    metrics::counter!(migrator_core::metrics::ATTACHMENTS, "outcome" => label).increment(1);
     if let Err(f) = &res {
         let retry_at = at_of(&outcome);
         tracing::warn!(attachment = %due.id, reason = %f.reason(), attempts, ?retry_at, "attachment download failed");

@@ -2,7 +2,8 @@
 //! its own with as many slots as the settings give that phase (prefetch = slots): a C1 who has
 //! just opened the app gets a channels slot even while every all-messages slot is busy with
 //! another C1's history. Reconnects after broker trouble; on shutdown it stops taking hops and
-//! lets the ones in hand finish. It knows no phase's details: [`crate::hop`] runs each delivery.
+//! lets the ones in hand finish; while operators pause the fleet it takes none. It knows no
+//! phase's details: [`crate::hop`] runs each delivery.
 
 use crate::context::Ctx;
 use futures::stream::{self, StreamExt};
@@ -42,7 +43,16 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     })
     .collect();
     let mut reconnects = 0u32;
+    let mut paused = ctx.steering.paused();
     while !*shutdown.borrow() {
+        if *paused.borrow_and_update() {
+            tracing::info!("fleet paused by an operator: taking no hops");
+            tokio::select! {
+                _ = paused.changed() => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
         let (conn, channels, consumers) = match open(&ctx, &slots).await {
             Ok(s) => s,
             Err(e) => {
@@ -72,6 +82,8 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
+                // paused: stop consuming; hops not yet taken go back to their queues
+                Ok(()) = paused.changed() => if *paused.borrow() { break },
                 next = deliveries.next() => match next {
                     Some((i, Ok(delivery))) => {
                         // prefetch = slots, so a slot is free for every delivery

@@ -2,6 +2,7 @@
 
 use crate::sources::dynamo::DynamoSource;
 use crate::sources::media::{allowed_origins, MediaClient};
+use crate::steering::Steering;
 use anyhow::Context as _;
 use migrator_core::blob::{BlobStore, FsBlobStore};
 use migrator_core::conversations::ConversationsClient;
@@ -34,6 +35,8 @@ pub struct Ctx {
     pub secrets: Keyring,
     /// This process, in lease owners and logs.
     pub worker_id: String,
+    /// The fleet's steering: pause, and this worker's share of the caps on the source.
+    pub steering: Arc<Steering>,
 }
 
 impl Ctx {
@@ -51,6 +54,7 @@ impl Ctx {
                 settings.media.signing_key_path.display()
             )
         })?;
+        let steering = Arc::new(Steering::default());
         let ctx = Self {
             pool: db::pool(&settings.database)?,
             publisher: Arc::new(Publisher::new(Broker::from_settings(&settings.amqp))),
@@ -59,8 +63,15 @@ impl Ctx {
                 settings.conversations.token.clone(),
                 Duration::from_millis(settings.conversations.timeout_ms),
                 backoff,
-            ),
-            dynamo: DynamoSource::new(&settings.dynamodb, &settings.sts, w.max_call_retries).await,
+            )
+            .with_limiter(steering.rest.clone()),
+            dynamo: DynamoSource::new(
+                &settings.dynamodb,
+                &settings.sts,
+                w.max_call_retries,
+                steering.reads.clone(),
+            )
+            .await,
             media: MediaClient::new(
                 &pem,
                 &settings.media,
@@ -79,6 +90,7 @@ impl Ctx {
                 &uuid::Uuid::new_v4().to_string()[..8]
             ),
             settings: Arc::new(settings),
+            steering,
         };
         Ok(ctx)
     }

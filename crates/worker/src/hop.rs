@@ -14,20 +14,34 @@ use futures::FutureExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use migrator_core::db::queries::{dead_letters, lease, runs};
+use migrator_core::metrics::{
+    DEAD_LETTERS, HOPS_FINISHED, HOPS_IN_FLIGHT, HOPS_STARTED, HOP_DURATION, LEASE_LOSSES,
+};
 use migrator_core::queue::MigrationHop;
 use migrator_core::retry::Backoff;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// Handles one delivery and acks it, or requeues it when its outcome could not be recorded.
+/// Everything it logs carries the hop's span: hop id, phase, run, account and shopper.
 pub async fn handle(ctx: &Ctx, delivery: Delivery) {
     let hop: MigrationHop = match serde_json::from_slice(&delivery.data) {
         Ok(h) => h,
         Err(e) => return unreadable(ctx, delivery, &e.to_string()).await,
     };
-    match run(ctx, &hop).await {
+    let span = tracing::info_span!(
+        "hop",
+        hop_id = %hop.hop_id,
+        phase = hop.phase.as_str(),
+        run_id = %hop.run_id,
+        account_id = %hop.account_id,
+        attempt = hop.attempt,
+        shopper_id = tracing::field::Empty,
+    );
+    match run(ctx, &hop).instrument(span).await {
         Ok(()) => {
             let _ = delivery.ack(BasicAckOptions::default()).await;
         }
@@ -106,14 +120,19 @@ async fn run(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
     let (run, account) = match leased {
         lease::LeaseOutcome::Leased { run, account } => (run, account),
         lease::LeaseOutcome::Busy => {
-            tracing::info!(hop = %hop.hop_id, phase = hop.phase.as_str(), "duplicate hop: run is leased elsewhere; dropped");
+            tracing::info!("duplicate hop: run is leased elsewhere; dropped");
+            finished(hop, "duplicate", None);
             return Ok(());
         }
         lease::LeaseOutcome::Stale => {
-            tracing::info!(hop = %hop.hop_id, phase = hop.phase.as_str(), "stale hop dropped");
+            tracing::info!("stale hop dropped");
+            finished(hop, "stale", None);
             return Ok(());
         }
     };
+    tracing::Span::current().record("shopper_id", account.shopper_id.as_str());
+    metrics::counter!(HOPS_STARTED, "phase" => hop.phase.as_str()).increment(1);
+    let _in_flight = InFlight::new(hop.phase);
     let started = Instant::now();
     let job = Job {
         hop: hop.clone(),
@@ -125,7 +144,7 @@ async fn run(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
             max_pages: w.max_hop_pages,
         },
     };
-    tracing::info!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), attempt = hop.attempt, "hop started");
+    tracing::info!("hop started");
     let result = {
         let _heartbeat = Heartbeat::start(ctx, &job);
         let watchdog = job.budget.deadline + Duration::from_secs(w.lease_secs.max(1) as u64);
@@ -143,29 +162,64 @@ async fn run(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
         }
     };
     match result {
-        Ok(next) => {
+        Ok((end, next)) => {
             if let Some((id, next)) = next {
                 migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, id, &next).await;
             }
-            tracing::info!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), ms = started.elapsed().as_millis() as u64, "hop done");
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::info!(outcome = end.label(), ms, "hop done");
+            finished(hop, end.label(), Some(started));
             Ok(())
         }
         Err(HopError::LeaseLost) => {
-            tracing::info!(hop = %hop.hop_id, "lease lost (superseded or taken over); hop dropped");
+            tracing::info!("lease lost (superseded or taken over); hop dropped");
+            metrics::counter!(LEASE_LOSSES).increment(1);
+            finished(hop, "lease_lost", Some(started));
             Ok(())
         }
-        Err(e) => failed(ctx, &job, e).await,
+        Err(e) => {
+            let outcome = failed(ctx, &job, e).await?;
+            finished(hop, outcome, Some(started));
+            Ok(())
+        }
     }
 }
 
-/// A failed attempt: counted, then retried after a delay, or given up.
-async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<(), HopError> {
+/// Counts an ended hop, with its duration when it ran.
+fn finished(hop: &MigrationHop, outcome: &'static str, started: Option<Instant>) {
+    let phase = hop.phase.as_str();
+    metrics::counter!(HOPS_FINISHED, "phase" => phase, "outcome" => outcome).increment(1);
+    if let Some(t) = started {
+        metrics::histogram!(HOP_DURATION, "phase" => phase, "outcome" => outcome)
+            .record(t.elapsed().as_secs_f64());
+    }
+}
+
+/// This worker's hops in flight, by phase, for as long as the guard lives.
+struct InFlight(&'static str);
+
+impl InFlight {
+    fn new(phase: migrator_core::Phase) -> Self {
+        metrics::gauge!(HOPS_IN_FLIGHT, "phase" => phase.as_str()).increment(1.0);
+        Self(phase.as_str())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(HOPS_IN_FLIGHT, "phase" => self.0).decrement(1.0);
+    }
+}
+
+/// A failed attempt: counted, then retried after a delay, or given up; returns the outcome.
+async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<&'static str, HopError> {
     let (w, hop) = (&ctx.settings.worker, &job.hop);
     let reason = e.to_string();
     let mut c = ctx.conn().await?;
     let Some(total) = runs::attempt_failed(&mut c, hop.run_id, &job.owner, &reason).await? else {
-        tracing::info!(hop = %hop.hop_id, "failed after losing its lease; dropped");
-        return Ok(());
+        tracing::info!("failed after losing its lease; dropped");
+        metrics::counter!(LEASE_LOSSES).increment(1);
+        return Ok("lease_lost");
     };
     let backoff = |n: u32, max_ms: u64| {
         let b = Backoff {
@@ -186,15 +240,16 @@ async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<(), HopError> {
         _ => None,
     };
     if let (Some((next, delay)), true) = (again, total < w.max_total_attempts) {
-        tracing::warn!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), attempt = hop.attempt, total_attempts = total, error = %reason, "hop failed; redelivery in {delay:?}");
+        tracing::warn!(total_attempts = total, error = %reason, "hop failed; redelivery in {delay:?}");
         ctx.publisher
             .publish_hop(&next, delay.as_millis() as u64)
             .await
             .map_err(|e| HopError::Transient(e.to_string()))?;
-        return Ok(());
+        return Ok("retried");
     }
     let park = total >= w.max_total_attempts;
-    tracing::error!(shopper_id = %job.shopper_id, phase = hop.phase.as_str(), total_attempts = total, park, error = %reason, "phase failed");
+    tracing::error!(total_attempts = total, park, error = %reason, "phase failed");
+    metrics::counter!(DEAD_LETTERS, "phase" => hop.phase.as_str()).increment(1);
     runs::give_up(&mut c, hop, &reason, park).await?;
     let mut body = serde_json::to_value(hop).expect("hop serialises");
     body["error"] = serde_json::Value::String(reason);
@@ -206,7 +261,7 @@ async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<(), HopError> {
         // Postgres holds the dead letter; the queue's copy is for broker-side tooling
         tracing::warn!(error = %e, "dead letter not copied to the dead-letter queue");
     }
-    Ok(())
+    Ok(if park { "parked" } else { "failed" })
 }
 
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {

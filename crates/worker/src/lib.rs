@@ -6,8 +6,10 @@ pub mod consumer;
 pub mod context;
 pub mod error;
 pub mod hop;
+pub mod http;
 pub mod phases;
 pub mod sources;
+pub mod steering;
 pub mod sweeper;
 
 use context::Ctx;
@@ -18,8 +20,26 @@ use tokio::sync::watch;
 /// Runs a worker until `stop` flips: consumer, outbox relay and sweeper. Returns once the hop
 /// in hand is finished.
 pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-    migrator_core::db::run_migrations(settings.database.url.as_str()).await?;
+    migrator_core::metrics::handle();
+    if settings.database.migrate_at_start {
+        migrator_core::db::run_migrations(settings.database.url.as_str()).await?;
+    }
     let ctx = Ctx::new(settings).await?;
+    let http = http::start(&ctx)?;
+    // the steering is read before the first hop: a paused fleet takes none
+    if let Err(e) = ctx
+        .steering
+        .poll(&ctx.pool, &ctx.settings, &ctx.worker_id)
+        .await
+    {
+        tracing::warn!(error = %e, "fleet steering not read at start");
+    }
+    let steering = tokio::spawn(ctx.steering.clone().run(
+        ctx.pool.clone(),
+        ctx.settings.clone(),
+        ctx.worker_id.clone(),
+        stop.clone(),
+    ));
     let relay = tokio::spawn(migrator_core::relay::run(
         ctx.pool.clone(),
         ctx.publisher.clone(),
@@ -30,5 +50,7 @@ pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Res
     consumer::run(ctx, stop).await;
     let _ = relay.await;
     let _ = sweeper.await;
+    let _ = steering.await;
+    http.stop(true).await;
     Ok(())
 }

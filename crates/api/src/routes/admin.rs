@@ -6,6 +6,7 @@ use super::{conn, shopper};
 use crate::audit::{audited, outcome_detail};
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonObject;
 use crate::openapi::{BodyErrors, Conflict, Errors};
 use crate::state::AppState;
 use crate::views::admin::{
@@ -14,7 +15,7 @@ use crate::views::admin::{
 use crate::views::app::{is_text, AccountBody, MigrateBody};
 use crate::views::{ts, PageInfo};
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::{accounts, migration, sweeps};
+use migrator_core::db::queries::{accounts, migration, overview, sweeps};
 use migrator_core::ids::ShopperId;
 use migrator_core::MigrationStatus;
 use scoped_futures::ScopedFutureExt;
@@ -30,7 +31,7 @@ use utoipa::IntoParams;
 pub async fn create_account(
     st: web::Data<AppState>,
     who: AdminUser,
-    body: web::Json<NewAccount>,
+    body: JsonObject<NewAccount>,
 ) -> ApiResult<HttpResponse> {
     let NewAccount { shopper_id, name } = body.into_inner();
     if !is_text(&name) || name.chars().count() > 256 {
@@ -63,7 +64,7 @@ pub async fn migration(
 ) -> ApiResult<web::Json<MigrationBody>> {
     let shopper_id = shopper(&path)?;
     let mut c = conn(&st).await?;
-    let v = migration::admin_view(&mut c, &shopper_id).await?;
+    let v = overview::admin_view(&mut c, &shopper_id).await?;
     Ok(web::Json(MigrationBody {
         shopper_id: v.account.shopper_id.clone(),
         migration_status: v.account.migration_status,
@@ -106,19 +107,26 @@ pub async fn remigrate(
     Ok(respond(&st, outcome, Audience::Operator).await)
 }
 
-/// `?status=&page=&per_page=`.
+/// `?status=&stuck_for_secs=&error=&page=&per_page=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// A migration status.
-    status: MigrationStatus,
+    /// Only this status (the real one).
+    status: Option<MigrationStatus>,
+    /// Only migrations without progress for this many seconds (stuck ones).
+    #[param(minimum = 1, maximum = 31536000)]
+    stuck_for_secs: Option<i64>,
+    /// Only runs whose last error holds this text (case-insensitive).
+    #[param(max_length = 200)]
+    error: Option<String>,
     #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
     per_page: Option<i64>,
 }
 
-/// Accounts in a status (the real one), oldest change first.
+/// Migrations by status, stuck ones, or those whose last error holds a text; oldest change
+/// first.
 #[utoipa::path(get, path = "/admin/migrations", tag = "admin", security(("bearer" = [])),
     params(ListQuery),
     responses((status = 200, description = "a page of accounts", body = AccountsPage), Errors))]
@@ -128,11 +136,56 @@ pub async fn list_migrations(
     q: web::Query<ListQuery>,
 ) -> ApiResult<web::Json<AccountsPage>> {
     let (page, per_page) = super::paging(q.page, q.per_page, 50, 100)?;
+    if q.stuck_for_secs
+        .is_some_and(|s| !(1..=31_536_000).contains(&s))
+        || q.error.as_ref().is_some_and(|e| e.chars().count() > 200)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_filter",
+            "stuck_for_secs is 1 to 31536000, error at most 200 characters",
+        ));
+    }
+    let filter = overview::ListFilter {
+        status: q.status,
+        stuck_for_secs: q.stuck_for_secs,
+        error: q.error.clone(),
+    };
     let mut c = conn(&st).await?;
-    let (rows, total) = migration::list_by_status(&mut c, q.status, page, per_page).await?;
+    let (rows, total) = overview::list(&mut c, &filter, page, per_page).await?;
     Ok(web::Json(AccountsPage {
         accounts: rows.iter().map(AccountSummary::from).collect(),
         paging: PageInfo::new(page, per_page, total),
+    }))
+}
+
+/// Stops a running migration: its phase fails as "cancelled by an operator" (nothing is
+/// deleted) and the run is parked; a retry or un-park starts it again.
+#[utoipa::path(post, path = "/admin/accounts/{shopper_id}/cancel", tag = "admin",
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path)),
+    responses((status = 200, description = "cancelled", body = MigrateBody), Errors, Conflict))]
+pub async fn cancel(
+    st: web::Data<AppState>,
+    who: AdminUser,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<MigrateBody>> {
+    let shopper_id = shopper(&path)?;
+    let status = audited(
+        &st,
+        &who,
+        "cancel",
+        &shopper_id.to_string(),
+        |c| {
+            async move {
+                let account = accounts::find_by_shopper(c, &shopper_id).await?;
+                migration::cancel(c, account.id).await
+            }
+            .scope_boxed()
+        },
+        |s| json!({ "migration_status": s }),
+    )
+    .await?;
+    Ok(web::Json(MigrateBody {
+        migration_status: status,
     }))
 }
 

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use crate::views::app::{MigrateBody, StatusBody};
 use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::migration::StartOutcome;
-use migrator_core::db::queries::{accounts, migration};
+use migrator_core::db::queries::{accounts, migration, overview};
 
 /// Publishes a hop recorded in the outbox; the relay covers a broker that is down.
 pub async fn relay(st: &AppState, outbox_id: i64, hop: &migrator_core::queue::MigrationHop) {
@@ -38,7 +38,7 @@ pub async fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> Http
             outbox_id,
             hop,
         } => {
-            st.metrics.migration_started();
+            metrics::counter!(migrator_core::metrics::MIGRATIONS_STARTED).increment(1);
             relay(st, outbox_id, &hop).await;
             HttpResponse::Accepted().json(shown(status))
         }
@@ -69,6 +69,6 @@ pub async fn check_status(
     user: AppUser,
 ) -> ApiResult<web::Json<StatusBody>> {
     let mut c = conn(&st).await?;
-    let v = migration::status_view(&mut c, &user.shopper_id).await?;
+    let v = overview::status_view(&mut c, &user.shopper_id).await?;
     Ok(web::Json(StatusBody::from(&v)))
 }

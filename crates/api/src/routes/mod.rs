@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod attachments;
+pub mod fleet;
 pub mod inbox;
 pub mod migration;
 pub mod ops;
@@ -84,8 +85,22 @@ macro_rules! endpoint {
     };
 }
 
-/// Registers every endpoint.
+/// Every endpoint, on one listener (`api.admin_listen` empty: development, tests).
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    configure_app(cfg);
+    configure_admin(cfg);
+}
+
+/// The public listener when operators have their own: the app's endpoints, probes, and the
+/// OpenAPI document (which describes both).
+pub fn configure_public(cfg: &mut web::ServiceConfig) {
+    configure_app(cfg);
+    configure_probes(cfg);
+    endpoint!(cfg, get, "/openapi.json", ops::openapi);
+}
+
+/// The app's endpoints.
+fn configure_app(cfg: &mut web::ServiceConfig) {
     endpoint!(cfg, get, "/accounts", accounts::get_accounts);
     endpoint!(cfg, post, "/migrate", migration::post_migrate);
     endpoint!(cfg, get, "/check-migration-status", migration::check_status);
@@ -109,6 +124,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/webchat/conversations/{id}/messages",
         webchat::add_message
     );
+}
+
+/// Probes: on every listener, so each port can be checked on its own.
+fn configure_probes(cfg: &mut web::ServiceConfig) {
+    endpoint!(cfg, get, "/healthz", ops::healthz);
+    endpoint!(cfg, get, "/readyz", ops::readyz);
+}
+
+/// Operators' endpoints, probes, `/metrics` and the OpenAPI document: the admin listener.
+pub fn configure_admin(cfg: &mut web::ServiceConfig) {
     endpoint!(cfg, post, "/admin/accounts", admin::create_account);
     endpoint!(
         cfg,
@@ -127,6 +152,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         post,
         "/admin/accounts/{shopper_id}/retry",
         recovery::retry_failed
+    );
+    endpoint!(
+        cfg,
+        post,
+        "/admin/accounts/{shopper_id}/cancel",
+        admin::cancel
     );
     endpoint!(
         cfg,
@@ -151,8 +182,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/admin/dead-letters/{id}/replay",
         recovery::replay_dead_letter
     );
-    endpoint!(cfg, get, "/healthz", ops::healthz);
-    endpoint!(cfg, get, "/readyz", ops::readyz);
+    endpoint!(cfg, get, "/admin/counts", fleet::counts);
+    endpoint!(cfg, get, "/admin/fleet", fleet::state);
+    endpoint!(cfg, post, "/admin/fleet/pause", fleet::pause);
+    endpoint!(cfg, post, "/admin/fleet/resume", fleet::resume);
+    endpoint!(cfg, post, "/admin/fleet/throttle", fleet::throttle);
+    configure_probes(cfg);
     endpoint!(cfg, get, "/metrics", ops::metrics);
     endpoint!(cfg, get, "/openapi.json", ops::openapi);
 }

@@ -38,10 +38,10 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
-pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(st.metrics.render())
+        .body(migrator_core::metrics::render())
 }
 
 /// This document.

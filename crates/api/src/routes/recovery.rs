@@ -16,7 +16,7 @@ use crate::views::admin::{
 use crate::views::app::MigrateBody;
 use crate::views::PageInfo;
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::{accounts, attachments, audit, dead_letters, migration};
+use migrator_core::db::queries::{accounts, attachments, audit, dead_letters, migration, overview};
 use migrator_core::ids::ShopperId;
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
@@ -103,7 +103,7 @@ pub async fn list_parked(
 ) -> ApiResult<web::Json<ParkedPage>> {
     let (page, per_page) = q.checked()?;
     let mut c = conn(&st).await?;
-    let (rows, total) = migration::list_parked(&mut c, page, per_page).await?;
+    let (rows, total) = overview::list_parked(&mut c, page, per_page).await?;
     Ok(web::Json(ParkedPage {
         parked: rows.iter().map(ParkedBody::from).collect(),
         paging: PageInfo::new(page, per_page, total),

@@ -3,6 +3,7 @@
 use super::{conn, parse_id};
 use crate::auth::AppUser;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonObject;
 use crate::openapi::{BodyErrors, Errors};
 use crate::state::AppState;
 use crate::views::app::{
@@ -31,7 +32,7 @@ fn check_body(body: &str) -> Result<(), ApiError> {
 pub async fn create_conversation(
     st: web::Data<AppState>,
     user: AppUser,
-    body: web::Json<NewConversation>,
+    body: JsonObject<NewConversation>,
 ) -> ApiResult<HttpResponse> {
     let NewConversation { contact, body } = body.into_inner();
     check_body(&body)?;
@@ -65,7 +66,7 @@ pub async fn add_message(
     st: web::Data<AppState>,
     user: AppUser,
     path: web::Path<String>,
-    body: web::Json<NewMessage>,
+    body: JsonObject<NewMessage>,
 ) -> ApiResult<HttpResponse> {
     let id: ConversationId = parse_id(&path)?;
     let NewMessage { body, direction } = body.into_inner();

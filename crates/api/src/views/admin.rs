@@ -121,7 +121,7 @@ pub struct AccountsPage {
     pub paging: PageInfo,
 }
 
-/// An account in a list.
+/// An account in a list, with its run in force.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountSummary {
     pub shopper_id: ShopperId,
@@ -129,15 +129,25 @@ pub struct AccountSummary {
     pub migration_status: MigrationStatus,
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// The run's phase (`done` when over).
+    pub phase: Option<String>,
+    pub total_attempts: Option<i32>,
+    pub last_error: Option<String>,
+    #[schema(format = DateTime)]
+    pub run_updated_at: Option<String>,
 }
 
-impl From<&Account> for AccountSummary {
-    fn from(a: &Account) -> Self {
+impl From<&(Account, Option<MigrationRun>)> for AccountSummary {
+    fn from((a, r): &(Account, Option<MigrationRun>)) -> Self {
         Self {
             shopper_id: a.shopper_id.clone(),
             name: a.name.clone(),
             migration_status: a.migration_status,
             updated_at: ts(a.updated_at),
+            phase: r.as_ref().map(|r| r.phase.clone()),
+            total_attempts: r.as_ref().map(|r| r.total_attempts),
+            last_error: r.as_ref().and_then(|r| r.last_error.clone()),
+            run_updated_at: r.as_ref().map(|r| ts(r.updated_at)),
         }
     }
 }

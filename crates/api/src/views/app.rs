@@ -3,7 +3,7 @@
 use super::{ts, PageInfo};
 use migrator_core::db::models::{Attachment, Contact, Conversation, Message};
 use migrator_core::db::queries::accounts::AccountTree;
-use migrator_core::db::queries::migration::StatusView;
+use migrator_core::db::queries::overview::StatusView;
 use migrator_core::ids::*;
 use migrator_core::MigrationStatus;
 use serde::{Deserialize, Serialize};

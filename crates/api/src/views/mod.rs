@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod fleet;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;

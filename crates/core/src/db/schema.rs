@@ -170,6 +170,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    fleet_settings (id) {
+        id -> Int4,
+        paused -> Bool,
+        max_reads_per_sec -> Nullable<Int4>,
+        max_rest_per_sec -> Nullable<Int4>,
+        updated_at -> Timestamptz,
+        updated_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    fleet_workers (worker_id) {
+        worker_id -> Text,
+        seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Int8,
         actor -> Text,
@@ -222,4 +240,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     fleet_locks,
     dead_letters,
     audit_log,
+    fleet_settings,
+    fleet_workers,
 );

@@ -37,6 +37,17 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// Attachment storage.
     pub blobs: BlobSettings,
+    /// What the fleet may ask of the Conversations platform.
+    pub source: SourceSettings,
+}
+
+/// Fleet-wide caps on the Conversations platform (an operator's throttle overrides them).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SourceSettings {
+    /// DynamoDB reads per second for the whole fleet, shared by the live workers (0: none).
+    pub max_reads_per_sec: u32,
+    /// REST calls per second for the whole fleet, shared by the live workers (0: none).
+    pub max_rest_per_sec: u32,
 }
 
 fn development() -> String {
@@ -100,6 +111,9 @@ pub struct DatabaseSettings {
     pub connect_timeout_ms: u64,
     /// Postgres `statement_timeout` of every connection: no query runs longer.
     pub statement_timeout_ms: u64,
+    /// The api and the worker apply pending schema migrations when they start (development);
+    /// a cluster runs `migrator-api migrate` once per release instead (production: false).
+    pub migrate_at_start: bool,
 }
 
 /// RabbitMQ connection and names.
@@ -124,6 +138,9 @@ pub struct AmqpSettings {
 pub struct ApiSettings {
     /// `host:port` to listen on.
     pub listen: String,
+    /// `host:port` of a second listener for operators' endpoints and `/metrics` (probes and
+    /// `/openapi.json` too), which `listen` then no longer serves; empty: one listener.
+    pub admin_listen: String,
     /// `HS256` (default) or `RS256`.
     pub jwt_algorithm: String,
     /// HS256 secret.
@@ -257,6 +274,9 @@ pub struct StsSettings {
 /// Worker behaviour.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WorkerSettings {
+    /// `host:port` of the worker's own HTTP port: `/healthz`, `/readyz`, `/metrics` (port 0:
+    /// any; never exposed publicly).
+    pub listen: String,
     /// All-messages hops a worker process runs at once.
     pub concurrency: u16,
     /// Channels hops a worker runs at once, in slots of their own: a C1 who has just opened the
@@ -275,6 +295,8 @@ pub struct WorkerSettings {
     pub outbox_retention_secs: i64,
     /// Dead letters recorded in Postgres are deleted after this many days.
     pub dead_letter_retention_days: i64,
+    /// How often a worker reads the fleet's steering (pause, caps) and says it is alive.
+    pub fleet_poll_secs: u64,
     /// Lease lifetime; the heartbeat renews it every third of this.
     pub lease_secs: i64,
     /// "Recent" = last_message_at within this many days before the migration started.

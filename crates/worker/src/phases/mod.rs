@@ -12,6 +12,7 @@ use crate::error::HopResult;
 use migrator_core::db::models::{Account, MigrationRun};
 use migrator_core::db::queries::{lease, runs};
 use migrator_core::ids::ShopperId;
+use migrator_core::metrics;
 use migrator_core::queue::MigrationHop;
 use migrator_core::status::{Event, Phase};
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
@@ -60,6 +61,15 @@ pub enum PhaseEnd {
 }
 
 impl PhaseEnd {
+    /// The outcome label of metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            PhaseEnd::Done => "done",
+            PhaseEnd::NothingToMigrate => "nothing_to_migrate",
+            PhaseEnd::Yielded => "yielded",
+        }
+    }
+
     /// The state machine's event for this end of `phase`.
     fn event(self, phase: Phase) -> Event {
         match self {
@@ -91,13 +101,33 @@ pub fn runner(phase: Phase) -> &'static dyn PhaseRunner {
 
 /// Runs the job's phase, then ends its hop: status, run and next hop (the next phase's, or a
 /// continuation of this one) as the phase table says, in one fenced transaction.
-pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<NextHop> {
+pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<(PhaseEnd, NextHop)> {
     let end = runner(job.hop.phase).run(ctx, job).await?;
     let event = end.event(job.hop.phase);
-    fenced(ctx, job, move |c, account| {
-        async move { runs::end_phase(c, &account, event).await }.scope_boxed()
+    // the C1's waits, measured from the run's start: to an inbox, and to the end
+    let timed = match event {
+        Event::Done(Phase::Channels) => Some(metrics::TIME_TO_INBOX),
+        Event::Done(Phase::AllMessages) => Some(metrics::MIGRATION_DURATION),
+        _ => None,
+    };
+    let run_id = job.hop.run_id;
+    let (next, started) = fenced(ctx, job, move |c, account| {
+        async move {
+            let next = runs::end_phase(c, &account, event).await?;
+            let started = match timed {
+                Some(_) => Some(runs::started_at(c, run_id).await?),
+                None => None,
+            };
+            Ok((next, started))
+        }
+        .scope_boxed()
     })
-    .await
+    .await?;
+    if let (Some(name), Some(started)) = (timed, started) {
+        let secs = (chrono::Utc::now() - started).num_milliseconds().max(0) as f64 / 1000.0;
+        ::metrics::histogram!(name).record(secs);
+    }
+    Ok((end, next))
 }
 
 /// Runs `f` in a transaction that first checks the job still holds its lease (the fence); `f`

@@ -8,9 +8,12 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
+use migrator_core::metrics::{DYNAMODB_PAGES, DYNAMODB_THROTTLED};
+use migrator_core::ratelimit::RateLimiter;
 use migrator_core::settings::{DynamoSettings, StsSettings};
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
 
@@ -155,6 +158,8 @@ pub struct Page {
 pub struct DynamoSource {
     client: aws_sdk_dynamodb::Client,
     cfg: DynamoSettings,
+    /// This worker's share of the fleet's read cap.
+    reads: Arc<RateLimiter>,
 }
 
 impl DynamoSource {
@@ -162,7 +167,12 @@ impl DynamoSource {
     /// jitter, throttling and 5xx included) runs under our own hop retries. Every call is
     /// bounded: an attempt that hangs (a half-open connection) is given up after
     /// `attempt_timeout_ms` and retried on a new connection, a call after `operation_timeout_ms`.
-    pub async fn new(cfg: &DynamoSettings, sts: &StsSettings, retries: u32) -> Self {
+    pub async fn new(
+        cfg: &DynamoSettings,
+        sts: &StsSettings,
+        retries: u32,
+        reads: Arc<RateLimiter>,
+    ) -> Self {
         let http = https_client();
         let timeouts = timeouts(cfg);
         let creds =
@@ -183,11 +193,13 @@ impl DynamoSource {
         Self {
             client: aws_sdk_dynamodb::Client::from_conf(b.build()),
             cfg: cfg.clone(),
+            reads,
         }
     }
 
     /// Threads of a C1 in table order.
     pub async fn threads_page(&self, shopper_id: &str, start: Option<Item>) -> HopResult<Page> {
+        self.reads.acquire().await;
         let out = self
             .client
             .query()
@@ -199,6 +211,7 @@ impl DynamoSource {
             .send()
             .await
             .map_err(|e| dynamo_error("threads query", e))?;
+        metrics::counter!(DYNAMODB_PAGES, "table" => "threads").increment(1);
         Ok(Page {
             items: out.items.unwrap_or_default(),
             next: out.last_evaluated_key.filter(|k| !k.is_empty()),
@@ -213,6 +226,7 @@ impl DynamoSource {
         start: Option<Item>,
         limit: i32,
     ) -> HopResult<Page> {
+        self.reads.acquire().await;
         let out = self
             .client
             .query()
@@ -227,6 +241,7 @@ impl DynamoSource {
             .send()
             .await
             .map_err(|e| dynamo_error("recent threads query", e))?;
+        metrics::counter!(DYNAMODB_PAGES, "table" => "threads").increment(1);
         Ok(Page {
             items: out.items.unwrap_or_default(),
             next: out.last_evaluated_key.filter(|k| !k.is_empty()),
@@ -235,6 +250,7 @@ impl DynamoSource {
 
     /// Messages of a thread, oldest first.
     pub async fn messages_page(&self, thread_id: &str, start: Option<Item>) -> HopResult<Page> {
+        self.reads.acquire().await;
         let out = self
             .client
             .query()
@@ -246,6 +262,7 @@ impl DynamoSource {
             .send()
             .await
             .map_err(|e| dynamo_error("messages query", e))?;
+        metrics::counter!(DYNAMODB_PAGES, "table" => "messages").increment(1);
         Ok(Page {
             items: out.items.unwrap_or_default(),
             next: out.last_evaluated_key.filter(|k| !k.is_empty()),
@@ -275,7 +292,10 @@ where
         }
         "ProvisionedThroughputExceededException"
         | "ThrottlingException"
-        | "RequestLimitExceeded" => HopError::Throttled(msg),
+        | "RequestLimitExceeded" => {
+            metrics::counter!(DYNAMODB_THROTTLED).increment(1);
+            HopError::Throttled(msg)
+        }
         _ => HopError::Transient(msg),
     }
 }

@@ -165,3 +165,14 @@ pub async fn mark_nothing_to_migrate(
             .await?),
     }
 }
+
+/// Accounts by migration status (an index-only count per status).
+pub async fn count_by_status(
+    conn: &mut AsyncPgConnection,
+) -> CoreResult<Vec<(MigrationStatus, i64)>> {
+    Ok(accounts::table
+        .group_by(accounts::migration_status)
+        .select((accounts::migration_status, diesel::dsl::count_star()))
+        .load(conn)
+        .await?)
+}

@@ -1,15 +1,15 @@
-//! The api side of a migration: start/resume, status views, forced re-migration. Every state
-//! change is a step of the state machine applied through [`transitions::apply`], which records
-//! its hop in the outbox in the same transaction.
+//! The api side of a migration: start/resume, forced re-migration, retries, replays. Every
+//! state change is a step of the state machine applied through [`transitions::apply`], which
+//! records its hop in the outbox in the same transaction. (Reads are in `overview`.)
 
 use super::dead_letters;
 use super::transitions::{self, lock_account};
-use crate::db::models::{Account, MigrationRun};
+use crate::db::models::Account;
 use crate::db::schema::{
-    accounts, brands, channel_sources, channels, contacts, conversations, migration_runs, rejects,
+    brands, channel_sources, channels, contacts, conversations, migration_runs, rejects,
 };
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{AccountId, RunId, ShopperId};
+use crate::ids::{AccountId, RunId};
 use crate::queue::MigrationHop;
 use crate::status::{Event, MigrationStatus, Restart, PHASES};
 use chrono::{DateTime, Utc};
@@ -65,117 +65,6 @@ pub async fn start(
         .scope_boxed()
     })
     .await
-}
-
-/// The figures `GET /check-migration-status` shows: one indexed read.
-#[derive(Debug, Clone)]
-pub struct StatusView {
-    /// Real status (callers map it to app-facing).
-    pub migration_status: MigrationStatus,
-    /// Threads in Conversations.
-    pub threads_total: i32,
-    /// Threads written.
-    pub threads_migrated: i32,
-    /// Messages written.
-    pub messages_migrated: i64,
-    /// Attachments failed.
-    pub attachments_failed: i32,
-    /// Attachments waiting for a download (first try or a retry).
-    pub attachments_pending: i32,
-    /// Newest change of account or run.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Status and progress of a shopper's migration: one indexed read, a prepared statement.
-pub async fn status_view(
-    conn: &mut AsyncPgConnection,
-    shopper: &ShopperId,
-) -> CoreResult<StatusView> {
-    type Row = (
-        MigrationStatus,
-        DateTime<Utc>,
-        Option<(i32, i32, i64, i32, i32, DateTime<Utc>)>,
-    );
-    let row: Row = accounts::table
-        .left_join(
-            migration_runs::table.on(migration_runs::id.nullable().eq(accounts::current_run_id)),
-        )
-        .filter(accounts::shopper_id.eq(shopper))
-        .select((
-            accounts::migration_status,
-            accounts::updated_at,
-            (
-                migration_runs::threads_total,
-                migration_runs::threads_migrated,
-                migration_runs::messages_migrated,
-                migration_runs::attachments_failed,
-                migration_runs::attachments_pending,
-                migration_runs::updated_at,
-            )
-                .nullable(),
-        ))
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(CoreError::NotFound("account"))?;
-    let (migration_status, account_updated, run) = row;
-    let (threads, threads_migrated, messages, failed, pending, run_updated) =
-        run.unwrap_or((0, 0, 0, 0, 0, account_updated));
-    Ok(StatusView {
-        migration_status,
-        threads_total: threads,
-        threads_migrated,
-        messages_migrated: messages,
-        attachments_failed: failed,
-        attachments_pending: pending,
-        updated_at: account_updated.max(run_updated),
-    })
-}
-
-/// The operator's view of an account's migration.
-#[derive(Debug, Clone)]
-pub struct AdminView {
-    /// The account.
-    pub account: Account,
-    /// Its run in force.
-    pub run: Option<MigrationRun>,
-}
-
-/// Real status, phase, attempts, timings, last error and figures.
-pub async fn admin_view(
-    conn: &mut AsyncPgConnection,
-    shopper: &ShopperId,
-) -> CoreResult<AdminView> {
-    let account = super::accounts::find_by_shopper(conn, shopper).await?;
-    let run = match account.current_run_id {
-        Some(id) => migration_runs::table
-            .find(id)
-            .select(MigrationRun::as_select())
-            .first(conn)
-            .await
-            .optional()?,
-        None => None,
-    };
-    Ok(AdminView { account, run })
-}
-
-/// Accounts in `status`, a page at a time; returns the page and the total.
-pub async fn list_by_status(
-    conn: &mut AsyncPgConnection,
-    status: MigrationStatus,
-    page: i64,
-    per_page: i64,
-) -> CoreResult<(Vec<Account>, i64)> {
-    let q = accounts::table.filter(accounts::migration_status.eq(status));
-    let total: i64 = q.count().get_result(conn).await?;
-    let rows = q
-        .order((accounts::updated_at, accounts::id))
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .select(Account::as_select())
-        .load(conn)
-        .await?;
-    Ok((rows, total))
 }
 
 /// Forced re-migration: supersedes the run in force (a worker holding it is fenced out at its
@@ -287,26 +176,42 @@ pub async fn replay_dead_letter(conn: &mut AsyncPgConnection, id: i64) -> CoreRe
     .await
 }
 
-/// Parked runs (newest first) with their accounts, a page at a time; and the total.
-pub async fn list_parked(
+/// An operator stops a running migration: its phase in force fails with "cancelled by an
+/// operator" (nothing is deleted) and the run is parked, so the fleet leaves it alone; a worker
+/// holding it is fenced out at its next write. A retry (the app's, or an operator's retry or
+/// un-park) starts it again as the phase's restart rule says. Returns the status now.
+pub async fn cancel(
     conn: &mut AsyncPgConnection,
-    page: i64,
-    per_page: i64,
-) -> CoreResult<(Vec<(Account, MigrationRun)>, i64)> {
-    let q = accounts::table
-        .inner_join(
-            migration_runs::table.on(migration_runs::id.nullable().eq(accounts::current_run_id)),
-        )
-        .filter(migration_runs::parked_at.is_not_null());
-    let total: i64 = q.count().get_result(conn).await?;
-    let rows = q
-        .order((migration_runs::parked_at.desc(), accounts::id))
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .select((Account::as_select(), MigrationRun::as_select()))
-        .load(conn)
-        .await?;
-    Ok((rows, total))
+    account_id: AccountId,
+) -> CoreResult<MigrationStatus> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let account = lock_account(c, account_id).await?;
+            let pending = crate::status::Phase::pending_in(account.migration_status);
+            let (Some(phase), Some(run)) = (pending, account.current_run_id) else {
+                return Err(CoreError::Conflict(format!(
+                    "the migration is {}, not running: nothing to cancel",
+                    account.migration_status
+                )));
+            };
+            // waits for a worker's page transaction holding this run
+            transitions::lock_run(c, run).await?;
+            let applied = transitions::apply(
+                c,
+                &account,
+                Event::Failed(phase),
+                Some("cancelled by an operator"),
+            )
+            .await?;
+            diesel::update(migration_runs::table.find(run))
+                .set(migration_runs::parked_at.eq(Some(Utc::now())))
+                .execute(c)
+                .await?;
+            Ok(applied.step.map_or(account.migration_status, |s| s.to))
+        }
+        .scope_boxed()
+    })
+    .await
 }
 
 /// Deletes the migrated (non-native) rows of each table for the account: one macro for the

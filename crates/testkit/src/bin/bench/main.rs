@@ -36,7 +36,9 @@ fn spec(shopper: &str, threads: usize, messages: usize, seed: u64) -> C1Spec {
 /// The workers run with the shipped defaults, not the tests' fast retries.
 fn production_like(s: &mut Settings) {
     let d = Settings::load_from(&migrator_testkit::workspace().join("config")).expect("defaults");
+    let listen = s.worker.listen.clone();
     s.worker = d.worker;
+    s.worker.listen = listen; // several workers on one machine: any port
     s.dynamodb.page_size = d.dynamodb.page_size;
     s.database.pool_size = d.database.pool_size;
 }

@@ -51,6 +51,14 @@ struct Batched {
     rejects: Vec<Reject>,
 }
 
+/// Counts what a committed page wrote.
+fn counted(f: &Figures) {
+    use migrator_core::metrics::{MESSAGES_WRITTEN, REJECTS, THREADS_WRITTEN};
+    metrics::counter!(MESSAGES_WRITTEN).increment(f.messages.max(0) as u64);
+    metrics::counter!(THREADS_WRITTEN).increment(f.threads.max(0) as u64);
+    metrics::counter!(REJECTS).increment(f.rejects.max(0) as u64);
+}
+
 /// Inserts `pairs` `batch` at a time, turning duplicate ids into rejects.
 async fn insert_batched(
     c: &mut diesel_async::AsyncPgConnection,
@@ -86,11 +94,13 @@ impl Mover<'_> {
                     rejects: rejects::record(c, account, run, &list).await?,
                     ..Default::default()
                 };
-                runs::checkpoint(c, run, Some(&cp.to_json()), f).await
+                runs::checkpoint(c, run, Some(&cp.to_json()), f).await?;
+                Ok(f)
             }
             .scope_boxed()
         })
         .await
+        .map(|f| counted(&f))
     }
 
     /// Writes a group of single-page threads and rejects in one fenced transaction, with the
@@ -132,11 +142,13 @@ impl Mover<'_> {
                 all_rejects.extend(b.rejects);
                 b.figures.rejects += rejects::record(c, account, run, &all_rejects).await?;
                 runs::checkpoint(c, run, Some(&v), b.figures).await?;
-                Ok(b.pending)
+                Ok((b.pending, b.figures))
             }
             .scope_boxed()
         })
         .await?;
+        let (pending, figures) = pending;
+        counted(&figures);
         tracing::debug!(
             threads = n_threads,
             messages = n_messages,
@@ -197,14 +209,21 @@ impl Mover<'_> {
                 f.rejects += rejects::record(c, account, run, &page_rejects).await?;
                 let cp = if finished { &done } else { &step };
                 runs::checkpoint(c, run, Some(cp), f).await?;
-                Ok(Written {
-                    pending,
-                    finished,
-                    target,
-                })
+                Ok((
+                    Written {
+                        pending,
+                        finished,
+                        target,
+                    },
+                    f,
+                ))
             }
             .scope_boxed()
         })
         .await
+        .map(|(w, f)| {
+            counted(&f);
+            w
+        })
     }
 }

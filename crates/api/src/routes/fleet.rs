@@ -1,0 +1,104 @@
+//! The fleet as a whole: counts by status, and the steering operators set — pause, resume,
+//! throttle the source. Workers read the steering before they take hops. Writes are audited.
+
+use super::conn;
+use crate::audit::audited;
+use crate::auth::AdminUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonObject;
+use crate::openapi::{BodyErrors, Errors};
+use crate::state::AppState;
+use crate::views::fleet::{CountsBody, FleetBody, Throttle};
+use actix_web::web;
+use migrator_core::db::queries::fleet::{self, FleetChange};
+use migrator_core::db::queries::overview;
+use scoped_futures::ScopedFutureExt;
+use serde_json::json;
+
+/// Accounts by status, parked runs, dead letters waiting, the outbox backlog.
+#[utoipa::path(get, path = "/admin/counts", tag = "fleet", security(("bearer" = [])),
+    responses((status = 200, description = "the fleet's counts", body = CountsBody), Errors))]
+pub async fn counts(st: web::Data<AppState>, _: AdminUser) -> ApiResult<web::Json<CountsBody>> {
+    let mut c = conn(&st).await?;
+    Ok(web::Json(CountsBody::from(
+        &overview::counts(&mut c).await?,
+    )))
+}
+
+/// The fleet's steering.
+#[utoipa::path(get, path = "/admin/fleet", tag = "fleet", security(("bearer" = [])),
+    responses((status = 200, description = "the steering", body = FleetBody), Errors))]
+pub async fn state(st: web::Data<AppState>, _: AdminUser) -> ApiResult<web::Json<FleetBody>> {
+    let mut c = conn(&st).await?;
+    Ok(web::Json(FleetBody::from(&fleet::state(&mut c).await?)))
+}
+
+async fn steer(
+    st: &AppState,
+    who: &AdminUser,
+    action: &'static str,
+    change: FleetChange,
+) -> ApiResult<web::Json<FleetBody>> {
+    let by = who.sub.clone();
+    let now = audited(
+        st,
+        who,
+        action,
+        "fleet",
+        |c| async move { fleet::change(c, &by, &change).await }.scope_boxed(),
+        |f| {
+            json!({ "paused": f.paused, "max_reads_per_sec": f.max_reads_per_sec,
+                    "max_rest_per_sec": f.max_rest_per_sec })
+        },
+    )
+    .await?;
+    Ok(web::Json(FleetBody::from(&now)))
+}
+
+/// Pauses the fleet: workers finish the hops in hand and take no more (queued hops wait).
+#[utoipa::path(post, path = "/admin/fleet/pause", tag = "fleet", security(("bearer" = [])),
+    responses((status = 200, description = "paused", body = FleetBody), Errors))]
+pub async fn pause(st: web::Data<AppState>, who: AdminUser) -> ApiResult<web::Json<FleetBody>> {
+    let change = FleetChange {
+        paused: Some(true),
+        ..Default::default()
+    };
+    steer(&st, &who, "fleet_pause", change).await
+}
+
+/// Resumes the fleet.
+#[utoipa::path(post, path = "/admin/fleet/resume", tag = "fleet", security(("bearer" = [])),
+    responses((status = 200, description = "resumed", body = FleetBody), Errors))]
+pub async fn resume(st: web::Data<AppState>, who: AdminUser) -> ApiResult<web::Json<FleetBody>> {
+    let change = FleetChange {
+        paused: Some(false),
+        ..Default::default()
+    };
+    steer(&st, &who, "fleet_resume", change).await
+}
+
+/// Caps the fleet's reads of the source (per second, shared by the live workers); null
+/// removes a cap.
+#[utoipa::path(post, path = "/admin/fleet/throttle", tag = "fleet", security(("bearer" = [])),
+    request_body = Throttle,
+    responses((status = 200, description = "throttled", body = FleetBody), Errors, BodyErrors))]
+pub async fn throttle(
+    st: web::Data<AppState>,
+    who: AdminUser,
+    body: JsonObject<Throttle>,
+) -> ApiResult<web::Json<FleetBody>> {
+    let t = body.into_inner();
+    let valid = |v: Option<i32>| v.is_none_or(|n| (1..=1_000_000).contains(&n));
+    if !valid(t.max_reads_per_sec) || !valid(t.max_rest_per_sec) {
+        return Err(ApiError::bad_request(
+            "invalid_rate",
+            "a rate is 1 to 1000000 per second, or null",
+        ));
+    }
+    let change = FleetChange {
+        paused: None,
+        max_reads_per_sec: Some(t.max_reads_per_sec),
+        max_rest_per_sec: Some(t.max_rest_per_sec),
+    };
+    steer(&st, &who, "fleet_throttle", change).await
+}

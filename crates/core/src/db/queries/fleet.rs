@@ -1,0 +1,108 @@
+//! How operators steer the fleet (pause, resume, caps on the source) and which workers are
+//! alive to share a fleet-wide cap.
+
+use crate::db::schema::{fleet_settings, fleet_workers};
+use crate::error::CoreResult;
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// The fleet's steering, as operators set it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = fleet_settings)]
+pub struct FleetState {
+    /// Workers take no hops while paused.
+    pub paused: bool,
+    /// Fleet-wide cap on DynamoDB reads per second (None: the settings' own).
+    pub max_reads_per_sec: Option<i32>,
+    /// Fleet-wide cap on Conversations REST calls per second (None: the settings' own).
+    pub max_rest_per_sec: Option<i32>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// By whom (an operator token's `sub`).
+    pub updated_by: Option<String>,
+}
+
+/// The fleet's steering now.
+pub async fn state(conn: &mut AsyncPgConnection) -> CoreResult<FleetState> {
+    Ok(fleet_settings::table
+        .find(1)
+        .select(FleetState::as_select())
+        .first(conn)
+        .await?)
+}
+
+/// What an operator changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct FleetChange {
+    /// Pause or resume.
+    pub paused: Option<bool>,
+    /// A new read cap (`Some(None)` removes it).
+    pub max_reads_per_sec: Option<Option<i32>>,
+    /// A new REST cap (`Some(None)` removes it).
+    pub max_rest_per_sec: Option<Option<i32>>,
+}
+
+/// Applies an operator's change; returns the steering now.
+pub async fn change(
+    conn: &mut AsyncPgConnection,
+    by: &str,
+    c: &FleetChange,
+) -> CoreResult<FleetState> {
+    let cur = state(conn).await?;
+    Ok(diesel::update(fleet_settings::table.find(1))
+        .set((
+            fleet_settings::paused.eq(c.paused.unwrap_or(cur.paused)),
+            fleet_settings::max_reads_per_sec
+                .eq(c.max_reads_per_sec.unwrap_or(cur.max_reads_per_sec)),
+            fleet_settings::max_rest_per_sec.eq(c.max_rest_per_sec.unwrap_or(cur.max_rest_per_sec)),
+            fleet_settings::updated_at.eq(diesel::dsl::now),
+            fleet_settings::updated_by.eq(Some(by)),
+        ))
+        .returning(FleetState::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// A worker says it is alive; returns how many workers were seen in the last `window_secs`
+/// (itself included), to share a fleet-wide cap.
+pub async fn heartbeat(
+    conn: &mut AsyncPgConnection,
+    worker_id: &str,
+    window_secs: i64,
+) -> CoreResult<i64> {
+    diesel::insert_into(fleet_workers::table)
+        .values(fleet_workers::worker_id.eq(worker_id))
+        .on_conflict(fleet_workers::worker_id)
+        .do_update()
+        .set(fleet_workers::seen_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    let since = Utc::now() - Duration::seconds(window_secs);
+    Ok(fleet_workers::table
+        .filter(fleet_workers::seen_at.gt(since))
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
+/// A worker leaves (SIGTERM): its share goes to the others at once.
+pub async fn leave(conn: &mut AsyncPgConnection, worker_id: &str) -> CoreResult<()> {
+    diesel::delete(fleet_workers::table.find(worker_id))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets workers not seen for `older_than_secs` (killed ones); returns how many.
+pub async fn prune_workers(
+    conn: &mut AsyncPgConnection,
+    older_than_secs: i64,
+) -> CoreResult<usize> {
+    let cutoff = Utc::now() - Duration::seconds(older_than_secs);
+    Ok(
+        diesel::delete(fleet_workers::table.filter(fleet_workers::seen_at.lt(cutoff)))
+            .execute(conn)
+            .await?,
+    )
+}

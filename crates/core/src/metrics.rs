@@ -1,0 +1,156 @@
+//! Every metric of the project, named and described in one place, recorded through the
+//! `metrics` facade and rendered in Prometheus text by `metrics-exporter-prometheus`. The api
+//! and the worker serve the rendering on their own `/metrics`; the recorder is installed once
+//! per process.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// HTTP requests answered, by route template, method and status.
+pub const HTTP_REQUESTS: &str = "migrator_http_requests_total";
+/// Time to answer an HTTP request, by route template and method.
+pub const HTTP_DURATION: &str = "migrator_http_request_duration_seconds";
+/// Migrations started or resumed by `POST /migrate` or an operator.
+pub const MIGRATIONS_STARTED: &str = "migrator_migrations_started_total";
+/// Hops taken by a worker, by phase.
+pub const HOPS_STARTED: &str = "migrator_hops_started_total";
+/// Hops ended, by phase and outcome (`done`, `yielded`, `retried`, `failed`, `parked`,
+/// `lease_lost`, `stale`, `duplicate`).
+pub const HOPS_FINISHED: &str = "migrator_hops_finished_total";
+/// How long a hop ran, by phase and outcome.
+pub const HOP_DURATION: &str = "migrator_hop_duration_seconds";
+/// Hops running now in this worker, by phase.
+pub const HOPS_IN_FLIGHT: &str = "migrator_hops_in_flight";
+/// Hops given up (dead letters), by phase.
+pub const DEAD_LETTERS: &str = "migrator_dead_letters_total";
+/// Attachment downloads, by outcome (`stored`, `failed`, `retry`).
+pub const ATTACHMENTS: &str = "migrator_attachments_total";
+/// Messages written.
+pub const MESSAGES_WRITTEN: &str = "migrator_messages_written_total";
+/// Conversations completed.
+pub const THREADS_WRITTEN: &str = "migrator_threads_written_total";
+/// Source items rejected.
+pub const REJECTS: &str = "migrator_rejects_total";
+/// DynamoDB Query pages read, by table (`threads`, `messages`).
+pub const DYNAMODB_PAGES: &str = "migrator_dynamodb_pages_total";
+/// DynamoDB calls that ended throttled after the SDK's retries.
+pub const DYNAMODB_THROTTLED: &str = "migrator_dynamodb_throttled_total";
+/// Hops that found their lease taken (superseded or taken over).
+pub const LEASE_LOSSES: &str = "migrator_lease_losses_total";
+/// Accounts by real migration status (set by the worker holding the sweeper lock).
+pub const ACCOUNTS: &str = "migrator_accounts";
+/// Outbox rows not yet published (set by the sweeper).
+pub const OUTBOX_BACKLOG: &str = "migrator_outbox_backlog";
+/// Parked runs (set by the sweeper).
+pub const PARKED_RUNS: &str = "migrator_parked_runs";
+/// From a run's start (`POST /migrate`) to `channels-migrated`: what a C1 waits for an inbox.
+pub const TIME_TO_INBOX: &str = "migrator_time_to_inbox_seconds";
+/// From a run's start to `completed`.
+pub const MIGRATION_DURATION: &str = "migrator_migration_duration_seconds";
+
+/// Time a call waited for the fleet-wide source rate limit, by kind (`reads`, `rest`).
+pub const SOURCE_WAIT: &str = "migrator_source_wait_seconds";
+/// 1 while operators have paused the fleet (as this worker last read it).
+pub const FLEET_PAUSED: &str = "migrator_fleet_paused";
+
+/// Every metric name, for checks of what refers to them (the Grafana dashboard).
+pub const ALL: [&str; 22] = [
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    MIGRATIONS_STARTED,
+    HOPS_STARTED,
+    HOPS_FINISHED,
+    HOP_DURATION,
+    HOPS_IN_FLIGHT,
+    DEAD_LETTERS,
+    ATTACHMENTS,
+    MESSAGES_WRITTEN,
+    THREADS_WRITTEN,
+    REJECTS,
+    DYNAMODB_PAGES,
+    DYNAMODB_THROTTLED,
+    LEASE_LOSSES,
+    ACCOUNTS,
+    OUTBOX_BACKLOG,
+    PARKED_RUNS,
+    TIME_TO_INBOX,
+    MIGRATION_DURATION,
+    SOURCE_WAIT,
+    FLEET_PAUSED,
+];
+
+/// Buckets of the `_seconds` histograms: a request takes milliseconds, a hop up to a minute.
+const SECONDS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Buckets of a whole migration: seconds for a small C1, hours for the largest.
+const MIGRATION_SECONDS: [f64; 11] = [
+    1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 86400.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder, installed (with every metric described) on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(MIGRATION_DURATION.into()), &MIGRATION_SECONDS)
+            .expect("buckets are not empty")
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
+            .expect("buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // a second recorder in the process (another library's) wins; ours still renders
+        let _ = metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+/// Everything recorded so far, in Prometheus text format.
+pub fn render() -> String {
+    handle().render()
+}
+
+fn describe() {
+    describe_counter!(HTTP_REQUESTS, "HTTP requests answered");
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "time to answer an HTTP request"
+    );
+    describe_counter!(MIGRATIONS_STARTED, "migrations started or resumed");
+    describe_counter!(HOPS_STARTED, "hops taken");
+    describe_counter!(HOPS_FINISHED, "hops ended, by outcome");
+    describe_histogram!(HOP_DURATION, Unit::Seconds, "how long a hop ran");
+    describe_gauge!(HOPS_IN_FLIGHT, "hops running now in this worker");
+    describe_counter!(DEAD_LETTERS, "hops given up");
+    describe_counter!(ATTACHMENTS, "attachment downloads, by outcome");
+    describe_counter!(MESSAGES_WRITTEN, "messages written");
+    describe_counter!(THREADS_WRITTEN, "conversations completed");
+    describe_counter!(REJECTS, "source items rejected");
+    describe_counter!(DYNAMODB_PAGES, "DynamoDB Query pages read");
+    describe_counter!(DYNAMODB_THROTTLED, "DynamoDB calls throttled after retries");
+    describe_counter!(LEASE_LOSSES, "hops that lost their lease");
+    describe_gauge!(ACCOUNTS, "accounts by migration status");
+    describe_gauge!(OUTBOX_BACKLOG, "outbox rows not yet published");
+    describe_gauge!(PARKED_RUNS, "runs parked after their attempts");
+    describe_histogram!(
+        TIME_TO_INBOX,
+        Unit::Seconds,
+        "from a run's start to channels-migrated"
+    );
+    describe_histogram!(
+        MIGRATION_DURATION,
+        Unit::Seconds,
+        "from a run's start to completed"
+    );
+    describe_histogram!(
+        SOURCE_WAIT,
+        Unit::Seconds,
+        "time spent waiting for the fleet-wide source rate limit, by kind"
+    );
+    describe_gauge!(FLEET_PAUSED, "1 while operators have paused the fleet");
+}

@@ -1,0 +1,175 @@
+//! The deploy artefacts stay true to the code: the Grafana dashboard queries only metrics the
+//! services export, in PromQL that Prometheus parses (`promtool check rules`); the manifests set
+//! only settings that exist; docs/operations.md walks through every dashboard panel and every
+//! `migratorctl` command. (Manifest schemas: `scripts/deploy-check.sh`, kubernetes-validate.)
+
+use migrator_testkit::process::binary;
+use migrator_testkit::{test_settings, workspace};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::process::Command;
+
+fn dashboard() -> Value {
+    let path = workspace().join("deploy/grafana/migrator-dashboard.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("JSON")
+}
+
+/// (title, exprs) of every panel that draws something.
+fn panels(d: &Value) -> Vec<(String, Vec<String>)> {
+    d["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .filter(|p| p["type"] != "row")
+        .map(|p| {
+            let exprs = p["targets"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .map(|t| t["expr"].as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (p["title"].as_str().unwrap_or_default().to_string(), exprs)
+        })
+        .collect()
+}
+
+/// `migrator_…` names in a PromQL expression, histogram suffixes removed.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("migrator_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        out.push(base.to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
+fn the_dashboard_queries_only_exported_metrics_in_valid_promql() {
+    let d = dashboard();
+    let known: BTreeSet<&str> = migrator_core::metrics::ALL.into_iter().collect();
+    let mut rules = Vec::new();
+    let mut used = BTreeSet::new();
+    for (title, exprs) in panels(&d) {
+        assert!(!exprs.is_empty(), "panel {title:?} has no query");
+        for e in exprs {
+            for name in metric_names(&e) {
+                assert!(
+                    known.contains(name.as_str()),
+                    "panel {title:?} queries {name}, which no service exports"
+                );
+                used.insert(name);
+            }
+            // Grafana's variables as Prometheus would see them once substituted
+            let e = e
+                .replace("$__rate_interval", "5m")
+                .replace("$prefix", "migrator");
+            rules
+                .push(serde_json::json!({ "record": format!("panel:{}", rules.len()), "expr": e }));
+        }
+    }
+    assert!(
+        used.len() >= 15,
+        "the dashboard draws most metrics: {used:?}"
+    );
+    let file = std::env::temp_dir().join(format!("dashboard-rules-{}.json", std::process::id()));
+    let doc = serde_json::json!({ "groups": [{ "name": "dashboard", "rules": rules }] });
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool (Debian package prometheus; scripts/services.sh installs it)");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "promtool check rules:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_operations_guide_walks_every_panel_and_command() {
+    let doc = std::fs::read_to_string(workspace().join("docs/operations.md")).expect("doc");
+    for (title, _) in panels(&dashboard()) {
+        assert!(
+            doc.contains(&title),
+            "docs/operations.md explains panel {title:?}"
+        );
+    }
+    let help = Command::new(binary("migratorctl"))
+        .arg("--help")
+        .output()
+        .expect("migratorctl runs");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 10, "{help}");
+    for c in commands {
+        assert!(
+            doc.contains(&format!("migratorctl {c}")),
+            "docs/operations.md shows `migratorctl {c}`"
+        );
+    }
+}
+
+#[test]
+fn the_manifests_set_only_settings_that_exist() {
+    let settings = serde_json::to_value(test_settings("deploy")).unwrap();
+    let mut checked = 0;
+    for file in [
+        "deploy/k8s/config.yaml",
+        "deploy/k8s/api.yaml",
+        "deploy/k8s/worker.yaml",
+        "deploy/k8s/migrate-job.yaml",
+        "deploy/compose.yaml",
+    ] {
+        let text = std::fs::read_to_string(workspace().join(file)).expect(file);
+        for line in text.lines() {
+            let line = line.trim_start_matches([' ', '#']);
+            let Some(key) = line.strip_prefix("MIGRATOR__") else {
+                continue;
+            };
+            let key: String = key
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let path = key.to_ascii_lowercase();
+            // a map of key ids takes any id below it
+            let path = if path.starts_with("crypto__credentials_keys__") {
+                "crypto__credentials_keys".to_string()
+            } else {
+                path
+            };
+            let mut at = &settings;
+            for part in path.split("__") {
+                at = at
+                    .get(part)
+                    .unwrap_or_else(|| panic!("{file}: MIGRATOR__{key} names no setting"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} settings found in the manifests"
+    );
+}

@@ -1,0 +1,257 @@
+//! Operable in a real cluster: `migratorctl` steering the fleet through the admin API (pause,
+//! resume, throttle, cancel, retry, lists, counts, audit), and the api's and a worker's
+//! `/metrics` as Prometheus reads them (`promtool check metrics`). Against the real services.
+
+use conversations_sim::model::{generate, C1Spec, GenOptions};
+use migrator_testkit::dynamo_proxy::ProxyFaults;
+use migrator_testkit::process::{binary, kill9, spawn_worker};
+use migrator_testkit::{verify, EnvOptions, TestEnv};
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(120);
+
+fn spec(shopper: &str, threads: usize, messages: usize) -> C1Spec {
+    generate(shopper, &GenOptions::new(threads, messages, 17))
+}
+
+/// Runs `migratorctl` against the env's api with an operator token: (success, JSON answer).
+fn ctl(env: &TestEnv, args: &[&str]) -> (bool, Value) {
+    let out = Command::new(binary("migratorctl"))
+        .args(args)
+        .env("MIGRATOR_ADMIN_URL", &env.admin_url)
+        .env("MIGRATOR_ADMIN_TOKEN", env.admin_token())
+        .output()
+        .expect("migratorctl runs");
+    let text = if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        err.lines().skip(1).collect::<Vec<_>>().join("\n")
+    };
+    (
+        out.status.success(),
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operators_steer_the_fleet_from_the_command_line() {
+    let opts = EnvOptions {
+        dynamo_proxy: true,
+        ..Default::default()
+    };
+    let env = TestEnv::start_with(opts, |s| s.worker.fleet_poll_secs = 1).await;
+    let one = spec("ctl-one", 8, 5);
+    env.add_c1(&one).await;
+
+    // paused: a migration asked for waits; resumed: it runs
+    let (ok, f) = ctl(&env, &["fleet", "pause"]);
+    assert!(ok && f["paused"] == true, "{f}");
+    tokio::time::sleep(Duration::from_secs(3)).await; // two polls of the steering
+    env.post("ctl-one", "/migrate", None).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, st) = env.get("ctl-one", "/check-migration-status").await;
+    assert_eq!(
+        st["migration_status"], "migrating",
+        "no hop taken while paused"
+    );
+    let (ok, f) = ctl(&env, &["fleet", "resume"]);
+    assert!(ok && f["paused"] == false, "{f}");
+    env.wait_admin_status("ctl-one", "completed", T).await;
+
+    let (ok, c) = ctl(&env, &["counts"]);
+    assert!(ok, "{c}");
+    let completed = c["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["status"] == "completed")
+        .unwrap();
+    assert_eq!(completed["count"], 1, "{c}");
+    let (ok, s) = ctl(&env, &["status", "ctl-one"]);
+    assert!(ok && s["migration_status"] == "completed", "{s}");
+    let (_, l) = ctl(&env, &["list", "--status", "completed"]);
+    assert_eq!(l["total_count"], 1, "{l}");
+    let (_, t) = ctl(&env, &["fleet", "throttle", "--reads", "7"]);
+    assert_eq!(t["max_reads_per_sec"], 7, "{t}");
+    let (_, t) = ctl(&env, &["fleet", "throttle"]);
+    assert!(t["max_reads_per_sec"].is_null(), "{t}");
+
+    // cancel a running migration (a slow source keeps it running), then retry it
+    let two = spec("ctl-two", 60, 5);
+    env.add_c1(&two).await;
+    env.proxy.as_ref().unwrap().set(ProxyFaults {
+        delay_ms: 400,
+        ..Default::default()
+    });
+    env.post("ctl-two", "/migrate", None).await;
+    env.wait_admin_status("ctl-two", "recent-messages-migrated", T)
+        .await;
+    let (ok, c) = ctl(&env, &["cancel", "ctl-two"]);
+    assert!(ok && c["migration_status"] == "messages-failure", "{c}");
+    let (ok, _) = ctl(&env, &["cancel", "ctl-two"]);
+    assert!(!ok, "nothing left to cancel");
+    let (_, l) = ctl(&env, &["list", "--error", "CANCELLED by"]);
+    assert_eq!(l["accounts"][0]["shopper_id"], "ctl-two", "{l}");
+    let (_, p) = ctl(&env, &["parked", "list"]);
+    assert_eq!(p["parked"][0]["shopper_id"], "ctl-two", "{p}");
+    env.proxy.as_ref().unwrap().set(ProxyFaults::default());
+    let (ok, r) = ctl(&env, &["retry", "ctl-two"]);
+    assert!(ok && r["migration_status"] == "messages-failure", "{r}");
+    env.wait_admin_status("ctl-two", "completed", T).await;
+    verify::destination_equals_source(&env, &two, |_| false).await;
+
+    let (ok, _) = ctl(&env, &["remigrate", "ctl-one"]);
+    assert!(ok);
+    env.wait_admin_status("ctl-one", "completed", T).await;
+    let (ok, r) = ctl(&env, &["repair"]);
+    assert!(ok && r["enqueued"] == 0, "{r}");
+    let (ok, d) = ctl(&env, &["dead-letters", "list"]);
+    assert!(ok && d["total_count"].is_i64(), "{d}");
+    let (ok, a) = ctl(&env, &["audit"]);
+    assert!(ok, "{a}");
+    let actions: Vec<&str> = a["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "fleet_pause",
+        "fleet_resume",
+        "fleet_throttle",
+        "cancel",
+        "retry",
+        "remigrate",
+        "repair",
+    ] {
+        assert!(actions.contains(&want), "{want} audited: {actions:?}");
+    }
+    // refused input is an error exit, never another account
+    let (ok, e) = ctl(&env, &["remigrate", "ctl-one/../x"]);
+    assert!(!ok && e["error"] == "invalid_shopper_id", "{e}");
+    env.shutdown().await;
+}
+
+/// A free local port (bound, then released for the worker to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let mut p = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus; scripts/services.sh installs it)");
+    p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = p.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_api_and_a_worker_expose_their_metrics_as_prometheus_reads_them_on_operators_ports() {
+    let opts = EnvOptions {
+        workers: 0,
+        ..Default::default()
+    };
+    let port = free_port();
+    // operators' endpoints and /metrics on a listener of their own, as in production
+    let mut env = TestEnv::start_with(opts, |s| s.api.admin_listen = "127.0.0.1:0".into()).await;
+    assert_ne!(env.admin_url, env.api_url);
+    env.settings.worker.listen = format!("127.0.0.1:{port}");
+    let s = generate("metered", &GenOptions::new(6, 4, 3).attachments(4, 1));
+    env.add_c1(&s).await;
+    let mut w = spawn_worker(&env.settings);
+    env.post("metered", "/migrate", None).await;
+    env.wait_admin_status("metered", "completed", T).await;
+    env.get("metered", "/check-migration-status").await;
+    let get = |url: String| {
+        let http = env.http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let worker_url = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    let worker = loop {
+        let m = get(format!("{worker_url}/metrics")).await;
+        if m.contains("migrator_hops_finished_total{phase=\"all-messages\",outcome=\"done\"}") {
+            break m;
+        }
+        assert!(start.elapsed() < T, "{m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for name in [
+        "migrator_hops_started_total",
+        "migrator_hop_duration_seconds_bucket",
+        "migrator_messages_written_total",
+        "migrator_dynamodb_pages_total{table=\"messages\"}",
+        "migrator_attachments_total{outcome=\"stored\"}",
+        "migrator_attachments_total{outcome=\"failed\"}",
+        "migrator_accounts{status=\"completed\"}",
+        "migrator_outbox_backlog",
+        "migrator_time_to_inbox_seconds_bucket",
+        "migrator_migration_duration_seconds_bucket",
+        "migrator_fleet_paused 0",
+    ] {
+        assert!(
+            worker.contains(name),
+            "worker /metrics has {name}:\n{worker}"
+        );
+    }
+    promtool_check(&worker);
+    assert!(get(format!("{worker_url}/readyz")).await.contains("true"));
+    kill9(&mut w);
+
+    let api = get(format!("{}/metrics", env.admin_url)).await;
+    assert!(
+        api.contains("route=\"/check-migration-status\""),
+        "route templates as labels:\n{api}"
+    );
+    assert!(api.contains("migrator_http_request_duration_seconds_bucket"));
+    promtool_check(&api);
+
+    // the public listener serves the app and probes, never operators' endpoints or metrics
+    let status = |url: String, token: Option<String>| {
+        let http = env.http.clone();
+        async move {
+            let mut r = http.get(url);
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    let (public, admin) = (env.api_url.clone(), env.admin_url.clone());
+    let op = || Some(env.admin_token());
+    assert_eq!(status(format!("{public}/admin/counts"), op()).await, 404);
+    assert_eq!(
+        status(format!("{public}/admin/fleet/pause"), op()).await,
+        404
+    );
+    assert_eq!(status(format!("{public}/metrics"), None).await, 404);
+    assert_eq!(status(format!("{admin}/admin/counts"), op()).await, 200);
+    assert_eq!(status(format!("{admin}/admin/counts"), None).await, 401);
+    let app = Some(env.app_token("metered"));
+    assert_eq!(status(format!("{public}/accounts"), app.clone()).await, 200);
+    assert_eq!(status(format!("{admin}/accounts"), app).await, 404);
+    for base in [&public, &admin] {
+        assert_eq!(status(format!("{base}/healthz"), None).await, 200);
+        assert_eq!(status(format!("{base}/readyz"), None).await, 200);
+        assert_eq!(status(format!("{base}/openapi.json"), None).await, 200);
+    }
+    env.shutdown().await;
+}

@@ -1,0 +1,110 @@
+//! The fleet's steering as operators set it (`fleet_settings`), read every
+//! `worker.fleet_poll_secs`: paused or not, and this worker's share of the fleet-wide caps on
+//! the source — an operator's throttle, else `source.max_*_per_sec` — divided by the workers
+//! alive (each says so in `fleet_workers` at the same time). Throttling slows every worker.
+
+use migrator_core::db::queries::fleet;
+use migrator_core::db::DbPool;
+use migrator_core::ratelimit::RateLimiter;
+use migrator_core::settings::Settings;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What this worker obeys now.
+pub struct Steering {
+    paused: watch::Sender<bool>,
+    /// This worker's share of the fleet's DynamoDB read cap.
+    pub reads: Arc<RateLimiter>,
+    /// This worker's share of the fleet's REST cap.
+    pub rest: Arc<RateLimiter>,
+}
+
+impl Default for Steering {
+    fn default() -> Self {
+        Self {
+            paused: watch::channel(false).0,
+            reads: Arc::new(RateLimiter::new(None).with_kind("reads")),
+            rest: Arc::new(RateLimiter::new(None).with_kind("rest")),
+        }
+    }
+}
+
+/// A fleet-wide cap (0 or none: no cap) shared by `workers`.
+fn share(cap: Option<i32>, configured: u32, workers: i64) -> Option<f64> {
+    let cap = cap
+        .map(f64::from)
+        .or((configured > 0).then_some(configured as f64))?;
+    Some(cap / workers.max(1) as f64)
+}
+
+impl Steering {
+    /// Whether the fleet is paused, as it changes.
+    pub fn paused(&self) -> watch::Receiver<bool> {
+        self.paused.subscribe()
+    }
+
+    /// Reads the steering once, and says this worker is alive.
+    pub async fn poll(
+        &self,
+        pool: &DbPool,
+        settings: &Settings,
+        worker_id: &str,
+    ) -> anyhow::Result<()> {
+        let mut c = migrator_core::db::conn(pool).await?;
+        let window = (settings.worker.fleet_poll_secs.max(1) * 3) as i64;
+        let workers = fleet::heartbeat(&mut c, worker_id, window).await?;
+        let s = fleet::state(&mut c).await?;
+        let src = &settings.source;
+        self.reads
+            .set_rate(share(s.max_reads_per_sec, src.max_reads_per_sec, workers))
+            .await;
+        self.rest
+            .set_rate(share(s.max_rest_per_sec, src.max_rest_per_sec, workers))
+            .await;
+        self.paused
+            .send_if_modified(|p| std::mem::replace(p, s.paused) != s.paused);
+        metrics::gauge!(migrator_core::metrics::FLEET_PAUSED).set(if s.paused { 1.0 } else { 0.0 });
+        Ok(())
+    }
+
+    /// Polls until `stop` flips, then leaves the fleet (the others' shares grow at once).
+    pub async fn run(
+        self: Arc<Self>,
+        pool: DbPool,
+        settings: Arc<Settings>,
+        worker_id: String,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let period = Duration::from_secs(settings.worker.fleet_poll_secs.max(1));
+        loop {
+            if let Err(e) = self.poll(&pool, &settings, &worker_id).await {
+                tracing::warn!(error = %e, "fleet steering not read; keeping the last");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        if let Ok(mut c) = migrator_core::db::conn(&pool).await {
+            let _ = fleet::leave(&mut c, &worker_id).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cap_is_shared_by_the_live_workers() {
+        assert_eq!(share(None, 0, 4), None, "no cap");
+        assert_eq!(share(None, 100, 4), Some(25.0), "the settings' cap");
+        assert_eq!(
+            share(Some(40), 100, 4),
+            Some(10.0),
+            "an operator's throttle wins"
+        );
+        assert_eq!(share(Some(40), 0, 0), Some(40.0));
+    }
+}

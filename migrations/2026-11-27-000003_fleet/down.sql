@@ -1,0 +1,2 @@
+DROP TABLE fleet_workers;
+DROP TABLE fleet_settings;
