@@ -26,4 +26,8 @@ done
 echo "== seeding $shopper in the Conversations simulator (DynamoDB: dynalite, STS: moto)"
 target/debug/conversations-sim seed --shopper-id "$shopper" --threads "${DEMO_THREADS:-300}" --messages "${DEMO_MESSAGES:-40}"
 target/debug/demo "$shopper"
+worker_metrics="http://${MIGRATOR__WORKER__LISTEN:-127.0.0.1:9091}/metrics"
+echo "== the worker's $worker_metrics, highlights (all of it: docs/operations.md, Metrics)"
+curl -fs "$worker_metrics" | grep -E '^migrator_(hops_finished_total|messages_written_total|threads_written_total|attachments_total|rejects_total|dynamodb_pages_total|lease_losses_total|time_to_inbox_seconds_(sum|count)|migration_duration_seconds_(sum|count)|accounts\{|outbox_backlog|parked_runs)' \
+  | sort || echo "(the worker's metrics port did not answer)"
 echo "== logs in var/log/{sim,api,worker}.log"

@@ -6,8 +6,10 @@
 #   paginated Query here; it has no STS.
 # STS: moto server (PyPI, in a project-local virtualenv) -- answers AssumeRole. Moto also
 #   speaks DynamoDB but ~13x slower, so it is used for STS only.
-# schemathesis (PyPI, same virtualenv): checks the api against its OpenAPI document.
-# PostgreSQL and RabbitMQ are the machine's own; they are started if they are down.
+# schemathesis (PyPI, same virtualenv): checks the api against its OpenAPI document;
+#   kubernetes-validate (PyPI, same virtualenv): checks deploy/k8s against the API schemas.
+# PostgreSQL and RabbitMQ are the machine's own (installed from Debian packages when missing);
+# they are started if they are down.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${MIGRATOR_TOOLS_DIR:-$here/.local}"
@@ -25,6 +27,26 @@ wait_port() { # host port name
   done
   log "$3 did not come up on $1:$2"; return 1
 }
+
+# --- Debian packages on a bare machine ---------------------------------------
+# PostgreSQL, RabbitMQ and promtool (the `prometheus` package) are installed when missing, so
+# a machine with only a Rust toolchain, Node.js and Python needs nothing else.
+apt_install() {
+  log "installing $* (Debian packages)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+if ! command -v pg_ctlcluster >/dev/null; then
+  apt_install postgresql
+  # a fresh local cluster: the tests connect as postgres over 127.0.0.1 without a password
+  for hba in /etc/postgresql/*/main/pg_hba.conf; do
+    sed -i -E 's#^(host\s+all\s+all\s+127\.0\.0\.1/32\s+)\S+#\1trust#' "$hba"
+  done
+fi
+command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+command -v promtool >/dev/null || apt_install prometheus
 
 # --- PostgreSQL -----------------------------------------------------------
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
@@ -48,11 +70,12 @@ if [ ! -x "$tools/node_modules/.bin/dynalite" ]; then
   (cd "$tools" && npm install --no-audit --no-fund --silent dynalite@3 >/dev/null) &
   pids+=($!)
 fi
-if [ ! -x "$tools/venv/bin/moto_server" ] || [ ! -x "$tools/venv/bin/st" ]; then
-  log "installing moto server and schemathesis (PyPI) into $tools/venv"
+if [ ! -x "$tools/venv/bin/moto_server" ] || [ ! -x "$tools/venv/bin/st" ] ||
+   [ ! -x "$tools/venv/bin/kubernetes-validate" ]; then
+  log "installing moto server, schemathesis and kubernetes-validate (PyPI) into $tools/venv"
   ( ([ -x "$tools/venv/bin/pip" ] || python3 -m venv "$tools/venv") &&
     "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
-      'moto[server]>=5,<6' 'schemathesis==4.32.5') &
+      'moto[server]>=5,<6' 'schemathesis==4.32.5' 'kubernetes-validate==1.37.0') &
   pids+=($!)
 fi
 for p in "${pids[@]}"; do wait "$p" || { log "an install failed"; exit 1; }; done
