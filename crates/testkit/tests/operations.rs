@@ -136,6 +136,92 @@ async fn operators_steer_the_fleet_from_the_command_line() {
 }
 
 /// A free local port (bound, then released for the worker to take).
+/// `make demo`'s client, as the demo runs it, against a live env: it must drive a C1 to
+/// `completed` with the tokens it signs itself (app and operator keys kept apart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_demo_client_drives_a_migration_to_completed() {
+    let env = TestEnv::with_workers(1).await;
+    env.seed(&spec("demo-client", 12, 4)).await;
+    let path = migrator_testkit::process::settings_file(&env.settings);
+    env.settings.write_json(&path).unwrap();
+    let out = tokio::process::Command::new(binary("demo"))
+        .arg("demo-client")
+        .env("MIGRATOR_ENV_FILE", &path)
+        .env("DEMO_API", &env.api_url)
+        .output()
+        .await
+        .expect("demo runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("201 Created"), "{text}");
+    assert!(text.contains("completed"), "{text}");
+    assert!(text.contains("== inbox: 12 conversations"), "{text}");
+    env.shutdown().await;
+}
+
+/// With `telemetry.otlp_endpoint` set, a worker exports its hop spans over OTLP/HTTP to the
+/// collector (here a stand-in that keeps what it is sent), flushed when it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_exports_its_hop_spans_to_an_otlp_collector() {
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>>;
+    let seen: Seen = Default::default();
+    let data = web::Data::new(seen.clone());
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).default_service(web::to(
+            |req: HttpRequest, body: web::Bytes, seen: web::Data<Seen>| async move {
+                let ct = req
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                seen.lock()
+                    .unwrap()
+                    .push((req.path().to_string(), ct, body.to_vec()));
+                HttpResponse::Ok().finish()
+            },
+        ))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let collector = format!("http://{}/v1/traces", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+
+    let opts = EnvOptions {
+        workers: 0,
+        ..Default::default()
+    };
+    let mut env = TestEnv::start_with(opts, |_| {}).await;
+    env.settings.telemetry.otlp_endpoint = collector;
+    env.add_c1(&spec("traced", 4, 3)).await;
+    let mut w = spawn_worker(&env.settings);
+    env.post("traced", "/migrate", None).await;
+    env.wait_admin_status("traced", "completed", T).await;
+    assert!(migrator_testkit::process::term(&mut w).success());
+    let got = seen.lock().unwrap().clone();
+    assert!(!got.is_empty(), "the collector received nothing");
+    let body: Vec<u8> = got.iter().flat_map(|(_, _, b)| b.clone()).collect();
+    let has = |needle: &str| body.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for (path, ct, _) in &got {
+        assert_eq!(path, "/v1/traces");
+        assert_eq!(ct, "application/x-protobuf");
+    }
+    assert!(has("migrator-worker"), "the service is named");
+    assert!(has("hop"), "hop spans are exported");
+    assert!(has("traced"), "a hop span carries its shopper id");
+    handle.stop(false).await;
+    env.shutdown().await;
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

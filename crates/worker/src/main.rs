@@ -5,10 +5,12 @@ use migrator_core::settings::Settings;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    migrator_core::telemetry::init("info");
     let settings = Settings::load()?;
+    let telemetry =
+        migrator_core::telemetry::init_with("info", "migrator-worker", &settings.telemetry)?;
     migrator_core::settings::production::refuse_or_exit(&settings);
     migrator_worker::run(settings, migrator_core::shutdown::on_signal()).await?;
     tracing::info!("worker stopped");
+    telemetry.shutdown();
     Ok(())
 }

@@ -39,6 +39,8 @@ pub struct Settings {
     pub blobs: BlobSettings,
     /// What the fleet may ask of the Conversations platform.
     pub source: SourceSettings,
+    /// Trace export.
+    pub telemetry: TelemetrySettings,
 }
 
 /// Fleet-wide caps on the Conversations platform (an operator's throttle overrides them).
@@ -131,6 +133,20 @@ pub struct AmqpSettings {
     pub dead_max_length: u32,
     /// ... for at most this many days (they are in Postgres too).
     pub dead_ttl_days: u32,
+}
+
+/// Trace export (logs are configured by `RUST_LOG` and `LOG_FORMAT`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TelemetrySettings {
+    /// OTLP/HTTP traces endpoint of a collector (`http://otel-collector:4318/v1/traces`);
+    /// empty: no export.
+    pub otlp_endpoint: String,
+    /// Longest export call.
+    pub otlp_timeout_ms: u64,
+    /// Share of traces kept (0.0–1.0), unless the parent span decided.
+    pub otlp_sample_ratio: f64,
+    /// Which spans are exported (`RUST_LOG` syntax), apart from what the logs keep.
+    pub otlp_filter: String,
 }
 
 /// HTTP api and its authentication.

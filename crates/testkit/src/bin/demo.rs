@@ -34,13 +34,25 @@ async fn main() -> anyhow::Result<()> {
     let shopper = std::env::args().nth(1).unwrap_or_else(|| "demo-c1".into());
     let api = std::env::var("DEMO_API").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
     let settings = Settings::load()?;
-    let secret = settings.api.jwt_secret.expose_secret().clone();
+    let a = &settings.api;
     let exp = chrono::Utc::now().timestamp() + 3600;
-    let app = token(&secret, json!({"sub": shopper, "exp": exp}));
-    let admin = token(
-        &secret,
-        json!({"sub": "demo-operator", "role": "admin", "exp": exp}),
-    );
+    let mut app_claims = json!({"sub": shopper, "exp": exp});
+    if !a.jwt_issuer.is_empty() {
+        app_claims["iss"] = a.jwt_issuer.clone().into();
+    }
+    if !a.jwt_audience.is_empty() {
+        app_claims["aud"] = a.jwt_audience.clone().into();
+    }
+    let app = token(a.jwt_secret.expose_secret(), app_claims);
+    // operators' tokens are signed with their own key, for their own audience
+    let mut admin_claims = json!({"sub": "demo-operator", "role": "admin", "exp": exp});
+    if !a.admin_jwt_issuer.is_empty() {
+        admin_claims["iss"] = a.admin_jwt_issuer.clone().into();
+    }
+    if !a.admin_jwt_audience.is_empty() {
+        admin_claims["aud"] = a.admin_jwt_audience.clone().into();
+    }
+    let admin = token(a.admin_jwt_secret.expose_secret(), admin_claims);
     let http = reqwest::Client::new();
 
     println!("== web chat initiative: POST /admin/accounts {shopper}");
@@ -51,6 +63,9 @@ async fn main() -> anyhow::Result<()> {
         .send()
         .await?;
     println!("   {}", r.status());
+    if !r.status().is_success() {
+        anyhow::bail!("creating the account failed: {}", r.text().await?);
+    }
 
     println!("== app launch: GET /accounts");
     let acc: Value = get(&http, format!("{api}/accounts"), &app).await?;
@@ -66,7 +81,11 @@ async fn main() -> anyhow::Result<()> {
         .bearer_auth(&app)
         .send()
         .await?;
+    let ok = r.status().is_success();
     println!("   {} {}", r.status(), r.text().await?);
+    if !ok {
+        anyhow::bail!("POST /migrate was refused");
+    }
 
     let mut last = String::new();
     loop {
