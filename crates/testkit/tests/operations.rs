@@ -78,6 +78,11 @@ async fn operators_steer_the_fleet_from_the_command_line() {
     assert_eq!(t["max_reads_per_sec"], 7, "{t}");
     let (_, t) = ctl(&env, &["fleet", "throttle"]);
     assert!(t["max_reads_per_sec"].is_null(), "{t}");
+    let (ok, f) = ctl(&env, &["fleet", "show"]);
+    assert!(
+        ok && f["paused"] == false && f["updated_by"] == "operator",
+        "{f}"
+    );
 
     // cancel a running migration (a slow source keeps it running), then retry it
     let two = spec("ctl-two", 60, 5);
@@ -97,6 +102,17 @@ async fn operators_steer_the_fleet_from_the_command_line() {
     assert_eq!(l["accounts"][0]["shopper_id"], "ctl-two", "{l}");
     let (_, p) = ctl(&env, &["parked", "list"]);
     assert_eq!(p["parked"][0]["shopper_id"], "ctl-two", "{p}");
+    // a cancelled run makes no progress: stuck for a second, not for a day
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (_, l) = ctl(
+        &env,
+        &["list", "--status", "messages-failure", "--stuck-for", "1s"],
+    );
+    assert_eq!(l["accounts"][0]["shopper_id"], "ctl-two", "{l}");
+    let (_, l) = ctl(&env, &["list", "--stuck-for", "1d"]);
+    assert_eq!(l["total_count"], 0, "{l}");
+    let (ok, e) = ctl(&env, &["dead-letters", "replay", "999999"]);
+    assert!(!ok && e["error"] == "not_found", "{e}");
     env.proxy.as_ref().unwrap().set(ProxyFaults::default());
     let (ok, r) = ctl(&env, &["retry", "ctl-two"]);
     assert!(ok && r["migration_status"] == "messages-failure", "{r}");
@@ -135,7 +151,6 @@ async fn operators_steer_the_fleet_from_the_command_line() {
     env.shutdown().await;
 }
 
-/// A free local port (bound, then released for the worker to take).
 /// `make demo`'s client, as the demo runs it, against a live env: it must drive a C1 to
 /// `completed` with the tokens it signs itself (app and operator keys kept apart).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -222,6 +237,7 @@ async fn a_worker_exports_its_hop_spans_to_an_otlp_collector() {
     env.shutdown().await;
 }
 
+/// A free local port (bound, then released for the worker to take).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
