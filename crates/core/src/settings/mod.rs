@@ -3,12 +3,15 @@
 //! `MIGRATOR__DATABASE__URL`). Every key is documented in `docs/configuration.md`. A production
 //! start refuses development values ([`production`]).
 
+mod load;
 pub mod production;
+
+pub use load::SettingsError;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// All settings of the api, the worker and the tools.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -357,68 +360,4 @@ fn expose_map<S: Serializer>(
         m.serialize_entry(k, v.expose_secret())?;
     }
     m.end()
-}
-
-/// Settings could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct SettingsError(#[from] config::ConfigError);
-
-impl Settings {
-    /// Loads `<dir>/default.toml`, then the file named by `MIGRATOR_ENV_FILE` (or
-    /// `<dir>/<MIGRATOR_ENV>.toml` when that is set), then `MIGRATOR__…` variables.
-    pub fn load() -> Result<Self, SettingsError> {
-        let dir = std::env::var("MIGRATOR_CONFIG_DIR").unwrap_or_else(|_| default_config_dir());
-        Self::load_from(Path::new(&dir))
-    }
-
-    /// As [`Settings::load`], with an explicit config directory.
-    pub fn load_from(dir: &Path) -> Result<Self, SettingsError> {
-        let mut b = config::Config::builder()
-            .add_source(config::File::from(dir.join("default.toml")).required(true));
-        if let Ok(env) = std::env::var("MIGRATOR_ENV") {
-            b = b.add_source(config::File::from(dir.join(format!("{env}.toml"))).required(true));
-        }
-        if let Ok(file) = std::env::var("MIGRATOR_ENV_FILE") {
-            b = b.add_source(config::File::from(PathBuf::from(file)).required(true));
-        }
-        b = b.add_source(
-            config::Environment::with_prefix("MIGRATOR")
-                .prefix_separator("__")
-                .separator("__"),
-        );
-        let mut s: Settings = b.build()?.try_deserialize()?;
-        if let Ok(env) = std::env::var("MIGRATOR_ENV") {
-            s.environment = env;
-        }
-        Ok(s)
-    }
-}
-
-impl Settings {
-    /// Writes these settings (secrets included) to `path` as JSON, readable only by the owner,
-    /// for a child process to load with `MIGRATOR_ENV_FILE=path`. Written aside and renamed, so
-    /// a process starting meanwhile never reads half a file.
-    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(self).expect("settings serialise"))?;
-        std::fs::rename(&tmp, path)
-    }
-}
-
-/// `config/` of the workspace when run from it, else `./config`.
-fn default_config_dir() -> String {
-    let manifest_cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
-    if Path::new("config/default.toml").exists() {
-        "config".into()
-    } else {
-        manifest_cfg.into()
-    }
 }
