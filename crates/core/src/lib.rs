@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod ids;
 pub mod metrics;
+pub mod progress;
 pub mod queue;
 pub mod ratelimit;
 pub mod relay;

@@ -70,5 +70,6 @@ pub async fn check_status(
 ) -> ApiResult<web::Json<StatusBody>> {
     let mut c = conn(&st).await?;
     let v = overview::status_view(&mut c, &user.shopper_id).await?;
-    Ok(web::Json(StatusBody::from(&v)))
+    let recent_max = st.settings.worker.recent_max_threads as i64;
+    Ok(web::Json(StatusBody::new(&v, recent_max)))
 }

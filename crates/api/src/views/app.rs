@@ -95,6 +95,8 @@ pub struct MigrateBody {
 pub struct StatusBody {
     /// App-facing: never `messages-failure`.
     pub migration_status: MigrationStatus,
+    /// The inbox can be shown (true from `channels-migrated` on).
+    pub inbox_ready: bool,
     pub progress: Progress,
     #[schema(format = DateTime)]
     pub updated_at: String,
@@ -109,18 +111,33 @@ pub struct Progress {
     pub attachments_failed: i32,
     /// Waiting for a download (a first try, or a retry after a transient failure).
     pub attachments_pending: i32,
+    /// 0–100 over the whole migration, weighted by work (channels 5, then threads); 100 only
+    /// at `completed`.
+    #[schema(minimum = 0, maximum = 100)]
+    pub percent: u8,
+    /// 0–100 of the phase running.
+    #[schema(minimum = 0, maximum = 100)]
+    pub phase_percent: u8,
+    /// Seconds left at the run's own measured rate; null until a rate is known.
+    pub eta_seconds: Option<i64>,
 }
 
-impl From<&StatusView> for StatusBody {
-    fn from(v: &StatusView) -> Self {
+impl StatusBody {
+    /// The app's view of `v` now; the recent phase moves at most `recent_max_threads`.
+    pub fn new(v: &StatusView, recent_max_threads: i64) -> Self {
+        let d = migrator_core::progress::draw(v, chrono::Utc::now(), recent_max_threads);
         Self {
             migration_status: v.migration_status.app_facing(),
+            inbox_ready: d.inbox_ready,
             progress: Progress {
                 threads_total: v.threads_total,
                 threads_migrated: v.threads_migrated,
                 messages_migrated: v.messages_migrated,
                 attachments_failed: v.attachments_failed,
                 attachments_pending: v.attachments_pending,
+                percent: d.percent,
+                phase_percent: d.phase_percent,
+                eta_seconds: d.eta_seconds,
             },
             updated_at: ts(v.updated_at),
         }

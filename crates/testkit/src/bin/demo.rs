@@ -88,34 +88,42 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut last = String::new();
+    let mut last_ready = false;
     loop {
         let v: Value = get(&http, format!("{api}/check-migration-status"), &app).await?;
         let st = v["migration_status"].as_str().unwrap_or("?").to_string();
         let p = &v["progress"];
-        let total = p["threads_total"].as_i64().unwrap_or(0).max(1);
-        let done = p["threads_migrated"].as_i64().unwrap_or(0);
+        let percent = p["percent"].as_i64().unwrap_or(0).clamp(0, 100);
         let width = 30;
-        let filled = ((done * width) / total).min(width) as usize;
+        let filled = (percent * width / 100) as usize;
         if st != last {
             if !last.is_empty() {
                 println!();
             }
-            if matches!(
-                st.as_str(),
-                "channels-migrated" | "recent-messages-migrated" | "completed"
-            ) {
+            if v["inbox_ready"] == true && !last_ready {
                 println!(
-                    "   [{:>6.2}s] {st}: app calls /accounts and (re)loads the inbox",
+                    "   [{:>6.2}s] {st}: inbox_ready - the app shows the inbox",
+                    started.elapsed().as_secs_f64()
+                );
+                last_ready = true;
+            } else if matches!(st.as_str(), "recent-messages-migrated" | "completed") {
+                println!(
+                    "   [{:>6.2}s] {st}: the app reloads the inbox",
                     started.elapsed().as_secs_f64()
                 );
             }
             last = st.clone();
         }
+        let eta = p["eta_seconds"]
+            .as_i64()
+            .map_or("-".to_string(), |e| format!("{e}s"));
         print!(
-            "\r   {:<26} [{}{}] threads {done}/{total}  messages {}  failed attachments {}   ",
+            "\r   {:<26} [{}{}] {percent:>3}%  eta {eta:<5} threads {}/{}  messages {}  failed attachments {}   ",
             st,
             "#".repeat(filled),
             ".".repeat(width as usize - filled),
+            p["threads_migrated"],
+            p["threads_total"],
             p["messages_migrated"],
             p["attachments_failed"]
         );

@@ -25,6 +25,8 @@ pub struct StatusView {
     pub attachments_failed: i32,
     /// Attachments waiting for a download (first try or a retry).
     pub attachments_pending: i32,
+    /// When the run's channels were in (its thread phases' start).
+    pub channels_at: Option<DateTime<Utc>>,
     /// Newest change of account or run.
     pub updated_at: DateTime<Utc>,
 }
@@ -37,7 +39,15 @@ pub async fn status_view(
     type Row = (
         MigrationStatus,
         DateTime<Utc>,
-        Option<(i32, i32, i64, i32, i32, DateTime<Utc>)>,
+        Option<(
+            i32,
+            i32,
+            i64,
+            i32,
+            i32,
+            Option<DateTime<Utc>>,
+            DateTime<Utc>,
+        )>,
     );
     let row: Row = accounts::table
         .left_join(
@@ -53,6 +63,7 @@ pub async fn status_view(
                 migration_runs::messages_migrated,
                 migration_runs::attachments_failed,
                 migration_runs::attachments_pending,
+                migration_runs::channels_at,
                 migration_runs::updated_at,
             )
                 .nullable(),
@@ -62,8 +73,8 @@ pub async fn status_view(
         .optional()?
         .ok_or(CoreError::NotFound("account"))?;
     let (migration_status, account_updated, run) = row;
-    let (threads, threads_migrated, messages, failed, pending, run_updated) =
-        run.unwrap_or((0, 0, 0, 0, 0, account_updated));
+    let (threads, threads_migrated, messages, failed, pending, channels_at, run_updated) =
+        run.unwrap_or((0, 0, 0, 0, 0, None, account_updated));
     Ok(StatusView {
         migration_status,
         threads_total: threads,
@@ -71,6 +82,7 @@ pub async fn status_view(
         messages_migrated: messages,
         attachments_failed: failed,
         attachments_pending: pending,
+        channels_at,
         updated_at: account_updated.max(run_updated),
     })
 }
