@@ -18,6 +18,7 @@ pub mod shutdown;
 pub mod source;
 pub mod status;
 pub mod telemetry;
+pub mod text;
 
 pub use error::{CoreError, CoreResult};
 pub use ids::*;

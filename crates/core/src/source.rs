@@ -163,14 +163,3 @@ pub struct Reject {
     /// The raw item.
     pub raw: serde_json::Value,
 }
-
-/// Postgres `text` cannot hold U+0000; short text fields drop it (bodies keep it, as bytes).
-pub fn pg_text(s: Option<&str>) -> Option<String> {
-    s.map(|s| {
-        if s.contains('\0') {
-            s.replace('\0', "")
-        } else {
-            s.to_string()
-        }
-    })
-}

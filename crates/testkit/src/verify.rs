@@ -5,6 +5,7 @@ use conversations_sim::media;
 use conversations_sim::model::C1Spec;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use migrator_core::text::ExactText;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -44,7 +45,7 @@ pub async fn destination_equals_source(
         .first(&mut db)
         .await
         .unwrap();
-    let ids: Vec<(uuid::Uuid, Option<String>)> = c::table
+    let ids: Vec<(uuid::Uuid, Option<ExactText>)> = c::table
         .filter(c::account_id.eq(account))
         .filter(c::native.eq(false))
         .select((c::id, c::source_id))
@@ -53,7 +54,7 @@ pub async fn destination_equals_source(
         .unwrap();
     let by_source: HashMap<String, uuid::Uuid> = ids
         .into_iter()
-        .filter_map(|(id, s)| Some((s?, id)))
+        .filter_map(|(id, s)| Some((s?.into_string(), id)))
         .collect();
     let expected: Vec<_> = spec
         .threads
@@ -65,6 +66,44 @@ pub async fn destination_equals_source(
         expected.len(),
         "one conversation per thread, no duplicates"
     );
+    // every field of a conversation exactly as the source holds it (U+0000 included)
+    let listed = all_pages(env, &spec.shopper_id, "/conversations", "conversations").await;
+    let listed: HashMap<&str, &Value> = listed
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c))
+        .collect();
+    for t in &expected {
+        let got = listed[by_source[&t.thread_id].to_string().as_str()];
+        assert_eq!(got["subject"].as_str(), t.subject.as_deref(), "{got}");
+        assert_eq!(got["status"], t.status.as_str(), "{got}");
+        assert_eq!(got["starred"], t.starred.unwrap_or(false), "{got}");
+        let last = chrono::DateTime::parse_from_rfc3339(got["last_message_at"].as_str().unwrap());
+        assert_eq!(last.unwrap().timestamp_millis(), t.last_message_at, "{got}");
+        if let Some((name, phone, email)) = &t.contact {
+            let c = &got["contact"];
+            assert_eq!(c["name"].as_str(), name.as_deref(), "{got}");
+            assert_eq!(c["phone"].as_str(), phone.as_deref(), "{got}");
+            assert_eq!(c["email"].as_str(), email.as_deref(), "{got}");
+        }
+    }
+    // brands and their channels, names exact (web chat joins the account's own channel)
+    let (_, accounts) = env.get(&spec.shopper_id, "/accounts").await;
+    let brands = accounts["accounts"][0]["brands"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for b in &spec.brands {
+        let got = brands
+            .iter()
+            .find(|g| g["name"].as_str() == Some(b.name.as_str()))
+            .unwrap_or_else(|| panic!("brand {:?} migrated by name: {brands:?}", b.name));
+        for ch in b.channels.iter().filter(|c| c.kind != "webchat") {
+            let found = got["channels"].as_array().unwrap().iter().any(|g| {
+                g["name"].as_str() == Some(ch.name.as_str()) && g["kind"] == ch.kind.as_str()
+            });
+            assert!(found, "channel {:?} of {:?}: {got}", ch.name, b.name);
+        }
+    }
     let mut messages = 0;
     for t in &expected {
         let conv = by_source

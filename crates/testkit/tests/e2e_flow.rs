@@ -72,6 +72,22 @@ async fn a_c1_travels_the_whole_path() {
     spec.threads[1].messages[0].body =
         Some("NUL\u{0}inside, emoji 👩‍👩‍👧, RTL \u{202e}txet, ZWJ\u{200d}, 𝕌𝕟𝕚𝕔𝕠𝕕𝕖".into());
     spec.threads[1].messages[1].body = Some(String::new());
+    // U+0000 (and U+0001, the stored form's escape) in every kind of text field: kept exactly
+    spec.threads[1].subject = Some("sub\u{0}ject \u{1}\u{1} end\u{0}".into());
+    spec.threads[1].contact = Some((
+        Some("Ana\u{0}Mar\u{1}ía".into()),
+        Some("+1\u{0}480".into()),
+        Some("\u{0}a@b.example".into()),
+    ));
+    spec.threads[1].messages[2].author_name = Some("Bob\u{0}\u{1}\u{2}".into());
+    spec.brands[0].name = format!("{}\u{0} (NUL)", spec.brands[0].name);
+    if let Some(ch) = spec.brands[0]
+        .channels
+        .iter_mut()
+        .find(|c| c.kind != "webchat")
+    {
+        ch.name = format!("{}\u{0}\u{1}", ch.name);
+    }
     let t = now_ms() - 3_600_000;
     spec.threads.push(ThreadSpec {
         thread_id: format!("{shopper}-wc"),

@@ -296,8 +296,8 @@ impl From<&Attachment> for AdminAttachmentBody {
         Self {
             id: a.id,
             message_id: a.message_id,
-            file_name: a.file_name.clone(),
-            media_url: a.media_url.clone(),
+            file_name: a.file_name.clone().map(String::from),
+            media_url: a.media_url.clone().map(String::from),
             status: a.status.clone(),
             failure: a.failure.clone(),
             failure_reason: a.failure_reason.clone(),

@@ -67,15 +67,15 @@ impl AccountBody {
                 .iter()
                 .map(|(b, chans)| BrandBody {
                     id: b.id,
-                    name: b.name.clone(),
-                    website: b.website.clone(),
+                    name: b.name.to_string(),
+                    website: b.website.clone().map(String::from),
                     channels: chans
                         .iter()
                         .map(|c| ChannelBody {
                             id: c.id,
-                            kind: c.kind.clone(),
-                            name: c.name.clone(),
-                            address: c.address.clone(),
+                            kind: c.kind.to_string(),
+                            name: c.name.to_string(),
+                            address: c.address.clone().map(String::from),
                         })
                         .collect(),
                 })
@@ -182,13 +182,13 @@ impl From<&(Conversation, Option<Contact>)> for ConversationBody {
         Self {
             id: cv.id,
             channel_id: cv.channel_id,
-            subject: cv.subject.clone(),
+            subject: cv.subject.clone().map(String::from),
             status: cv.status.clone(),
             starred: cv.starred,
             contact: ContactBody {
-                name: ct.as_ref().and_then(|c| c.name.clone()),
-                phone: ct.as_ref().and_then(|c| c.phone.clone()),
-                email: ct.as_ref().and_then(|c| c.email.clone()),
+                name: ct.as_ref().and_then(|c| c.name.clone().map(String::from)),
+                phone: ct.as_ref().and_then(|c| c.phone.clone().map(String::from)),
+                email: ct.as_ref().and_then(|c| c.email.clone().map(String::from)),
             },
             created_at: ts(cv.created_at),
             last_message_at: ts(cv.last_message_at),
@@ -242,7 +242,7 @@ impl From<&(Message, Vec<Attachment>)> for MessageBody {
         Self {
             id: m.id,
             direction: m.direction.clone(),
-            author_name: m.author_name.clone(),
+            author_name: m.author_name.clone().map(String::from),
             body: m
                 .body
                 .as_ref()
@@ -254,8 +254,8 @@ impl From<&(Message, Vec<Attachment>)> for MessageBody {
                 .iter()
                 .map(|a| AttachmentBody {
                     id: a.id,
-                    file_name: a.file_name.clone(),
-                    content_type: a.content_type.clone(),
+                    file_name: a.file_name.clone().map(String::from),
+                    content_type: a.content_type.clone().map(String::from),
                     size_bytes: a.size_bytes,
                     status: a.status.clone(),
                     url: (a.status == "stored").then(|| format!("/attachments/{}", a.id)),

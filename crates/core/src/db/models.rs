@@ -3,6 +3,7 @@
 use super::schema::*;
 use crate::ids::*;
 use crate::status::MigrationStatus;
+use crate::text::ExactText;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -37,11 +38,11 @@ pub struct Brand {
     /// Owner.
     pub account_id: AccountId,
     /// Conversations `brand_id`, if migrated or matched.
-    pub source_id: Option<String>,
+    pub source_id: Option<ExactText>,
     /// Name.
-    pub name: String,
+    pub name: ExactText,
     /// Website.
-    pub website: Option<String>,
+    pub website: Option<ExactText>,
     /// Created in re:amaze, not by the migration.
     pub native: bool,
     /// Created.
@@ -59,11 +60,11 @@ pub struct Channel {
     /// Brand.
     pub brand_id: BrandId,
     /// `sms`, `webchat`, … (unknown kinds are kept as they are).
-    pub kind: String,
+    pub kind: ExactText,
     /// Name.
-    pub name: String,
+    pub name: ExactText,
     /// Phone number, address, site.
-    pub address: Option<String>,
+    pub address: Option<ExactText>,
     /// Created in re:amaze.
     pub native: bool,
 }
@@ -81,7 +82,7 @@ pub struct Conversation {
     /// Contact.
     pub contact_id: Option<ContactId>,
     /// Subject.
-    pub subject: Option<String>,
+    pub subject: Option<ExactText>,
     /// `open` / `closed`.
     pub status: String,
     /// Starred.
@@ -101,11 +102,11 @@ pub struct Contact {
     /// Id.
     pub id: ContactId,
     /// Name.
-    pub name: Option<String>,
+    pub name: Option<ExactText>,
     /// Phone.
-    pub phone: Option<String>,
+    pub phone: Option<ExactText>,
     /// Email.
-    pub email: Option<String>,
+    pub email: Option<ExactText>,
 }
 
 /// A message row.
@@ -119,7 +120,7 @@ pub struct Message {
     /// `inbound` / `outbound`.
     pub direction: String,
     /// Author.
-    pub author_name: Option<String>,
+    pub author_name: Option<ExactText>,
     /// UTF-8 body bytes.
     pub body: Option<Vec<u8>>,
     /// Sent.
@@ -143,11 +144,11 @@ pub struct Attachment {
     /// Index in the source message.
     pub position: i32,
     /// Source URL.
-    pub media_url: Option<String>,
+    pub media_url: Option<ExactText>,
     /// File name.
-    pub file_name: Option<String>,
+    pub file_name: Option<ExactText>,
     /// MIME type.
-    pub content_type: Option<String>,
+    pub content_type: Option<ExactText>,
     /// Size.
     pub size_bytes: Option<i64>,
     /// `pending`, `stored`, `failed`.

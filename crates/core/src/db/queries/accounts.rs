@@ -70,7 +70,7 @@ pub async fn create_with_webchat(
                 id: BrandId::new(),
                 account_id: account.id,
                 source_id: None,
-                name: name.clone(),
+                name: name.clone().into(),
                 website: None,
                 native: true,
                 created_at: now,

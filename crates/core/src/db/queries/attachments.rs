@@ -4,8 +4,9 @@
 use crate::db::schema::attachments;
 use crate::error::CoreResult;
 use crate::ids::{AccountId, AttachmentId, MessageId, RunId};
-use crate::source::{pg_text, SourceMessage};
+use crate::source::SourceMessage;
 use crate::status::{MigrationStatus, ALL_STATUSES};
+use crate::text::{exact, ExactText};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -29,7 +30,7 @@ pub async fn insert_for(
                         id,
                         account_id,
                         run_id: Some(run_id),
-                        media_url: url.clone(),
+                        media_url: url.as_str().into(),
                         attempts: 0,
                         size_bytes: a.size_bytes,
                     });
@@ -46,9 +47,9 @@ pub async fn insert_for(
                 attachments::run_id.eq(Some(run_id)),
                 attachments::message_id.eq(*message_id),
                 attachments::position.eq(pos as i32),
-                attachments::media_url.eq(pg_text(a.media_url.as_deref())),
-                attachments::file_name.eq(pg_text(a.file_name.as_deref())),
-                attachments::content_type.eq(pg_text(a.content_type.as_deref())),
+                attachments::media_url.eq(exact(a.media_url.as_deref())),
+                attachments::file_name.eq(exact(a.file_name.as_deref())),
+                attachments::content_type.eq(exact(a.content_type.as_deref())),
                 attachments::size_bytes.eq(a.size_bytes),
                 attachments::status.eq(status),
                 attachments::failure_reason.eq(a.defect.clone()),
@@ -78,7 +79,7 @@ pub struct Due {
     /// The run that wrote it (figures).
     pub run_id: Option<RunId>,
     /// Where to fetch it.
-    pub media_url: String,
+    pub media_url: ExactText,
     /// Downloads tried so far.
     pub attempts: i32,
     /// The size the source declared (a larger one is refused before any byte is fetched).

@@ -6,7 +6,8 @@ use crate::crypto::Keyring;
 use crate::db::schema::{brands, channel_sources, channels};
 use crate::error::CoreResult;
 use crate::ids::{AccountId, BrandId, ChannelId};
-use crate::source::{pg_text, SourceBrand, SourceChannel};
+use crate::source::{SourceBrand, SourceChannel};
+use crate::text::{exact, ExactText};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::HashMap;
@@ -32,7 +33,7 @@ pub async fn upsert_brands_and_channels(
             diesel::insert_into(channel_sources::table)
                 .values((
                     channel_sources::account_id.eq(account_id),
-                    channel_sources::source_id.eq(&ch.channel_id),
+                    channel_sources::source_id.eq(ExactText::from(ch.channel_id.as_str())),
                     channel_sources::channel_id.eq(channel_id),
                 ))
                 .on_conflict((channel_sources::account_id, channel_sources::source_id))
@@ -52,13 +53,14 @@ async fn upsert_brand(
     b: &SourceBrand,
     has_webchat: bool,
 ) -> CoreResult<BrandId> {
-    let name = pg_text(b.name.as_deref())
+    let name = exact(b.name.as_deref())
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| format!("Brand {}", b.brand_id));
-    let website = pg_text(b.website.as_deref());
+        .unwrap_or_else(|| format!("Brand {}", b.brand_id).into());
+    let source_id = ExactText::from(b.brand_id.as_str());
+    let website = exact(b.website.as_deref());
     let existing: Option<BrandId> = brands::table
         .filter(brands::account_id.eq(account_id))
-        .filter(brands::source_id.eq(&b.brand_id))
+        .filter(brands::source_id.eq(&source_id))
         .select(brands::id)
         .first(conn)
         .await
@@ -76,11 +78,11 @@ async fn upsert_brand(
             brands::table.find(id).filter(
                 brands::source_id
                     .is_null()
-                    .or(brands::source_id.eq(&b.brand_id)),
+                    .or(brands::source_id.eq(&source_id)),
             ),
         )
         .set((
-            brands::source_id.eq(&b.brand_id),
+            brands::source_id.eq(&source_id),
             brands::name.eq(&name),
             brands::website.eq(&website),
         ))
@@ -95,7 +97,7 @@ async fn upsert_brand(
         .values((
             brands::id.eq(id),
             brands::account_id.eq(account_id),
-            brands::source_id.eq(&b.brand_id),
+            brands::source_id.eq(&source_id),
             brands::name.eq(&name),
             brands::website.eq(&website),
         ))
@@ -136,8 +138,8 @@ async fn webchat_channel(
             channels::account_id.eq(account_id),
             channels::brand_id.eq(brand_id),
             channels::kind.eq("webchat"),
-            channels::name.eq(pg_text(ch.name.as_deref()).unwrap_or_else(|| "Web chat".into())),
-            channels::address.eq(pg_text(ch.address.as_deref())),
+            channels::name.eq(exact(ch.name.as_deref()).unwrap_or_else(|| "Web chat".into())),
+            channels::address.eq(exact(ch.address.as_deref())),
         ))
         .execute(conn)
         .await?;
@@ -161,11 +163,12 @@ async fn upsert_channel(
         None => (None, None),
     };
     let settings = ch.settings.clone().unwrap_or_else(|| serde_json::json!({}));
-    let name = pg_text(ch.name.as_deref()).unwrap_or_else(|| ch.kind.clone());
-    let address = pg_text(ch.address.as_deref());
+    let name = exact(ch.name.as_deref()).unwrap_or_else(|| ch.kind.as_str().into());
+    let kind = ExactText::from(ch.kind.as_str());
+    let address = exact(ch.address.as_deref());
     let existing: Option<ChannelId> = channel_sources::table
         .filter(channel_sources::account_id.eq(account_id))
-        .filter(channel_sources::source_id.eq(&ch.channel_id))
+        .filter(channel_sources::source_id.eq(ExactText::from(ch.channel_id.as_str())))
         .select(channel_sources::channel_id)
         .first(conn)
         .await
@@ -174,7 +177,7 @@ async fn upsert_channel(
     // one upsert for a new channel and a changed one: the values are the same either way
     let fields = (
         channels::brand_id.eq(brand_id),
-        channels::kind.eq(&ch.kind),
+        channels::kind.eq(&kind),
         channels::name.eq(&name),
         channels::address.eq(&address),
         channels::settings.eq(&settings),
@@ -203,8 +206,9 @@ pub async fn channel_map(
     Ok(channel_sources::table
         .filter(channel_sources::account_id.eq(account_id))
         .select((channel_sources::source_id, channel_sources::channel_id))
-        .load::<(String, ChannelId)>(conn)
+        .load::<(ExactText, ChannelId)>(conn)
         .await?
         .into_iter()
+        .map(|(source, id)| (source.into_string(), id))
         .collect())
 }

@@ -4,7 +4,8 @@
 use crate::db::schema::{contacts, conversations};
 use crate::error::CoreResult;
 use crate::ids::{AccountId, ChannelId, ContactId, ConversationId};
-use crate::source::{pg_text, SourceThread};
+use crate::source::SourceThread;
+use crate::text::{exact, ExactText};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -34,7 +35,7 @@ fn contact_key(t: &SourceThread) -> Option<String> {
     t.contact
         .as_ref()
         .filter(|c| c.name.is_some() || c.phone.is_some() || c.email.is_some())
-        .map(|c| pg_text(Some(&c.source_key())).unwrap_or_default())
+        .map(|c| c.source_key())
 }
 
 /// Upserts the contacts and conversations of several source threads in two statements;
@@ -55,10 +56,10 @@ pub async fn upsert_threads(
             contact_rows.push((
                 contacts::id.eq(ContactId::new()),
                 contacts::account_id.eq(account_id),
-                contacts::source_id.eq(key.clone()),
-                contacts::name.eq(pg_text(c.name.as_deref())),
-                contacts::phone.eq(pg_text(c.phone.as_deref())),
-                contacts::email.eq(pg_text(c.email.as_deref())),
+                contacts::source_id.eq(ExactText::from(key.clone())),
+                contacts::name.eq(exact(c.name.as_deref())),
+                contacts::phone.eq(exact(c.phone.as_deref())),
+                contacts::email.eq(exact(c.email.as_deref())),
             ));
             keys.push(key);
         }
@@ -72,9 +73,10 @@ pub async fn upsert_threads(
             .do_update()
             .set(contacts::name.eq(excluded(contacts::name)))
             .returning((contacts::source_id.assume_not_null(), contacts::id))
-            .get_results::<(String, ContactId)>(conn)
+            .get_results::<(ExactText, ContactId)>(conn)
             .await?
             .into_iter()
+            .map(|(key, id)| (key.into_string(), id))
             .collect()
     };
     let rows: Vec<_> = threads
@@ -86,8 +88,8 @@ pub async fn upsert_threads(
                 conversations::account_id.eq(account_id),
                 conversations::channel_id.eq(*channel_id),
                 conversations::contact_id.eq(contact_id),
-                conversations::source_id.eq(t.thread_id.clone()),
-                conversations::subject.eq(pg_text(t.subject.as_deref())),
+                conversations::source_id.eq(ExactText::from(t.thread_id.as_str())),
+                conversations::subject.eq(exact(t.subject.as_deref())),
                 conversations::status.eq(t.status.clone()),
                 conversations::starred.eq(t.starred),
                 conversations::created_at.eq(t.created_at),
@@ -105,7 +107,7 @@ pub async fn upsert_threads(
             conversations::id,
             conversations::messages_complete,
         ))
-        .get_results::<(String, ConversationId, bool)>(conn)
+        .get_results::<(ExactText, ConversationId, bool)>(conn)
         .await?
         .into_iter()
         .map(|(s, conversation_id, messages_complete)| {
@@ -113,7 +115,7 @@ pub async fn upsert_threads(
                 conversation_id,
                 messages_complete,
             };
-            (s, row)
+            (s.into_string(), row)
         })
         .collect();
     Ok(threads.iter().map(|(_, t)| written[&t.thread_id]).collect())

@@ -6,7 +6,8 @@ use super::attachments;
 use crate::db::schema::messages;
 use crate::error::CoreResult;
 use crate::ids::{AccountId, ConversationId, MessageId, RunId};
-use crate::source::{pg_text, SourceMessage};
+use crate::source::SourceMessage;
+use crate::text::{exact, ExactText};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::{HashMap, HashSet};
@@ -68,7 +69,8 @@ pub async fn insert_messages(
             .copied()
             .filter(|id| !fresh.contains(id))
             .collect();
-        let existing: Vec<(String, ConversationId)> = messages::table
+        let skipped: Vec<ExactText> = skipped.into_iter().map(ExactText::from).collect();
+        let existing: Vec<(ExactText, ConversationId)> = messages::table
             .filter(messages::account_id.eq(account_id))
             .filter(messages::source_id.eq_any(&skipped))
             .select((
@@ -132,7 +134,7 @@ struct Inserted {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     id: MessageId,
     #[diesel(sql_type = diesel::sql_types::Text)]
-    source_id: String,
+    source_id: ExactText,
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     conversation_id: ConversationId,
 }
@@ -153,10 +155,10 @@ async fn insert_rows<'a>(
     for (conversation_id, m) in rows {
         ids.push(MessageId::new());
         convs.push(conversation_id);
-        srcs.push(m.message_id.clone());
-        sorts.push(pg_text(Some(&m.sort_key)));
+        srcs.push(ExactText::from(m.message_id.as_str()));
+        sorts.push(exact(Some(&m.sort_key)));
         dirs.push(m.direction.clone());
-        authors.push(pg_text(m.author_name.as_deref()));
+        authors.push(exact(m.author_name.as_deref()));
         bodies.push(m.body.as_ref().map(|b| b.as_bytes().to_vec()));
         sent.push(m.sent_at);
         starred.push(m.starred);

@@ -3,7 +3,8 @@
 use crate::db::schema::rejects;
 use crate::error::CoreResult;
 use crate::ids::{AccountId, RunId};
-use crate::source::{pg_text, Reject};
+use crate::source::Reject;
+use crate::text::exact;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -24,8 +25,8 @@ pub async fn record(
                 rejects::account_id.eq(account_id),
                 rejects::run_id.eq(Some(run_id)),
                 rejects::source_table.eq(r.source_table.clone()),
-                rejects::source_key.eq(pg_text(Some(&r.source_key)).unwrap_or_default()),
-                rejects::reason.eq(pg_text(Some(&r.reason)).unwrap_or_default()),
+                rejects::source_key.eq(exact(Some(&r.source_key)).unwrap_or_default()),
+                rejects::reason.eq(exact(Some(&r.reason)).unwrap_or_default()),
                 rejects::raw.eq(r.raw.clone()),
             )
         })

@@ -26,7 +26,7 @@ pub async fn create_webchat_conversation(
                 .values((
                     contacts::id.eq(contact_id),
                     contacts::account_id.eq(account_id),
-                    contacts::name.eq(contact_name),
+                    contacts::name.eq(contact_name.map(crate::text::ExactText::from)),
                     contacts::native.eq(true),
                 ))
                 .execute(c)
