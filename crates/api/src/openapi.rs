@@ -98,6 +98,8 @@ impl Modify for BearerAuth {
         crate::routes::ops::readyz,
         crate::routes::ops::metrics,
         crate::routes::ops::openapi,
+        crate::routes::verify::verify,
+        crate::routes::verify::latest,
     ),
     components(schemas(
         ErrorBody,

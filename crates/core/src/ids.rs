@@ -51,6 +51,8 @@ uuid_id!(
     RunId,
     /// One publication of a hop (logs, AMQP headers, dedup diagnostics).
     HopId,
+    /// One verification of an account.
+    VerificationId,
 );
 
 /// A C1's identity in both platforms. Read back from the database as stored (only valid ones

@@ -54,8 +54,13 @@ pub const SOURCE_WAIT: &str = "migrator_source_wait_seconds";
 /// 1 while operators have paused the fleet (as this worker last read it).
 pub const FLEET_PAUSED: &str = "migrator_fleet_paused";
 
+/// Verifications finished, by result (`match`, `diff`, `failed`).
+pub const VERIFICATIONS: &str = "migrator_verifications_total";
+/// Differences the verifications found.
+pub const VERIFICATION_DIFFS: &str = "migrator_verification_diffs_total";
+
 /// Every metric name, for checks of what refers to them (the Grafana dashboard).
-pub const ALL: [&str; 22] = [
+pub const ALL: [&str; 24] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     MIGRATIONS_STARTED,
@@ -78,6 +83,8 @@ pub const ALL: [&str; 22] = [
     MIGRATION_DURATION,
     SOURCE_WAIT,
     FLEET_PAUSED,
+    VERIFICATIONS,
+    VERIFICATION_DIFFS,
 ];
 
 /// Buckets of the `_seconds` histograms: a request takes milliseconds, a hop up to a minute.
@@ -153,4 +160,6 @@ fn describe() {
         "time spent waiting for the fleet-wide source rate limit, by kind"
     );
     describe_gauge!(FLEET_PAUSED, "1 while operators have paused the fleet");
+    describe_counter!(VERIFICATIONS, "verifications finished, by result");
+    describe_counter!(VERIFICATION_DIFFS, "differences verifications found");
 }

@@ -43,6 +43,9 @@ enum Cmd {
         /// Text in the last error (case-insensitive).
         #[arg(long)]
         error: Option<String>,
+        /// The latest verification's result (`match`, `diff`).
+        #[arg(long)]
+        verification: Option<String>,
         #[arg(long, default_value_t = 1)]
         page: u32,
     },
@@ -56,6 +59,18 @@ enum Cmd {
     Remigrate { shopper: String },
     /// Re-run the all-messages phase of every `messages-failure` account now.
     Repair,
+    /// Compare a C1's destination with its source (a worker runs it); waits for the result.
+    Verify {
+        shopper: String,
+        /// Print the request and return at once.
+        #[arg(long)]
+        no_wait: bool,
+        /// Longest wait for the result (`90s`, `10m`, `2h`).
+        #[arg(long, value_parser = duration::parse, default_value = "10m")]
+        timeout: u64,
+    },
+    /// A C1's latest verification.
+    Verification { shopper: String },
     /// Hops given up.
     DeadLetters {
         #[command(subcommand)]
@@ -141,6 +156,7 @@ fn request(cmd: &Cmd) -> (reqwest::Method, String, Option<Value>) {
             status,
             stuck_for,
             error,
+            verification,
             page,
         } => {
             let mut q = vec![format!("page={page}")];
@@ -152,6 +168,9 @@ fn request(cmd: &Cmd) -> (reqwest::Method, String, Option<Value>) {
             }
             if let Some(e) = error {
                 q.push(format!("error={}", enc(e)));
+            }
+            if let Some(v) = verification {
+                q.push(format!("verification={}", enc(v)));
             }
             (M::GET, format!("/admin/migrations?{}", q.join("&")), None)
         }
@@ -172,6 +191,16 @@ fn request(cmd: &Cmd) -> (reqwest::Method, String, Option<Value>) {
             None,
         ),
         Cmd::Repair => (M::POST, "/admin/migrations/repair".into(), None),
+        Cmd::Verify { shopper, .. } => (
+            M::POST,
+            format!("/admin/accounts/{}/verify", enc(shopper)),
+            None,
+        ),
+        Cmd::Verification { shopper } => (
+            M::GET,
+            format!("/admin/accounts/{}/verification", enc(shopper)),
+            None,
+        ),
         Cmd::DeadLetters {
             cmd: DeadLetterCmd::List { page },
         } => (M::GET, format!("/admin/dead-letters?page={page}"), None),
@@ -208,13 +237,12 @@ fn request(cmd: &Cmd) -> (reqwest::Method, String, Option<Value>) {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let (method, path, body) = request(&cli.cmd);
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?;
+/// Sends one admin request: (status, JSON or text answer).
+async fn send(
+    http: &reqwest::Client,
+    cli: &Cli,
+    (method, path, body): (reqwest::Method, String, Option<Value>),
+) -> anyhow::Result<(reqwest::StatusCode, String)> {
     let mut req = http
         .request(method, format!("{}{path}", cli.url.trim_end_matches('/')))
         .bearer_auth(&cli.token);
@@ -223,7 +251,40 @@ async fn main() -> anyhow::Result<()> {
     }
     let resp = req.send().await?;
     let status = resp.status();
-    let text = resp.text().await?;
+    Ok((status, resp.text().await?))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let (mut status, mut text) = send(&http, &cli, request(&cli.cmd)).await?;
+    if let Cmd::Verify {
+        shopper,
+        no_wait: false,
+        timeout,
+    } = &cli.cmd
+    {
+        // a worker runs it: poll the latest verification until it is done or failed
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(*timeout);
+        let latest = Cmd::Verification {
+            shopper: shopper.clone(),
+        };
+        while status.is_success() {
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if matches!(v["status"].as_str(), Some("done" | "failed")) {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                eprintln!("still {} after the timeout\n{text}", v["status"]);
+                std::process::exit(2);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            (status, text) = send(&http, &cli, request(&latest)).await?;
+        }
+    }
     let shown = serde_json::from_str::<Value>(&text)
         .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
         .unwrap_or(text);

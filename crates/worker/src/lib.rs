@@ -11,6 +11,7 @@ pub mod phases;
 pub mod sources;
 pub mod steering;
 pub mod sweeper;
+pub mod verifier;
 
 use context::Ctx;
 use migrator_core::settings::Settings;
@@ -47,7 +48,9 @@ pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Res
         stop.clone(),
     ));
     let sweeper = tokio::spawn(sweeper::run(ctx.clone(), stop.clone()));
+    let verifier = tokio::spawn(verifier::run(ctx.clone(), stop.clone()));
     consumer::run(ctx, stop).await;
+    let _ = verifier.await;
     let _ = relay.await;
     let _ = sweeper.await;
     let _ = steering.await;

@@ -1,11 +1,14 @@
 //! The sweeper: one worker of the fleet at a time (a fleet lock with expiry) re-enqueues runs
 //! whose lease expired or that sat idle without a hop (parking those past their attempts),
 //! repairs failed phases whose restart is a repair, retries due attachments of finished
-//! migrations, prunes the outbox, old dead letters, old audit entries and workers long gone,
+//! migrations, prunes the outbox, old dead letters, old audit entries, old verifications and
+//! workers long gone,
 //! and publishes the fleet's gauges.
 
 use crate::context::Ctx;
-use migrator_core::db::queries::{accounts, audit, dead_letters, fleet, outbox, overview, sweeps};
+use migrator_core::db::queries::{
+    accounts, audit, dead_letters, fleet, outbox, overview, sweeps, verifications,
+};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -44,7 +47,8 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
     let pruned = outbox::prune_published(&mut c, w.outbox_retention_secs, 10_000).await?
         + dead_letters::prune(&mut c, w.dead_letter_retention_days).await?
         + audit::prune(&mut c, ctx.settings.api.audit_retention_days).await?
-        + fleet::prune_workers(&mut c, (w.fleet_poll_secs as i64 * 20).max(300)).await?;
+        + fleet::prune_workers(&mut c, (w.fleet_poll_secs as i64 * 20).max(300)).await?
+        + verifications::prune(&mut c, ctx.settings.verify.retention_days).await?;
     drop(c);
     for (id, hop) in &hops {
         migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, *id, hop).await;

@@ -107,7 +107,15 @@ pub async fn remigrate(
     Ok(respond(&st, outcome, Audience::Operator).await)
 }
 
-/// `?status=&stuck_for_secs=&error=&page=&per_page=`.
+/// Verification results operators list by.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VerificationResult {
+    Match,
+    Diff,
+}
+
+/// `?status=&stuck_for_secs=&error=&verification=&page=&per_page=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
@@ -119,14 +127,16 @@ pub struct ListQuery {
     /// Only runs whose last error holds this text (case-insensitive).
     #[param(max_length = 200)]
     error: Option<String>,
+    /// Only accounts whose run's latest verification gave this result.
+    verification: Option<VerificationResult>,
     #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
     per_page: Option<i64>,
 }
 
-/// Migrations by status, stuck ones, or those whose last error holds a text; oldest change
-/// first.
+/// Migrations by status, stuck ones, those whose last error holds a text, or by their
+/// verification's result; oldest change first.
 #[utoipa::path(get, path = "/admin/migrations", tag = "admin", security(("bearer" = [])),
     params(ListQuery),
     responses((status = 200, description = "a page of accounts", body = AccountsPage), Errors))]
@@ -149,6 +159,13 @@ pub async fn list_migrations(
         status: q.status,
         stuck_for_secs: q.stuck_for_secs,
         error: q.error.clone(),
+        verification: q.verification.map(|v| {
+            match v {
+                VerificationResult::Match => "match",
+                VerificationResult::Diff => "diff",
+            }
+            .to_string()
+        }),
     };
     let mut c = conn(&st).await?;
     let (rows, total) = overview::list(&mut c, &filter, page, per_page).await?;

@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod migration;
 pub mod ops;
 pub mod recovery;
+pub mod verify;
 pub mod webchat;
 
 use crate::error::ApiError;
@@ -181,6 +182,18 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
         post,
         "/admin/dead-letters/{id}/replay",
         recovery::replay_dead_letter
+    );
+    endpoint!(
+        cfg,
+        post,
+        "/admin/accounts/{shopper_id}/verify",
+        verify::verify
+    );
+    endpoint!(
+        cfg,
+        get,
+        "/admin/accounts/{shopper_id}/verification",
+        verify::latest
     );
     endpoint!(cfg, get, "/admin/counts", fleet::counts);
     endpoint!(cfg, get, "/admin/fleet", fleet::state);

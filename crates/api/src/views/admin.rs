@@ -65,6 +65,10 @@ pub struct RunBody {
     #[schema(format = DateTime)]
     pub updated_at: String,
     pub figures: FiguresBody,
+    /// The latest verification of this run: `match`, `diff`, or null (none finished yet).
+    pub verification: Option<String>,
+    #[schema(format = DateTime)]
+    pub verified_at: Option<String>,
 }
 
 /// What a run moved.
@@ -109,6 +113,8 @@ impl From<&MigrationRun> for RunBody {
                 attachments_pending: r.attachments_pending,
                 rejects: r.rejects,
             },
+            verification: r.verification.clone(),
+            verified_at: r.verified_at.map(ts),
         }
     }
 }

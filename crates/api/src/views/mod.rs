@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod app;
 pub mod fleet;
+pub mod verify;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;

@@ -222,6 +222,10 @@ pub struct MigrationRun {
     pub parked_at: Option<DateTime<Utc>>,
     /// Attachments waiting for a download (first try or a retry after a transient failure).
     pub attachments_pending: i32,
+    /// The latest verification's result of this run (`match`, `diff`).
+    pub verification: Option<String>,
+    /// When that verification ended.
+    pub verified_at: Option<DateTime<Utc>>,
 }
 
 /// A hop that was given up, as operators see it.

@@ -143,6 +143,31 @@ diesel::table! {
         total_attempts -> Int4,
         parked_at -> Nullable<Timestamptz>,
         attachments_pending -> Int4,
+        verification -> Nullable<Text>,
+        verified_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    verifications (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        run_id -> Nullable<Uuid>,
+        status -> Text,
+        requested_by -> Text,
+        requested_at -> Timestamptz,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamptz>,
+        attempts -> Int4,
+        finished_at -> Nullable<Timestamptz>,
+        result -> Nullable<Text>,
+        channels_checked -> Int4,
+        threads_checked -> Int4,
+        messages_checked -> Int8,
+        attachments_checked -> Int8,
+        diff_count -> Int8,
+        diffs -> Json,
+        error -> Nullable<Text>,
     }
 }
 
@@ -238,6 +263,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rejects,
     outbox,
     fleet_locks,
+    verifications,
     dead_letters,
     audit_log,
     fleet_settings,

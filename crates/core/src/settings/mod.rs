@@ -44,6 +44,25 @@ pub struct Settings {
     pub source: SourceSettings,
     /// Trace export.
     pub telemetry: TelemetrySettings,
+    /// Verifications of migrated accounts.
+    pub verify: VerifySettings,
+}
+
+/// Verifications: source and destination of an account compared, by the workers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct VerifySettings {
+    /// Verify each account once its all-messages phase is done.
+    pub after_migration: bool,
+    /// How often an idle worker looks for a verification to run.
+    pub poll_secs: u64,
+    /// Lease of a running verification (renewed every third of it).
+    pub lease_secs: i64,
+    /// Tries of one verification before it is recorded failed.
+    pub max_attempts: i32,
+    /// Differences listed in a result (all are counted).
+    pub max_listed: usize,
+    /// Finished verifications are kept this long (each account's newest always).
+    pub retention_days: i64,
 }
 
 /// Fleet-wide caps on the Conversations platform (an operator's throttle overrides them).

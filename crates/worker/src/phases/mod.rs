@@ -10,7 +10,7 @@ mod threads;
 use crate::context::Ctx;
 use crate::error::HopResult;
 use migrator_core::db::models::{Account, MigrationRun};
-use migrator_core::db::queries::{lease, runs};
+use migrator_core::db::queries::{lease, runs, verifications};
 use migrator_core::ids::ShopperId;
 use migrator_core::metrics;
 use migrator_core::queue::MigrationHop;
@@ -111,9 +111,14 @@ pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<(PhaseEnd, NextHop)> {
         _ => None,
     };
     let run_id = job.hop.run_id;
+    let verify = event == Event::Done(Phase::AllMessages) && ctx.settings.verify.after_migration;
     let (next, started) = fenced(ctx, job, move |c, account| {
         async move {
             let next = runs::end_phase(c, &account, event).await?;
+            if verify {
+                // the copy is checked against the source by a worker's verifier, soon after
+                verifications::request(c, account.id, Some(run_id), "auto").await?;
+            }
             let started = match timed {
                 Some(_) => Some(runs::started_at(c, run_id).await?),
                 None => None,

@@ -18,4 +18,6 @@ pub mod rejects;
 pub mod runs;
 pub mod sweeps;
 pub mod transitions;
+pub mod verifications;
+pub mod verify_reads;
 pub mod webchat;

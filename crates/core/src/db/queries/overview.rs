@@ -123,6 +123,8 @@ pub struct ListFilter {
     pub stuck_for_secs: Option<i64>,
     /// Only runs whose last error holds this text (case-insensitive).
     pub error: Option<String>,
+    /// Only runs whose latest verification gave this result (`match`, `diff`).
+    pub verification: Option<String>,
 }
 
 /// Accounts matching `f` with their runs in force, oldest change first, a page at a time;
@@ -158,6 +160,9 @@ pub async fn list(
                 .replace('%', "\\%")
                 .replace('_', "\\_");
             q = q.filter(migration_runs::last_error.ilike(format!("%{escaped}%")));
+        }
+        if let Some(result) = &f.verification {
+            q = q.filter(migration_runs::verification.eq(result.clone()));
         }
         q
     };

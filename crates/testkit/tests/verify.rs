@@ -1,0 +1,233 @@
+//! The verifier against real services: an untouched account matches (verified by itself after
+//! the all-messages phase), and tampering with the destination in Postgres afterwards — a
+//! message deleted, a body changed, a star flipped, a thread deleted, a message added — is
+//! reported with the right source keys when an operator asks again (`migratorctl verify`),
+//! without changing what the app sees.
+
+use conversations_sim::model::{generate, GenOptions};
+use diesel_async::RunQueryDsl;
+use migrator_testkit::process::binary;
+use migrator_testkit::TestEnv;
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(120);
+
+/// The latest verification once it is done (or failed).
+async fn finished(env: &TestEnv, shopper: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let path = format!("/admin/accounts/{shopper}/verification");
+        let (s, v) = env
+            .call(reqwest::Method::GET, &path, Some(&env.admin_token()), None)
+            .await;
+        if s == 200 && matches!(v["status"].as_str(), Some("done" | "failed")) {
+            return v;
+        }
+        assert!(started.elapsed() < T, "no verification finished: {s} {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn sql(env: &TestEnv, q: &str) -> usize {
+    let mut db = env.db().await;
+    diesel::sql_query(q).execute(&mut db).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_key() {
+    let env = TestEnv::with_workers(1).await;
+    let spec = generate(
+        "verified",
+        &GenOptions::new(10, 6, 23).attachments(4, 1).malformed(3),
+    );
+    env.add_c1(&spec).await;
+    env.post("verified", "/migrate", None).await;
+    env.wait_admin_status("verified", "completed", T).await;
+
+    // verified by itself after the all-messages phase: rejects are not differences
+    let v = finished(&env, "verified").await;
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(v["result"], "match", "{v}");
+    assert_eq!(v["requested_by"], "auto", "{v}");
+    assert_eq!(v["diff_count"], 0, "{v}");
+    let threads = spec
+        .threads
+        .iter()
+        .filter(|t| t.channel_type != "webchat")
+        .count();
+    assert_eq!(v["checked"]["threads"], threads, "{v}");
+    let messages: usize = spec.threads.iter().map(|t| t.messages.len()).sum();
+    assert_eq!(v["checked"]["messages"], messages, "{v}");
+    assert!(v["checked"]["attachments"].as_i64().unwrap() > 0, "{v}");
+    assert!(v["checked"]["channels"].as_i64().unwrap() > 0, "{v}");
+    let view = env.admin_view("verified").await;
+    assert_eq!(view["run"]["verification"], "match", "{view}");
+    let (_, l) = env
+        .call(
+            reqwest::Method::GET,
+            "/admin/migrations?verification=match",
+            Some(&env.admin_token()),
+            None,
+        )
+        .await;
+    assert_eq!(l["accounts"][0]["shopper_id"], "verified", "{l}");
+
+    // tamper with the copy
+    let t0 = &spec.threads[0];
+    let (t1, t2, t3) = (&spec.threads[1], &spec.threads[2], &spec.threads[3]);
+    let deleted = t0.messages[1].clone();
+    let changed = t1.messages[0].clone();
+    let n = sql(
+        &env,
+        &format!(
+            "DELETE FROM messages WHERE source_id = '{}'",
+            deleted.message_id
+        ),
+    )
+    .await;
+    assert_eq!(n, 1);
+    let n = sql(
+        &env,
+        &format!(
+            "UPDATE messages SET body = convert_to('tampered', 'UTF8') WHERE source_id = '{}'",
+            changed.message_id
+        ),
+    )
+    .await;
+    assert_eq!(n, 1);
+    let n = sql(
+        &env,
+        &format!(
+            "UPDATE conversations SET starred = NOT starred WHERE source_id = '{}'",
+            t2.thread_id
+        ),
+    )
+    .await;
+    assert_eq!(n, 1);
+    let n = sql(
+        &env,
+        &format!(
+            "DELETE FROM conversations WHERE source_id = '{}'",
+            t3.thread_id
+        ),
+    )
+    .await;
+    assert_eq!(n, 1);
+    let n = sql(
+        &env,
+        &format!(
+            "INSERT INTO messages (id, account_id, conversation_id, source_id, source_sort, \
+                                   direction, body, sent_at) \
+             SELECT gen_random_uuid(), account_id, conversation_id, 'planted', 'zz', 'inbound', \
+                    NULL, now() FROM messages WHERE source_id = '{}'",
+            t1.messages[1].message_id
+        ),
+    )
+    .await;
+    assert_eq!(n, 1);
+
+    // an operator asks again, from the command line, and waits for the result
+    let out = Command::new(binary("migratorctl"))
+        .args(["verify", "verified", "--timeout", "2m"])
+        .env("MIGRATOR_ADMIN_URL", &env.admin_url)
+        .env("MIGRATOR_ADMIN_TOKEN", env.admin_token())
+        .output()
+        .expect("migratorctl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(v["result"], "diff", "{v}");
+    let diffs: Vec<(String, String)> = v["diffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().into(),
+                d["source_key"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let key = |t: &str, m: &conversations_sim::model::MessageSpec| format!("{t}#{}", m.sort_key());
+    for want in [
+        ("missing_message".to_string(), key(&t0.thread_id, &deleted)),
+        ("changed_message".to_string(), key(&t1.thread_id, &changed)),
+        ("changed_thread".to_string(), t2.thread_id.clone()),
+        ("missing_thread".to_string(), t3.thread_id.clone()),
+        (
+            "extra_message".to_string(),
+            format!("{}#planted", t1.thread_id),
+        ),
+    ] {
+        assert!(diffs.contains(&want), "{want:?} reported: {diffs:?}");
+    }
+    assert_eq!(v["diff_count"], 5, "nothing else differs: {diffs:?}");
+    let changed_detail = v["diffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "changed_message")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(changed_detail.starts_with("body:"), "{changed_detail}");
+    let starred = v["diffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "changed_thread")
+        .unwrap();
+    assert!(
+        starred["detail"].as_str().unwrap().starts_with("starred:"),
+        "{starred}"
+    );
+
+    // operators find it; the app sees nothing of it
+    let (_, l) = env
+        .call(
+            reqwest::Method::GET,
+            "/admin/migrations?verification=diff",
+            Some(&env.admin_token()),
+            None,
+        )
+        .await;
+    assert_eq!(l["total_count"], 1, "{l}");
+    let (_, st) = env.get("verified", "/check-migration-status").await;
+    assert_eq!(st["migration_status"], "completed", "{st}");
+    assert_eq!(st["progress"]["percent"], 100, "{st}");
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_to_verify_before_a_migration() {
+    let env = TestEnv::with_workers(0).await;
+    let spec = generate("early", &GenOptions::new(3, 2, 5));
+    env.add_c1(&spec).await;
+    let (s, v) = env
+        .call(
+            reqwest::Method::POST,
+            "/admin/accounts/early/verify",
+            Some(&env.admin_token()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    let (s, _) = env
+        .call(
+            reqwest::Method::GET,
+            "/admin/accounts/early/verification",
+            Some(&env.admin_token()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+    env.shutdown().await;
+}

@@ -1,0 +1,108 @@
+//! The verifier: each worker runs at most one verification at a time, claimed from Postgres
+//! under a lease (renewed while it runs), so a verification whose worker died is taken again;
+//! tries are capped (`verify.max_attempts`). It reads the source through the same rate-limited
+//! clients as the phases, stops taking work while the fleet is paused, and never changes what
+//! the app sees: it writes only its own result and the run's verification columns.
+
+mod check;
+mod compare;
+
+use crate::context::Ctx;
+use migrator_core::db::queries::verifications::{self, Verification};
+use migrator_core::metrics::{VERIFICATIONS, VERIFICATION_DIFFS};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Polls for verifications until `stop` flips.
+pub async fn run(ctx: Ctx, mut stop: watch::Receiver<bool>) {
+    let period = Duration::from_secs(ctx.settings.verify.poll_secs.max(1));
+    let paused = ctx.steering.paused();
+    loop {
+        if !*paused.borrow() {
+            // stopping drops a running verification: its lease runs out and another worker
+            // takes it again
+            let taken = tokio::select! {
+                t = take_one(&ctx) => t,
+                _ = stop.changed() => return,
+            };
+            match taken {
+                // another may be waiting: look again at once
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "verifier could not take work"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// Claims and runs one verification; false when there was none.
+pub async fn take_one(ctx: &Ctx) -> anyhow::Result<bool> {
+    let v = &ctx.settings.verify;
+    let claimed = {
+        let mut c = ctx.conn().await?;
+        verifications::give_up_stale(&mut c, v.max_attempts).await?;
+        verifications::claim(&mut c, &ctx.worker_id, v.lease_secs, v.max_attempts).await?
+    };
+    let Some((job, shopper)) = claimed else {
+        return Ok(false);
+    };
+    let span = tracing::info_span!("verification", id = %job.id, shopper = %shopper);
+    let _ = tracing::Instrument::instrument(verify(ctx, &job, &shopper), span).await;
+    Ok(true)
+}
+
+async fn verify(ctx: &Ctx, job: &Verification, shopper: &str) -> anyhow::Result<()> {
+    let v = &ctx.settings.verify;
+    let work = check::account(ctx, job.account_id, shopper, v.max_listed);
+    let heartbeat = async {
+        let every = Duration::from_secs((v.lease_secs.max(3) / 3) as u64);
+        loop {
+            tokio::time::sleep(every).await;
+            let mut c = ctx.conn().await?;
+            if !verifications::heartbeat(&mut c, job.id, &ctx.worker_id, v.lease_secs).await? {
+                return Ok::<_, anyhow::Error>(());
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        out = work => out,
+        lost = heartbeat => {
+            lost?;
+            tracing::warn!("verification taken over by another worker; dropped");
+            return Ok(());
+        }
+    };
+    let mut c = ctx.conn().await?;
+    match outcome {
+        Ok(o) => {
+            if verifications::finish(&mut c, job.id, &ctx.worker_id, &o).await? {
+                metrics::counter!(VERIFICATIONS, "result" => o.result()).increment(1);
+                metrics::counter!(VERIFICATION_DIFFS).increment(o.diff_count as u64);
+                tracing::info!(
+                    result = o.result(),
+                    diffs = o.diff_count,
+                    threads = o.threads,
+                    messages = o.messages,
+                    "verification done"
+                );
+            }
+        }
+        Err(e) => {
+            let error = e.to_string();
+            tracing::warn!(%error, attempt = job.attempts, "verification failed");
+            verifications::attempt_failed(&mut c, job.id, &ctx.worker_id, &error, v.max_attempts)
+                .await?;
+            if job.attempts >= v.max_attempts {
+                metrics::counter!(VERIFICATIONS, "result" => "failed").increment(1);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,2 @@
+ALTER TABLE migration_runs DROP COLUMN verified_at, DROP COLUMN verification;
+DROP TABLE verifications;
