@@ -196,6 +196,8 @@ mod tests {
             eligibility_timeout_ms: 100,
             max_body_bytes: 1024,
             audit_retention_days: 365,
+            preflight_max_counts: 10,
+            preflight_max_secs: 1,
         }
     }
 

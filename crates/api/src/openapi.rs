@@ -100,6 +100,7 @@ impl Modify for BearerAuth {
         crate::routes::ops::openapi,
         crate::routes::verify::verify,
         crate::routes::verify::latest,
+        crate::routes::verify::preflight,
     ),
     components(schemas(
         ErrorBody,

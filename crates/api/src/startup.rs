@@ -14,6 +14,7 @@ use actix_web::{web, App, HttpServer};
 use migrator_core::blob::FsBlobStore;
 use migrator_core::conversations::ConversationsClient;
 use migrator_core::db;
+use migrator_core::dynamo::DynamoSource;
 use migrator_core::queue::{Broker, Publisher};
 use migrator_core::retry::Backoff;
 use migrator_core::settings::Settings;
@@ -71,6 +72,23 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
             Duration::from_millis(settings.api.eligibility_timeout_ms),
             Backoff::none(),
         ),
+        source_rest: ConversationsClient::new(
+            &settings.conversations.base_url,
+            settings.conversations.token.clone(),
+            Duration::from_millis(settings.conversations.timeout_ms),
+            Backoff {
+                base_ms: 200,
+                max_ms: 2_000,
+                retries: 2,
+            },
+        ),
+        dynamo: DynamoSource::new(
+            &settings.dynamodb,
+            &settings.sts,
+            2,
+            Arc::new(migrator_core::ratelimit::RateLimiter::default()),
+        )
+        .await,
         blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
         openapi: crate::openapi::document(),
         settings: Arc::new(settings),

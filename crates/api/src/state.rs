@@ -4,6 +4,7 @@ use crate::auth::JwtVerifier;
 use migrator_core::blob::BlobStore;
 use migrator_core::conversations::ConversationsClient;
 use migrator_core::db::DbPool;
+use migrator_core::dynamo::DynamoSource;
 use migrator_core::queue::Publisher;
 use migrator_core::settings::Settings;
 use std::sync::Arc;
@@ -22,6 +23,10 @@ pub struct AppState {
     pub admin_jwt: JwtVerifier,
     /// Conversations (eligibility check: short timeout, no retries).
     pub conversations: ConversationsClient,
+    /// Conversations with the phases' timeouts and retries (preflight estimates).
+    pub source_rest: ConversationsClient,
+    /// Conversations' DynamoDB (preflight estimates; reached only when one is asked for).
+    pub dynamo: DynamoSource,
     /// Attachment bytes.
     pub blobs: Arc<dyn BlobStore>,
     /// The OpenAPI document, generated once.

@@ -30,6 +30,9 @@ pub enum SourceError {
     /// Retrying cannot help: the C1 is unknown, or an answer outside the contract.
     #[error("{0}")]
     Permanent(String),
+    /// The source asked us to slow down (DynamoDB throttling after the SDK's retries).
+    #[error("{0}")]
+    Throttled(String),
 }
 
 /// `GET /v1/accounts/{shopper_id}/migration`.

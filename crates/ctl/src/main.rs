@@ -71,6 +71,8 @@ enum Cmd {
     },
     /// A C1's latest verification.
     Verification { shopper: String },
+    /// What a migration of a C1 would move and how long it would take (source only).
+    Preflight { shopper: String },
     /// Hops given up.
     DeadLetters {
         #[command(subcommand)]
@@ -199,6 +201,11 @@ fn request(cmd: &Cmd) -> (reqwest::Method, String, Option<Value>) {
         Cmd::Verification { shopper } => (
             M::GET,
             format!("/admin/accounts/{}/verification", enc(shopper)),
+            None,
+        ),
+        Cmd::Preflight { shopper } => (
+            M::GET,
+            format!("/admin/accounts/{}/preflight", enc(shopper)),
             None,
         ),
         Cmd::DeadLetters {

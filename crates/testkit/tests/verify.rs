@@ -231,3 +231,64 @@ async fn nothing_to_verify_before_a_migration() {
     assert_eq!(s, 404);
     env.shutdown().await;
 }
+
+async fn preflight(env: &TestEnv, shopper: &str) -> (reqwest::StatusCode, Value) {
+    let path = format!("/admin/accounts/{shopper}/preflight");
+    env.call(reqwest::Method::GET, &path, Some(&env.admin_token()), None)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_preflight_counts_the_source_and_estimates_from_the_fleets_rates() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut env = TestEnv::start_with(Default::default(), |s| s.api.preflight_max_counts = 3).await;
+    let spec = generate("preflown", &GenOptions::new(8, 5, 31).attachments(3, 0));
+    env.seed(&spec).await; // no re:amaze account needed
+    let (s, p) = preflight(&env, "preflown").await;
+    assert_eq!(s, 200, "{p}");
+    let channels: usize = spec.brands.iter().map(|b| b.channels.len()).sum();
+    let messages: usize = spec.threads.iter().map(|t| t.messages.len()).sum();
+    assert_eq!(p["channels"], channels, "{p}");
+    assert_eq!(p["threads"], spec.threads.len(), "{p}");
+    assert_eq!(p["messages"], messages, "the threads' own counts: {p}");
+    assert_eq!(p["messages_exact"], true, "{p}");
+    assert!(p["attachments_estimate"].as_i64().unwrap() > 0, "{p}");
+    assert!(
+        p["estimated_seconds"].is_null(),
+        "no finished run to measure yet: {p}"
+    );
+
+    // threads without their own counts are counted (3 at most), the rest estimated
+    for t in &spec.threads {
+        env.dynamo
+            .update_item()
+            .table_name(&env.tables.threads)
+            .key("shopper_id", AttributeValue::S("preflown".into()))
+            .key("thread_id", AttributeValue::S(t.thread_id.clone()))
+            .update_expression("REMOVE message_count")
+            .send()
+            .await
+            .unwrap();
+    }
+    let (_, p) = preflight(&env, "preflown").await;
+    assert_eq!(p["threads_estimated"], spec.threads.len() - 3, "{p}");
+    assert_eq!(p["messages_exact"], false, "{p}");
+    assert_eq!(
+        p["messages"], messages,
+        "every thread has 5 messages: the mean is exact: {p}"
+    );
+
+    // once a migration has finished, the fleet's rates give a duration
+    let other = generate("measured", &GenOptions::new(4, 3, 2));
+    env.add_c1(&other).await;
+    env.start_worker();
+    env.post("measured", "/migrate", None).await;
+    env.wait_admin_status("measured", "completed", T).await;
+    let (_, p) = preflight(&env, "preflown").await;
+    assert_eq!(p["measured_runs"], 1, "{p}");
+    assert!(p["estimated_inbox_seconds"].as_f64().unwrap() >= 0.0, "{p}");
+    assert!(p["estimated_seconds"].as_f64().unwrap() >= 0.0, "{p}");
+    let (s, p) = preflight(&env, "nobody-here").await;
+    assert_eq!(s, 404, "{p}");
+    env.shutdown().await;
+}

@@ -37,6 +37,7 @@ impl From<SourceError> for HopError {
         match e {
             SourceError::Transient(m) => HopError::Transient(m),
             SourceError::Permanent(m) => HopError::Permanent(m),
+            SourceError::Throttled(m) => HopError::Throttled(m),
         }
     }
 }

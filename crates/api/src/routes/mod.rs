@@ -195,6 +195,12 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
         "/admin/accounts/{shopper_id}/verification",
         verify::latest
     );
+    endpoint!(
+        cfg,
+        get,
+        "/admin/accounts/{shopper_id}/preflight",
+        verify::preflight
+    );
     endpoint!(cfg, get, "/admin/counts", fleet::counts);
     endpoint!(cfg, get, "/admin/fleet", fleet::state);
     endpoint!(cfg, post, "/admin/fleet/pause", fleet::pause);

@@ -1,4 +1,5 @@
-//! Verifications: an operator asks for one (a worker runs it), and reads the latest.
+//! Verifications: an operator asks for one (a worker runs it), and reads the latest; and a
+//! preflight estimate of a migration, from the source alone.
 
 use super::{conn, shopper};
 use crate::audit::audited;
@@ -6,10 +7,11 @@ use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::{Conflict, Errors};
 use crate::state::AppState;
-use crate::views::verify::VerificationBody;
+use crate::views::verify::{PreflightBody, VerificationBody};
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::{accounts, verifications};
+use migrator_core::db::queries::{accounts, rates, verifications};
 use migrator_core::ids::ShopperId;
+use migrator_core::preflight;
 use migrator_core::{CoreError, MigrationStatus};
 use scoped_futures::ScopedFutureExt;
 use serde_json::json;
@@ -74,4 +76,54 @@ pub async fn latest(
         .await?
         .ok_or_else(|| ApiError::not_found("verification"))?;
     Ok(web::Json(VerificationBody::from(&v)))
+}
+
+/// A preflight estimate of the C1's migration from the source alone (nothing is written; the
+/// re:amaze account need not exist yet): channels, threads, messages, attachments, and a
+/// duration from the fleet's measured rates. Bounded by `api.preflight_max_counts` COUNT
+/// queries and `api.preflight_max_secs`; past them the rest is estimated and said so.
+#[utoipa::path(get, path = "/admin/accounts/{shopper_id}/preflight", tag = "admin",
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path)),
+    responses((status = 200, description = "the estimate", body = PreflightBody), Errors))]
+pub async fn preflight(
+    st: web::Data<AppState>,
+    _: AdminUser,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<PreflightBody>> {
+    let shopper_id = shopper(&path)?;
+    let rates = {
+        let mut c = conn(&st).await?;
+        rates::recent(&mut c, 7).await?
+    };
+    let a = &st.settings.api;
+    let limits = preflight::Limits {
+        max_counts: a.preflight_max_counts,
+        max_secs: a.preflight_max_secs,
+        sample_threads: 5,
+    };
+    let e = preflight::estimate(&st.source_rest, &st.dynamo, &shopper_id, rates, limits)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "preflight estimate failed");
+            ApiError::new(
+                actix_web::http::StatusCode::BAD_GATEWAY,
+                "source_unavailable",
+                "Conversations did not answer the estimate's reads; try again",
+            )
+        })?
+        .ok_or_else(|| ApiError::not_found("C1 in Conversations"))?;
+    Ok(web::Json(PreflightBody {
+        shopper_id,
+        needs_migration: e.needs_migration,
+        channels: e.channels,
+        threads: e.threads,
+        webchat_threads: e.webchat_threads,
+        messages: e.messages,
+        messages_exact: e.messages_exact,
+        threads_estimated: e.threads_estimated,
+        attachments_estimate: e.attachments_estimate,
+        estimated_inbox_seconds: e.inbox_seconds,
+        estimated_seconds: e.duration_seconds,
+        measured_runs: rates.runs,
+    }))
 }

@@ -208,6 +208,10 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Operator actions stay in `audit_log` this many days (the sweeper prunes older ones).
     pub audit_retention_days: i64,
+    /// A preflight estimate runs at most this many DynamoDB `Select=COUNT` queries...
+    pub preflight_max_counts: usize,
+    /// ... and this many seconds; threads left are estimated at the mean of those counted.
+    pub preflight_max_secs: u64,
 }
 
 /// Attachment storage.

@@ -1,6 +1,6 @@
-//! The Conversations platform's data as the source contract describes it (its REST API client
-//! is in core, shared with the api).
+//! The Conversations platform's data as the source contract describes it (its REST API and
+//! DynamoDB clients are in core, shared with the api).
 
-pub mod dynamo;
+pub use migrator_core::dynamo;
 pub mod items;
 pub mod media;

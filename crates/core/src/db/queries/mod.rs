@@ -14,6 +14,7 @@ pub mod messages;
 pub mod migration;
 pub mod outbox;
 pub mod overview;
+pub mod rates;
 pub mod rejects;
 pub mod runs;
 pub mod sweeps;

@@ -88,17 +88,17 @@ impl Mover<'_> {
     async fn thread_page(&self, cp: &Checkpoint) -> HopResult<Page> {
         let start = cp.page_start();
         let shopper = self.job.shopper_id.as_str();
-        match self.scope {
-            Scope::All => self.ctx.dynamo.threads_page(shopper, start).await,
+        Ok(match self.scope {
+            Scope::All => self.ctx.dynamo.threads_page(shopper, start).await?,
             Scope::Recent { since_ms, max } => {
                 let left = max.saturating_sub(cp.seen).max(1);
                 let limit = left.min(i32::MAX as usize) as i32;
                 self.ctx
                     .dynamo
                     .recent_threads_page(shopper, since_ms, start, limit)
-                    .await
+                    .await?
             }
-        }
+        })
     }
 
     /// Threads whose messages are read: web chat ones (starred flags) and those of a known

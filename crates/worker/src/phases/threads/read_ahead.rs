@@ -20,7 +20,7 @@ impl ReadAhead {
             let mut pages = futures::stream::iter(threads)
                 .map(|(id, key)| {
                     let d = dynamo.clone();
-                    async move { d.messages_page(&id, key).await }
+                    async move { d.messages_page(&id, key).await.map_err(HopError::from) }
                 })
                 .buffered(n);
             while let Some(p) = pages.next().await {

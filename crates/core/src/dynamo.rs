@@ -1,21 +1,25 @@
 //! DynamoDB in the Conversations account, reached with STS AssumeRole credentials that are
 //! refreshed before they expire. Endpoints are configuration (local emulators in dev and tests).
+//! The one client of those tables: the worker's phases and verifier, the api's preflight.
 
-use crate::error::{HopError, HopResult};
+use crate::conversations::SourceError;
+use crate::metrics::{DYNAMODB_PAGES, DYNAMODB_THROTTLED};
+use crate::ratelimit::RateLimiter;
+use crate::settings::{DynamoSettings, StsSettings};
 use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
-use migrator_core::metrics::{DYNAMODB_PAGES, DYNAMODB_THROTTLED};
-use migrator_core::ratelimit::RateLimiter;
-use migrator_core::settings::{DynamoSettings, StsSettings};
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
+
+/// A DynamoDB call's result.
+pub type SourceResult<T> = Result<T, SourceError>;
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -198,7 +202,7 @@ impl DynamoSource {
     }
 
     /// Threads of a C1 in table order.
-    pub async fn threads_page(&self, shopper_id: &str, start: Option<Item>) -> HopResult<Page> {
+    pub async fn threads_page(&self, shopper_id: &str, start: Option<Item>) -> SourceResult<Page> {
         self.reads.acquire().await;
         let out = self
             .client
@@ -225,7 +229,7 @@ impl DynamoSource {
         since_ms: i64,
         start: Option<Item>,
         limit: i32,
-    ) -> HopResult<Page> {
+    ) -> SourceResult<Page> {
         self.reads.acquire().await;
         let out = self
             .client
@@ -248,8 +252,34 @@ impl DynamoSource {
         })
     }
 
+    /// How many message items a thread holds (`Select=COUNT`, page by page: DynamoDB counts at
+    /// most 1 MB of items a call).
+    pub async fn count_messages(&self, thread_id: &str) -> SourceResult<u64> {
+        let (mut total, mut start) = (0u64, None);
+        loop {
+            self.reads.acquire().await;
+            let out = self
+                .client
+                .query()
+                .table_name(&self.cfg.messages_table)
+                .key_condition_expression("thread_id = :t")
+                .expression_attribute_values(":t", AttributeValue::S(thread_id.into()))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("messages count", e))?;
+            metrics::counter!(DYNAMODB_PAGES, "table" => "messages").increment(1);
+            total += out.count.max(0) as u64;
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Messages of a thread, oldest first.
-    pub async fn messages_page(&self, thread_id: &str, start: Option<Item>) -> HopResult<Page> {
+    pub async fn messages_page(&self, thread_id: &str, start: Option<Item>) -> SourceResult<Page> {
         self.reads.acquire().await;
         let out = self
             .client
@@ -273,7 +303,7 @@ impl DynamoSource {
 /// After the SDK's own retries, every DynamoDB error is worth a later hop attempt, except a
 /// missing table or a refused request shape, which retrying cannot fix; throttling is told
 /// apart (it means slow down, not broken).
-fn dynamo_error<E, R>(what: &str, e: aws_sdk_dynamodb::error::SdkError<E, R>) -> HopError
+fn dynamo_error<E, R>(what: &str, e: aws_sdk_dynamodb::error::SdkError<E, R>) -> SourceError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -288,15 +318,15 @@ where
     );
     match code.as_str() {
         "ResourceNotFoundException" | "ValidationException" | "AccessDeniedException" => {
-            HopError::Permanent(msg)
+            SourceError::Permanent(msg)
         }
         "ProvisionedThroughputExceededException"
         | "ThrottlingException"
         | "RequestLimitExceeded" => {
             metrics::counter!(DYNAMODB_THROTTLED).increment(1);
-            HopError::Throttled(msg)
+            SourceError::Throttled(msg)
         }
-        _ => HopError::Transient(msg),
+        _ => SourceError::Transient(msg),
     }
 }
 
