@@ -11,6 +11,8 @@ use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
@@ -201,25 +203,40 @@ impl DynamoSource {
         }
     }
 
+    /// Runs one Query (after a token of this worker's share of the read cap), counting the
+    /// page read of `table`.
+    async fn query(
+        &self,
+        q: QueryFluentBuilder,
+        table: &'static str,
+        what: &str,
+    ) -> SourceResult<QueryOutput> {
+        self.reads.acquire().await;
+        let out = q.send().await.map_err(|e| dynamo_error(what, e))?;
+        metrics::counter!(DYNAMODB_PAGES, "table" => table).increment(1);
+        Ok(out)
+    }
+
+    /// A Query of the messages table for one thread.
+    fn messages_of(&self, thread_id: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.cfg.messages_table)
+            .key_condition_expression("thread_id = :t")
+            .expression_attribute_values(":t", AttributeValue::S(thread_id.into()))
+    }
+
     /// Threads of a C1 in table order.
     pub async fn threads_page(&self, shopper_id: &str, start: Option<Item>) -> SourceResult<Page> {
-        self.reads.acquire().await;
-        let out = self
+        let q = self
             .client
             .query()
             .table_name(&self.cfg.threads_table)
             .key_condition_expression("shopper_id = :s")
             .expression_attribute_values(":s", AttributeValue::S(shopper_id.into()))
             .set_exclusive_start_key(start)
-            .limit(self.cfg.page_size)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("threads query", e))?;
-        metrics::counter!(DYNAMODB_PAGES, "table" => "threads").increment(1);
-        Ok(Page {
-            items: out.items.unwrap_or_default(),
-            next: out.last_evaluated_key.filter(|k| !k.is_empty()),
-        })
+            .limit(self.cfg.page_size);
+        Ok(page(self.query(q, "threads", "threads query").await?))
     }
 
     /// Threads of a C1 with `last_message_at >= since_ms`, newest first.
@@ -230,8 +247,7 @@ impl DynamoSource {
         start: Option<Item>,
         limit: i32,
     ) -> SourceResult<Page> {
-        self.reads.acquire().await;
-        let out = self
+        let q = self
             .client
             .query()
             .table_name(&self.cfg.threads_table)
@@ -241,15 +257,10 @@ impl DynamoSource {
             .expression_attribute_values(":c", AttributeValue::N(since_ms.to_string()))
             .scan_index_forward(false)
             .set_exclusive_start_key(start)
-            .limit(limit.clamp(1, self.cfg.page_size.max(1)))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("recent threads query", e))?;
-        metrics::counter!(DYNAMODB_PAGES, "table" => "threads").increment(1);
-        Ok(Page {
-            items: out.items.unwrap_or_default(),
-            next: out.last_evaluated_key.filter(|k| !k.is_empty()),
-        })
+            .limit(limit.clamp(1, self.cfg.page_size.max(1)));
+        Ok(page(
+            self.query(q, "threads", "recent threads query").await?,
+        ))
     }
 
     /// How many message items a thread holds (`Select=COUNT`, page by page: DynamoDB counts at
@@ -257,19 +268,11 @@ impl DynamoSource {
     pub async fn count_messages(&self, thread_id: &str) -> SourceResult<u64> {
         let (mut total, mut start) = (0u64, None);
         loop {
-            self.reads.acquire().await;
-            let out = self
-                .client
-                .query()
-                .table_name(&self.cfg.messages_table)
-                .key_condition_expression("thread_id = :t")
-                .expression_attribute_values(":t", AttributeValue::S(thread_id.into()))
+            let q = self
+                .messages_of(thread_id)
                 .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| dynamo_error("messages count", e))?;
-            metrics::counter!(DYNAMODB_PAGES, "table" => "messages").increment(1);
+                .set_exclusive_start_key(start);
+            let out = self.query(q, "messages", "messages count").await?;
             total += out.count.max(0) as u64;
             start = out.last_evaluated_key.filter(|k| !k.is_empty());
             if start.is_none() {
@@ -280,23 +283,19 @@ impl DynamoSource {
 
     /// Messages of a thread, oldest first.
     pub async fn messages_page(&self, thread_id: &str, start: Option<Item>) -> SourceResult<Page> {
-        self.reads.acquire().await;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.cfg.messages_table)
-            .key_condition_expression("thread_id = :t")
-            .expression_attribute_values(":t", AttributeValue::S(thread_id.into()))
+        let q = self
+            .messages_of(thread_id)
             .set_exclusive_start_key(start)
-            .limit(self.cfg.page_size)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("messages query", e))?;
-        metrics::counter!(DYNAMODB_PAGES, "table" => "messages").increment(1);
-        Ok(Page {
-            items: out.items.unwrap_or_default(),
-            next: out.last_evaluated_key.filter(|k| !k.is_empty()),
-        })
+            .limit(self.cfg.page_size);
+        Ok(page(self.query(q, "messages", "messages query").await?))
+    }
+}
+
+/// A Query's items and where the next page starts.
+fn page(out: QueryOutput) -> Page {
+    Page {
+        items: out.items.unwrap_or_default(),
+        next: out.last_evaluated_key.filter(|k| !k.is_empty()),
     }
 }
 

@@ -24,26 +24,31 @@ pub struct Limits {
     pub sample_threads: usize,
 }
 
-/// What a migration of the C1 would move, and how long it would take.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What a migration of the C1 would move, and how long it would take (the body of the api's
+/// preflight, with the shopper and the runs measured).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Estimate {
-    /// Conversations knows the C1 and has something to move.
+    /// Conversations has something to move for this C1.
     pub needs_migration: bool,
     pub channels: i64,
     pub threads: i64,
     /// Of which web chat threads (only their stars move).
     pub webchat_threads: i64,
     pub messages: i64,
-    /// Every thread counted (COUNT queries or the threads' own counts), none estimated.
+    /// Every thread's messages counted (COUNT queries or the threads' own counts); false when
+    /// some were estimated because the estimate's bounds were reached.
     pub messages_exact: bool,
     /// Threads whose messages were estimated at the mean of the counted ones.
     pub threads_estimated: i64,
-    /// Attachments, from the sampled pages' attachments per message.
+    /// Attachments, from the sampled pages' attachments per message; null when nothing was
+    /// sampled.
     pub attachments_estimate: Option<i64>,
-    /// Seconds from `POST /migrate` to `channels-migrated` at the fleet's recent mean.
-    pub inbox_seconds: Option<f64>,
-    /// Seconds to `completed` at the fleet's recent rates.
-    pub duration_seconds: Option<f64>,
+    /// Seconds from `POST /migrate` to `channels-migrated` at the fleet's recent mean; null
+    /// until runs have finished to measure.
+    pub estimated_inbox_seconds: Option<f64>,
+    /// Seconds to `completed` at the fleet's recent rates; null until measured.
+    pub estimated_seconds: Option<f64>,
 }
 
 /// Estimates the C1's migration. `Ok(None)`: Conversations does not know the C1.
@@ -133,7 +138,7 @@ pub async fn estimate(
     e.attachments_estimate = (sampled_messages > 0).then(|| {
         (e.messages as f64 * sampled_attachments as f64 / sampled_messages as f64).round() as i64
     });
-    (e.inbox_seconds, e.duration_seconds) = duration(&rates, e.messages);
+    (e.estimated_inbox_seconds, e.estimated_seconds) = duration(&rates, e.messages);
     Ok(Some(e))
 }
 

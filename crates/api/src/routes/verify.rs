@@ -114,16 +114,7 @@ pub async fn preflight(
         .ok_or_else(|| ApiError::not_found("C1 in Conversations"))?;
     Ok(web::Json(PreflightBody {
         shopper_id,
-        needs_migration: e.needs_migration,
-        channels: e.channels,
-        threads: e.threads,
-        webchat_threads: e.webchat_threads,
-        messages: e.messages,
-        messages_exact: e.messages_exact,
-        threads_estimated: e.threads_estimated,
-        attachments_estimate: e.attachments_estimate,
-        estimated_inbox_seconds: e.inbox_seconds,
-        estimated_seconds: e.duration_seconds,
+        estimate: e,
         measured_runs: rates.runs,
     }))
 }

@@ -91,24 +91,8 @@ impl From<&Verification> for VerificationBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreflightBody {
     pub shopper_id: migrator_core::ids::ShopperId,
-    /// Conversations has something to move for this C1.
-    pub needs_migration: bool,
-    pub channels: i64,
-    pub threads: i64,
-    /// Of which web chat threads (only their starred flags move).
-    pub webchat_threads: i64,
-    pub messages: i64,
-    /// Every thread's messages counted; false when some were estimated (see
-    /// `threads_estimated`) because the estimate's bounds were reached.
-    pub messages_exact: bool,
-    pub threads_estimated: i64,
-    /// From a sample of message pages; null when nothing was sampled.
-    pub attachments_estimate: Option<i64>,
-    /// Seconds to an inbox (`channels-migrated`) at the fleet's recent mean; null until runs
-    /// have finished to measure.
-    pub estimated_inbox_seconds: Option<f64>,
-    /// Seconds to `completed` at the fleet's recent rates; null until measured.
-    pub estimated_seconds: Option<f64>,
+    #[serde(flatten)]
+    pub estimate: migrator_core::preflight::Estimate,
     /// Runs the rates come from (completed in the last 7 days).
     pub measured_runs: i64,
 }
