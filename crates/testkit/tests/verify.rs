@@ -73,6 +73,21 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
         )
         .await;
     assert_eq!(l["accounts"][0]["shopper_id"], "verified", "{l}");
+    // an operator's own request, answered with the result when it comes in time
+    let (s, v) = env
+        .call(
+            reqwest::Method::POST,
+            "/admin/accounts/verified/verify?wait_secs=60",
+            Some(&env.admin_token()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["result"].as_str(), v["requested_by"].as_str()),
+        (Some("match"), Some("operator")),
+        "{v}"
+    );
 
     // tamper with the copy
     let t0 = &spec.threads[0];

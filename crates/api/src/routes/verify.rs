@@ -14,20 +14,43 @@ use migrator_core::ids::ShopperId;
 use migrator_core::preflight;
 use migrator_core::{CoreError, MigrationStatus};
 use scoped_futures::ScopedFutureExt;
+use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
+
+/// `?wait_secs=`: how long `POST …/verify` waits for the result.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// Wait up to this many seconds for the result (200 once done or failed); 0 or absent:
+    /// answer at once (202).
+    #[param(minimum = 0, maximum = 120)]
+    wait_secs: Option<u64>,
+}
 
 /// Asks for a verification of the account's migration: a worker compares source and
 /// destination and records the result (`GET …/verification`). An open one is answered
-/// instead of a second. 409 when nothing was migrated yet.
+/// instead of a second. With `wait_secs`, answers the result when it comes in time. 409 when
+/// nothing was migrated yet.
 #[utoipa::path(post, path = "/admin/accounts/{shopper_id}/verify", tag = "admin",
-    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path)),
-    responses((status = 202, description = "asked for (or already open)", body = VerificationBody),
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path), WaitQuery),
+    responses(
+        (status = 200, description = "done or failed within wait_secs", body = VerificationBody),
+        (status = 202, description = "asked for (or already open)", body = VerificationBody),
         Errors, Conflict))]
 pub async fn verify(
     st: web::Data<AppState>,
     who: AdminUser,
     path: web::Path<String>,
+    q: web::Query<WaitQuery>,
 ) -> ApiResult<HttpResponse> {
+    let wait = q.wait_secs.unwrap_or(0);
+    if wait > 120 {
+        return Err(ApiError::bad_request(
+            "invalid_wait",
+            "wait_secs is 0 to 120",
+        ));
+    }
     let shopper_id = shopper(&path)?;
     let by = who.sub.clone();
     let v = audited(
@@ -55,7 +78,23 @@ pub async fn verify(
         |v| json!({ "verification_id": v.id }),
     )
     .await?;
-    Ok(HttpResponse::Accepted().json(VerificationBody::from(&v)))
+    // the api never runs it: it reads the row a worker finishes, until the wait is over
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let mut latest = v;
+    while !matches!(latest.status.as_str(), "done" | "failed")
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let mut c = conn(&st).await?;
+        if let Some(l) = verifications::latest(&mut c, latest.account_id).await? {
+            latest = l;
+        }
+    }
+    let body = VerificationBody::from(&latest);
+    Ok(match latest.status.as_str() {
+        "done" | "failed" => HttpResponse::Ok().json(body),
+        _ => HttpResponse::Accepted().json(body),
+    })
 }
 
 /// The account's latest verification: its status, and once done its result, what was
