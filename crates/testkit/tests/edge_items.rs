@@ -190,3 +190,80 @@ async fn contract_breaches_are_rejects_and_the_rest_migrates() {
         .all(|a| a["status"] == "failed" && a["url"].is_null()));
     env.shutdown().await;
 }
+
+/// configs-migration listing one channel id twice (in two brands, with different names) and
+/// web chat twice: one channel per id, the last listing winning, as channel-by-channel upserts
+/// would leave it; the figures count distinct channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_channel_listed_twice_is_one_channel_the_last_listing_winning() {
+    let env = TestEnv::start().await;
+    let sh = "twice";
+    env.create_account(sh, "Twice").await;
+    let ch = |id: &str, kind: &str, name: &str| ChannelSpec {
+        channel_id: id.into(),
+        kind: kind.into(),
+        name: name.into(),
+        address: "+1".into(),
+        settings: json!({}),
+        credentials: json!({}),
+    };
+    let spec = C1Spec {
+        shopper_id: sh.into(),
+        needs_migration: true,
+        brands: vec![
+            BrandSpec {
+                brand_id: "b1".into(),
+                name: "One".into(),
+                website: None,
+                channels: vec![
+                    ch("sms1", "sms", "First"),
+                    ch("wc1", "webchat", "Chat"),
+                    ch("sms1", "sms", "Second"),
+                ],
+            },
+            BrandSpec {
+                brand_id: "b2".into(),
+                name: "Two".into(),
+                website: None,
+                channels: vec![ch("sms1", "sms", "Third"), ch("wc1", "webchat", "Chat")],
+            },
+        ],
+        threads: vec![],
+        malformed: vec![],
+    };
+    env.seed(&spec).await;
+    env.post(sh, "/migrate", None).await;
+    env.wait_status(sh, "completed", Duration::from_secs(60))
+        .await;
+    let (_, admin) = env
+        .admin(
+            Method::GET,
+            &format!("/admin/accounts/{sh}/migration"),
+            None,
+        )
+        .await;
+    assert_eq!(admin["run"]["figures"]["channels_migrated"], 2, "{admin}");
+
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use migrator_core::db::schema::{brands as b, channel_sources as cs, channels as c};
+    let mut db = env.db().await;
+    let sms: Vec<(String, String)> = c::table
+        .inner_join(b::table.on(b::id.eq(c::brand_id)))
+        .filter(c::kind.eq("sms"))
+        .select((c::name, b::name))
+        .load(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(sms, vec![("Third".to_string(), "Two".to_string())]);
+    let webchat: i64 = c::table
+        .filter(c::kind.eq("webchat"))
+        .count()
+        .get_result(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(webchat, 1, "web chat is never duplicated");
+    let sources: i64 = cs::table.count().get_result(&mut db).await.unwrap();
+    assert_eq!(sources, 2);
+    env.shutdown().await;
+}

@@ -6,9 +6,12 @@ pub mod schema;
 
 use crate::error::{CoreError, CoreResult};
 use crate::settings::DatabaseSettings;
+use deadpool::managed::Metrics;
 use diesel::ConnectionError;
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::deadpool::{Hook, HookError, Object, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
@@ -27,6 +30,9 @@ pub fn pool(db: &DatabaseSettings) -> CoreResult<DbPool> {
     let statement_timeout = db.statement_timeout_ms;
     let connect_timeout = Duration::from_millis(db.connect_timeout_ms.max(1));
     let mut cfg = ManagerConfig::default();
+    // closed connections are refused at every checkout (the driver knows when the socket
+    // closed); the round trip of `SELECT 1` is paid only by connections idle for a while
+    cfg.recycling_method = RecyclingMethod::Fast;
     cfg.custom_setup = Box::new(move |url| {
         let url = url.to_string();
         Box::pin(async move {
@@ -47,9 +53,27 @@ pub fn pool(db: &DatabaseSettings) -> CoreResult<DbPool> {
         .wait_timeout(Some(wait))
         .create_timeout(Some(connect_timeout))
         .recycle_timeout(Some(connect_timeout))
+        .pre_recycle(check_when_idle(Duration::from_millis(
+            db.check_idle_after_ms,
+        )))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(|e| CoreError::Pool(e.to_string()))
+}
+
+/// A hook that pings a connection idle longer than `after` before it is handed out; a failed
+/// ping drops it and the pool takes (or opens) another.
+fn check_when_idle(after: Duration) -> Hook<AsyncPgConnection> {
+    Hook::async_fn(move |conn: &mut AsyncPgConnection, m: &Metrics| {
+        Box::pin(async move {
+            if m.last_used() < after {
+                return Ok(());
+            }
+            conn.batch_execute("SELECT 1")
+                .await
+                .map_err(|e| HookError::message(format!("idle connection failed its check: {e}")))
+        })
+    })
 }
 
 /// Takes a connection from the pool.

@@ -131,6 +131,9 @@ pub struct DatabaseSettings {
     pub pool_size: usize,
     /// Longest wait for a pooled connection (then the request or hop fails fast).
     pub pool_wait_ms: u64,
+    /// A pooled connection idle longer than this is checked (`SELECT 1`) before it is handed
+    /// out; one used more recently is handed out unchecked (a closed one is still refused).
+    pub check_idle_after_ms: u64,
     /// Longest time to open a connection.
     pub connect_timeout_ms: u64,
     /// Postgres `statement_timeout` of every connection: no query runs longer.

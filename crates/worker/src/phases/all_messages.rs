@@ -2,7 +2,7 @@
 //! failed all-messages phase).
 
 use super::threads::{move_threads, Scope};
-use super::{Job, PhaseEnd, PhaseRunner};
+use super::{Ended, Job, PhaseRunner};
 use crate::context::Ctx;
 use crate::error::HopResult;
 
@@ -11,7 +11,7 @@ pub struct AllMessagesPhase;
 
 #[async_trait::async_trait]
 impl PhaseRunner for AllMessagesPhase {
-    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<PhaseEnd> {
-        move_threads(ctx, job, Scope::All).await
+    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<Ended> {
+        move_threads(ctx, job, Scope::All).await.map(Ended::from)
     }
 }

@@ -1,6 +1,6 @@
 //! Phase 1: brands and channels through configs-migration.
 
-use super::{fenced, Job, PhaseEnd, PhaseRunner};
+use super::{Ended, Job, LastWrites, PhaseEnd, PhaseRunner};
 use crate::context::Ctx;
 use crate::error::HopResult;
 use migrator_core::db::queries::{brands, runs};
@@ -11,25 +11,28 @@ pub struct ChannelsPhase;
 
 #[async_trait::async_trait]
 impl PhaseRunner for ChannelsPhase {
-    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<PhaseEnd> {
+    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<Ended> {
         // the app may call /migrate without /accounts: check there is something to move
         let eligibility = ctx.conversations.eligibility(&job.shopper_id).await?;
         let Some(e) = eligibility.filter(|e| e.needs_migration) else {
             tracing::info!(shopper_id = %job.shopper_id, "nothing to migrate");
-            return Ok(PhaseEnd::NothingToMigrate);
+            return Ok(PhaseEnd::NothingToMigrate.into());
         };
         let source = ctx.conversations.configs(&job.shopper_id).await?;
         let secrets = ctx.secrets.clone();
         let (account, run) = (job.hop.account_id, job.hop.run_id);
         let total = e.thread_count.unwrap_or(0).clamp(0, i32::MAX as i64) as i32;
-        fenced(ctx, job, move |c, _| {
+        // written in the transaction that ends the hop: one commit from configs to inbox
+        let writes: LastWrites = Box::new(move |c| {
             async move {
                 let n = brands::upsert_brands_and_channels(c, account, &source, &secrets).await?;
                 runs::set_channel_figures(c, run, n, total).await
             }
             .scope_boxed()
+        });
+        Ok(Ended {
+            end: PhaseEnd::Done,
+            last_writes: Some(writes),
         })
-        .await?;
-        Ok(PhaseEnd::Done)
     }
 }

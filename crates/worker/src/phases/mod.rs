@@ -80,14 +80,41 @@ impl PhaseEnd {
     }
 }
 
+/// Writes a phase leaves to the transaction that ends its hop (after the fence, before the
+/// status move), so that its last work and its end commit together.
+pub type LastWrites = Box<
+    dyn for<'c> FnOnce(
+            &'c mut diesel_async::AsyncPgConnection,
+        ) -> ScopedBoxFuture<'static, 'c, migrator_core::CoreResult<()>>
+        + Send,
+>;
+
+/// How a phase's work ended, and what it left to write with its end.
+pub struct Ended {
+    /// How it ended.
+    pub end: PhaseEnd,
+    /// Written in the same transaction as the end.
+    pub last_writes: Option<LastWrites>,
+}
+
+impl From<PhaseEnd> for Ended {
+    fn from(end: PhaseEnd) -> Self {
+        Ended {
+            end,
+            last_writes: None,
+        }
+    }
+}
+
 /// The next hop a phase's end recorded in the outbox, to publish after commit.
 pub type NextHop = Option<(i64, MigrationHop)>;
 
 /// A phase of the migration: its work, and nothing of what follows it.
 #[async_trait::async_trait]
 pub trait PhaseRunner: Send + Sync {
-    /// Does the phase's work, committing as it goes; says how it ended.
-    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<PhaseEnd>;
+    /// Does the phase's work, committing as it goes; says how it ended (and may leave its last
+    /// writes to the transaction that ends the hop).
+    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<Ended>;
 }
 
 /// The runner of a phase.
@@ -100,9 +127,10 @@ pub fn runner(phase: Phase) -> &'static dyn PhaseRunner {
 }
 
 /// Runs the job's phase, then ends its hop: status, run and next hop (the next phase's, or a
-/// continuation of this one) as the phase table says, in one fenced transaction.
+/// continuation of this one) as the phase table says, in one fenced transaction with the
+/// phase's last writes.
 pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<(PhaseEnd, NextHop)> {
-    let end = runner(job.hop.phase).run(ctx, job).await?;
+    let Ended { end, last_writes } = runner(job.hop.phase).run(ctx, job).await?;
     let event = end.event(job.hop.phase);
     // the C1's waits, measured from the run's start: to an inbox, and to the end
     let timed = match event {
@@ -112,24 +140,27 @@ pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<(PhaseEnd, NextHop)> {
     };
     let run_id = job.hop.run_id;
     let verify = event == Event::Done(Phase::AllMessages) && ctx.settings.verify.after_migration;
-    let (next, started) = fenced(ctx, job, move |c, account| {
+    let next = fenced(ctx, job, move |c, account| {
         async move {
+            if let Some(writes) = last_writes {
+                writes(c).await?;
+            }
             let next = runs::end_phase(c, &account, event).await?;
             if verify {
                 // the copy is checked against the source by a worker's verifier, soon after
                 verifications::request(c, account.id, Some(run_id), "auto").await?;
             }
-            let started = match timed {
-                Some(_) => Some(runs::started_at(c, run_id).await?),
-                None => None,
-            };
-            Ok((next, started))
+            Ok(next)
         }
         .scope_boxed()
     })
     .await?;
-    if let (Some(name), Some(started)) = (timed, started) {
-        let secs = (chrono::Utc::now() - started).num_milliseconds().max(0) as f64 / 1000.0;
+    if let Some(name) = timed {
+        // the run as leased: its start does not move while the run is ours
+        let secs = (chrono::Utc::now() - job.run.started_at)
+            .num_milliseconds()
+            .max(0) as f64
+            / 1000.0;
         ::metrics::histogram!(name).record(secs);
     }
     Ok((end, next))

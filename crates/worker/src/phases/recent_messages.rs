@@ -1,7 +1,7 @@
 //! Phase 2: the recent threads (by `last_message_at`, newest first) with all their messages.
 
 use super::threads::{move_threads, Scope};
-use super::{Job, PhaseEnd, PhaseRunner};
+use super::{Ended, Job, PhaseRunner};
 use crate::context::Ctx;
 use crate::error::HopResult;
 
@@ -10,13 +10,13 @@ pub struct RecentMessagesPhase;
 
 #[async_trait::async_trait]
 impl PhaseRunner for RecentMessagesPhase {
-    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<PhaseEnd> {
+    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<Ended> {
         let w = &ctx.settings.worker;
         let since = job.run.started_at - chrono::Duration::days(w.recent_days);
         let scope = Scope::Recent {
             since_ms: since.timestamp_millis(),
             max: w.recent_max_threads,
         };
-        move_threads(ctx, job, scope).await
+        move_threads(ctx, job, scope).await.map(Ended::from)
     }
 }

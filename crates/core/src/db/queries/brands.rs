@@ -12,39 +12,83 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::HashMap;
 
-/// Upserts the brands and channels of configs-migration. Returns the number of source
-/// channels carried over.
+/// Upserts the brands and channels of configs-migration in a few statements whatever the
+/// number of channels: the account's known channels are read once, every channel is written by
+/// one multi-row upsert and every source id by another. A channel id the source lists twice is
+/// written once, the last listing winning (as one upsert after another would leave it).
+/// Returns the number of distinct source channels carried over.
 pub async fn upsert_brands_and_channels(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
     source: &[SourceBrand],
     secrets: &Keyring,
 ) -> CoreResult<i32> {
-    let mut count = 0;
+    let known = channel_map(conn, account_id).await?;
+    let mut webchat: Option<ChannelId> = None;
+    // source channel id -> (its row when it is not web chat, the channel it maps to)
+    let mut chosen: HashMap<&str, (Option<ChannelRow>, ChannelId)> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
     for b in source {
         let has_webchat = b.channels.iter().any(|c| c.kind == "webchat");
         let brand_id = upsert_brand(conn, account_id, b, has_webchat).await?;
         for ch in &b.channels {
-            let channel_id = if ch.kind == "webchat" {
-                webchat_channel(conn, account_id, brand_id, ch).await?
+            let entry = if ch.kind == "webchat" {
+                let id = match webchat {
+                    Some(id) => id,
+                    None => webchat_channel(conn, account_id, brand_id, ch).await?,
+                };
+                webchat = Some(id);
+                (None, id)
             } else {
-                upsert_channel(conn, account_id, brand_id, ch, secrets).await?
+                let id = known.get(&ch.channel_id).copied().unwrap_or_default();
+                (Some(channel_row(id, account_id, brand_id, ch, secrets)), id)
             };
-            diesel::insert_into(channel_sources::table)
-                .values((
-                    channel_sources::account_id.eq(account_id),
-                    channel_sources::source_id.eq(ExactText::from(ch.channel_id.as_str())),
-                    channel_sources::channel_id.eq(channel_id),
-                ))
-                .on_conflict((channel_sources::account_id, channel_sources::source_id))
-                .do_update()
-                .set(channel_sources::channel_id.eq(channel_id))
-                .execute(conn)
-                .await?;
-            count += 1;
+            let key = ch.channel_id.as_str();
+            if chosen.insert(key, entry).is_none() {
+                order.push(key);
+            }
         }
     }
-    Ok(count)
+    let rows: Vec<&ChannelRow> = order.iter().filter_map(|k| chosen[k].0.as_ref()).collect();
+    if !rows.is_empty() {
+        use diesel::upsert::excluded;
+        diesel::insert_into(channels::table)
+            .values(rows)
+            .on_conflict(channels::id)
+            .do_update()
+            .set((
+                channels::brand_id.eq(excluded(channels::brand_id)),
+                channels::kind.eq(excluded(channels::kind)),
+                channels::name.eq(excluded(channels::name)),
+                channels::address.eq(excluded(channels::address)),
+                channels::settings.eq(excluded(channels::settings)),
+                channels::credentials_enc.eq(excluded(channels::credentials_enc)),
+                channels::credentials_key_id.eq(excluded(channels::credentials_key_id)),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    let sources: Vec<_> = order
+        .iter()
+        .map(|k| {
+            (
+                channel_sources::account_id.eq(account_id),
+                channel_sources::source_id.eq(ExactText::from(*k)),
+                channel_sources::channel_id.eq(chosen[k].1),
+            )
+        })
+        .collect();
+    if !sources.is_empty() {
+        use diesel::upsert::excluded;
+        diesel::insert_into(channel_sources::table)
+            .values(sources)
+            .on_conflict((channel_sources::account_id, channel_sources::source_id))
+            .do_update()
+            .set(channel_sources::channel_id.eq(excluded(channel_sources::channel_id)))
+            .execute(conn)
+            .await?;
+    }
+    Ok(order.len() as i32)
 }
 
 async fn upsert_brand(
@@ -146,56 +190,48 @@ async fn webchat_channel(
     Ok(id)
 }
 
-async fn upsert_channel(
-    conn: &mut AsyncPgConnection,
+/// A channel's row as configs-migration gives it.
+#[derive(Insertable)]
+#[diesel(table_name = channels)]
+struct ChannelRow {
+    id: ChannelId,
+    account_id: AccountId,
+    brand_id: BrandId,
+    kind: ExactText,
+    name: ExactText,
+    address: Option<ExactText>,
+    settings: serde_json::Value,
+    credentials_enc: Option<Vec<u8>>,
+    credentials_key_id: Option<String>,
+}
+
+fn channel_row(
+    id: ChannelId,
     account_id: AccountId,
     brand_id: BrandId,
     ch: &SourceChannel,
     secrets: &Keyring,
-) -> CoreResult<ChannelId> {
+) -> ChannelRow {
     // sealed for this account: a row copied to another account does not decrypt
     let sealed = ch.credentials.as_ref().map(|c| {
         let plain = serde_json::to_vec(c).expect("json serialises");
         secrets.seal(&plain, account_id.0.as_bytes())
     });
-    let (key_id, sealed) = match sealed {
+    let (credentials_key_id, credentials_enc) = match sealed {
         Some(s) => (Some(s.key_id), Some(s.bytes)),
         None => (None, None),
     };
-    let settings = ch.settings.clone().unwrap_or_else(|| serde_json::json!({}));
-    let name = exact(ch.name.as_deref()).unwrap_or_else(|| ch.kind.as_str().into());
-    let kind = ExactText::from(ch.kind.as_str());
-    let address = exact(ch.address.as_deref());
-    let existing: Option<ChannelId> = channel_sources::table
-        .filter(channel_sources::account_id.eq(account_id))
-        .filter(channel_sources::source_id.eq(ExactText::from(ch.channel_id.as_str())))
-        .select(channel_sources::channel_id)
-        .first(conn)
-        .await
-        .optional()?;
-    let id = existing.unwrap_or_default();
-    // one upsert for a new channel and a changed one: the values are the same either way
-    let fields = (
-        channels::brand_id.eq(brand_id),
-        channels::kind.eq(&kind),
-        channels::name.eq(&name),
-        channels::address.eq(&address),
-        channels::settings.eq(&settings),
-        channels::credentials_enc.eq(&sealed),
-        channels::credentials_key_id.eq(&key_id),
-    );
-    diesel::insert_into(channels::table)
-        .values((
-            channels::id.eq(id),
-            channels::account_id.eq(account_id),
-            fields,
-        ))
-        .on_conflict(channels::id)
-        .do_update()
-        .set(fields)
-        .execute(conn)
-        .await?;
-    Ok(id)
+    ChannelRow {
+        id,
+        account_id,
+        brand_id,
+        kind: ExactText::from(ch.kind.as_str()),
+        name: exact(ch.name.as_deref()).unwrap_or_else(|| ch.kind.as_str().into()),
+        address: exact(ch.address.as_deref()),
+        settings: ch.settings.clone().unwrap_or_else(|| serde_json::json!({})),
+        credentials_enc,
+        credentials_key_id,
+    }
 }
 
 /// Conversations channel id -> re:amaze channel, for the account.

@@ -116,16 +116,6 @@ pub async fn end_phase(
     Ok(hop)
 }
 
-/// When the run started (`POST /migrate` or an operator's retry).
-pub async fn started_at(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<DateTime<Utc>> {
-    use migration_runs::dsl as r;
-    Ok(r::migration_runs
-        .find(run_id)
-        .select(r::started_at)
-        .get_result(conn)
-        .await?)
-}
-
 /// A failed attempt of `owner`'s hop: releases its lease, keeps the error and counts the
 /// attempt on the run. Returns the run's failed attempts so far, or `None` when the lease was
 /// no longer `owner`'s (another worker has the run: nothing to count or retry).
