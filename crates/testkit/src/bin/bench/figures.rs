@@ -54,20 +54,39 @@ impl Bench {
         for s in &small {
             env.create_account(&s.shopper_id, "Bench").await;
         }
+        let warm = spec("b-ch-warm", 2, 2, 9);
+        env.create_account(&warm.shopper_id, "Bench").await;
+        seed_many(env, &[warm]).await;
         seed_many(env, &small).await;
+        // a worker that has just started is still connecting: one C1 first, unmeasured, as a
+        // fleet in service would have been busy before the burst
+        env.post("b-ch-warm", "/migrate", None).await;
+        env.wait_admin_status("b-ch-warm", "completed", Duration::from_secs(60))
+            .await;
+        // each C1 polls like the app (every 100 ms) until its inbox is ready; the latency is
+        // from just before its POST to the run's own `channels_migrated_at` (same clock)
         let mut lat = futures::future::join_all(small.iter().map(|s| async move {
-            let start = Instant::now();
+            let sent = chrono::Utc::now();
             env.post(&s.shopper_id, "/migrate", None).await;
             loop {
                 let (_, v) = env.get(&s.shopper_id, "/check-migration-status").await;
-                let st = v["migration_status"].as_str().unwrap_or("");
-                if st != "migrating" && st != "not-started" {
-                    return start.elapsed().as_secs_f64() * 1000.0;
+                if v["inbox_ready"] == true {
+                    break;
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            let v = env.admin_view(&s.shopper_id).await;
+            let inbox = since(sent, &v["run"]["channels_migrated_at"]);
+            (inbox, since(sent, &v["run"]["started_at"]))
         }))
         .await;
+        // where the time goes: to the run's start (the api's part), then to the inbox
+        let (mut lat, mut api): (Vec<f64>, Vec<f64>) = lat.drain(..).unzip();
+        self.say(&format!(
+            "POST -> run started p50 {:.0} ms, p99 {:.0} ms",
+            percentile(&mut api, 0.5),
+            percentile(&mut api, 0.99)
+        ));
         let (p50, p99) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99));
         self.say(&format!(
             "channels-migrated p50 {p50:.0} ms p99 {p99:.0} ms"
@@ -158,7 +177,7 @@ impl Bench {
     }
 
     /// Four workers moving many small C1s, against the one-worker rate of figure 1.
-    pub async fn fleet(&mut self, c1s: usize, one_worker: f64) -> anyhow::Result<()> {
+    pub async fn fleet(&mut self, c1s: usize, one_worker: Option<f64>) -> anyhow::Result<()> {
         let env = &self.env;
         self.say(&format!("seeding {c1s} C1s"));
         let many: Vec<C1Spec> = (0..c1s)
@@ -168,6 +187,8 @@ impl Bench {
             env.create_account(&s.shopper_id, "Bench").await;
         }
         seed_many(env, &many).await;
+        let mut stats_db = env.db().await;
+        let counted = super::statements::reset(&mut stats_db).await;
         let mut fleet: Vec<Child> = (0..4).map(|_| worker(&env.settings)).collect();
         let win = Window::open("fleet");
         let start = Instant::now();
@@ -190,14 +211,47 @@ impl Bench {
             kill9(w);
         }
         self.say(&format!("4 workers, {c1s} C1s: {agg:.0} messages/s"));
+        if counted {
+            let (total, top) = super::statements::read(&mut stats_db).await?;
+            let per = total as f64 / c1s as f64;
+            self.say(&format!(
+                "Postgres statements per account: {per:.1} ({total} for {c1s}); most called:"
+            ));
+            for (calls, q) in top {
+                self.say(&format!(
+                    "  {:>6.2}/account  {q}",
+                    calls as f64 / c1s as f64
+                ));
+            }
+            self.rows.push(Row::plain(
+                "4 workers: Postgres statements per account (`pg_stat_statements`)",
+                format!("{per:.1}"),
+            ));
+        } else {
+            self.say("pg_stat_statements is not loaded: statements per account not counted");
+        }
         self.rows.push(Row(
             format!("4 workers, {c1s} C1s: aggregate messages/s"),
             format!("{agg:.0}"),
-            format!("{one_worker:.0} (one worker, figure 1)"),
-            format!("{:.2}", agg / one_worker),
+            one_worker.map_or("— (figure 1 not run)".into(), |o| {
+                format!("{o:.0} (one worker, figure 1)")
+            }),
+            one_worker.map_or("—".into(), |o| format!("{:.2}", agg / o)),
         ));
         Ok(())
     }
+}
+
+/// Milliseconds from `t` to the RFC 3339 timestamp `at`.
+pub fn since(t: chrono::DateTime<chrono::Utc>, at: &serde_json::Value) -> f64 {
+    let at = at
+        .as_str()
+        .unwrap_or_else(|| panic!("a timestamp, not {at}"));
+    let at = chrono::DateTime::parse_from_rfc3339(at).expect("RFC 3339");
+    (at.with_timezone(&chrono::Utc) - t)
+        .num_microseconds()
+        .unwrap_or(0) as f64
+        / 1000.0
 }
 
 /// Waits until `n` accounts whose shopper id is `LIKE pattern` are completed.

@@ -1,16 +1,24 @@
 //! `make bench`: seeds the DynamoDB emulator through the simulator's seeder, runs the api
 //! (in this process) and release worker processes, and prints one table of our figures against
 //! raw limits measured in the same run. Sizes: BENCH_ALL_MESSAGES (100000), BENCH_RSS_MESSAGES
-//! (1000000), BENCH_C1S (1000); BENCH_ONLY_ALL_MESSAGES runs figure 1 alone.
+//! (1000000), BENCH_C1S (1000); the open-loop figure's in [`arrivals`]. BENCH_ONLY=a,b runs a
+//! subset of the figures: `all-messages`, `channels`, `recent`, `status`, `rss`, `fleet`,
+//! `source-cap`, `open` (BENCH_ONLY_ALL_MESSAGES: all-messages alone).
 //!
+//! - [`arrivals`]: the open-loop herd (C1s opening the app at fixed rates);
 //! - [`figures`]: each figure's workload and row;
 //! - [`raw`]: the raw limits measured in the same run;
 //! - [`windows`]: CPU by role over each measured window, perf profiles, peak RSS;
-//! - [`report`]: the table.
+//! - [`source_cap`]: the fleet-wide DynamoDB read cap, measured at a counting proxy;
+//! - [`report`]: the table;
+//! - [`statements`]: Postgres statements per account (`pg_stat_statements`).
 
+mod arrivals;
 mod figures;
 mod raw;
 mod report;
+mod source_cap;
+mod statements;
 mod windows;
 
 use conversations_sim::model::{generate, C1Spec, GenOptions};
@@ -100,16 +108,45 @@ async fn main() -> anyhow::Result<()> {
         cpu: Vec::new(),
         t0: Instant::now(),
     };
-    let one_worker = b.all_messages(all_n).await?;
-    if std::env::var("BENCH_ONLY_ALL_MESSAGES").is_err() {
+    let only: Option<Vec<String>> = match std::env::var("BENCH_ONLY") {
+        Ok(v) => Some(v.split(',').map(|s| s.trim().to_string()).collect()),
+        Err(_) if std::env::var("BENCH_ONLY_ALL_MESSAGES").is_ok() => {
+            Some(vec!["all-messages".into()])
+        }
+        Err(_) => None,
+    };
+    let runs = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
+    let one_worker = if runs("all-messages") {
+        Some(b.all_messages(all_n).await?)
+    } else {
+        None
+    };
+    if runs("channels") || runs("recent") {
         // one worker with default settings for the next figures
         let mut w = worker(&b.env.settings);
-        b.channels_burst().await;
-        b.recent().await;
+        if runs("channels") {
+            b.channels_burst().await;
+        }
+        if runs("recent") {
+            b.recent().await;
+        }
         kill9(&mut w);
+    }
+    if runs("status") {
         b.status()?;
+    }
+    if runs("rss") {
         b.rss(rss_n).await;
+    }
+    if runs("fleet") {
         b.fleet(c1s, one_worker).await?;
+    }
+    if runs("source-cap") {
+        b.source_cap().await?;
+    }
+    if runs("open") {
+        // last: its background C1 is left migrating when it ends
+        b.arrivals().await?;
     }
     print_table(&b.rows, &b.cpu);
     b.env.shutdown().await;

@@ -1,0 +1,184 @@
+//! The herd, open loop: C1s open the app at a fixed rate, whatever the service answers, while
+//! one large C1 migrates in the background. Each arrival is sent at its scheduled instant (not
+//! after the previous one finished), polls its status like the app does, and is timed from
+//! just before its `POST /migrate` to its run's own `channels_migrated_at` and `completed_at`.
+//!
+//! The rate steps up (BENCH_OPEN_RATES, C1s/s, default `4,8,16`) for BENCH_OPEN_SECS each
+//! (default 20), each step measured on its own after the previous one drained. A step is
+//! sustained when every C1 completed within BENCH_OPEN_DRAIN_SECS (default 120) of the last
+//! arrival and the time to `completed` did not grow through the step: the p90 of the last
+//! quarter of arrivals within twice the first quarter's (+1 s). The background C1 has
+//! BENCH_OPEN_BACKGROUND messages (default 100000; 1000000 works too, its seeding takes ~4.5
+//! minutes more).
+
+use crate::figures::since;
+use crate::report::{percentile, Row};
+use crate::windows::Window;
+use crate::{env_usize, seed_many, spec, worker, Bench};
+use conversations_sim::model::C1Spec;
+use migrator_testkit::process::kill9;
+use std::time::{Duration, Instant};
+
+/// One arrival's times, in ms from its POST.
+struct Timed {
+    inbox: f64,
+    completed: f64,
+}
+
+/// One step's figures.
+struct Step {
+    rate: usize,
+    inbox: (f64, f64),
+    completed: (f64, f64),
+    growth: f64,
+    sustained: bool,
+}
+
+impl Bench {
+    /// The open-loop figure: a row per rate, and the highest rate sustained.
+    pub async fn arrivals(&mut self) -> anyhow::Result<()> {
+        let rates: Vec<usize> = std::env::var("BENCH_OPEN_RATES")
+            .unwrap_or_else(|_| "4,8,16".into())
+            .split(',')
+            .filter_map(|r| r.trim().parse().ok())
+            .filter(|r| *r > 0)
+            .collect();
+        let secs = env_usize("BENCH_OPEN_SECS", 20);
+        let drain = Duration::from_secs(env_usize("BENCH_OPEN_DRAIN_SECS", 120) as u64);
+        let background = env_usize("BENCH_OPEN_BACKGROUND", 100_000);
+        let env = &self.env;
+        self.say(&format!(
+            "seeding the background C1 ({background} messages)"
+        ));
+        let big = spec("b-open-big", (background / 100).max(1), 100, 77);
+        env.add_c1(&big).await;
+        let mut fleet: Vec<_> = (0..4).map(|_| worker(&env.settings)).collect();
+        env.post("b-open-big", "/migrate", None).await;
+        let mut steps = Vec::new();
+        for (n, &rate) in rates.iter().enumerate() {
+            let c1s: Vec<C1Spec> = (0..rate * secs)
+                .map(|i| {
+                    // 10 to 40 threads of 5 messages, spread over the last 120 days
+                    let threads = 10 + (i * 7919 + n * 31) % 31;
+                    spec(
+                        &format!("b-o{n}-{i}"),
+                        threads,
+                        5,
+                        5000 + (n * 10_000 + i) as u64,
+                    )
+                })
+                .collect();
+            self.say(&format!("{rate}/s for {secs} s: seeding {} C1s", c1s.len()));
+            for s in &c1s {
+                self.env.create_account(&s.shopper_id, "Bench").await;
+            }
+            seed_many(&self.env, &c1s).await;
+            let win = Window::open(Box::leak(format!("open-{rate}").into_boxed_str()));
+            let step = self.step(rate, &c1s, drain).await?;
+            self.cpu.push(win.close());
+            let stop = !step.sustained;
+            steps.push(step);
+            if stop {
+                break; // a higher rate would not be sustained either
+            }
+        }
+        let bg = self.env.admin_view("b-open-big").await;
+        self.say(&format!(
+            "background C1: {} messages moved during the steps",
+            bg["run"]["messages_migrated"]
+        ));
+        for w in &mut fleet {
+            kill9(w);
+        }
+        for s in &steps {
+            self.rows.push(Row(
+                format!(
+                    "open loop, {}/s for {secs} s, 4 workers, {background}-message C1 behind: \
+                     to `channels-migrated` p50 / p99 ms; to `completed` p50 / p99 ms",
+                    s.rate
+                ),
+                format!(
+                    "{:.0} / {:.0}; {:.0} / {:.0}",
+                    s.inbox.0, s.inbox.1, s.completed.0, s.completed.1
+                ),
+                "—".into(),
+                format!(
+                    "growth {:.2}{}",
+                    s.growth,
+                    if s.sustained { "" } else { " (not sustained)" }
+                ),
+            ));
+        }
+        let best = steps.iter().filter(|s| s.sustained).map(|s| s.rate).max();
+        self.rows.push(Row::plain(
+            "open loop: highest rate sustained (C1s of 10-40 threads per second)",
+            best.map_or("below the lowest rate tried".into(), |r| format!("{r}/s")),
+        ));
+        Ok(())
+    }
+
+    /// Sends `c1s` at `rate` per second, then waits for all of them to complete.
+    async fn step(&mut self, rate: usize, c1s: &[C1Spec], drain: Duration) -> anyhow::Result<Step> {
+        let env = &self.env;
+        let start = Instant::now();
+        let every = Duration::from_secs_f64(1.0 / rate as f64);
+        let deadline = start + every * c1s.len() as u32 + drain;
+        let timed = futures::future::join_all(c1s.iter().enumerate().map(|(i, s)| async move {
+            tokio::time::sleep_until((start + every * i as u32).into()).await;
+            let sent = chrono::Utc::now();
+            env.post(&s.shopper_id, "/migrate", None).await;
+            // the app: every 500 ms until the inbox is ready, then every 2 s
+            let mut pause = Duration::from_millis(500);
+            loop {
+                let (_, v) = env.get(&s.shopper_id, "/check-migration-status").await;
+                if v["migration_status"] == "completed" {
+                    break;
+                }
+                if v["inbox_ready"] == true {
+                    pause = Duration::from_secs(2);
+                }
+                if Instant::now() + pause > deadline {
+                    return None;
+                }
+                tokio::time::sleep(pause).await;
+            }
+            let v = env.admin_view(&s.shopper_id).await;
+            Some(Timed {
+                inbox: since(sent, &v["run"]["channels_migrated_at"]),
+                completed: since(sent, &v["run"]["completed_at"]),
+            })
+        }))
+        .await;
+        let late = timed.iter().filter(|t| t.is_none()).count();
+        let timed: Vec<Timed> = timed.into_iter().flatten().collect();
+        anyhow::ensure!(!timed.is_empty(), "no C1 of the {rate}/s step completed");
+        let mut inbox: Vec<f64> = timed.iter().map(|t| t.inbox).collect();
+        let mut done: Vec<f64> = timed.iter().map(|t| t.completed).collect();
+        let q = (done.len() / 4).max(1);
+        let mut first: Vec<f64> = done[..q].to_vec();
+        let mut last: Vec<f64> = done[done.len() - q..].to_vec();
+        let (f90, l90) = (percentile(&mut first, 0.9), percentile(&mut last, 0.9));
+        let growth = l90 / f90.max(1.0);
+        let step = Step {
+            rate,
+            inbox: (percentile(&mut inbox, 0.5), percentile(&mut inbox, 0.99)),
+            completed: (percentile(&mut done, 0.5), percentile(&mut done, 0.99)),
+            growth,
+            sustained: late == 0 && l90 <= 2.0 * f90 + 1000.0,
+        };
+        self.say(&format!(
+            "{rate}/s: inbox p50 {:.0} p99 {:.0} ms; completed p50 {:.0} p99 {:.0} ms; \
+             last/first quarter p90 {l90:.0}/{f90:.0} ms; {late} not completed in time{}",
+            step.inbox.0,
+            step.inbox.1,
+            step.completed.0,
+            step.completed.1,
+            if step.sustained {
+                ""
+            } else {
+                ": not sustained"
+            }
+        ));
+        Ok(step)
+    }
+}
