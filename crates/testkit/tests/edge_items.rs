@@ -243,6 +243,16 @@ async fn a_channel_listed_twice_is_one_channel_the_last_listing_winning() {
         )
         .await;
     assert_eq!(admin["run"]["figures"]["channels_migrated"], 2, "{admin}");
+    // the verifier reads the listing the same way: no difference
+    let (_, v) = env
+        .admin(
+            Method::POST,
+            &format!("/admin/accounts/{sh}/verify?wait_secs=30"),
+            None,
+        )
+        .await;
+    assert_eq!(v["result"], "match", "{v}");
+    assert_eq!(v["checked"]["channels"], 2, "{v}");
 
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;

@@ -85,10 +85,17 @@ impl Walk<'_> {
             crate::error::HopError::Permanent(format!("shopper id of the account: {e}"))
         })?;
         let brands = self.ctx.conversations.configs(&shopper).await?;
+        let carried = reads::channels_by_source(&mut self.c, self.account).await?;
+        // a channel id listed twice is one channel, its last listing the one migrated
+        let mut last = std::collections::HashMap::new();
         for ch in brands.iter().flat_map(|b| &b.channels) {
+            last.insert(ch.channel_id.as_str(), ch);
+        }
+        let mut listed: Vec<_> = last.into_values().collect();
+        listed.sort_by(|a, b| a.channel_id.cmp(&b.channel_id));
+        for ch in listed {
             self.found.outcome.channels += 1;
-            let source = ExactText::from(ch.channel_id.as_str());
-            let dest = reads::channel_by_source(&mut self.c, self.account, &source).await?;
+            let dest = carried.get(&ch.channel_id).cloned();
             let detail = match dest {
                 None => {
                     let why = format!("{} channel {:?} not carried over", ch.kind, ch.name);

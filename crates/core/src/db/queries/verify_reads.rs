@@ -163,20 +163,27 @@ pub async fn message_starred(
         .optional()?)
 }
 
-/// The re:amaze channel a Conversations channel was carried onto: (kind, name, native).
-pub async fn channel_by_source(
+/// Every Conversations channel of the account -> the re:amaze channel it was carried onto:
+/// (kind, name, native), in one read.
+pub async fn channels_by_source(
     conn: &mut AsyncPgConnection,
     account: AccountId,
-    source_id: &ExactText,
-) -> CoreResult<Option<(ExactText, ExactText, bool)>> {
-    Ok(channel_sources::table
+) -> CoreResult<std::collections::HashMap<String, (ExactText, ExactText, bool)>> {
+    let rows: Vec<(ExactText, ExactText, ExactText, bool)> = channel_sources::table
         .inner_join(channels::table.on(channels::id.eq(channel_sources::channel_id)))
         .filter(channel_sources::account_id.eq(account))
-        .filter(channel_sources::source_id.eq(source_id))
-        .select((channels::kind, channels::name, channels::native))
-        .first(conn)
-        .await
-        .optional()?)
+        .select((
+            channel_sources::source_id,
+            channels::kind,
+            channels::name,
+            channels::native,
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(source, kind, name, native)| (source.into_string(), (kind, name, native)))
+        .collect())
 }
 
 /// A set of source ids seen, on one connection (a session-local table).
