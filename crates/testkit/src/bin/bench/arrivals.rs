@@ -3,19 +3,20 @@
 //! after the previous one finished), polls its status like the app does, and is timed from
 //! just before its `POST /migrate` to its run's own `channels_migrated_at` and `completed_at`.
 //!
-//! The rate steps up (BENCH_OPEN_RATES, C1s/s, default `4,8,16`) for BENCH_OPEN_SECS each
+//! The rate steps up (BENCH_OPEN_RATES, C1s/s, default `8,16,32,64`) for BENCH_OPEN_SECS each
 //! (default 20), each step measured on its own after the previous one drained. A step is
 //! sustained when every C1 completed within BENCH_OPEN_DRAIN_SECS (default 120) of the last
 //! arrival and the time to `completed` did not grow through the step: the p90 of the last
 //! quarter of arrivals within twice the first quarter's (+1 s). The background C1 has
-//! BENCH_OPEN_BACKGROUND messages (default 100000; 1000000 works too, its seeding takes ~4.5
-//! minutes more).
+//! BENCH_OPEN_BACKGROUND messages (default 300000, seeded in ~80 s; 1000000 keeps it busy
+//! through every step but its seeding takes ~4.5 minutes); the row says when it completed.
 
-use crate::figures::since;
+use crate::figures::{since, wait_verified};
 use crate::report::{percentile, Row};
 use crate::windows::Window;
 use crate::{env_usize, seed_many, spec, worker, Bench};
 use conversations_sim::model::C1Spec;
+use migrator_testkit::dynamo_proxy::DynamoProxy;
 use migrator_testkit::process::kill9;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,9 @@ struct Timed {
 /// One step's figures.
 struct Step {
     rate: usize,
+    /// DynamoDB requests and Conversations REST calls per C1 (its verification included).
+    reads: f64,
+    rest: f64,
     inbox: (f64, f64),
     completed: (f64, f64),
     growth: f64,
@@ -38,23 +42,29 @@ impl Bench {
     /// The open-loop figure: a row per rate, and the highest rate sustained.
     pub async fn arrivals(&mut self) -> anyhow::Result<()> {
         let rates: Vec<usize> = std::env::var("BENCH_OPEN_RATES")
-            .unwrap_or_else(|_| "4,8,16".into())
+            .unwrap_or_else(|_| "8,16,32,64".into())
             .split(',')
             .filter_map(|r| r.trim().parse().ok())
             .filter(|r| *r > 0)
             .collect();
         let secs = env_usize("BENCH_OPEN_SECS", 20);
         let drain = Duration::from_secs(env_usize("BENCH_OPEN_DRAIN_SECS", 120) as u64);
-        let background = env_usize("BENCH_OPEN_BACKGROUND", 100_000);
+        let background = env_usize("BENCH_OPEN_BACKGROUND", 300_000);
         let env = &self.env;
         self.say(&format!(
             "seeding the background C1 ({background} messages)"
         ));
         let big = spec("b-open-big", (background / 100).max(1), 100, 77);
         env.add_c1(&big).await;
-        let mut fleet: Vec<_> = (0..4).map(|_| worker(&env.settings)).collect();
+        // the workers read DynamoDB through a counting proxy: reads per C1
+        let proxy = DynamoProxy::start(env.settings.dynamodb.endpoint.as_str()).await;
+        let mut s = env.settings.clone();
+        s.dynamodb.endpoint = proxy.url.clone();
+        let mut fleet: Vec<_> = (0..4).map(|_| worker(&s)).collect();
+        let bg_start = chrono::Utc::now();
         env.post("b-open-big", "/migrate", None).await;
         let mut steps = Vec::new();
+        let mut measured = Duration::ZERO;
         for (n, &rate) in rates.iter().enumerate() {
             let c1s: Vec<C1Spec> = (0..rate * secs)
                 .map(|i| {
@@ -74,7 +84,18 @@ impl Bench {
             }
             seed_many(&self.env, &c1s).await;
             let win = Window::open(Box::leak(format!("open-{rate}").into_boxed_str()));
-            let step = self.step(rate, &c1s, drain).await?;
+            let t = Instant::now();
+            let (reads, rest) = (proxy.counts().0, rest_calls(&self.env).await);
+            let mut step = self.step(rate, &c1s, drain).await?;
+            // the step's verifications too, then its source calls per C1
+            wait_verified(&self.env, &format!("b-o{n}-%")).await;
+            step.reads = (proxy.counts().0 - reads) as f64 / c1s.len() as f64;
+            step.rest = (rest_calls(&self.env).await - rest) as f64 / c1s.len() as f64;
+            self.say(&format!(
+                "{rate}/s: per C1 {:.1} DynamoDB requests, {:.1} REST calls (verification included; the background C1's reads during the step too)",
+                step.reads, step.rest
+            ));
+            measured += t.elapsed();
             self.cpu.push(win.close());
             let stop = !step.sustained;
             steps.push(step);
@@ -83,18 +104,28 @@ impl Bench {
             }
         }
         let bg = self.env.admin_view("b-open-big").await;
+        let behind = match bg["run"]["completed_at"].as_str() {
+            Some(_) => format!(
+                "completed {:.0} s after its POST",
+                since(bg_start, &bg["run"]["completed_at"]) / 1000.0
+            ),
+            None => "still migrating at the end".into(),
+        };
         self.say(&format!(
-            "background C1: {} messages moved during the steps",
-            bg["run"]["messages_migrated"]
+            "background C1: {} messages moved, {behind}; the steps took {:.0} s (seeding between \
+             them aside)",
+            bg["run"]["figures"]["messages_migrated"],
+            measured.as_secs_f64()
         ));
         for w in &mut fleet {
             kill9(w);
         }
+        proxy.stop().await;
         for s in &steps {
             self.rows.push(Row(
                 format!(
-                    "open loop, {}/s for {secs} s, 4 workers, {background}-message C1 behind: \
-                     to `channels-migrated` p50 / p99 ms; to `completed` p50 / p99 ms",
+                    "open loop, {}/s for {secs} s, 4 workers, {background}-message C1 behind \
+                     ({behind}): to `channels-migrated` p50 / p99 ms; to `completed` p50 / p99 ms",
                     s.rate
                 ),
                 format!(
@@ -103,9 +134,11 @@ impl Bench {
                 ),
                 "—".into(),
                 format!(
-                    "growth {:.2}{}",
+                    "growth {:.2}{}; per C1 {:.0} DynamoDB reads, {:.1} REST calls",
                     s.growth,
-                    if s.sustained { "" } else { " (not sustained)" }
+                    if s.sustained { "" } else { " (not sustained)" },
+                    s.reads,
+                    s.rest
                 ),
             ));
         }
@@ -161,6 +194,8 @@ impl Bench {
         let growth = l90 / f90.max(1.0);
         let step = Step {
             rate,
+            reads: 0.0,
+            rest: 0.0,
             inbox: (percentile(&mut inbox, 0.5), percentile(&mut inbox, 0.99)),
             completed: (percentile(&mut done, 0.5), percentile(&mut done, 0.99)),
             growth,
@@ -181,4 +216,10 @@ impl Bench {
         ));
         Ok(step)
     }
+}
+
+/// Conversations REST calls so far (eligibility and configs-migration).
+async fn rest_calls(env: &migrator_testkit::TestEnv) -> u64 {
+    let s = env.sim_stats().await;
+    s.eligibility_calls + s.configs_calls
 }

@@ -1,96 +1,131 @@
 //! Raw limits of the machine, measured in the same run as our figures: the emulator's Query
-//! rate, Postgres's COPY rate, `pgbench -S`, and the load generator for the status endpoint.
+//! rate at the worker's read concurrency, Postgres's binary COPY rate, `pgbench -S`, and the
+//! load generator for the status endpoint.
 
 use crate::windows::Window;
 use anyhow::Context;
 use conversations_sim::model::C1Spec;
 use migrator_testkit::TestEnv;
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// Paginated Query of every message of `spec` with the Rust SDK: the emulator's raw rate.
-pub async fn raw_query_rate(env: &TestEnv, spec: &C1Spec, page: i32) -> f64 {
+/// Paginated Query of every message of `spec` with the Rust SDK, `concurrency` threads at a
+/// time (the worker's `thread_concurrency`), each thread's pages in order: the emulator's raw
+/// rate for the worker's read pattern.
+pub async fn raw_query_rate(env: &TestEnv, spec: &C1Spec, page: i32, concurrency: usize) -> f64 {
     use aws_sdk_dynamodb::types::AttributeValue;
+    use futures::StreamExt;
     let start = Instant::now();
-    let mut n = 0usize;
-    for t in &spec.threads {
-        let mut key = None;
-        loop {
-            let out = env
-                .dynamo
-                .query()
-                .table_name(&env.tables.messages)
-                .key_condition_expression("thread_id = :t")
-                .expression_attribute_values(":t", AttributeValue::S(t.thread_id.clone()))
-                .set_exclusive_start_key(key)
-                .limit(page)
-                .send()
-                .await
-                .expect("query");
-            n += out.items.map(|i| i.len()).unwrap_or(0);
-            key = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if key.is_none() {
-                break;
+    let n: usize = futures::stream::iter(&spec.threads)
+        .map(|t| async move {
+            let (mut n, mut key) = (0, None);
+            loop {
+                let out = env
+                    .dynamo
+                    .query()
+                    .table_name(&env.tables.messages)
+                    .key_condition_expression("thread_id = :t")
+                    .expression_attribute_values(":t", AttributeValue::S(t.thread_id.clone()))
+                    .set_exclusive_start_key(key)
+                    .limit(page)
+                    .send()
+                    .await
+                    .expect("query");
+                n += out.items.map(|i| i.len()).unwrap_or(0);
+                key = out.last_evaluated_key.filter(|k| !k.is_empty());
+                if key.is_none() {
+                    return n;
+                }
             }
-        }
-    }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .fold(0, |a, b| async move { a + b })
+        .await;
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// `COPY … FROM STDIN (csv)` of the same rows into a table shaped like `messages`: Postgres's raw rate.
-pub fn raw_copy_rate(db_url: &str, spec: &C1Spec) -> anyhow::Result<f64> {
-    let psql = |sql: &str| {
-        Command::new("psql")
-            .arg(db_url)
-            .args(["-qAtc", sql])
-            .status()
-    };
-    psql("DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE messages INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)")?;
+/// One row of `messages` as the COPY writes it.
+type CopyRow = (
+    uuid::Uuid,
+    uuid::Uuid,
+    uuid::Uuid,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<Vec<u8>>,
+    chrono::DateTime<chrono::Utc>,
+    bool,
+    Option<serde_json::Value>,
+    bool,
+);
+
+/// Binary `COPY … FROM STDIN` through tokio-postgres of the same rows (built before the clock
+/// starts) into a table shaped like `messages`: Postgres's raw write rate.
+pub async fn raw_copy_rate(db_url: &str, spec: &C1Spec) -> anyhow::Result<f64> {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::{ToSql, Type};
+    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE messages \
+             INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)",
+        )
+        .await?;
     let account = uuid::Uuid::new_v4();
-    let mut csv = String::new();
+    let mut rows: Vec<CopyRow> = Vec::new();
     for t in &spec.threads {
         let conv = uuid::Uuid::new_v4();
         for m in &t.messages {
-            let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-            let body_hex = m
-                .body
-                .as_deref()
-                .map(|b| {
-                    format!(
-                        "\\x{}",
-                        b.bytes().map(|x| format!("{x:02x}")).collect::<String>()
-                    )
-                })
-                .unwrap_or_default();
-            csv.push_str(&format!(
-                "{},{account},{conv},{},{},{},{},{},{},{},{},false\n",
+            rows.push((
                 uuid::Uuid::new_v4(),
-                q(&m.message_id),
-                q(&m.sort_key()),
-                m.direction,
-                m.author_name.as_deref().map(q).unwrap_or_default(),
-                body_hex,
-                chrono::DateTime::from_timestamp_millis(m.sent_at)
-                    .unwrap()
-                    .to_rfc3339(),
+                account,
+                conv,
+                m.message_id.clone(),
+                m.sort_key(),
+                m.direction.clone(),
+                m.author_name.clone(),
+                m.body.as_ref().map(|b| b.as_bytes().to_vec()),
+                chrono::DateTime::from_timestamp_millis(m.sent_at).unwrap(),
                 m.starred.unwrap_or(false),
-                m.telephony
-                    .as_ref()
-                    .map(|t| q(&t.to_string()))
-                    .unwrap_or_default(),
+                m.telephony.clone(),
+                false,
             ));
         }
     }
-    let rows = spec.threads.iter().map(|t| t.messages.len()).sum::<usize>();
+    let types = [
+        Type::UUID,
+        Type::UUID,
+        Type::UUID,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::BYTEA,
+        Type::TIMESTAMPTZ,
+        Type::BOOL,
+        Type::JSON,
+        Type::BOOL,
+    ];
     let start = Instant::now();
-    let mut child = Command::new("psql").arg(db_url)
-        .args(["-qc", "COPY bench_copy (id, account_id, conversation_id, source_id, source_sort, direction, author_name, body, sent_at, starred, metadata, native) FROM STDIN WITH (FORMAT csv)"])
-        .stdin(Stdio::piped()).spawn()?;
-    child.stdin.take().unwrap().write_all(csv.as_bytes())?;
-    anyhow::ensure!(child.wait()?.success(), "COPY failed");
-    let rate = rows as f64 / start.elapsed().as_secs_f64();
-    psql("DROP TABLE bench_copy")?;
+    let sink = client
+        .copy_in(
+            "COPY bench_copy (id, account_id, conversation_id, source_id, source_sort, direction, \
+             author_name, body, sent_at, starred, metadata, native) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    futures::pin_mut!(writer);
+    for r in &rows {
+        let values: [&(dyn ToSql + Sync); 12] = [
+            &r.0, &r.1, &r.2, &r.3, &r.4, &r.5, &r.6, &r.7, &r.8, &r.9, &r.10, &r.11,
+        ];
+        writer.as_mut().write(&values).await?;
+    }
+    let written = writer.finish().await?;
+    let rate = written as f64 / start.elapsed().as_secs_f64();
+    client.batch_execute("DROP TABLE bench_copy").await?;
     Ok(rate)
 }
 

@@ -4,7 +4,7 @@
 //! at the proxy, per second, once two poll periods have passed (until then a worker that has
 //! just started may not yet know the others), and over the whole run.
 //!
-//! Pages are small here (`dynamodb.page_size` 25) so that the reads, not the writes, are the
+//! Pages are small here (`dynamodb.page_size` 10) so that the reads, not the writes, are the
 //! work: 8 C1s of 40 threads x 200 messages per run (BENCH_CAP_MESSAGES in all, 64000).
 
 use crate::report::Row;
@@ -70,7 +70,7 @@ impl Bench {
         seed_many(&self.env, &c1s).await;
         let mut s = self.env.settings.clone();
         s.dynamodb.endpoint = proxy.url.clone();
-        s.dynamodb.page_size = 25;
+        s.dynamodb.page_size = 10;
         s.source.max_reads_per_sec = cap;
         let mut fleet: Vec<_> = (0..4).map(|_| worker(&s)).collect();
         let warmup = Duration::from_secs(2 * s.worker.fleet_poll_secs.max(1));
