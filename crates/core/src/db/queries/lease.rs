@@ -4,14 +4,14 @@
 
 use super::transitions::lock_account;
 use crate::db::models::{Account, MigrationRun};
-use crate::db::schema::migration_runs;
+use crate::db::schema::{accounts, migration_runs};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::RunId;
 use crate::queue::MigrationHop;
+use crate::status::{MigrationStatus, ALL_STATUSES};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// What taking the lease for a hop found.
 #[derive(Debug)]
@@ -29,48 +29,110 @@ pub enum LeaseOutcome {
     Stale,
 }
 
-/// Takes the run's lease for `owner` when the hop is current and nobody else holds it.
+/// Takes the run's lease for `owner` when the hop is current and nobody else holds it: one
+/// `UPDATE` of the run (then a read of the account) on the common path; only a hop that did
+/// not get the lease reads on to say whether it is a duplicate or stale. The run row is the
+/// only row it locks, as the heartbeat's update does, so it cannot deadlock with the api or a
+/// page transaction (account, then run); the fence of every later write checks the account.
 pub async fn lease(
     conn: &mut AsyncPgConnection,
     hop: &MigrationHop,
     owner: &str,
     ttl_secs: i64,
 ) -> CoreResult<LeaseOutcome> {
-    let hop = hop.clone();
-    let owner = owner.to_string();
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let Some(account) = lock_if_current(c, &hop).await? else {
-                return Ok(LeaseOutcome::Stale);
-            };
-            let run = super::transitions::lock_run(c, hop.run_id).await?;
-            if run.cancelled || run.phase != hop.phase.as_str() {
-                return Ok(LeaseOutcome::Stale);
-            }
-            let now = Utc::now();
-            let held = run.lease_owner.as_deref().is_some_and(|o| o != owner)
-                && run.lease_expires_at.is_some_and(|e| e > now);
-            if held {
-                return Ok(LeaseOutcome::Busy);
-            }
-            let run = diesel::update(migration_runs::table.find(run.id))
-                .set((
-                    migration_runs::lease_owner.eq(Some(owner)),
-                    migration_runs::lease_expires_at.eq(Some(now + Duration::seconds(ttl_secs))),
-                    migration_runs::hop_attempts.eq(hop.attempt as i32),
-                    migration_runs::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning(MigrationRun::as_returning())
-                .get_result(c)
+    // a lease that expires or is released between the update and the look is tried once more
+    for _ in 0..2 {
+        if let Some(run) = take(conn, hop, owner, ttl_secs).await? {
+            let account = accounts::table
+                .find(hop.account_id)
+                .select(Account::as_select())
+                .first(conn)
                 .await?;
-            Ok(LeaseOutcome::Leased {
+            return Ok(LeaseOutcome::Leased {
                 run: Box::new(run),
                 account: Box::new(account),
-            })
+            });
         }
-        .scope_boxed()
-    })
+        match why_not(conn, hop, owner).await? {
+            Some(outcome) => return Ok(outcome),
+            None => continue,
+        }
+    }
+    Ok(LeaseOutcome::Busy)
+}
+
+/// The lease in one statement: the run is the account's current one, in a status where the
+/// hop's phase runs, not cancelled, at the hop's phase, and nobody else's live lease.
+async fn take(
+    conn: &mut AsyncPgConnection,
+    hop: &MigrationHop,
+    owner: &str,
+    ttl_secs: i64,
+) -> CoreResult<Option<MigrationRun>> {
+    use migration_runs::dsl as r;
+    let now = Utc::now();
+    let statuses: Vec<MigrationStatus> = ALL_STATUSES
+        .into_iter()
+        .filter(|s| hop.phase.runs_in(*s))
+        .collect();
+    let current = accounts::table
+        .filter(accounts::id.eq(hop.account_id))
+        .filter(accounts::current_run_id.eq(hop.run_id))
+        .filter(accounts::migration_status.eq_any(statuses));
+    Ok(diesel::update(
+        r::migration_runs
+            .find(hop.run_id)
+            .filter(r::cancelled.eq(false))
+            .filter(r::phase.eq(hop.phase.as_str()))
+            .filter(
+                r::lease_owner
+                    .is_null()
+                    .or(r::lease_owner.eq(owner))
+                    .or(r::lease_expires_at.is_null())
+                    .or(r::lease_expires_at.le(now)),
+            )
+            .filter(diesel::dsl::exists(current)),
+    )
+    .set((
+        r::lease_owner.eq(Some(owner)),
+        r::lease_expires_at.eq(Some(now + Duration::seconds(ttl_secs))),
+        r::hop_attempts.eq(hop.attempt as i32),
+        r::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(MigrationRun::as_returning())
+    .get_result(conn)
     .await
+    .optional()?)
+}
+
+/// Why a hop did not get the lease: stale, or held by another live owner (a duplicate);
+/// `None` when neither holds any more (try again).
+async fn why_not(
+    conn: &mut AsyncPgConnection,
+    hop: &MigrationHop,
+    owner: &str,
+) -> CoreResult<Option<LeaseOutcome>> {
+    let account: Option<Account> = accounts::table
+        .find(hop.account_id)
+        .select(Account::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    let current = account.is_some_and(|a| {
+        a.current_run_id == Some(hop.run_id) && hop.phase.runs_in(a.migration_status)
+    });
+    let run: Option<MigrationRun> = migration_runs::table
+        .find(hop.run_id)
+        .select(MigrationRun::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    let Some(run) = run.filter(|r| current && !r.cancelled && r.phase == hop.phase.as_str()) else {
+        return Ok(Some(LeaseOutcome::Stale));
+    };
+    let held = run.lease_owner.as_deref().is_some_and(|o| o != owner)
+        && run.lease_expires_at.is_some_and(|e| e > Utc::now());
+    Ok(held.then_some(LeaseOutcome::Busy))
 }
 
 /// Locks the hop's account when the hop is still current: its run is the account's, and its
