@@ -95,7 +95,16 @@ async fn contract_breaches_are_rejects_and_the_rest_migrates() {
                 at + 3,
                 json!({"attachments": {"L": [{"S": "not a map"}, {"M": {"file_name": {"S": "f"}}}]}}),
             ),
-            thread(sh, "T2", "sms1", "sms", "closed", json!({})),
+            // older than T1 (whose last message is "now"), so T1 is read first and T2's m1 is
+            // the reused id, whatever the clock did between the two items
+            thread(
+                sh,
+                "T2",
+                "sms1",
+                "sms",
+                "closed",
+                json!({"last_message_at": {"N": (at + 4).to_string()}}),
+            ),
             message(
                 sh,
                 "T2",
