@@ -77,7 +77,7 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
     let (s, v) = env
         .call(
             reqwest::Method::POST,
-            "/admin/accounts/verified/verify?wait_secs=60",
+            "/admin/accounts/verified/verify?wait_secs=30",
             Some(&env.admin_token()),
             None,
         )
@@ -86,6 +86,20 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
     assert_eq!(
         (v["result"].as_str(), v["requested_by"].as_str()),
         (Some("match"), Some("operator")),
+        "{v}"
+    );
+    // no request is held past 30 s
+    let (s, v) = env
+        .call(
+            reqwest::Method::POST,
+            "/admin/accounts/verified/verify?wait_secs=31",
+            Some(&env.admin_token()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"].as_str()),
+        (400, Some("invalid_wait")),
         "{v}"
     );
 

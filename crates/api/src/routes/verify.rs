@@ -18,13 +18,17 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
+/// The longest `?wait_secs=`.
+pub const MAX_WAIT_SECS: u64 = 30;
+
 /// `?wait_secs=`: how long `POST …/verify` waits for the result.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// Wait up to this many seconds for the result (200 once done or failed); 0 or absent:
-    /// answer at once (202).
-    #[param(minimum = 0, maximum = 120)]
+    /// answer at once (202). At most 30: a request is not held longer than load balancers'
+    /// usual idle timeouts allow; poll `GET …/verification` for longer waits.
+    #[param(minimum = 0, maximum = 30)]
     wait_secs: Option<u64>,
 }
 
@@ -45,10 +49,10 @@ pub async fn verify(
     q: web::Query<WaitQuery>,
 ) -> ApiResult<HttpResponse> {
     let wait = q.wait_secs.unwrap_or(0);
-    if wait > 120 {
+    if wait > MAX_WAIT_SECS {
         return Err(ApiError::bad_request(
             "invalid_wait",
-            "wait_secs is 0 to 120",
+            "wait_secs is 0 to 30",
         ));
     }
     let shopper_id = shopper(&path)?;

@@ -34,6 +34,8 @@ async fn main() -> anyhow::Result<()> {
             .arg("run")
             .arg(&schema)
             .args(["--checks", "all", "--workers", "1"])
+            // longer than the longest wait a request may ask for (`POST …/verify?wait_secs=30`)
+            .args(["--request-timeout", "40"])
             .arg("--header")
             .arg(format!("Authorization: Bearer {token}"))
             .args(&extra)
