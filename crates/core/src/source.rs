@@ -53,6 +53,27 @@ impl std::fmt::Debug for SourceChannel {
     }
 }
 
+/// The channels of configs-migration as they are migrated (and verified): each channel id
+/// once, in the order first listed, with its last listing and the index of that listing's
+/// brand in `brands` — a channel listed twice is the last listing, as one upsert after another
+/// would leave it.
+pub fn channels_as_migrated(brands: &[SourceBrand]) -> Vec<(usize, &SourceChannel)> {
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut out: Vec<(usize, &SourceChannel)> = Vec::new();
+    for (b, brand) in brands.iter().enumerate() {
+        for ch in &brand.channels {
+            match at.get(ch.channel_id.as_str()) {
+                Some(&i) => out[i] = (b, ch),
+                None => {
+                    at.insert(&ch.channel_id, out.len());
+                    out.push((b, ch));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The contact of a thread.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceContact {
@@ -162,4 +183,48 @@ pub struct Reject {
     pub reason: String,
     /// The raw item.
     pub raw: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brand(id: &str, channels: &[(&str, &str)]) -> SourceBrand {
+        SourceBrand {
+            brand_id: id.into(),
+            name: None,
+            website: None,
+            channels: channels
+                .iter()
+                .map(|(id, name)| SourceChannel {
+                    channel_id: (*id).into(),
+                    kind: "sms".into(),
+                    name: Some((*name).into()),
+                    address: None,
+                    settings: None,
+                    credentials: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_channel_listed_twice_is_its_last_listing_in_its_first_place() {
+        let brands = [
+            brand("b1", &[("a", "A1"), ("b", "B1"), ("a", "A2")]),
+            brand("b2", &[("c", "C1"), ("a", "A3")]),
+        ];
+        let got: Vec<(usize, &str, Option<&str>)> = channels_as_migrated(&brands)
+            .into_iter()
+            .map(|(b, ch)| (b, ch.channel_id.as_str(), ch.name.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "a", Some("A3")),
+                (0, "b", Some("B1")),
+                (1, "c", Some("C1"))
+            ]
+        );
+    }
 }

@@ -15,7 +15,7 @@ use migrator_core::db::queries::verifications::{Diff, Outcome};
 use migrator_core::db::queries::verify_reads::{self as reads, Seen};
 use migrator_core::db::DbConn;
 use migrator_core::ids::{AccountId, ConversationId, MessageId, ShopperId};
-use migrator_core::source::{SourceMessage, SourceThread};
+use migrator_core::source::{channels_as_migrated, SourceMessage, SourceThread};
 use migrator_core::text::ExactText;
 use std::collections::{HashMap, HashSet};
 
@@ -86,14 +86,8 @@ impl Walk<'_> {
         })?;
         let brands = self.ctx.conversations.configs(&shopper).await?;
         let carried = reads::channels_by_source(&mut self.c, self.account).await?;
-        // a channel id listed twice is one channel, its last listing the one migrated
-        let mut last = std::collections::HashMap::new();
-        for ch in brands.iter().flat_map(|b| &b.channels) {
-            last.insert(ch.channel_id.as_str(), ch);
-        }
-        let mut listed: Vec<_> = last.into_values().collect();
-        listed.sort_by(|a, b| a.channel_id.cmp(&b.channel_id));
-        for ch in listed {
+        // read as the channels phase wrote it: a channel id listed twice is its last listing
+        for (_, ch) in channels_as_migrated(&brands) {
             self.found.outcome.channels += 1;
             let dest = carried.get(&ch.channel_id).cloned();
             let detail = match dest {

@@ -6,17 +6,18 @@ use crate::crypto::Keyring;
 use crate::db::schema::{brands, channel_sources, channels};
 use crate::error::CoreResult;
 use crate::ids::{AccountId, BrandId, ChannelId};
-use crate::source::{SourceBrand, SourceChannel};
+use crate::source::{channels_as_migrated, SourceBrand, SourceChannel};
 use crate::text::{exact, ExactText};
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::HashMap;
 
 /// Upserts the brands and channels of configs-migration in a few statements whatever the
 /// number of channels: the account's known channels are read once, every channel is written by
 /// one multi-row upsert and every source id by another. A channel id the source lists twice is
-/// written once, the last listing winning (as one upsert after another would leave it).
-/// Returns the number of distinct source channels carried over.
+/// written once, as [`channels_as_migrated`] says (the verifier reads the listing the same
+/// way). Returns the number of distinct source channels carried over.
 pub async fn upsert_brands_and_channels(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
@@ -24,36 +25,38 @@ pub async fn upsert_brands_and_channels(
     secrets: &Keyring,
 ) -> CoreResult<i32> {
     let known = channel_map(conn, account_id).await?;
+    // web chat is the account's one channel: found, or created with the first brand listing it
     let mut webchat: Option<ChannelId> = None;
-    // source channel id -> (its row when it is not web chat, the channel it maps to)
-    let mut chosen: HashMap<&str, (Option<ChannelRow>, ChannelId)> = HashMap::new();
-    let mut order: Vec<&str> = Vec::new();
+    let mut brand_ids = Vec::with_capacity(source.len());
     for b in source {
-        let has_webchat = b.channels.iter().any(|c| c.kind == "webchat");
-        let brand_id = upsert_brand(conn, account_id, b, has_webchat).await?;
-        for ch in &b.channels {
-            let entry = if ch.kind == "webchat" {
-                let id = match webchat {
-                    Some(id) => id,
-                    None => webchat_channel(conn, account_id, brand_id, ch).await?,
-                };
-                webchat = Some(id);
-                (None, id)
-            } else {
-                let id = known.get(&ch.channel_id).copied().unwrap_or_default();
-                (Some(channel_row(id, account_id, brand_id, ch, secrets)), id)
-            };
-            let key = ch.channel_id.as_str();
-            if chosen.insert(key, entry).is_none() {
-                order.push(key);
-            }
+        let first_webchat = b.channels.iter().find(|c| c.kind == "webchat");
+        let brand_id = upsert_brand(conn, account_id, b, first_webchat.is_some()).await?;
+        if let (None, Some(ch)) = (webchat, first_webchat) {
+            webchat = Some(webchat_channel(conn, account_id, brand_id, ch).await?);
         }
+        brand_ids.push(brand_id);
     }
-    let rows: Vec<&ChannelRow> = order.iter().filter_map(|k| chosen[k].0.as_ref()).collect();
+    let listed = channels_as_migrated(source);
+    let mut rows: Vec<ChannelRow> = Vec::new();
+    let mut sources = Vec::with_capacity(listed.len());
+    for (b, ch) in &listed {
+        let id = match webchat.filter(|_| ch.kind == "webchat") {
+            Some(id) => id,
+            None => {
+                let id = known.get(&ch.channel_id).copied().unwrap_or_default();
+                rows.push(channel_row(id, account_id, brand_ids[*b], ch, secrets));
+                id
+            }
+        };
+        sources.push((
+            channel_sources::account_id.eq(account_id),
+            channel_sources::source_id.eq(ExactText::from(ch.channel_id.as_str())),
+            channel_sources::channel_id.eq(id),
+        ));
+    }
     if !rows.is_empty() {
-        use diesel::upsert::excluded;
         diesel::insert_into(channels::table)
-            .values(rows)
+            .values(&rows)
             .on_conflict(channels::id)
             .do_update()
             .set((
@@ -68,18 +71,7 @@ pub async fn upsert_brands_and_channels(
             .execute(conn)
             .await?;
     }
-    let sources: Vec<_> = order
-        .iter()
-        .map(|k| {
-            (
-                channel_sources::account_id.eq(account_id),
-                channel_sources::source_id.eq(ExactText::from(*k)),
-                channel_sources::channel_id.eq(chosen[k].1),
-            )
-        })
-        .collect();
     if !sources.is_empty() {
-        use diesel::upsert::excluded;
         diesel::insert_into(channel_sources::table)
             .values(sources)
             .on_conflict((channel_sources::account_id, channel_sources::source_id))
@@ -88,7 +80,7 @@ pub async fn upsert_brands_and_channels(
             .execute(conn)
             .await?;
     }
-    Ok(order.len() as i32)
+    Ok(listed.len() as i32)
 }
 
 async fn upsert_brand(
