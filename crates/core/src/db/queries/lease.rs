@@ -8,7 +8,6 @@ use crate::db::schema::{accounts, migration_runs};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::RunId;
 use crate::queue::MigrationHop;
-use crate::status::{MigrationStatus, ALL_STATUSES};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -71,14 +70,10 @@ async fn take(
 ) -> CoreResult<Option<MigrationRun>> {
     use migration_runs::dsl as r;
     let now = Utc::now();
-    let statuses: Vec<MigrationStatus> = ALL_STATUSES
-        .into_iter()
-        .filter(|s| hop.phase.runs_in(*s))
-        .collect();
     let current = accounts::table
         .filter(accounts::id.eq(hop.account_id))
         .filter(accounts::current_run_id.eq(hop.run_id))
-        .filter(accounts::migration_status.eq_any(statuses));
+        .filter(accounts::migration_status.eq_any(hop.phase.spec().runs_in));
     Ok(diesel::update(
         r::migration_runs
             .find(hop.run_id)

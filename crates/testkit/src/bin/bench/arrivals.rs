@@ -11,8 +11,8 @@
 //! BENCH_OPEN_BACKGROUND messages (default 300000, seeded in ~80 s; 1000000 keeps it busy
 //! through every step but its seeding takes ~4.5 minutes); the row says when it completed.
 
-use crate::figures::{since, wait_verified};
-use crate::report::{percentile, Row};
+use crate::figures::wait_verified;
+use crate::report::{percentile, since, Row};
 use crate::windows::Window;
 use crate::{env_usize, seed_many, spec, worker, Bench};
 use conversations_sim::model::C1Spec;
@@ -83,7 +83,7 @@ impl Bench {
                 self.env.create_account(&s.shopper_id, "Bench").await;
             }
             seed_many(&self.env, &c1s).await;
-            let win = Window::open(Box::leak(format!("open-{rate}").into_boxed_str()));
+            let win = Window::open(format!("open-{rate}"));
             let t = Instant::now();
             let (reads, rest) = (proxy.counts().0, rest_calls(&self.env).await);
             let mut step = self.step(rate, &c1s, drain).await?;

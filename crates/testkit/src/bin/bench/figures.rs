@@ -1,7 +1,7 @@
 //! Each figure of the table: the workload, what is measured, and its row.
 
 use crate::raw::{pgbench_tps, raw_copy_rate, raw_query_rate, wrk_status};
-use crate::report::{percentile, secs_between, Row};
+use crate::report::{percentile, secs_between, since, Row};
 use crate::windows::Window;
 use crate::{seed_many, spec, worker, Bench};
 use conversations_sim::model::C1Spec;
@@ -280,18 +280,6 @@ pub async fn wait_verified(env: &migrator_testkit::TestEnv, pattern: &str) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Milliseconds from `t` to the RFC 3339 timestamp `at`.
-pub fn since(t: chrono::DateTime<chrono::Utc>, at: &serde_json::Value) -> f64 {
-    let at = at
-        .as_str()
-        .unwrap_or_else(|| panic!("a timestamp, not {at}"));
-    let at = chrono::DateTime::parse_from_rfc3339(at).expect("RFC 3339");
-    (at.with_timezone(&chrono::Utc) - t)
-        .num_microseconds()
-        .unwrap_or(0) as f64
-        / 1000.0
 }
 
 /// Waits until `n` accounts whose shopper id is `LIKE pattern` are completed.

@@ -16,15 +16,25 @@ pub fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// An RFC 3339 timestamp of an api body.
+fn timestamp(at: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    let s = at
+        .as_str()
+        .unwrap_or_else(|| panic!("a timestamp, not {at}"));
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("RFC 3339")
+        .with_timezone(&chrono::Utc)
+}
+
 /// Seconds between two timestamps of an admin view's run.
 pub fn secs_between(v: &serde_json::Value, a: &str, b: &str) -> f64 {
-    let t = |k: &str| {
-        chrono::DateTime::parse_from_rfc3339(
-            v["run"][k].as_str().unwrap_or_else(|| panic!("{k} in {v}")),
-        )
-        .unwrap()
-    };
-    (t(b) - t(a)).num_milliseconds() as f64 / 1000.0
+    let (a, b) = (timestamp(&v["run"][a]), timestamp(&v["run"][b]));
+    (b - a).num_milliseconds() as f64 / 1000.0
+}
+
+/// Milliseconds from `t` to the timestamp `at`.
+pub fn since(t: chrono::DateTime<chrono::Utc>, at: &serde_json::Value) -> f64 {
+    (timestamp(at) - t).num_microseconds().unwrap_or(0) as f64 / 1000.0
 }
 
 /// The table, then the CPU of each window.

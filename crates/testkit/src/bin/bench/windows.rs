@@ -53,14 +53,15 @@ fn cpu_by_role() -> std::collections::BTreeMap<&'static str, f64> {
 /// CPU use over a measured window, per role, in cores (1.0 = one core busy throughout); with
 /// `BENCH_PROFILE=dir`, also a system-wide `perf record` of the window to `dir/<name>.data`.
 pub struct Window {
-    name: &'static str,
+    name: String,
     start: Instant,
     cpu: std::collections::BTreeMap<&'static str, f64>,
     perf: Option<Child>,
 }
 
 impl Window {
-    pub fn open(name: &'static str) -> Self {
+    pub fn open(name: impl Into<String>) -> Self {
+        let name = name.into();
         let perf = std::env::var("BENCH_PROFILE").ok().map(|dir| {
             std::fs::create_dir_all(&dir).expect("profile dir");
             Command::new("perf")
