@@ -263,6 +263,30 @@ impl DynamoSource {
         ))
     }
 
+    /// How many thread items a C1 has in the threads table, counting no further than `at_most`
+    /// (`Select=COUNT` with a limit: a C1 with more threads costs one read, or one per MB).
+    pub async fn count_threads(&self, shopper_id: &str, at_most: usize) -> SourceResult<usize> {
+        let (mut total, mut start) = (0usize, None);
+        loop {
+            let left = at_most.saturating_sub(total).clamp(1, i32::MAX as usize) as i32;
+            let q = self
+                .client
+                .query()
+                .table_name(&self.cfg.threads_table)
+                .key_condition_expression("shopper_id = :s")
+                .expression_attribute_values(":s", AttributeValue::S(shopper_id.into()))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .limit(left);
+            let out = self.query(q, "threads", "threads count").await?;
+            total += out.count.max(0) as usize;
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() || total >= at_most {
+                return Ok(total);
+            }
+        }
+    }
+
     /// How many message items a thread holds (`Select=COUNT`, page by page: DynamoDB counts at
     /// most 1 MB of items a call).
     pub async fn count_messages(&self, thread_id: &str) -> SourceResult<u64> {

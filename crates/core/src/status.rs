@@ -134,6 +134,9 @@ pub enum Event {
     NothingToMigrate,
     /// A phase finished.
     Done(Phase),
+    /// A phase finished and its work was all the later phases had to do (the recent threads
+    /// were every thread of the C1): the migration is complete without their hops.
+    Covered(Phase),
     /// A phase's hop used its time or page budget: the phase goes on in a continuation hop,
     /// from its checkpoint.
     Yield(Phase),
@@ -143,6 +146,14 @@ pub enum Event {
     Repair,
     /// Forced re-migration: what the migration created is removed and a new run starts.
     Remigrate,
+}
+
+impl Event {
+    /// Whether this event completes a migration with everything moved (the end of its last
+    /// phase, or a phase whose work covered the rest).
+    pub fn completes(self) -> bool {
+        matches!(self, Event::Done(Phase::LAST) | Event::Covered(_))
+    }
 }
 
 /// What an event does to the account's run.
@@ -196,6 +207,14 @@ impl Phase {
 
     /// The first phase of every run.
     pub const FIRST: Phase = Phase::Channels;
+
+    /// The phase whose end completes a migration.
+    pub const LAST: Phase = Phase::AllMessages;
+
+    /// This phase and every phase after it, in order.
+    pub fn through_last(self) -> impl Iterator<Item = Phase> {
+        ALL_PHASES.into_iter().skip_while(move |p| *p != self)
+    }
 
     /// This phase's row of the graph.
     pub fn spec(self) -> &'static PhaseSpec {
@@ -281,6 +300,9 @@ impl MigrationStatus {
                 let action = s.next.map(RunAction::Hop).unwrap_or(RunAction::Finish);
                 step(s.done, action)
             }
+            Event::Covered(p) if p.runs_in(self) => {
+                step(Phase::LAST.spec().done, RunAction::Finish)
+            }
             Event::Yield(p) if p.runs_in(self) => step(self, RunAction::Hop(p)),
             Event::Failed(p) if p.runs_in(self) => step(p.spec().failure, RunAction::Hold),
             Event::Repair => match failed_phase {
@@ -288,7 +310,7 @@ impl MigrationStatus {
                 _ => illegal,
             },
             Event::Remigrate => step(Phase::FIRST.entry(), RunAction::NewRun(Phase::FIRST)),
-            Event::Done(_) | Event::Yield(_) | Event::Failed(_) => illegal,
+            Event::Done(_) | Event::Covered(_) | Event::Yield(_) | Event::Failed(_) => illegal,
         }
     }
 }
@@ -342,6 +364,7 @@ mod tests {
         ];
         for p in ALL_PHASES {
             all.push(Event::Done(p));
+            all.push(Event::Covered(p));
             all.push(Event::Yield(p));
             all.push(Event::Failed(p));
         }
@@ -379,6 +402,11 @@ mod tests {
             (RecentMessagesMigrated | MessagesFailure, Event::Failed(AllMessages)) => {
                 s(MessagesFailure, A::Hold)
             }
+            (Migrating, Event::Covered(Channels)) => s(Completed, A::Finish),
+            (ChannelsMigrated, Event::Covered(RecentMessages)) => s(Completed, A::Finish),
+            (RecentMessagesMigrated | MessagesFailure, Event::Covered(AllMessages)) => {
+                s(Completed, A::Finish)
+            }
             (MessagesFailure, Event::Repair) => s(MessagesFailure, A::Hop(AllMessages)),
             (_, Event::Remigrate) => s(Migrating, A::NewRun(Channels)),
             _ => None,
@@ -404,7 +432,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(legal, 8 + 2 + 2 + 2 + 2 + 2 + 4 + 1 + 8, "legal pairs");
+        assert_eq!(legal, 8 + 2 + 2 + 2 + 2 + 2 + 4 + 4 + 1 + 8, "legal pairs");
     }
 
     #[test]
@@ -416,6 +444,14 @@ mod tests {
         }
         assert_eq!(Phase::FIRST, PHASES[0].phase);
         assert_eq!(PHASES[2].next, None);
+        assert_eq!(Phase::LAST, PHASES[2].phase);
+        assert_eq!(
+            Phase::RecentMessages.through_last().collect::<Vec<_>>(),
+            [Phase::RecentMessages, Phase::AllMessages]
+        );
+        assert!(Event::Covered(Phase::RecentMessages).completes());
+        assert!(Event::Done(Phase::AllMessages).completes());
+        assert!(!Event::Done(Phase::RecentMessages).completes());
         for st in ALL_STATUSES {
             let n = ALL_PHASES.iter().filter(|p| p.entry() == st).count();
             assert!(n <= 1, "{st} is the entry of one phase at most");

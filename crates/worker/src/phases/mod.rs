@@ -54,6 +54,9 @@ impl Budget {
 pub enum PhaseEnd {
     /// All of it is done.
     Done,
+    /// All of it is done, and it was all the later phases had to do (see
+    /// [`Event::Covered`]).
+    Covered,
     /// Conversations has nothing to move for this C1.
     NothingToMigrate,
     /// The hop's budget is spent; the checkpoint is committed and a continuation goes on.
@@ -65,6 +68,7 @@ impl PhaseEnd {
     pub fn label(self) -> &'static str {
         match self {
             PhaseEnd::Done => "done",
+            PhaseEnd::Covered => "covered",
             PhaseEnd::NothingToMigrate => "nothing_to_migrate",
             PhaseEnd::Yielded => "yielded",
         }
@@ -74,6 +78,7 @@ impl PhaseEnd {
     fn event(self, phase: Phase) -> Event {
         match self {
             PhaseEnd::Done => Event::Done(phase),
+            PhaseEnd::Covered => Event::Covered(phase),
             PhaseEnd::NothingToMigrate => Event::NothingToMigrate,
             PhaseEnd::Yielded => Event::Yield(phase),
         }
@@ -135,11 +140,11 @@ pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<(PhaseEnd, NextHop)> {
     // the C1's waits, measured from the run's start: to an inbox, and to the end
     let timed = match event {
         Event::Done(Phase::Channels) => Some(metrics::TIME_TO_INBOX),
-        Event::Done(Phase::AllMessages) => Some(metrics::MIGRATION_DURATION),
+        e if e.completes() => Some(metrics::MIGRATION_DURATION),
         _ => None,
     };
     let run_id = job.hop.run_id;
-    let verify = event == Event::Done(Phase::AllMessages) && ctx.settings.verify.after_migration;
+    let verify = event.completes() && ctx.settings.verify.after_migration;
     let next = fenced(ctx, job, move |c, account| {
         async move {
             if let Some(writes) = last_writes {

@@ -100,8 +100,15 @@ pub async fn apply(
             )))
         }
     };
-    if let (Event::Done(phase), Some(id)) = (event, run) {
-        stamp_phase_done(conn, id, phase).await?;
+    match (event, run) {
+        (Event::Done(phase), Some(id)) => stamp_phase_done(conn, id, phase).await?,
+        // a phase that covered the rest: each phase it stands for is done now
+        (Event::Covered(phase), Some(id)) => {
+            for p in phase.through_last() {
+                stamp_phase_done(conn, id, p).await?;
+            }
+        }
+        _ => {}
     }
     if step.to != account.migration_status || run != account.current_run_id {
         diesel::update(accounts::table.find(account.id))

@@ -15,6 +15,10 @@ pub(super) struct Checkpoint {
     pub done_in_page: usize,
     /// Valid threads done in this phase (the recent cap counts these).
     pub seen: usize,
+    /// Thread items on the pages read through so far, rejects included (absent in checkpoints
+    /// written before it was kept: 0, which never proves a recent phase covered every thread).
+    #[serde(default)]
+    pub listed: usize,
     /// The thread in hand and the ExclusiveStartKey of its next message page.
     pub thread: Option<String>,
     pub msg_key: Option<serde_json::Value>,
@@ -53,6 +57,7 @@ impl Checkpoint {
             page_key: self.page_key.clone(),
             done_in_page: idx + 1,
             seen: self.seen + seen,
+            listed: self.listed,
             thread: None,
             msg_key: None,
         }
@@ -65,6 +70,11 @@ impl Checkpoint {
             msg_key: next.map(key_to_json),
             ..self.clone()
         }
+    }
+
+    /// A thread page of `items` items is read through.
+    pub fn page_done(&mut self, items: usize) {
+        self.listed += items;
     }
 
     /// The start of the next thread page.

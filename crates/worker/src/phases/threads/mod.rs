@@ -194,12 +194,13 @@ impl Mover<'_> {
                 waiting_for_reads_ms = read_wait.as_millis() as u64,
                 "thread page done"
             );
+            cp.page_done(page.items.len());
             if self.scope.full(cp.seen) {
                 return Ok(PhaseEnd::Done);
             }
             match page.next {
                 Some(k) => cp.next_page(&k),
-                None => return Ok(PhaseEnd::Done),
+                None => return self.listing_ended(cp).await,
             }
             if self.spent() {
                 // the next page's start is only in memory: commit it with the yield
@@ -207,6 +208,29 @@ impl Mover<'_> {
                 return Ok(PhaseEnd::Yielded);
             }
         }
+    }
+
+    /// The phase's listing ended below its cap. A recent phase whose threads were every thread
+    /// of the C1 leaves nothing to the all-messages phase: the C1's threads are counted in the
+    /// table itself (not the index, which lacks threads without a numeric `last_message_at`),
+    /// reading no more than one past what was listed. The count only saves work: when it
+    /// fails, the all-messages phase runs as it would have.
+    async fn listing_ended(&self, cp: &Checkpoint) -> HopResult<PhaseEnd> {
+        if matches!(self.scope, Scope::All) {
+            return Ok(PhaseEnd::Done);
+        }
+        let shopper = self.job.shopper_id.as_str();
+        let at_most = cp.listed.saturating_add(1);
+        Ok(
+            match self.ctx.dynamo.count_threads(shopper, at_most).await {
+                Ok(threads) if threads <= cp.listed => PhaseEnd::Covered,
+                Ok(_) => PhaseEnd::Done,
+                Err(e) => {
+                    tracing::info!(error = %e, "threads not counted; the all-messages phase follows");
+                    PhaseEnd::Done
+                }
+            },
+        )
     }
 
     /// A thread written a page at a time (long threads, web chat, a resumed thread); the next
