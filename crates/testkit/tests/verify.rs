@@ -1,6 +1,6 @@
 //! The verifier against real services: an untouched account matches (verified by itself after
 //! the all-messages phase), and tampering with the destination in Postgres afterwards — a
-//! message deleted, a body changed, a star flipped, a thread deleted, a message added — is
+//! message deleted, a body changed, a star flipped, a thread deleted, a message added, a thread added — is
 //! reported with the right source keys when an operator asks again (`migratorctl verify`),
 //! without changing what the app sees.
 
@@ -156,6 +156,18 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
     )
     .await;
     assert_eq!(n, 1);
+    let n = sql(
+        &env,
+        &format!(
+            "INSERT INTO conversations (id, account_id, channel_id, source_id, status, \
+                                        created_at, last_message_at) \
+             SELECT gen_random_uuid(), account_id, channel_id, 'planted-thread', status, \
+                    created_at, last_message_at FROM conversations WHERE source_id = '{}'",
+            t1.thread_id
+        ),
+    )
+    .await;
+    assert_eq!(n, 1);
 
     // an operator asks again, from the command line, and waits for the result
     let out = Command::new(binary("migratorctl"))
@@ -194,10 +206,11 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
             "extra_message".to_string(),
             format!("{}#planted", t1.thread_id),
         ),
+        ("extra_thread".to_string(), "planted-thread".to_string()),
     ] {
         assert!(diffs.contains(&want), "{want:?} reported: {diffs:?}");
     }
-    assert_eq!(v["diff_count"], 5, "nothing else differs: {diffs:?}");
+    assert_eq!(v["diff_count"], 6, "nothing else differs: {diffs:?}");
     let changed_detail = v["diffs"]
         .as_array()
         .unwrap()

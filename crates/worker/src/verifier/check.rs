@@ -120,7 +120,6 @@ impl Walk<'_> {
     }
 
     async fn threads(&mut self) -> HopResult<()> {
-        reads::seen_reset(&mut self.c, Seen::Threads).await?;
         let (mut start, mut matched) = (None, 0i64);
         loop {
             let page = self.ctx.dynamo.threads_page(&self.shopper, start).await?;
@@ -136,13 +135,15 @@ impl Walk<'_> {
                 .iter()
                 .map(|t| t.thread_id.as_str().into())
                 .collect();
-            reads::seen_add(&mut self.c, Seen::Threads, &ids).await?;
             let dest: HashMap<String, _> =
                 reads::threads_by_source(&mut self.c, self.account, &ids)
                     .await?
                     .into_iter()
                     .map(|d| (d.source_id.as_str().to_string(), d))
                     .collect();
+            // the rows each conversation holds, for the page's threads at once
+            let ids: Vec<ConversationId> = dest.values().map(|d| d.id).collect();
+            let rows = reads::message_counts(&mut self.c, &ids).await?;
             for t in &threads {
                 self.found.outcome.threads += 1;
                 let keys = [
@@ -162,7 +163,8 @@ impl Walk<'_> {
                         self.found.diff("changed_thread", &t.thread_id, why);
                     }
                 }
-                self.messages(t, d.id).await?;
+                let held = rows.get(&d.id).copied().unwrap_or(0);
+                self.messages(t, d.id, held).await?;
             }
             start = page.next;
             if start.is_none() {
@@ -171,14 +173,37 @@ impl Walk<'_> {
         }
         let extra = reads::migrated_thread_count(&mut self.c, self.account).await? - matched;
         if extra > 0 {
-            let listed =
-                reads::unseen_threads(&mut self.c, self.account, self.found.room()).await?;
-            for key in &listed {
-                self.found
-                    .diff("extra_thread", key, "no source thread".into());
-            }
-            self.found.outcome.diff_count += (extra - listed.len() as i64).max(0);
+            self.extra_threads(extra).await?;
         }
+        Ok(())
+    }
+
+    /// Lists the account's conversations no source thread accounts for: a second pass over the
+    /// thread ids (only when the counts say there are some).
+    async fn extra_threads(&mut self, extra: i64) -> HopResult<()> {
+        reads::seen_reset(&mut self.c, Seen::Threads).await?;
+        let mut start = None;
+        loop {
+            let page = self.ctx.dynamo.threads_page(&self.shopper, start).await?;
+            let ids: Vec<ExactText> = page
+                .items
+                .iter()
+                .filter_map(|i| items::thread(i, &self.shopper).ok())
+                .filter(|t| !t.is_webchat())
+                .map(|t| t.thread_id.as_str().into())
+                .collect();
+            reads::seen_add(&mut self.c, Seen::Threads, &ids).await?;
+            start = page.next;
+            if start.is_none() {
+                break;
+            }
+        }
+        let listed = reads::unseen_threads(&mut self.c, self.account, self.found.room()).await?;
+        for key in &listed {
+            self.found
+                .diff("extra_thread", key, "no source thread".into());
+        }
+        self.found.outcome.diff_count += (extra - listed.len() as i64).max(0);
         Ok(())
     }
 
@@ -190,7 +215,13 @@ impl Walk<'_> {
             .collect()
     }
 
-    async fn messages(&mut self, t: &SourceThread, conversation: ConversationId) -> HopResult<()> {
+    /// A thread's messages against the `held` rows of its conversation.
+    async fn messages(
+        &mut self,
+        t: &SourceThread,
+        conversation: ConversationId,
+        held: i64,
+    ) -> HopResult<()> {
         let (mut start, mut matched) = (None, 0i64);
         loop {
             let page = self.ctx.dynamo.messages_page(&t.thread_id, start).await?;
@@ -232,7 +263,7 @@ impl Walk<'_> {
                 break;
             }
         }
-        let extra = reads::message_count(&mut self.c, conversation).await? - matched;
+        let extra = held - matched;
         if extra > 0 {
             self.extra_messages(t, conversation, extra).await?;
         }

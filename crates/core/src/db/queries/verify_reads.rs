@@ -104,16 +104,23 @@ pub async fn messages_by_source(
     .await?)
 }
 
-/// Messages held by a conversation.
-pub async fn message_count(
+/// How many message rows each of `conversations` holds (those with none are absent), in one
+/// statement for a page of threads.
+pub async fn message_counts(
     conn: &mut AsyncPgConnection,
-    conversation: ConversationId,
-) -> CoreResult<i64> {
+    conversations: &[ConversationId],
+) -> CoreResult<std::collections::HashMap<ConversationId, i64>> {
+    if conversations.is_empty() {
+        return Ok(Default::default());
+    }
     Ok(messages::table
-        .filter(messages::conversation_id.eq(conversation))
-        .count()
-        .get_result(conn)
-        .await?)
+        .filter(messages::conversation_id.eq_any(conversations))
+        .group_by(messages::conversation_id)
+        .select((messages::conversation_id, diesel::dsl::count_star()))
+        .load::<(ConversationId, i64)>(conn)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Whether any of `keys` of `table` is a recorded reject of the account.
