@@ -224,15 +224,18 @@ impl Bench {
         }
         self.say(&format!("4 workers, {c1s} C1s: {agg:.0} messages/s"));
         if counted {
-            let (total, top) = super::statements::read(&mut stats_db).await?;
-            let per = total as f64 / c1s as f64;
+            let st = super::statements::read(&mut stats_db).await?;
+            let (per, n) = (st.calls as f64 / c1s as f64, c1s as f64);
             self.say(&format!(
-                "Postgres statements per account: {per:.1} ({total} for {c1s}); most called:"
+                "Postgres statements per account: {per:.1} ({} for {c1s}), executing {:.2} ms; costliest:",
+                st.calls,
+                st.ms / n
             ));
-            for (calls, q) in top {
+            for (calls, ms, q) in st.top {
                 self.say(&format!(
-                    "  {:>6.2}/account  {q}",
-                    calls as f64 / c1s as f64
+                    "  {:>6.2}/account {:>6.3} ms  {q}",
+                    calls as f64 / n,
+                    ms / n
                 ));
             }
             self.rows.push(Row::plain(
