@@ -1,5 +1,6 @@
 //! A fault-injecting proxy in front of the DynamoDB emulator: the test harness points the worker
-//! at it and throttles or fails requests; the product has no fault code paths of its own.
+//! at it and throttles, fails or counts requests; the product has no fault code paths of its
+//! own.
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,8 @@ pub struct ProxyFaults {
     /// Requests that arrive before this instant never get an answer (a half-open partition:
     /// their connections hang forever); later ones are forwarded.
     pub hang_until: Option<std::time::Instant>,
+    /// Requests whose body contains this are counted ([`DynamoProxy::watched`]).
+    pub watch_body_has: Option<String>,
 }
 
 struct State {
@@ -29,6 +32,7 @@ struct State {
     throttled: AtomicU64,
     failed: AtomicU64,
     hung: AtomicU64,
+    watched: AtomicU64,
 }
 
 /// A running proxy.
@@ -50,6 +54,7 @@ impl DynamoProxy {
             throttled: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             hung: AtomicU64::new(0),
+            watched: AtomicU64::new(0),
         });
         let st = state.clone();
         let server = HttpServer::new(move || {
@@ -85,6 +90,11 @@ impl DynamoProxy {
         )
     }
 
+    /// Requests whose body had [`ProxyFaults::watch_body_has`] in it.
+    pub fn watched(&self) -> u64 {
+        self.state.watched.load(Ordering::Relaxed)
+    }
+
     /// Requests left hanging.
     pub fn hung(&self) -> u64 {
         self.state.hung.load(Ordering::Relaxed)
@@ -117,6 +127,13 @@ async fn forward(st: web::Data<Arc<State>>, req: HttpRequest, body: web::Bytes) 
         tokio::time::sleep(std::time::Duration::from_millis(faults.delay_ms)).await;
     }
     let text = String::from_utf8_lossy(&body);
+    if faults
+        .watch_body_has
+        .as_deref()
+        .is_some_and(|w| text.contains(w))
+    {
+        st.watched.fetch_add(1, Ordering::Relaxed);
+    }
     if let Some(needles) = &faults.fail_when_body_has {
         let except = faults
             .except_body_has

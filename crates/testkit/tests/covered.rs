@@ -1,12 +1,14 @@
 //! A recent phase that moved every thread of the C1 leaves nothing to the all-messages phase:
 //! the migration completes from the recent hop, no all-messages hop is recorded, and the copy
 //! is exact (and verified). One thread older than `recent_days`, or a thread item the recent
-//! index cannot list (no `last_message_at`), and the all-messages phase runs as before.
+//! index cannot list (no `last_message_at`), and the all-messages phase runs — reading again
+//! only the messages of threads the recent phase did not move.
 
 use conversations_sim::model::{generate, C1Spec, GenOptions};
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
+use migrator_testkit::dynamo_proxy::ProxyFaults;
 use migrator_testkit::{verify, TestEnv};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -70,7 +72,7 @@ async fn verified(env: &TestEnv, shopper: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn recent_threads_that_are_every_thread_complete_the_migration() {
-    let env = TestEnv::start().await;
+    let env = TestEnv::with_dynamo_proxy().await;
 
     // every thread recent: completed from the recent hop
     let covered = all_recent("covered", 6, 41);
@@ -97,8 +99,14 @@ async fn recent_threads_that_are_every_thread_complete_the_migration() {
         "{v}"
     );
 
-    // one thread older than the recent window: the all-messages phase moves it
+    // one thread older than the recent window: the all-messages phase moves it, and does not
+    // read again the messages of a thread the recent phase moved
     let mut older = all_recent("older", 6, 42);
+    let watched = format!("\":t\":{{\"S\":\"{}\"}}", older.threads[0].thread_id);
+    env.proxy.as_ref().unwrap().set(ProxyFaults {
+        watch_body_has: Some(watched),
+        ..Default::default()
+    });
     let t = &mut older.threads[2];
     let back = 40 * DAY;
     t.created_at -= back;
@@ -111,6 +119,10 @@ async fn recent_threads_that_are_every_thread_complete_the_migration() {
     env.wait_admin_status("older", "completed", T).await;
     assert_eq!(all_messages_hops(&env, "older").await, 1);
     verify::destination_equals_source(&env, &older, |_| false).await;
+    let v = verified(&env, "older").await;
+    assert_eq!(v["result"], "match", "{v}");
+    // one page of messages: read by the recent phase and by the verifier, not by all-messages
+    assert_eq!(env.proxy.as_ref().unwrap().watched(), 2);
 
     // a thread item the recent index cannot list: the all-messages phase finds it (a reject)
     let mut unlisted = all_recent("unlisted", 6, 43);

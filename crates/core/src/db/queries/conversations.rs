@@ -121,6 +121,26 @@ pub async fn upsert_threads(
     Ok(threads.iter().map(|(_, t)| written[&t.thread_id]).collect())
 }
 
+/// Which of the source threads `thread_ids` already have all their messages written (an
+/// earlier phase of the run moved them in full), in one statement.
+pub async fn completed_among(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    thread_ids: &[&str],
+) -> CoreResult<std::collections::HashSet<String>> {
+    let ids: Vec<ExactText> = thread_ids.iter().map(|t| ExactText::from(*t)).collect();
+    Ok(conversations::table
+        .filter(conversations::account_id.eq(account_id))
+        .filter(conversations::source_id.eq_any(ids))
+        .filter(conversations::messages_complete.eq(true))
+        .select(conversations::source_id.assume_not_null())
+        .load::<ExactText>(conn)
+        .await?
+        .into_iter()
+        .map(ExactText::into_string)
+        .collect())
+}
+
 /// Marks conversations' messages complete; returns how many this call flipped (count each once).
 pub async fn complete_threads(
     conn: &mut AsyncPgConnection,

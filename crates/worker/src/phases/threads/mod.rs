@@ -19,11 +19,11 @@ use crate::sources::dynamo::{Item, Page};
 use crate::sources::items;
 use batch::{Group, Target};
 use checkpoint::Checkpoint;
-use migrator_core::db::queries::brands;
+use migrator_core::db::queries::{brands, conversations};
 use migrator_core::ids::{AccountId, ChannelId, RunId};
 use migrator_core::source::{Reject, SourceMessage, SourceThread};
 use read_ahead::ReadAhead;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Which threads a phase moves.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +107,29 @@ impl Mover<'_> {
         t.is_webchat() || self.channels.contains_key(&t.channel_id)
     }
 
+    /// Threads of the page whose messages an earlier phase of this run wrote in full (the
+    /// recent phase's): their messages are not read again. Asked in the all-messages phase of
+    /// a run that has completed threads (one statement a page), never for web chat threads.
+    async fn already_complete(
+        &self,
+        todo: &[(usize, Result<SourceThread, Reject>)],
+    ) -> HopResult<HashSet<String>> {
+        if !matches!(self.scope, Scope::All) || self.job.run.threads_migrated == 0 {
+            return Ok(HashSet::new());
+        }
+        let ids: Vec<&str> = todo
+            .iter()
+            .filter_map(|(_, t)| t.as_ref().ok())
+            .filter(|t| !t.is_webchat() && self.channels.contains_key(&t.channel_id))
+            .map(|t| t.thread_id.as_str())
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut c = self.ctx.conn().await?;
+        Ok(conversations::completed_among(&mut c, self.account, &ids).await?)
+    }
+
     /// The budget is spent: yield at this commit (never before the hop's first, so every hop
     /// makes progress).
     fn spent(&self) -> bool {
@@ -131,12 +154,13 @@ impl Mover<'_> {
                 }
                 todo.push((idx, parsed));
             }
+            let complete = self.already_complete(&todo).await?;
             // the first message page of the next threads is read ahead, several at a time,
             // while earlier threads are written; commits stay in thread order
             let ahead: Vec<(String, Option<Item>)> = todo
                 .iter()
                 .filter_map(|(_, t)| t.as_ref().ok())
-                .filter(|t| self.reads_messages(t))
+                .filter(|t| self.reads_messages(t) && !complete.contains(&t.thread_id))
                 .map(|t| (t.thread_id.clone(), cp.message_key(&t.thread_id)))
                 .collect();
             let mut firsts = ReadAhead::start(
@@ -160,6 +184,13 @@ impl Mover<'_> {
                         );
                         group.rejects.push(reject_thread(&t, why));
                         group.seen += 1;
+                    }
+                    Ok(t) if complete.contains(&t.thread_id) => {
+                        // moved in full by the recent phase: only its row again (the star)
+                        group.seen += 1;
+                        group
+                            .threads
+                            .push((self.channels[&t.channel_id], t, Vec::new()));
                     }
                     Ok(t) => {
                         let wait = std::time::Instant::now();
