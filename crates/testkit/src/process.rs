@@ -6,7 +6,10 @@ use std::process::{Child, Command, Stdio};
 
 /// The worker binary built by `cargo build --bins` (`make test` builds it first).
 pub fn worker_binary() -> PathBuf {
-    binary("migrator-worker")
+    // the benchmark can compare another build's workers in the same run
+    std::env::var_os("MIGRATOR_WORKER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| binary("migrator-worker"))
 }
 
 /// A binary of the workspace built by `cargo build --bins`.
