@@ -4,7 +4,8 @@ use migrator_core::settings::Settings;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-/// The worker binary built by `cargo build --bins` (`make test` builds it first).
+/// The worker binary built by `cargo build --bins` (`make test` builds it first), or
+/// `MIGRATOR_WORKER_BIN`.
 pub fn worker_binary() -> PathBuf {
     // the benchmark can compare another build's workers in the same run
     std::env::var_os("MIGRATOR_WORKER_BIN")
