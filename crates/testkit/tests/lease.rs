@@ -1,13 +1,15 @@
-//! The lease against the real Postgres: who gets a run, who is told it is a duplicate, and
-//! which hops are stale. No worker runs here: the test takes the leases itself.
+//! The lease against the real Postgres: who gets a run, who is told it is a duplicate, which
+//! hops are stale, and whom the fence lets write. No worker runs here: the test takes the
+//! leases itself.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use migrator_core::db::queries::lease::{lease, LeaseOutcome};
+use migrator_core::db::queries::lease::{fence, lease, LeaseOutcome};
 use migrator_core::db::schema::{accounts, migration_runs};
 use migrator_core::ids::{AccountId, RunId};
 use migrator_core::queue::MigrationHop;
 use migrator_core::status::{MigrationStatus, Phase};
+use migrator_core::CoreError;
 use migrator_testkit::{EnvOptions, TestEnv};
 
 fn label(o: &LeaseOutcome) -> &'static str {
@@ -69,6 +71,29 @@ async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
         "leased"
     );
 
+    // the fence: only the live lease's owner, on the account's current run
+    let fenced = fence(&mut db, &hop, "b").await.expect("b holds the lease");
+    assert_eq!(fenced.id, account);
+    let lost = |r: Result<_, CoreError>| matches!(r, Err(CoreError::LeaseLost));
+    assert!(
+        lost(fence(&mut db, &hop, "a").await),
+        "a's lease was taken over"
+    );
+    let elsewhere = MigrationHop::first(account, RunId::new(), Phase::Channels);
+    assert!(
+        lost(fence(&mut db, &elsewhere, "b").await),
+        "not the current run"
+    );
+    diesel::update(migration_runs::table.find(run))
+        .set(
+            migration_runs::lease_expires_at
+                .eq(Some(chrono::Utc::now() - chrono::Duration::seconds(1))),
+        )
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert!(lost(fence(&mut db, &hop, "b").await), "b's lease expired");
+
     // a phase that does not run in the account's status, another run, a cancelled run: stale
     let recent = MigrationHop::first(account, run, Phase::RecentMessages);
     assert_eq!(
@@ -105,6 +130,7 @@ async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
         label(&lease(&mut db, &hop, "c", 30).await.unwrap()),
         "stale"
     );
+    assert!(lost(fence(&mut db, &hop, "b").await), "a cancelled run");
     let owner: Option<String> = migration_runs::table
         .find(run)
         .select(migration_runs::lease_owner)

@@ -165,32 +165,30 @@ pub async fn heartbeat(
     Ok(n == 1)
 }
 
-/// Inside a page transaction: locks account then run (the api's order, so no deadlock) and
-/// checks the caller still holds a live lease on the account's current run. Returns the
-/// account as locked, for a state change in the same transaction.
+/// Inside a page transaction: locks account then run (the api's order, so no deadlock: the
+/// rows of a join are locked in the order of its `FROM` list) and checks the caller still
+/// holds a live lease on the account's current run, in one statement. Returns the account as
+/// locked, for a state change in the same transaction.
 pub async fn fence(
     conn: &mut AsyncPgConnection,
     hop: &MigrationHop,
     owner: &str,
 ) -> CoreResult<Account> {
-    let account = lock_account(conn, hop.account_id).await?;
-    if account.current_run_id != Some(hop.run_id) {
-        return Err(CoreError::LeaseLost);
-    }
-    let ok: Option<RunId> = migration_runs::table
-        .find(hop.run_id)
+    accounts::table
+        .inner_join(
+            migration_runs::table.on(accounts::current_run_id.eq(migration_runs::id.nullable())),
+        )
+        .filter(accounts::id.eq(hop.account_id))
+        .filter(migration_runs::id.eq(hop.run_id))
         .filter(migration_runs::lease_owner.eq(owner))
         .filter(migration_runs::cancelled.eq(false))
         .filter(migration_runs::lease_expires_at.gt(Utc::now()))
-        .select(migration_runs::id)
+        .select(Account::as_select())
         .for_no_key_update()
         .first(conn)
         .await
-        .optional()?;
-    match ok {
-        Some(_) => Ok(account),
-        None => Err(CoreError::LeaseLost),
-    }
+        .optional()?
+        .ok_or(CoreError::LeaseLost)
 }
 
 /// Releases the lease (only `owner`'s, when given), keeping `error` on the run.
