@@ -37,7 +37,8 @@ async fn sql(env: &TestEnv, q: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_key() {
-    let env = TestEnv::with_workers(1).await;
+    // pages of 4 items: threads and messages both span pages, in the phases and the verifier
+    let env = TestEnv::start_with(Default::default(), |s| s.dynamodb.page_size = 4).await;
     let spec = generate(
         "verified",
         &GenOptions::new(10, 6, 23).attachments(4, 1).malformed(3),
@@ -108,6 +109,7 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
     let (t1, t2, t3) = (&spec.threads[1], &spec.threads[2], &spec.threads[3]);
     let deleted = t0.messages[1].clone();
     let changed = t1.messages[0].clone();
+    let changed_later = t1.messages[5].clone(); // on the thread's second page
     let n = sql(
         &env,
         &format!(
@@ -122,6 +124,15 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
         &format!(
             "UPDATE messages SET body = convert_to('tampered', 'UTF8') WHERE source_id = '{}'",
             changed.message_id
+        ),
+    )
+    .await;
+    assert_eq!(n, 1);
+    let n = sql(
+        &env,
+        &format!(
+            "UPDATE messages SET starred = NOT starred WHERE source_id = '{}'",
+            changed_later.message_id
         ),
     )
     .await;
@@ -200,6 +211,10 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
     for want in [
         ("missing_message".to_string(), key(&t0.thread_id, &deleted)),
         ("changed_message".to_string(), key(&t1.thread_id, &changed)),
+        (
+            "changed_message".to_string(),
+            key(&t1.thread_id, &changed_later),
+        ),
         ("changed_thread".to_string(), t2.thread_id.clone()),
         ("missing_thread".to_string(), t3.thread_id.clone()),
         (
@@ -210,7 +225,7 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
     ] {
         assert!(diffs.contains(&want), "{want:?} reported: {diffs:?}");
     }
-    assert_eq!(v["diff_count"], 6, "nothing else differs: {diffs:?}");
+    assert_eq!(v["diff_count"], 7, "nothing else differs: {diffs:?}");
     let changed_detail = v["diffs"]
         .as_array()
         .unwrap()

@@ -1,8 +1,10 @@
 //! One account's verification: its channels (configs-migration), then its threads page by page
 //! (DynamoDB) against the conversations written for them, each thread's messages page by page
-//! against their rows, and the web chat threads' starred flags. Memory holds one page of each
-//! side: rows no source item accounts for are found through session-local sets of the ids seen
-//! (Postgres), counted from the totals and listed only when there are some.
+//! against their rows (the first pages of a few threads, `worker.thread_concurrency`, read
+//! together and looked up in one query), and the web chat threads' starred flags. Memory holds
+//! those few pages of each side: rows no source item accounts for are counted from the totals
+//! and, only when there are some, listed through session-local sets of the ids seen
+//! (Postgres).
 //!
 //! Rejected source items are not differences (they are in `rejects`); a difference found on an
 //! item whose key is a recorded reject is dropped. Native web chat data is never an extra row.
@@ -12,7 +14,7 @@ use crate::context::Ctx;
 use crate::error::HopResult;
 use crate::sources::items;
 use migrator_core::db::queries::verifications::{Diff, Outcome};
-use migrator_core::db::queries::verify_reads::{self as reads, Seen};
+use migrator_core::db::queries::verify_reads::{self as reads, DestMessage, Seen};
 use migrator_core::db::DbConn;
 use migrator_core::ids::{AccountId, ConversationId, MessageId, ShopperId};
 use migrator_core::source::{channels_as_migrated, SourceMessage, SourceThread};
@@ -121,6 +123,7 @@ impl Walk<'_> {
 
     async fn threads(&mut self) -> HopResult<()> {
         let (mut start, mut matched) = (None, 0i64);
+        let together = self.ctx.settings.worker.thread_concurrency.max(1);
         loop {
             let page = self.ctx.dynamo.threads_page(&self.shopper, start).await?;
             let (webchat, threads): (Vec<SourceThread>, Vec<SourceThread>) = page
@@ -144,6 +147,7 @@ impl Walk<'_> {
             // the rows each conversation holds, for the page's threads at once
             let ids: Vec<ConversationId> = dest.values().map(|d| d.id).collect();
             let rows = reads::message_counts(&mut self.c, &ids).await?;
+            let mut carried = Vec::with_capacity(threads.len());
             for t in &threads {
                 self.found.outcome.threads += 1;
                 let keys = [
@@ -163,8 +167,10 @@ impl Walk<'_> {
                         self.found.diff("changed_thread", &t.thread_id, why);
                     }
                 }
-                let held = rows.get(&d.id).copied().unwrap_or(0);
-                self.messages(t, d.id, held).await?;
+                carried.push((t, d.id, rows.get(&d.id).copied().unwrap_or(0)));
+            }
+            for few in carried.chunks(together) {
+                self.messages(few).await?;
             }
             start = page.next;
             if start.is_none() {
@@ -215,59 +221,95 @@ impl Walk<'_> {
             .collect()
     }
 
-    /// A thread's messages against the `held` rows of its conversation.
+    /// The messages of a few threads against the rows of their conversations (`held` rows
+    /// each): their first pages read together and looked up in one query, any further pages
+    /// one at a time.
     async fn messages(
+        &mut self,
+        threads: &[(&SourceThread, ConversationId, i64)],
+    ) -> HopResult<()> {
+        let ctx = self.ctx;
+        let firsts = futures::future::try_join_all(
+            threads
+                .iter()
+                .map(|(t, _, _)| ctx.dynamo.messages_page(&t.thread_id, None)),
+        )
+        .await?;
+        let valid: Vec<Vec<SourceMessage>> = threads
+            .iter()
+            .zip(&firsts)
+            .map(|((t, _, _), page)| self.valid(page, t))
+            .collect();
+        let dest = self.dest_messages(valid.iter().flatten()).await?;
+        for (((t, conversation, held), first), valid) in threads.iter().zip(firsts).zip(valid) {
+            let mut matched = self.compare(t, *conversation, &valid, &dest).await?;
+            let mut start = first.next;
+            while let Some(key) = start {
+                let page = ctx.dynamo.messages_page(&t.thread_id, Some(key)).await?;
+                let valid = self.valid(&page, t);
+                let dest = self.dest_messages(valid.iter()).await?;
+                matched += self.compare(t, *conversation, &valid, &dest).await?;
+                start = page.next;
+            }
+            let extra = held - matched;
+            if extra > 0 {
+                self.extra_messages(t, *conversation, extra).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows migrated from these source messages, by source id.
+    async fn dest_messages<'m>(
+        &mut self,
+        messages: impl Iterator<Item = &'m SourceMessage>,
+    ) -> HopResult<HashMap<String, DestMessage>> {
+        let ids: Vec<ExactText> = messages.map(|m| m.message_id.as_str().into()).collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(reads::messages_by_source(&mut self.c, self.account, &ids)
+            .await?
+            .into_iter()
+            .map(|d| (d.source_id.as_str().to_string(), d))
+            .collect())
+    }
+
+    /// A page of a thread's valid messages against their rows; returns how many rows of the
+    /// thread's own conversation it accounts for.
+    async fn compare(
         &mut self,
         t: &SourceThread,
         conversation: ConversationId,
-        held: i64,
-    ) -> HopResult<()> {
-        let (mut start, mut matched) = (None, 0i64);
-        loop {
-            let page = self.ctx.dynamo.messages_page(&t.thread_id, start).await?;
-            let valid = self.valid(&page, t);
-            let ids: Vec<ExactText> = valid.iter().map(|m| m.message_id.as_str().into()).collect();
-            let dest: HashMap<String, _> =
-                reads::messages_by_source(&mut self.c, self.account, &ids)
-                    .await?
-                    .into_iter()
-                    .map(|d| (d.source_id.as_str().to_string(), d))
-                    .collect();
-            let mut counted = HashSet::new();
-            for m in &valid {
-                self.found.outcome.messages += 1;
-                self.found.outcome.attachments += m.attachments.len() as i64;
-                let key = format!("{}#{}", t.thread_id, m.sort_key);
-                let (kind, why) = match dest.get(&m.message_id) {
-                    None => ("missing_message", "no message for this item".to_string()),
-                    Some(d) => {
-                        let here = d.conversation_id == conversation;
-                        if here && counted.insert(m.message_id.as_str()) {
-                            matched += 1;
-                        }
-                        match compare::message(m, d, here) {
-                            None => continue,
-                            Some(why) => ("changed_message", why),
-                        }
+        valid: &[SourceMessage],
+        dest: &HashMap<String, DestMessage>,
+    ) -> HopResult<i64> {
+        let (mut counted, mut matched) = (HashSet::new(), 0i64);
+        for m in valid {
+            self.found.outcome.messages += 1;
+            self.found.outcome.attachments += m.attachments.len() as i64;
+            let key = format!("{}#{}", t.thread_id, m.sort_key);
+            let (kind, why) = match dest.get(&m.message_id) {
+                None => ("missing_message", "no message for this item".to_string()),
+                Some(d) => {
+                    let here = d.conversation_id == conversation;
+                    if here && counted.insert(m.message_id.as_str()) {
+                        matched += 1;
                     }
-                };
-                if !self
-                    .rejected(items::MESSAGES, std::slice::from_ref(&key))
-                    .await?
-                {
-                    self.found.diff(kind, &key, why);
+                    match compare::message(m, d, here) {
+                        None => continue,
+                        Some(why) => ("changed_message", why),
+                    }
                 }
-            }
-            start = page.next;
-            if start.is_none() {
-                break;
+            };
+            if !self
+                .rejected(items::MESSAGES, std::slice::from_ref(&key))
+                .await?
+            {
+                self.found.diff(kind, &key, why);
             }
         }
-        let extra = held - matched;
-        if extra > 0 {
-            self.extra_messages(t, conversation, extra).await?;
-        }
-        Ok(())
+        Ok(matched)
     }
 
     /// Lists the conversation's rows no source message accounts for: a second pass over the
