@@ -41,12 +41,9 @@ async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
 
     let a = lease(&mut db, &hop, "a", 30).await.unwrap();
     match &a {
-        LeaseOutcome::Leased {
-            run: r,
-            account: acc,
-        } => {
+        LeaseOutcome::Leased { run: r, shopper_id } => {
             assert_eq!(r.lease_owner.as_deref(), Some("a"));
-            assert_eq!(acc.shopper_id.as_str(), "lease-1");
+            assert_eq!(shopper_id.as_str(), "lease-1");
         }
         other => panic!("a: {}", label(other)),
     }

@@ -117,8 +117,8 @@ async fn run(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
         let mut c = ctx.conn().await?;
         lease::lease(&mut c, hop, &owner, w.lease_secs).await?
     };
-    let (run, account) = match leased {
-        lease::LeaseOutcome::Leased { run, account } => (run, account),
+    let (run, shopper_id) = match leased {
+        lease::LeaseOutcome::Leased { run, shopper_id } => (run, shopper_id),
         lease::LeaseOutcome::Busy => {
             tracing::info!("duplicate hop: run is leased elsewhere; dropped");
             finished(hop, "duplicate", None);
@@ -130,14 +130,14 @@ async fn run(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
             return Ok(());
         }
     };
-    tracing::Span::current().record("shopper_id", account.shopper_id.as_str());
+    tracing::Span::current().record("shopper_id", shopper_id.as_str());
     metrics::counter!(HOPS_STARTED, "phase" => hop.phase.as_str()).increment(1);
     let _in_flight = InFlight::new(hop.phase);
     let started = Instant::now();
     let job = Job {
         hop: hop.clone(),
         run: *run,
-        shopper_id: account.shopper_id,
+        shopper_id,
         owner: owner.clone(),
         budget: Budget {
             deadline: started + Duration::from_secs(w.max_hop_secs.max(1)),

@@ -6,7 +6,7 @@ use super::transitions::lock_account;
 use crate::db::models::{Account, MigrationRun};
 use crate::db::schema::{accounts, migration_runs};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::RunId;
+use crate::ids::{RunId, ShopperId};
 use crate::queue::MigrationHop;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -19,8 +19,8 @@ pub enum LeaseOutcome {
     Leased {
         /// The run, as leased.
         run: Box<MigrationRun>,
-        /// The account, as it was when leased.
-        account: Box<Account>,
+        /// The account's C1.
+        shopper_id: ShopperId,
     },
     /// Another live worker holds the run: this hop is a duplicate.
     Busy,
@@ -29,8 +29,8 @@ pub enum LeaseOutcome {
 }
 
 /// Takes the run's lease for `owner` when the hop is current and nobody else holds it: one
-/// `UPDATE` of the run (then a read of the account) on the common path; only a hop that did
-/// not get the lease reads on to say whether it is a duplicate or stale. The run row is the
+/// `UPDATE` of the run (returning the account's shopper id too) on the common path; only a
+/// hop that did not get the lease reads on to say whether it is a duplicate or stale. The run row is the
 /// only row it locks, as the heartbeat's update does, so it cannot deadlock with the api or a
 /// page transaction (account, then run); the fence of every later write checks the account.
 pub async fn lease(
@@ -41,15 +41,10 @@ pub async fn lease(
 ) -> CoreResult<LeaseOutcome> {
     // a lease that expires or is released between the update and the look is tried once more
     for _ in 0..2 {
-        if let Some(run) = take(conn, hop, owner, ttl_secs).await? {
-            let account = accounts::table
-                .find(hop.account_id)
-                .select(Account::as_select())
-                .first(conn)
-                .await?;
+        if let Some((run, shopper_id)) = take(conn, hop, owner, ttl_secs).await? {
             return Ok(LeaseOutcome::Leased {
                 run: Box::new(run),
-                account: Box::new(account),
+                shopper_id,
             });
         }
         match why_not(conn, hop, owner).await? {
@@ -67,7 +62,7 @@ async fn take(
     hop: &MigrationHop,
     owner: &str,
     ttl_secs: i64,
-) -> CoreResult<Option<MigrationRun>> {
+) -> CoreResult<Option<(MigrationRun, ShopperId)>> {
     use migration_runs::dsl as r;
     let now = Utc::now();
     let current = accounts::table
@@ -94,7 +89,12 @@ async fn take(
         r::hop_attempts.eq(hop.attempt as i32),
         r::updated_at.eq(diesel::dsl::now),
     ))
-    .returning(MigrationRun::as_returning())
+    .returning((
+        MigrationRun::as_returning(),
+        diesel::dsl::sql::<diesel::sql_types::Text>(
+            "(SELECT a.shopper_id FROM accounts a WHERE a.id = migration_runs.account_id)",
+        ),
+    ))
     .get_result(conn)
     .await
     .optional()?)
