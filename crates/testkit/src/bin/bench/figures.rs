@@ -107,7 +107,8 @@ impl Bench {
         wait_verified(env, "b-ch%").await;
     }
 
-    /// Time to `recent-messages-migrated` for 200 recent threads of 25 messages.
+    /// Time from the run's start to its recent phase's end for 200 recent threads of 25
+    /// messages.
     pub async fn recent(&mut self) {
         let env = &self.env;
         let mut recent = spec("b-recent", 200, 25, 3);
@@ -121,19 +122,18 @@ impl Bench {
             }
         }
         env.add_c1(&recent).await;
-        let start = Instant::now();
         env.post("b-recent", "/migrate", None).await;
-        let target = "recent-messages-migrated";
-        env.wait_status("b-recent", target, Duration::from_secs(300))
-            .await;
-        let secs = start.elapsed().as_secs_f64();
-        self.say(&format!("recent-messages-migrated in {secs:.2}s"));
-        self.rows.push(Row::plain(
-            "`recent-messages-migrated` for 200 threads x 25 messages, s",
-            format!("{secs:.2}"),
-        ));
+        // timed by the run's own stamps: a C1 whose recent threads are all its threads goes
+        // from channels-migrated to completed, its recent phase stamped all the same
         env.wait_status("b-recent", "completed", Duration::from_secs(300))
             .await;
+        let v = env.admin_view("b-recent").await;
+        let secs = super::report::secs_between(&v, "started_at", "recent_messages_migrated_at");
+        self.say(&format!("recent-messages-migrated in {secs:.2}s"));
+        self.rows.push(Row::plain(
+            "`recent-messages-migrated` for 200 threads x 25 messages, s (the run's own stamps)",
+            format!("{secs:.2}"),
+        ));
         wait_verified(env, "b-recent").await;
     }
 
