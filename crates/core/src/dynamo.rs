@@ -226,14 +226,19 @@ impl DynamoSource {
             .expression_attribute_values(":t", AttributeValue::S(thread_id.into()))
     }
 
-    /// Threads of a C1 in table order.
-    pub async fn threads_page(&self, shopper_id: &str, start: Option<Item>) -> SourceResult<Page> {
-        let q = self
-            .client
+    /// A Query of the threads table for one C1.
+    fn threads_of(&self, shopper_id: &str) -> QueryFluentBuilder {
+        self.client
             .query()
             .table_name(&self.cfg.threads_table)
             .key_condition_expression("shopper_id = :s")
             .expression_attribute_values(":s", AttributeValue::S(shopper_id.into()))
+    }
+
+    /// Threads of a C1 in table order.
+    pub async fn threads_page(&self, shopper_id: &str, start: Option<Item>) -> SourceResult<Page> {
+        let q = self
+            .threads_of(shopper_id)
             .set_exclusive_start_key(start)
             .limit(self.cfg.page_size);
         Ok(page(self.query(q, "threads", "threads query").await?))
@@ -270,11 +275,7 @@ impl DynamoSource {
         loop {
             let left = at_most.saturating_sub(total).clamp(1, i32::MAX as usize) as i32;
             let q = self
-                .client
-                .query()
-                .table_name(&self.cfg.threads_table)
-                .key_condition_expression("shopper_id = :s")
-                .expression_attribute_values(":s", AttributeValue::S(shopper_id.into()))
+                .threads_of(shopper_id)
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .set_exclusive_start_key(start)
                 .limit(left);

@@ -89,6 +89,28 @@ impl TestEnv {
         self.admin(reqwest::Method::GET, &path, None).await.1
     }
 
+    /// The C1's latest verification once it is done (or failed), polled through the admin
+    /// api; panics after `timeout`.
+    pub async fn finished_verification(
+        &self,
+        shopper_id: &str,
+        timeout: std::time::Duration,
+    ) -> Value {
+        let started = std::time::Instant::now();
+        let path = format!("/admin/accounts/{shopper_id}/verification");
+        loop {
+            let (s, v) = self.admin(reqwest::Method::GET, &path, None).await;
+            if s == StatusCode::OK && matches!(v["status"].as_str(), Some("done" | "failed")) {
+                return v;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "no verification finished: {s} {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Admin call.
     pub async fn admin(
         &self,

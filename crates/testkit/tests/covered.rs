@@ -10,8 +10,8 @@ use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use migrator_testkit::dynamo_proxy::ProxyFaults;
 use migrator_testkit::{verify, TestEnv};
-use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use serde_json::json;
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(120);
 const DAY: i64 = 86_400_000;
@@ -54,22 +54,6 @@ async fn all_messages_hops(env: &TestEnv, shopper: &str) -> i64 {
     .n
 }
 
-/// The C1's verification once it is done.
-async fn verified(env: &TestEnv, shopper: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let path = format!("/admin/accounts/{shopper}/verification");
-        let (s, v) = env
-            .call(reqwest::Method::GET, &path, Some(&env.admin_token()), None)
-            .await;
-        if s == 200 && matches!(v["status"].as_str(), Some("done" | "failed")) {
-            return v;
-        }
-        assert!(started.elapsed() < T, "no verification finished: {s} {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn recent_threads_that_are_every_thread_complete_the_migration() {
     let env = TestEnv::with_dynamo_proxy().await;
@@ -92,7 +76,7 @@ async fn recent_threads_that_are_every_thread_complete_the_migration() {
     assert!(admin["run"]["completed_at"].is_string(), "{admin}");
     let (threads, messages) = verify::destination_equals_source(&env, &covered, |_| false).await;
     assert_eq!((threads, messages), (6, 24));
-    let v = verified(&env, "covered").await;
+    let v = env.finished_verification("covered", T).await;
     assert_eq!(
         (v["status"].as_str(), v["result"].as_str()),
         (Some("done"), Some("match")),
@@ -119,7 +103,7 @@ async fn recent_threads_that_are_every_thread_complete_the_migration() {
     env.wait_admin_status("older", "completed", T).await;
     assert_eq!(all_messages_hops(&env, "older").await, 1);
     verify::destination_equals_source(&env, &older, |_| false).await;
-    let v = verified(&env, "older").await;
+    let v = env.finished_verification("older", T).await;
     assert_eq!(v["result"], "match", "{v}");
     // one page of messages: read by the recent phase and by the verifier, not by all-messages
     assert_eq!(env.proxy.as_ref().unwrap().watched(), 2);

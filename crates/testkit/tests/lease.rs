@@ -20,6 +20,18 @@ fn label(o: &LeaseOutcome) -> &'static str {
     }
 }
 
+/// The run's lease expired a second ago.
+async fn expire(db: &mut diesel_async::AsyncPgConnection, run: RunId) {
+    diesel::update(migration_runs::table.find(run))
+        .set(
+            migration_runs::lease_expires_at
+                .eq(Some(chrono::Utc::now() - chrono::Duration::seconds(1))),
+        )
+        .execute(db)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
     let opts = EnvOptions {
@@ -55,14 +67,7 @@ async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
     );
 
     // an expired lease is anyone's
-    diesel::update(migration_runs::table.find(run))
-        .set(
-            migration_runs::lease_expires_at
-                .eq(Some(chrono::Utc::now() - chrono::Duration::seconds(1))),
-        )
-        .execute(&mut db)
-        .await
-        .unwrap();
+    expire(&mut db, run).await;
     assert_eq!(
         label(&lease(&mut db, &hop, "b", 30).await.unwrap()),
         "leased"
@@ -81,14 +86,7 @@ async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
         lost(fence(&mut db, &elsewhere, "b").await),
         "not the current run"
     );
-    diesel::update(migration_runs::table.find(run))
-        .set(
-            migration_runs::lease_expires_at
-                .eq(Some(chrono::Utc::now() - chrono::Duration::seconds(1))),
-        )
-        .execute(&mut db)
-        .await
-        .unwrap();
+    expire(&mut db, run).await;
     assert!(lost(fence(&mut db, &hop, "b").await), "b's lease expired");
 
     // a phase that does not run in the account's status, another run, a cancelled run: stale

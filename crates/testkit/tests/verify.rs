@@ -10,24 +10,13 @@ use migrator_testkit::process::binary;
 use migrator_testkit::TestEnv;
 use serde_json::Value;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(120);
 
 /// The latest verification once it is done (or failed).
 async fn finished(env: &TestEnv, shopper: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let path = format!("/admin/accounts/{shopper}/verification");
-        let (s, v) = env
-            .call(reqwest::Method::GET, &path, Some(&env.admin_token()), None)
-            .await;
-        if s == 200 && matches!(v["status"].as_str(), Some("done" | "failed")) {
-            return v;
-        }
-        assert!(started.elapsed() < T, "no verification finished: {s} {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    env.finished_verification(shopper, T).await
 }
 
 async fn sql(env: &TestEnv, q: &str) -> usize {
