@@ -52,7 +52,7 @@ pub async fn verify(
     if wait > MAX_WAIT_SECS {
         return Err(ApiError::bad_request(
             "invalid_wait",
-            "wait_secs is 0 to 30",
+            format!("wait_secs is 0 to {MAX_WAIT_SECS}"),
         ));
     }
     let shopper_id = shopper(&path)?;

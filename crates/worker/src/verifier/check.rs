@@ -126,10 +126,8 @@ impl Walk<'_> {
         let together = self.ctx.settings.worker.thread_concurrency.max(1);
         loop {
             let page = self.ctx.dynamo.threads_page(&self.shopper, start).await?;
-            let (webchat, threads): (Vec<SourceThread>, Vec<SourceThread>) = page
-                .items
-                .iter()
-                .filter_map(|i| items::thread(i, &self.shopper).ok())
+            let (webchat, threads): (Vec<SourceThread>, Vec<SourceThread>) = self
+                .valid_threads(&page)
                 .partition(SourceThread::is_webchat);
             for t in &webchat {
                 self.webchat_stars(t).await?;
@@ -191,10 +189,8 @@ impl Walk<'_> {
         let mut start = None;
         loop {
             let page = self.ctx.dynamo.threads_page(&self.shopper, start).await?;
-            let ids: Vec<ExactText> = page
-                .items
-                .iter()
-                .filter_map(|i| items::thread(i, &self.shopper).ok())
+            let ids: Vec<ExactText> = self
+                .valid_threads(&page)
                 .filter(|t| !t.is_webchat())
                 .map(|t| t.thread_id.as_str().into())
                 .collect();
@@ -211,6 +207,17 @@ impl Walk<'_> {
         }
         self.found.outcome.diff_count += (extra - listed.len() as i64).max(0);
         Ok(())
+    }
+
+    /// The valid threads of a source page (rejected items aside).
+    fn valid_threads<'p>(
+        &self,
+        page: &'p crate::sources::dynamo::Page,
+    ) -> impl Iterator<Item = SourceThread> + 'p {
+        let shopper = self.shopper.clone();
+        page.items
+            .iter()
+            .filter_map(move |i| items::thread(i, &shopper).ok())
     }
 
     /// The valid messages of a source page (rejected items aside).

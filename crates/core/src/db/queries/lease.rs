@@ -30,9 +30,10 @@ pub enum LeaseOutcome {
 
 /// Takes the run's lease for `owner` when the hop is current and nobody else holds it: one
 /// `UPDATE` of the run (returning the account's shopper id too) on the common path; only a
-/// hop that did not get the lease reads on to say whether it is a duplicate or stale. The run row is the
-/// only row it locks, as the heartbeat's update does, so it cannot deadlock with the api or a
-/// page transaction (account, then run); the fence of every later write checks the account.
+/// hop that did not get the lease reads on to say whether it is a duplicate or stale. The run
+/// row is the only row it locks, as the heartbeat's update does, so it cannot deadlock with
+/// the api or a page transaction (account, then run); the fence of every later write checks
+/// the account.
 pub async fn lease(
     conn: &mut AsyncPgConnection,
     hop: &MigrationHop,

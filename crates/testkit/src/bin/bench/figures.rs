@@ -24,9 +24,9 @@ impl Bench {
         self.cpu.push(win.close());
         let copy = raw_copy_rate(env.settings.database.url.as_str(), &big).await?;
         let mut s = env.settings.clone();
-        s.worker.recent_max_threads = 0; // every message goes through the all-messages phase
-                                         // the phase is measured; its verification (a second read of the C1) would run on into
-                                         // the next figures
+        // every message goes through the all-messages phase, which is what is measured; its
+        // verification (a second read of the C1) would run on into the next figures
+        s.worker.recent_max_threads = 0;
         s.verify.after_migration = false;
         let mut w = worker(&s);
         let win = Window::open("all-messages");
