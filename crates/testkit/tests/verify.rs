@@ -2,9 +2,11 @@
 //! the all-messages phase), and tampering with the destination in Postgres afterwards — a
 //! message deleted, a body changed, a star flipped, a thread deleted, a message added, a thread added — is
 //! reported with the right source keys when an operator asks again (`migratorctl verify`),
-//! without changing what the app sees.
+//! without changing what the app sees. A permanent source failure fails a verification at its
+//! first try; a transient one holds it back before the next.
 
 use conversations_sim::model::{generate, GenOptions};
+use conversations_sim::server::Faults;
 use diesel_async::RunQueryDsl;
 use migrator_testkit::process::binary;
 use migrator_testkit::TestEnv;
@@ -275,6 +277,109 @@ async fn nothing_to_verify_before_a_migration() {
         )
         .await;
     assert_eq!(s, 404);
+    env.shutdown().await;
+}
+
+/// `POST …/verify?wait_secs=30` as the operator.
+async fn verify_waiting(env: &TestEnv, shopper: &str) -> (reqwest::StatusCode, Value) {
+    let path = format!("/admin/accounts/{shopper}/verify?wait_secs=30");
+    env.call(reqwest::Method::POST, &path, Some(&env.admin_token()), None)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_permanent_source_failure_fails_a_verification_at_once_a_transient_one_waits() {
+    let env = TestEnv::start_with(Default::default(), |s| {
+        s.verify.after_migration = false;
+        s.verify.retry_secs = 3600;
+        // one call, no retries inside it: one 502 fails a try
+        s.worker.max_call_retries = 0;
+    })
+    .await;
+    let spec = generate("flaky", &GenOptions::new(3, 2, 5));
+    env.add_c1(&spec).await;
+    env.post("flaky", "/migrate", None).await;
+    env.wait_admin_status("flaky", "completed", T).await;
+
+    // Conversations no longer knows the C1: failed at the first try, not three
+    env.set_faults(Faults {
+        configs_status: Some(404),
+        ..Default::default()
+    })
+    .await;
+    let (s, v) = verify_waiting(&env, "flaky").await;
+    assert_eq!(
+        (s.as_u16(), v["status"].as_str()),
+        (200, Some("failed")),
+        "{v}"
+    );
+    assert_eq!(v["attempts"], 1, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("404"), "{v}");
+    assert!(
+        v["retry_at"].is_null() && v["verified_at"].is_string(),
+        "{v}"
+    );
+
+    // one 502: open again, held back for retry_secs (an hour here), its error shown
+    env.set_faults(Faults {
+        rest_status: Some(502),
+        rest_failures_left: Some(1),
+        ..Default::default()
+    })
+    .await;
+    let (s, v) = env
+        .call(
+            reqwest::Method::POST,
+            "/admin/accounts/flaky/verify",
+            Some(&env.admin_token()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let deadline = tokio::time::Instant::now() + T;
+    let held = loop {
+        let (_, v) = env
+            .call(
+                reqwest::Method::GET,
+                "/admin/accounts/flaky/verification",
+                Some(&env.admin_token()),
+                None,
+            )
+            .await;
+        if v["error"].is_string() {
+            break v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never tried: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        (held["status"].as_str(), held["attempts"].as_i64()),
+        (Some("pending"), Some(1)),
+        "{held}"
+    );
+    assert!(held["error"].as_str().unwrap().contains("502"), "{held}");
+    assert!(held["verified_at"].is_null(), "{held}");
+    let retry_at = chrono::DateTime::parse_from_rfc3339(held["retry_at"].as_str().unwrap())
+        .expect("retry_at is a time");
+    let ahead = retry_at.signed_duration_since(chrono::Utc::now());
+    assert!(
+        ahead > chrono::Duration::minutes(55),
+        "held back {ahead}: {held}"
+    );
+    // the operator asking again does not wait for it: tried now, and it matches
+    let (s, v) = verify_waiting(&env, "flaky").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["verification_id"], held["verification_id"], "{v}");
+    assert_eq!(
+        (
+            v["status"].as_str(),
+            v["result"].as_str(),
+            v["attempts"].as_i64()
+        ),
+        (Some("done"), Some("match"), Some(2)),
+        "{v}"
+    );
+    assert!(v["error"].is_null() && v["retry_at"].is_null(), "{v}");
     env.shutdown().await;
 }
 

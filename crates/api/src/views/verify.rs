@@ -30,6 +30,9 @@ pub struct VerificationBody {
     pub attempts: i32,
     /// Why the last try failed.
     pub error: Option<String>,
+    /// Pending after a try that failed transiently: not tried again before this time.
+    #[schema(format = DateTime)]
+    pub retry_at: Option<String>,
 }
 
 /// What was compared: source items, rejected ones aside.
@@ -82,6 +85,10 @@ impl From<&Verification> for VerificationBody {
             verified_at: v.finished_at.map(ts),
             attempts: v.attempts,
             error: v.error.clone(),
+            retry_at: match v.status.as_str() {
+                "pending" => v.claimed_until.map(ts),
+                _ => None,
+            },
         }
     }
 }

@@ -57,8 +57,12 @@ pub struct VerifySettings {
     pub poll_secs: u64,
     /// Lease of a running verification (renewed every third of it).
     pub lease_secs: i64,
-    /// Tries of one verification before it is recorded failed.
+    /// Tries of one verification before it is recorded failed (a permanent failure, such as
+    /// the source not knowing the C1, is failed at its first try).
     pub max_attempts: i32,
+    /// Wait before a verification that failed transiently is tried again (doubling with
+    /// each try, at most an hour).
+    pub retry_secs: u64,
     /// Differences listed in a result (all are counted).
     pub max_listed: usize,
     /// Finished verifications are kept this long (each account's newest always).

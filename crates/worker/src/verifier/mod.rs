@@ -8,7 +8,8 @@ mod check;
 mod compare;
 
 use crate::context::Ctx;
-use migrator_core::db::queries::verifications::{self, Verification};
+use crate::error::HopError;
+use migrator_core::db::queries::verifications::{self, Retry, Verification};
 use migrator_core::metrics::{VERIFICATIONS, VERIFICATION_DIFFS};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -96,13 +97,58 @@ async fn verify(ctx: &Ctx, job: &Verification, shopper: &str) -> anyhow::Result<
         }
         Err(e) => {
             let error = e.to_string();
-            tracing::warn!(%error, attempt = job.attempts, "verification failed");
-            verifications::attempt_failed(&mut c, job.id, &ctx.worker_id, &error, v.max_attempts)
-                .await?;
-            if job.attempts >= v.max_attempts {
+            let retry = retry_after(&e, job.attempts, v.retry_secs);
+            tracing::warn!(%error, attempt = job.attempts, ?retry, "verification failed");
+            verifications::attempt_failed(
+                &mut c,
+                job.id,
+                &ctx.worker_id,
+                &error,
+                v.max_attempts,
+                retry,
+            )
+            .await?;
+            if retry == Retry::Never || job.attempts >= v.max_attempts {
                 metrics::counter!(VERIFICATIONS, "result" => "failed").increment(1);
             }
         }
     }
     Ok(())
+}
+
+/// The longest wait between two tries of a verification.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(3600);
+
+/// What follows a failed try: none after a permanent failure (the source does not know the
+/// C1, or answered outside the contract: another try meets the same answer); otherwise a wait
+/// of `retry_secs`, doubling with each try, so a source outage does not use up the tries in
+/// seconds.
+fn retry_after(e: &HopError, attempts: i32, retry_secs: u64) -> Retry {
+    match e {
+        HopError::Permanent(_) => Retry::Never,
+        _ => {
+            let doublings = attempts.saturating_sub(1).clamp(0, 16) as u32;
+            let wait = Duration::from_secs(retry_secs.saturating_mul(1 << doublings));
+            Retry::After(wait.min(MAX_RETRY_WAIT))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permanent_failures_are_not_tried_again_and_others_wait_longer_each_time() {
+        let perm = HopError::Permanent("configs-migration: 404".into());
+        assert_eq!(retry_after(&perm, 1, 30), Retry::Never);
+        let t = HopError::Transient("HTTP 502".into());
+        let secs = |n| Retry::After(Duration::from_secs(n));
+        assert_eq!(retry_after(&t, 1, 30), secs(30));
+        assert_eq!(retry_after(&t, 2, 30), secs(60));
+        assert_eq!(retry_after(&t, 3, 30), secs(120));
+        assert_eq!(retry_after(&t, 40, 30), Retry::After(MAX_RETRY_WAIT));
+        let th = HopError::Throttled("slow down".into());
+        assert_eq!(retry_after(&th, 1, 0), secs(0));
+    }
 }

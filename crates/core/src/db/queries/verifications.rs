@@ -75,10 +75,13 @@ pub struct Verification {
     pub diff_count: i64,
     pub diffs: serde_json::Value,
     pub error: Option<String>,
+    /// A running one's lease; a pending one that failed transiently is not taken before it.
+    pub claimed_until: Option<DateTime<Utc>>,
 }
 
 /// Asks for a verification of the account's run in force; an open one already asked for is
-/// answered instead (at most one open per account).
+/// answered instead (at most one open per account), and tried at once if it was waiting out a
+/// failed try.
 pub async fn request(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
@@ -97,13 +100,21 @@ pub async fn request(
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
-    let open = v::verifications
-        .filter(v::account_id.eq(account_id))
-        .filter(v::status.eq_any(["pending", "running"]))
-        .select(Verification::as_select())
-        .first(conn)
-        .await
-        .optional()?;
+    // asked again while one waits out a failed try: that one is tried now
+    let open = diesel::update(
+        v::verifications
+            .filter(v::account_id.eq(account_id))
+            .filter(v::status.eq_any(["pending", "running"])),
+    )
+    .set(v::claimed_until.eq(diesel::dsl::sql::<
+        diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    >(
+        "CASE WHEN status = 'pending' THEN NULL ELSE claimed_until END",
+    )))
+    .returning(Verification::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?;
     match open {
         Some(o) => Ok(o),
         // the open one ended between the two statements
@@ -113,9 +124,9 @@ pub async fn request(
     }
 }
 
-/// Claims the oldest open verification that is not leased (or whose lease ran out) for
-/// `owner`, for `lease_secs`; with its shopper. Verifications tried `max_attempts` times are
-/// left for [`give_up_stale`].
+/// Claims the oldest open verification that is not leased (or whose lease ran out) and not
+/// held back after a failed try, for `owner`, for `lease_secs`; with its shopper.
+/// Verifications tried `max_attempts` times are left for [`give_up_stale`].
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     owner: &str,
@@ -132,7 +143,8 @@ pub async fn claim(
         "UPDATE verifications SET status = 'running', claimed_by = $1, \
                 claimed_until = now() + make_interval(secs => $2), attempts = attempts + 1 \
          WHERE id = (SELECT id FROM verifications \
-                     WHERE (status = 'pending' OR (status = 'running' AND claimed_until < now())) \
+                     WHERE status IN ('pending', 'running') \
+                       AND (claimed_until IS NULL OR claimed_until < now()) \
                        AND attempts < $3 \
                      ORDER BY requested_at FOR UPDATE SKIP LOCKED LIMIT 1) \
          RETURNING id",
@@ -225,25 +237,46 @@ pub async fn finish(
     Ok(true)
 }
 
+/// What follows a failed try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Open again, not taken before this much time has passed (`failed` once the tries are
+    /// used up).
+    After(std::time::Duration),
+    /// `failed` now: another try would meet the same answer.
+    Never,
+}
+
 /// A failed try of `owner`: the error is kept; the verification is open again for another
-/// try, or `failed` after `max_attempts`.
+/// try after `retry`'s wait, or `failed` (its tries used up, or the failure permanent).
 pub async fn attempt_failed(
     conn: &mut AsyncPgConnection,
     id: VerificationId,
     owner: &str,
     error: &str,
     max_attempts: i32,
+    retry: Retry,
 ) -> CoreResult<()> {
     use diesel::dsl::sql;
+    use diesel::sql_types::{Nullable, Text, Timestamptz};
     use verifications::dsl as v;
+    let (give_up, wait_ms) = match retry {
+        Retry::After(d) => (format!("attempts >= {max_attempts}"), d.as_millis()),
+        Retry::Never => ("true".to_string(), 0),
+    };
     diesel::update(v::verifications.find(id).filter(v::claimed_by.eq(owner)))
         .set((
-            v::status.eq(sql::<diesel::sql_types::Text>(&format!(
-                "CASE WHEN attempts >= {max_attempts} THEN 'failed' ELSE 'pending' END"
+            v::status.eq(sql::<Text>(&format!(
+                "CASE WHEN {give_up} THEN 'failed' ELSE 'pending' END"
             ))),
-            v::claimed_until.eq(None::<DateTime<Utc>>),
+            v::claimed_until.eq(sql::<Nullable<Timestamptz>>(&format!(
+                "CASE WHEN {give_up} THEN NULL \
+                 ELSE now() + make_interval(secs => {wait_ms} / 1000.0) END"
+            ))),
             v::error.eq(Some(error)),
-            v::finished_at.eq(Some(Utc::now())),
+            v::finished_at.eq(sql::<Nullable<Timestamptz>>(&format!(
+                "CASE WHEN {give_up} THEN now() ELSE NULL END"
+            ))),
         ))
         .execute(conn)
         .await?;
