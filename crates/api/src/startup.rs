@@ -31,15 +31,20 @@ pub struct RunningApi {
     pub admin_url: String,
     handles: Vec<ServerHandle>,
     stop_relay: tokio::sync::watch::Sender<bool>,
+    relay: tokio::task::JoinHandle<()>,
+    publisher: Arc<Publisher>,
 }
 
 impl RunningApi {
-    /// Stops the server and its relay.
+    /// Stops the server (requests in hand finish) and its relay, then closes the broker
+    /// connection.
     pub async fn stop(self) {
         let _ = self.stop_relay.send(true);
         for h in self.handles {
             h.stop(true).await;
         }
+        let _ = self.relay.await;
+        self.publisher.close().await;
     }
 }
 
@@ -53,7 +58,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     let pool = db::pool(&settings.database)?;
     let publisher = Arc::new(Publisher::new(Broker::from_settings(&settings.amqp)));
     let (stop_relay, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(migrator_core::relay::run(
+    let relay = tokio::spawn(migrator_core::relay::run(
         pool.clone(),
         publisher.clone(),
         Duration::from_secs(2),
@@ -93,7 +98,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
         openapi: crate::openapi::document(),
         settings: Arc::new(settings),
         pool,
-        publisher,
+        publisher: publisher.clone(),
     });
     let (routes, admin): (Routes, Option<String>) = match settings_admin_listen {
         Some(admin) => (routes::configure_public, Some(admin)),
@@ -112,6 +117,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
         admin_url,
         handles,
         stop_relay,
+        relay,
+        publisher,
     })
 }
 

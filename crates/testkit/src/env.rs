@@ -306,6 +306,9 @@ impl TestEnv {
                 for ex in [&broker.names.work, &broker.names.retry] {
                     let _ = ch.exchange_delete(ex, Default::default()).await;
                 }
+                // closed before its connection: a channel dropped closes itself in the
+                // background, racing the connection's close
+                let _ = ch.close(200, "bye").await;
             }
             let _ = conn.close(200, "bye").await;
         }

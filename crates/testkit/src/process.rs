@@ -44,6 +44,41 @@ pub fn spawn_worker(s: &Settings) -> Child {
     command(s).spawn().expect("spawn worker")
 }
 
+/// A worker process whose log (stderr) is kept for the test, and passed through.
+pub struct LoggedWorker {
+    child: Child,
+    log: std::thread::JoinHandle<String>,
+}
+
+/// Starts a worker process with the test's settings, keeping its log.
+pub fn spawn_logged_worker(s: &Settings) -> LoggedWorker {
+    use std::io::BufRead;
+    let mut child = command(s)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn worker");
+    let err = child.stderr.take().expect("stderr piped");
+    // drained as it comes: a full pipe would stall the worker
+    let log = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    LoggedWorker { child, log }
+}
+
+impl LoggedWorker {
+    /// SIGTERM; the exit status and everything the worker logged.
+    pub fn term(mut self) -> (std::process::ExitStatus, String) {
+        let status = term(&mut self.child);
+        (status, self.log.join().expect("log reader"))
+    }
+}
+
 /// The command that starts a worker with these settings (wrap it as you need).
 pub fn command(s: &Settings) -> Command {
     let path = settings_file(s);

@@ -7,7 +7,7 @@
 
 use crate::context::Ctx;
 use futures::stream::{self, StreamExt};
-use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, Consumer};
 use migrator_core::queue::{self, QueueError};
@@ -73,6 +73,7 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
         };
         reconnects = 0;
         tracing::info!(worker = %ctx.worker_id, "consuming hops");
+        let tags: Vec<String> = consumers.iter().map(|c| c.tag().to_string()).collect();
         let mut deliveries = stream::select_all(
             consumers
                 .into_iter()
@@ -102,15 +103,22 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
                 },
             }
         }
-        // stop taking hops; let the ones in hand finish and ack on their channels
+        // stop taking hops: cancelled first, so the broker sends no delivery to a closing
+        // channel (lapin fails the whole connection on one); those it sent meanwhile are never
+        // acked and go back to their queues. The hops in hand finish and ack on their channels.
+        let t = ctx.publisher.broker().timeout;
+        for (ch, tag) in channels.iter().zip(&tags) {
+            let cancel = ch.basic_cancel(tag, BasicCancelOptions::default());
+            let _ = queue::bounded(t, "cancel", cancel).await;
+        }
         drop(deliveries);
         for s in &slots {
             let _all = s.free.acquire_many(s.size).await.expect("open");
         }
         for ch in channels {
-            let _ = ch.close(200, "bye").await;
+            let _ = queue::bounded(t, "channel close", ch.close(200, "bye")).await;
         }
-        let _ = conn.close(200, "bye").await;
+        let _ = queue::bounded(t, "connection close", conn.close(200, "bye")).await;
     }
 }
 

@@ -49,11 +49,12 @@ pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Res
     ));
     let sweeper = tokio::spawn(sweeper::run(ctx.clone(), stop.clone()));
     let verifier = tokio::spawn(verifier::run(ctx.clone(), stop.clone()));
-    consumer::run(ctx, stop).await;
+    consumer::run(ctx.clone(), stop).await;
     let _ = verifier.await;
     let _ = relay.await;
     let _ = sweeper.await;
     let _ = steering.await;
+    ctx.publisher.close().await;
     http.stop(true).await;
     Ok(())
 }

@@ -175,7 +175,7 @@ pub enum QueueError {
 }
 
 /// Runs `f` within `limit`, or fails with a timeout naming `what`.
-async fn bounded<T, E: Into<QueueError>>(
+pub async fn bounded<T, E: Into<QueueError>>(
     limit: Duration,
     what: &'static str,
     f: impl std::future::Future<Output = Result<T, E>>,

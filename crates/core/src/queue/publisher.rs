@@ -143,6 +143,17 @@ impl Publisher {
         }
     }
 
+    /// Closes the channel and its connection (at shutdown: the broker sees a clean close, not
+    /// a dropped socket); a later publish would connect again.
+    pub async fn close(&self) {
+        let open = self.state.lock().await.take();
+        if let Some((conn, ch)) = open {
+            let t = self.broker.timeout;
+            let _ = bounded(t, "channel close", ch.close(200, "bye")).await;
+            let _ = bounded(t, "connection close", conn.close(200, "bye")).await;
+        }
+    }
+
     /// True when a channel is open or can be opened now (readiness).
     pub async fn ping(&self) -> bool {
         self.channel().await.is_ok()
