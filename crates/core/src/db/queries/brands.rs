@@ -27,12 +27,15 @@ pub async fn upsert_brands_and_channels(
     let known = channel_map(conn, account_id).await?;
     // web chat is the account's one channel: found, or created with the first brand listing it
     let mut webchat: Option<ChannelId> = None;
+    let mut native = Native::default();
     let mut brand_ids = Vec::with_capacity(source.len());
     for b in source {
         let first_webchat = b.channels.iter().find(|c| c.kind == "webchat");
-        let brand_id = upsert_brand(conn, account_id, b, first_webchat.is_some()).await?;
+        let brand_id =
+            upsert_brand(conn, account_id, b, first_webchat.is_some(), &mut native).await?;
         if let (None, Some(ch)) = (webchat, first_webchat) {
-            webchat = Some(webchat_channel(conn, account_id, brand_id, ch).await?);
+            let native = native.get(conn, account_id).await?;
+            webchat = Some(webchat_channel(conn, account_id, brand_id, ch, native).await?);
         }
         brand_ids.push(brand_id);
     }
@@ -83,11 +86,29 @@ pub async fn upsert_brands_and_channels(
     Ok(listed.len() as i32)
 }
 
+/// The account's web chat channel before this upsert, read at most once.
+#[derive(Default)]
+struct Native(Option<Option<(ChannelId, BrandId)>>);
+
+impl Native {
+    async fn get(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        account_id: AccountId,
+    ) -> CoreResult<Option<(ChannelId, BrandId)>> {
+        if self.0.is_none() {
+            self.0 = Some(native_webchat(conn, account_id).await?);
+        }
+        Ok(self.0.flatten())
+    }
+}
+
 async fn upsert_brand(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
     b: &SourceBrand,
     has_webchat: bool,
+    native: &mut Native,
 ) -> CoreResult<BrandId> {
     let name = exact(b.name.as_deref())
         .filter(|n| !n.is_empty())
@@ -104,9 +125,7 @@ async fn upsert_brand(
     // the brand holding web chat is the one the web chat initiative created: claim it
     let target = match existing {
         Some(id) => Some(id),
-        None if has_webchat => native_webchat(conn, account_id)
-            .await?
-            .map(|(_, brand)| brand),
+        None if has_webchat => native.get(conn, account_id).await?.map(|(_, brand)| brand),
         None => None,
     };
     if let Some(id) = target {
@@ -157,13 +176,15 @@ pub async fn native_webchat(
         .optional()?)
 }
 
+/// The account's web chat channel: `native` (found before this upsert), or one created now.
 async fn webchat_channel(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
     brand_id: BrandId,
     ch: &SourceChannel,
+    native: Option<(ChannelId, BrandId)>,
 ) -> CoreResult<ChannelId> {
-    if let Some((id, _)) = native_webchat(conn, account_id).await? {
+    if let Some((id, _)) = native {
         return Ok(id);
     }
     // no web chat yet (the initiative missed this account): create exactly one
