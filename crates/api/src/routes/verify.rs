@@ -75,6 +75,8 @@ pub async fn verify(
                         account.migration_status.as_str()
                     )));
                 }
+                // one waiting out a failed try is tried now: the operator asked
+                verifications::try_now(c, account.id).await?;
                 verifications::request(c, account.id, account.current_run_id, &by).await
             }
             .scope_boxed()

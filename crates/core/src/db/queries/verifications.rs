@@ -80,8 +80,7 @@ pub struct Verification {
 }
 
 /// Asks for a verification of the account's run in force; an open one already asked for is
-/// answered instead (at most one open per account), and tried at once if it was waiting out a
-/// failed try.
+/// answered instead (at most one open per account).
 pub async fn request(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
@@ -100,21 +99,13 @@ pub async fn request(
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
-    // asked again while one waits out a failed try: that one is tried now
-    let open = diesel::update(
-        v::verifications
-            .filter(v::account_id.eq(account_id))
-            .filter(v::status.eq_any(["pending", "running"])),
-    )
-    .set(v::claimed_until.eq(diesel::dsl::sql::<
-        diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-    >(
-        "CASE WHEN status = 'pending' THEN NULL ELSE claimed_until END",
-    )))
-    .returning(Verification::as_returning())
-    .get_result(conn)
-    .await
-    .optional()?;
+    let open = v::verifications
+        .filter(v::account_id.eq(account_id))
+        .filter(v::status.eq_any(["pending", "running"]))
+        .select(Verification::as_select())
+        .first(conn)
+        .await
+        .optional()?;
     match open {
         Some(o) => Ok(o),
         // the open one ended between the two statements
@@ -122,6 +113,22 @@ pub async fn request(
             .await?
             .ok_or(crate::CoreError::NotFound("verification"))?),
     }
+}
+
+/// An operator asking while the account's open verification waits out a failed try: it is
+/// tried at once.
+pub async fn try_now(conn: &mut AsyncPgConnection, account_id: AccountId) -> CoreResult<()> {
+    use verifications::dsl as v;
+    diesel::update(
+        v::verifications
+            .filter(v::account_id.eq(account_id))
+            .filter(v::status.eq("pending"))
+            .filter(v::claimed_until.is_not_null()),
+    )
+    .set(v::claimed_until.eq(None::<DateTime<Utc>>))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Claims the oldest open verification that is not leased (or whose lease ran out) and not
