@@ -2,7 +2,7 @@
 //! extends it, and every page transaction goes through the fence, which checks the lease is
 //! still the caller's.
 
-use super::transitions::lock_account;
+use super::locks::lock_account;
 use crate::db::models::{Account, MigrationRun};
 use crate::db::schema::{accounts, migration_runs};
 use crate::error::{CoreError, CoreResult};

@@ -3,7 +3,8 @@
 //! records its hop in the outbox in the same transaction. (Reads are in `overview`.)
 
 use super::dead_letters;
-use super::transitions::{self, lock_account};
+use super::locks::{lock_account, lock_run};
+use super::transitions;
 use crate::db::models::Account;
 use crate::db::schema::{
     brands, channel_sources, channels, contacts, conversations, migration_runs, rejects,
@@ -80,7 +81,7 @@ pub async fn remigrate(
             let account = lock_account(c, account_id).await?;
             if let Some(old) = account.current_run_id {
                 // waits for a worker's page transaction holding this run, then fences it out
-                transitions::lock_run(c, old).await?;
+                lock_run(c, old).await?;
             }
             let runs: Vec<RunId> = migration_runs::table
                 .filter(migration_runs::account_id.eq(account_id))
@@ -130,7 +131,7 @@ async fn retry_failed_locked(
         )));
     };
     if let Some(run_id) = account.current_run_id {
-        let run = transitions::lock_run(c, run_id).await?;
+        let run = lock_run(c, run_id).await?;
         if only_parked && run.parked_at.is_none() {
             return Err(CoreError::Conflict("the migration is not parked".into()));
         }
@@ -195,7 +196,7 @@ pub async fn cancel(
                 )));
             };
             // waits for a worker's page transaction holding this run
-            transitions::lock_run(c, run).await?;
+            lock_run(c, run).await?;
             let applied = transitions::apply(
                 c,
                 &account,

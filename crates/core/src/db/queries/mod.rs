@@ -10,6 +10,7 @@ pub mod dead_letters;
 pub mod fleet;
 pub mod inbox;
 pub mod lease;
+pub mod locks;
 pub mod messages;
 pub mod migration;
 pub mod outbox;

@@ -4,41 +4,15 @@
 //! [`MigrationStatus::on`], never here.
 
 use super::outbox;
-use crate::db::models::{Account, MigrationRun};
+use crate::db::models::Account;
 use crate::db::schema::{accounts, migration_runs};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{AccountId, RunId};
+use crate::ids::RunId;
 use crate::queue::MigrationHop;
 use crate::status::{Event, MigrationStatus, Phase, RunAction, Step};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-
-/// Locks the account row for the rest of the transaction. `FOR NO KEY UPDATE` does not block
-/// the foreign-key checks of rows written under it; every writer locks account, then run.
-pub async fn lock_account(
-    conn: &mut AsyncPgConnection,
-    account_id: AccountId,
-) -> CoreResult<Account> {
-    accounts::table
-        .find(account_id)
-        .select(Account::as_select())
-        .for_no_key_update()
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(CoreError::NotFound("account"))
-}
-
-/// Locks a run row (after its account): waits for a worker's page transaction holding it.
-pub async fn lock_run(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<MigrationRun> {
-    Ok(migration_runs::table
-        .find(run_id)
-        .select(MigrationRun::as_select())
-        .for_no_key_update()
-        .first(conn)
-        .await?)
-}
 
 /// What applying an event did.
 #[derive(Debug, Clone, Default)]
