@@ -299,18 +299,19 @@ impl TestEnv {
         store::drop_tables(&self.dynamo, &self.tables).await;
         let broker = migrator_core::queue::Broker::from_settings(&self.settings.amqp);
         if let Ok(conn) = migrator_core::queue::connect(&broker).await {
-            if let Ok(ch) = conn.create_channel().await {
+            let ch = conn.create_channel().await;
+            if let Ok(ch) = &ch {
                 for q in broker.names.all_queues() {
                     let _ = ch.queue_delete(&q, Default::default()).await;
                 }
                 for ex in [&broker.names.work, &broker.names.retry] {
                     let _ = ch.exchange_delete(ex, Default::default()).await;
                 }
-                // closed before its connection: a channel dropped closes itself in the
-                // background, racing the connection's close
-                let _ = ch.close(200, "bye").await;
             }
+            // the channel is kept until its connection is closed: one dropped while open
+            // closes itself in the background, racing the connection's close
             let _ = conn.close(200, "bye").await;
+            drop(ch);
         }
         let _ = drop_database(&self.tag).await;
         let _ = std::fs::remove_dir_all(&self.settings.blobs.dir);

@@ -115,10 +115,10 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
         for s in &slots {
             let _all = s.free.acquire_many(s.size).await.expect("open");
         }
-        for ch in channels {
-            let _ = queue::bounded(t, "channel close", ch.close(200, "bye")).await;
-        }
+        // the connection's close closes its channels; closing each first raced lapin's own
+        // bookkeeping (a channel removed twice is a connection error to it)
         let _ = queue::bounded(t, "connection close", conn.close(200, "bye")).await;
+        drop(channels);
     }
 }
 

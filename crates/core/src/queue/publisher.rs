@@ -148,9 +148,11 @@ impl Publisher {
     pub async fn close(&self) {
         let open = self.state.lock().await.take();
         if let Some((conn, ch)) = open {
+            // the connection's close closes the channel (kept until then: a channel handle
+            // dropped while open closes itself in the background, racing the connection)
             let t = self.broker.timeout;
-            let _ = bounded(t, "channel close", ch.close(200, "bye")).await;
             let _ = bounded(t, "connection close", conn.close(200, "bye")).await;
+            drop(ch);
         }
     }
 
