@@ -179,11 +179,15 @@ async fn rabbitmq_restarted_mid_run_and_migrate_while_it_is_down_lose_nothing() 
     env.shutdown().await;
 }
 
-/// Adds the C1, starts a worker process and its migration, and waits until the all-messages
-/// phase is under way.
-async fn migrating_past_recent(env: &TestEnv, s: &C1Spec) -> std::process::Child {
+/// Adds the C1, starts a worker process (by `spawn`) and its migration, and waits until the
+/// all-messages phase is under way.
+async fn migrating_past_recent<W>(
+    env: &TestEnv,
+    s: &C1Spec,
+    spawn: impl FnOnce(&Settings) -> W,
+) -> W {
     env.add_c1(s).await;
-    let w = spawn_worker(&env.settings);
+    let w = spawn(&env.settings);
     env.post(&s.shopper_id, "/migrate", None).await;
     env.wait_status(&s.shopper_id, "recent-messages-migrated", LONG)
         .await;
@@ -194,7 +198,7 @@ async fn migrating_past_recent(env: &TestEnv, s: &C1Spec) -> std::process::Child
 async fn postgres_restarted_mid_run_loses_nothing() {
     let env = env(|_| {}).await;
     let s = spec("pgr", 60, 150, 4);
-    let mut w = migrating_past_recent(&env, &s).await;
+    let mut w = migrating_past_recent(&env, &s, spawn_worker).await;
     pg_restart();
     // the api reconnects too: polling works again
     let start = Instant::now();
@@ -217,12 +221,9 @@ async fn postgres_restarted_mid_run_loses_nothing() {
 async fn sigterm_finishes_or_hands_back_the_hop_and_exits_zero_without_an_error() {
     let env = env(|_| {}).await;
     let s = spec("term", 60, 150, 5);
-    env.add_c1(&s).await;
-    let w1 = spawn_logged_worker(&env.settings);
-    env.post(&s.shopper_id, "/migrate", None).await;
-    env.wait_status(&s.shopper_id, "recent-messages-migrated", LONG)
-        .await;
-    let stopped = w1.term();
+    let stopped = migrating_past_recent(&env, &s, spawn_logged_worker)
+        .await
+        .term();
     let w2 = spawn_logged_worker(&env.settings);
     env.wait_status("term", "completed", LONG).await;
     verify::destination_equals_source(&env, &s, |_| false).await;

@@ -57,23 +57,15 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
     let view = env.admin_view("verified").await;
     assert_eq!(view["run"]["verification"], "match", "{view}");
     let (_, l) = env
-        .call(
+        .admin(
             reqwest::Method::GET,
             "/admin/migrations?verification=match",
-            Some(&env.admin_token()),
             None,
         )
         .await;
     assert_eq!(l["accounts"][0]["shopper_id"], "verified", "{l}");
     // an operator's own request, answered with the result when it comes in time
-    let (s, v) = env
-        .call(
-            reqwest::Method::POST,
-            "/admin/accounts/verified/verify?wait_secs=30",
-            Some(&env.admin_token()),
-            None,
-        )
-        .await;
+    let (s, v) = verify_waiting(&env, "verified").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(
         (v["result"].as_str(), v["requested_by"].as_str()),
@@ -82,10 +74,9 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
     );
     // no request is held past 30 s
     let (s, v) = env
-        .call(
+        .admin(
             reqwest::Method::POST,
             "/admin/accounts/verified/verify?wait_secs=31",
-            Some(&env.admin_token()),
             None,
         )
         .await;
@@ -240,10 +231,9 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
 
     // operators find it; the app sees nothing of it
     let (_, l) = env
-        .call(
+        .admin(
             reqwest::Method::GET,
             "/admin/migrations?verification=diff",
-            Some(&env.admin_token()),
             None,
         )
         .await;
@@ -260,19 +250,13 @@ async fn nothing_to_verify_before_a_migration() {
     let spec = generate("early", &GenOptions::new(3, 2, 5));
     env.add_c1(&spec).await;
     let (s, v) = env
-        .call(
-            reqwest::Method::POST,
-            "/admin/accounts/early/verify",
-            Some(&env.admin_token()),
-            None,
-        )
+        .admin(reqwest::Method::POST, "/admin/accounts/early/verify", None)
         .await;
     assert_eq!(s, 409, "{v}");
     let (s, _) = env
-        .call(
+        .admin(
             reqwest::Method::GET,
             "/admin/accounts/early/verification",
-            Some(&env.admin_token()),
             None,
         )
         .await;
@@ -283,8 +267,7 @@ async fn nothing_to_verify_before_a_migration() {
 /// `POST …/verify?wait_secs=30` as the operator.
 async fn verify_waiting(env: &TestEnv, shopper: &str) -> (reqwest::StatusCode, Value) {
     let path = format!("/admin/accounts/{shopper}/verify?wait_secs=30");
-    env.call(reqwest::Method::POST, &path, Some(&env.admin_token()), None)
-        .await
+    env.admin(reqwest::Method::POST, &path, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -328,21 +311,15 @@ async fn a_permanent_source_failure_fails_a_verification_at_once_a_transient_one
     })
     .await;
     let (s, v) = env
-        .call(
-            reqwest::Method::POST,
-            "/admin/accounts/flaky/verify",
-            Some(&env.admin_token()),
-            None,
-        )
+        .admin(reqwest::Method::POST, "/admin/accounts/flaky/verify", None)
         .await;
     assert_eq!(s, 202, "{v}");
     let deadline = tokio::time::Instant::now() + T;
     let held = loop {
         let (_, v) = env
-            .call(
+            .admin(
                 reqwest::Method::GET,
                 "/admin/accounts/flaky/verification",
-                Some(&env.admin_token()),
                 None,
             )
             .await;
@@ -385,8 +362,7 @@ async fn a_permanent_source_failure_fails_a_verification_at_once_a_transient_one
 
 async fn preflight(env: &TestEnv, shopper: &str) -> (reqwest::StatusCode, Value) {
     let path = format!("/admin/accounts/{shopper}/preflight");
-    env.call(reqwest::Method::GET, &path, Some(&env.admin_token()), None)
-        .await
+    env.admin(reqwest::Method::GET, &path, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
