@@ -4,6 +4,25 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The earliest source instant the API can print: `0001-01-01T00:00:00Z`, in epoch ms.
+pub const EARLIEST_INSTANT_MS: i64 = -62_135_596_800_000;
+/// The latest source instant the API can print: `9999-12-31T23:59:59.999Z`, in epoch ms.
+pub const LATEST_INSTANT_MS: i64 = 253_402_300_799_999;
+
+/// A source instant (`sent_at`, `created_at`, `last_message_at`: epoch milliseconds) as a time
+/// the API can write: RFC 3339 (section 5.6) has four-digit years, so an instant outside
+/// [`EARLIEST_INSTANT_MS`] ..= [`LATEST_INSTANT_MS`] would be printed as `+11476-…` and break
+/// the app's date parser. `Err` says why, for the reject's reason.
+pub fn instant(ms: i64) -> Result<DateTime<Utc>, String> {
+    if !(EARLIEST_INSTANT_MS..=LATEST_INSTANT_MS).contains(&ms) {
+        return Err(format!(
+            "{ms} ms is outside 0001-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999Z (RFC 3339 years \
+             have four digits)"
+        ));
+    }
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("{ms} ms is out of range"))
+}
+
 /// A brand from `POST /v1/configs-migration`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SourceBrand {
@@ -188,6 +207,30 @@ pub struct Reject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_the_api_can_print_and_those_it_cannot() {
+        let print =
+            |ms| instant(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        assert_eq!(
+            print(EARLIEST_INSTANT_MS).unwrap(),
+            "0001-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            print(LATEST_INSTANT_MS).unwrap(),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(print(0).unwrap(), "1970-01-01T00:00:00.000Z");
+        for bad in [
+            EARLIEST_INSTANT_MS - 1,
+            LATEST_INSTANT_MS + 1,
+            300_000_000_000_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            assert!(instant(bad).unwrap_err().contains("RFC 3339"), "{bad}");
+        }
+    }
 
     fn brand(id: &str, channels: &[(&str, &str)]) -> SourceBrand {
         SourceBrand {

@@ -286,3 +286,130 @@ async fn a_channel_listed_twice_is_one_channel_the_last_listing_winning() {
     assert_eq!(sources, 2);
     env.shutdown().await;
 }
+
+/// Source instants at and past the ends of what RFC 3339 can print (four-digit years): those
+/// inside are migrated and served as RFC 3339, each outside one (on `created_at`,
+/// `last_message_at` and `sent_at`) is a reject naming the attribute, and the verifier agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instants_outside_four_digit_years_are_rejects_and_every_served_time_is_rfc3339() {
+    use migrator_core::source::{EARLIEST_INSTANT_MS as FIRST, LATEST_INSTANT_MS as LAST};
+    let env = TestEnv::start().await;
+    let sh = "instants";
+    env.create_account(sh, "Instants").await;
+    let n = |ms: i64| json!({"N": ms.to_string()});
+    let spec = C1Spec {
+        shopper_id: sh.into(),
+        needs_migration: true,
+        brands: vec![BrandSpec {
+            brand_id: "b1".into(),
+            name: "Instants".into(),
+            website: None,
+            channels: vec![ChannelSpec {
+                channel_id: "sms1".into(),
+                kind: "sms".into(),
+                name: "SMS".into(),
+                address: "+1".into(),
+                settings: json!({}),
+                credentials: json!({}),
+            }],
+        }],
+        threads: vec![],
+        malformed: vec![
+            thread(
+                sh,
+                "E1",
+                "sms1",
+                "sms",
+                "open",
+                json!({"created_at": n(FIRST), "last_message_at": n(LAST)}),
+            ),
+            message(sh, "E1", "first", FIRST, json!({"body": {"S": "year 1"}})),
+            message(sh, "E1", "last", LAST, json!({"body": {"S": "year 9999"}})),
+            message(sh, "E1", "far", 300_000_000_000_000, json!({})),
+            message(sh, "E1", "before", FIRST - 1, json!({})),
+            thread(
+                sh,
+                "E2",
+                "sms1",
+                "sms",
+                "open",
+                json!({"last_message_at": n(LAST + 1)}),
+            ),
+            thread(
+                sh,
+                "E3",
+                "sms1",
+                "sms",
+                "open",
+                json!({"created_at": n(FIRST - 1)}),
+            ),
+        ],
+    };
+    env.seed(&spec).await;
+    env.post(sh, "/migrate", None).await;
+    env.wait_status(sh, "completed", Duration::from_secs(60))
+        .await;
+    let admin = env.admin_view(sh).await;
+    assert_eq!(admin["run"]["figures"]["rejects"], 4, "{admin}");
+    assert_eq!(admin["run"]["figures"]["messages_migrated"], 2, "{admin}");
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use migrator_core::db::schema::rejects as r;
+        let mut db = env.db().await;
+        let rows: Vec<(String, String)> = r::table
+            .select((r::source_key, r::reason))
+            .load(&mut db)
+            .await
+            .unwrap();
+        for (key, attr) in [
+            ("#far", "sent_at"),
+            ("#before", "sent_at"),
+            ("E2", "last_message_at"),
+            ("E3", "created_at"),
+        ] {
+            let (_, why) = rows
+                .iter()
+                .find(|(k, _)| k.contains(key))
+                .unwrap_or_else(|| panic!("reject {key} in {rows:?}"));
+            assert!(
+                why.contains(attr) && why.contains("RFC 3339"),
+                "{key}: {why}"
+            );
+        }
+    }
+    let rfc3339 = |v: &Value| {
+        let s = v.as_str().unwrap_or_else(|| panic!("a time: {v}"));
+        chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        s.to_string()
+    };
+    let convs = verify::all_pages(&env, sh, "/conversations", "conversations").await;
+    assert_eq!(convs.len(), 1, "{convs:?}");
+    assert_eq!(rfc3339(&convs[0]["created_at"]), "0001-01-01T00:00:00.000Z");
+    assert_eq!(
+        rfc3339(&convs[0]["last_message_at"]),
+        "9999-12-31T23:59:59.999Z"
+    );
+    let path = format!(
+        "/conversations/{}/messages",
+        convs[0]["id"].as_str().unwrap()
+    );
+    let msgs = verify::all_pages(&env, sh, &path, "messages").await;
+    let sent: Vec<String> = msgs.iter().map(|m| rfc3339(&m["sent_at"])).collect();
+    assert_eq!(
+        sent,
+        ["0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z"]
+    );
+    let (_, status) = env.get(sh, "/check-migration-status").await;
+    rfc3339(&status["updated_at"]);
+    let (_, v) = env
+        .admin(
+            Method::POST,
+            &format!("/admin/accounts/{sh}/verify?wait_secs=30"),
+            None,
+        )
+        .await;
+    assert_eq!(v["result"], "match", "{v}");
+    rfc3339(&v["verified_at"]);
+    env.shutdown().await;
+}

@@ -88,8 +88,7 @@ impl<'a> Reader<'a> {
         }
     }
     fn millis(&self, k: &str) -> Check<DateTime<Utc>> {
-        let ms = self.n(k)?;
-        DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("attribute {k} is out of range"))
+        migrator_core::source::instant(self.n(k)?).map_err(|why| format!("attribute {k}: {why}"))
     }
     fn extra(&self, known: &[&str]) -> Map<String, Value> {
         self.item
@@ -467,6 +466,53 @@ mod tests {
             .unwrap_err()
             .reason
             .contains("body"));
+    }
+
+    #[test]
+    fn every_source_instant_outside_four_digit_years_is_a_reject_at_both_ends() {
+        use migrator_core::source::{EARLIEST_INSTANT_MS, LATEST_INSTANT_MS};
+        let msg = |at: i64| {
+            Item::from([
+                ("thread_id".into(), s("t1")),
+                ("sort_key".into(), s("0#m1")),
+                ("message_id".into(), s("m1")),
+                ("shopper_id".into(), s("s1")),
+                ("direction".into(), s("inbound")),
+                ("sent_at".into(), n(at)),
+            ])
+        };
+        for attr in ["created_at", "last_message_at", "sent_at"] {
+            let parse = |at: i64| -> Result<DateTime<Utc>, String> {
+                if attr == "sent_at" {
+                    message(&msg(at), "t1", "s1").map(|m| m.sent_at)
+                } else {
+                    let mut t = good_thread();
+                    t.insert(attr.into(), n(at));
+                    thread(&t, "s1").map(|t| {
+                        if attr == "created_at" {
+                            t.created_at
+                        } else {
+                            t.last_message_at
+                        }
+                    })
+                }
+                .map_err(|r| r.reason)
+            };
+            for ok in [EARLIEST_INSTANT_MS, LATEST_INSTANT_MS] {
+                assert_eq!(parse(ok).unwrap().timestamp_millis(), ok, "{attr} at {ok}");
+            }
+            for bad in [
+                EARLIEST_INSTANT_MS - 1,
+                LATEST_INSTANT_MS + 1,
+                300_000_000_000_000,
+            ] {
+                let why = parse(bad).unwrap_err();
+                assert!(
+                    why.contains(attr) && why.contains("RFC 3339"),
+                    "{attr} at {bad}: {why}"
+                );
+            }
+        }
     }
 
     #[test]
