@@ -76,7 +76,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
             settings.conversations.token.clone(),
             Duration::from_millis(settings.api.eligibility_timeout_ms),
             Backoff::none(),
-        ),
+        )
+        .with_max_body(settings.conversations.max_body_bytes),
         source_rest: ConversationsClient::new(
             &settings.conversations.base_url,
             settings.conversations.token.clone(),
@@ -86,7 +87,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
                 max_ms: 2_000,
                 retries: 2,
             },
-        ),
+        )
+        .with_max_body(settings.conversations.max_body_bytes),
         dynamo: DynamoSource::new(
             &settings.dynamodb,
             &settings.sts,

@@ -1,5 +1,6 @@
 //! Media bytes are derived from the media id, so nothing is stored and tests can compute what a
-//! download must return. Ids starting with `gone-` answer 404.
+//! download must return. Ids starting with `gone-` answer 404, those starting with
+//! `forbidden-` answer 403 to any token (media this service will not give us).
 
 /// The bytes served for `media_id` of `size` bytes (a PNG signature, then a deterministic stream).
 pub fn bytes_for(media_id: &str, size: usize) -> Vec<u8> {
@@ -22,6 +23,11 @@ pub fn bytes_for(media_id: &str, size: usize) -> Vec<u8> {
 /// True for media the service reports gone.
 pub fn is_gone(media_id: &str) -> bool {
     media_id.starts_with("gone-")
+}
+
+/// True for media the service refuses to anyone (403, whatever the token).
+pub fn is_forbidden(media_id: &str) -> bool {
+    media_id.starts_with("forbidden-")
 }
 
 /// The size of a media id's bytes: encoded in the id as its `-s<size>` suffix, else 1 KiB.

@@ -47,6 +47,14 @@ pub struct Faults {
     /// Status configs-migration answers (after the token check) instead of working.
     #[serde(default)]
     pub configs_status: Option<u16>,
+    /// The media service's clock, in seconds relative to ours (negative: behind), as it checks
+    /// a cert JWT's `iat` (not in its future) and `exp` (not in its past).
+    #[serde(default)]
+    pub media_clock_offset_secs: i64,
+    /// Leeway of those checks (`None`: 5 s); `Some(0)` checks as strictly as common JWT
+    /// libraries do by default.
+    #[serde(default)]
+    pub media_leeway_secs: Option<u64>,
 }
 
 /// Calls the simulator served, for assertions.
@@ -173,9 +181,15 @@ async fn media_get(
     path: web::Path<String>,
     q: web::Query<MediaQuery>,
 ) -> HttpResponse {
-    let (status, every) = {
+    let (status, every, offset, leeway) = {
         let f = st.faults.lock().expect("faults lock");
-        (f.media_status, f.media_fail_every)
+        let leeway = f.media_leeway_secs.unwrap_or(5) as i64;
+        (
+            f.media_status,
+            f.media_fail_every,
+            f.media_clock_offset_secs,
+            leeway,
+        )
     };
     if let Some(s) = status {
         return err(s, "injected_fault");
@@ -196,7 +210,8 @@ async fn media_get(
     v.set_audience(&["conversations-media"]);
     v.set_issuer(&[st.cfg.media_issuer.as_str()]);
     v.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
-    v.leeway = 5;
+    // iat and exp are checked below against this service's own clock
+    v.validate_exp = false;
     let claims = match jsonwebtoken::decode::<CertClaims>(token, &st.key, &v) {
         Ok(d) => d.claims,
         Err(_) => return err(401, "bad_cert_jwt"),
@@ -204,8 +219,18 @@ async fn media_get(
     if claims.exp < claims.iat || claims.exp - claims.iat > 300 {
         return err(401, "cert_jwt_lifetime_too_long");
     }
+    let now = chrono::Utc::now().timestamp() + offset;
+    if claims.iat as i64 > now + leeway {
+        return err(401, "cert_jwt_issued_in_the_future");
+    }
+    if (claims.exp as i64) <= now - leeway {
+        return err(401, "cert_jwt_expired");
+    }
     if media::is_gone(&path) {
         return err(404, "gone");
+    }
+    if media::is_forbidden(&path) {
+        return err(403, "forbidden");
     }
     // size is derived from the id's attachment entry; the seeder records it in the file name
     let size = q.size.unwrap_or_else(|| media::size_for(&path));

@@ -24,7 +24,8 @@ pub const HOP_DURATION: &str = "migrator_hop_duration_seconds";
 pub const HOPS_IN_FLIGHT: &str = "migrator_hops_in_flight";
 /// Hops given up (dead letters), by phase.
 pub const DEAD_LETTERS: &str = "migrator_dead_letters_total";
-/// Attachment downloads, by outcome (`stored`, `failed`, `retry`).
+/// Attachment downloads, by outcome (`stored`, `failed`, `retry`, `refused`: pending after a
+/// refusal of our cert JWT).
 pub const ATTACHMENTS: &str = "migrator_attachments_total";
 /// Messages written.
 pub const MESSAGES_WRITTEN: &str = "migrator_messages_written_total";
@@ -54,13 +55,18 @@ pub const SOURCE_WAIT: &str = "migrator_source_wait_seconds";
 /// 1 while operators have paused the fleet (as this worker last read it).
 pub const FLEET_PAUSED: &str = "migrator_fleet_paused";
 
+/// Refusals of our credentials by the source (401/403), by service (`media`, `rest`).
+pub const SOURCE_REFUSALS: &str = "migrator_source_refusals_total";
+/// 1 while this worker sees the source's refusals of our credentials as systemic, by service.
+pub const SOURCE_REFUSING: &str = "migrator_source_refusing";
+
 /// Verifications finished, by result (`match`, `diff`, `failed`).
 pub const VERIFICATIONS: &str = "migrator_verifications_total";
 /// Differences the verifications found.
 pub const VERIFICATION_DIFFS: &str = "migrator_verification_diffs_total";
 
 /// Every metric name, for checks of what refers to them (the Grafana dashboard).
-pub const ALL: [&str; 24] = [
+pub const ALL: [&str; 26] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     MIGRATIONS_STARTED,
@@ -83,6 +89,8 @@ pub const ALL: [&str; 24] = [
     MIGRATION_DURATION,
     SOURCE_WAIT,
     FLEET_PAUSED,
+    SOURCE_REFUSALS,
+    SOURCE_REFUSING,
     VERIFICATIONS,
     VERIFICATION_DIFFS,
 ];
@@ -160,6 +168,14 @@ fn describe() {
         "time spent waiting for the fleet-wide source rate limit, by kind"
     );
     describe_gauge!(FLEET_PAUSED, "1 while operators have paused the fleet");
+    describe_counter!(
+        SOURCE_REFUSALS,
+        "refusals of our credentials by the source (401/403), by service"
+    );
+    describe_gauge!(
+        SOURCE_REFUSING,
+        "1 while the source's refusals of our credentials are systemic, by service"
+    );
     describe_counter!(VERIFICATIONS, "verifications finished, by result");
     describe_counter!(VERIFICATION_DIFFS, "differences verifications found");
 }

@@ -1,10 +1,18 @@
 //! Attachment downloads, off the critical path and never failing a migration. Each outcome is
-//! recorded on its row: stored; failed for good (401/403/404, too large, attempts used up); or,
-//! after a transient failure (5xx, 429, a timeout, a reset), pending again with the time of its
-//! next try (exponential backoff up to `media.retry_max_secs`), retried by a later hop of the
-//! account or, once the migration is over, by the sweeper.
+//! recorded on its row: stored; failed for good (404, too large, attempts used up); or, after a
+//! transient failure (5xx, 429, a timeout, a reset), pending again with the time of its next try
+//! (exponential backoff up to `media.retry_max_secs`), retried by a later hop of the account or,
+//! once the migration is over, by the sweeper.
+//!
+//! A refusal of our cert JWT (401/403, twice with fresh tokens) is not final at once: the first
+//! leaves the attachment pending for `media.refused_retry_secs`, the second fails it
+//! (`forbidden`) — unless refusals are systemic ([`crate::refusals`]): then it stays pending,
+//! its refusal not counted, and is tried again every `media.refused_retry_secs` until the media
+//! service accepts our tokens again.
 
 use crate::context::Ctx;
+use crate::refusals::Service;
+use chrono::Utc;
 use migrator_core::db::queries::attachments::{self, Due, Settle};
 use migrator_core::db::queries::runs;
 use migrator_core::ids::AccountId;
@@ -124,14 +132,33 @@ async fn fetch(ctx: &Ctx, due: Due) {
         .media
         .download(&due.media_url, due.size_bytes, ctx.blobs.as_ref(), &key)
         .await;
-    let attempts = due.attempts.saturating_add(tries as i32);
     let m = &ctx.settings.media;
-    let reason = res.as_ref().err().map(|f| f.reason());
+    let refused = res.as_ref().is_err_and(|f| f.refused);
+    let systemic = ctx.steering.refusals.record(Service::Media, refused);
+    // tries held back by a systemic refusal use up none of the attachment's attempts
+    let attempts = match (refused, systemic) {
+        (true, true) => due.attempts,
+        _ => due.attempts.saturating_add(tries as i32),
+    };
+    let reason = res.as_ref().err().map(|f| match (f.refused, systemic) {
+        (true, true) => format!(
+            "{}; held: the media service refuses our cert JWTs across the fleet (systemic), \
+             not counted against this attachment",
+            f.reason()
+        ),
+        _ => f.reason(),
+    });
+    let refused_again = Utc::now() + chrono::Duration::seconds(m.refused_retry_secs as i64);
     let outcome = match &res {
         Ok(f) => Settle::Stored {
             blob_key: &key,
             size: f.size as i64,
             content_type: f.content_type.as_deref(),
+        },
+        Err(f) if f.refused && (systemic || due.refusals < 1) => Settle::Refused {
+            reason: reason.as_deref().unwrap_or_default(),
+            at: refused_again,
+            counted: !systemic,
         },
         Err(f) if f.transient && attempts < m.max_attempts as i32 => {
             let wait = Backoff {
@@ -154,11 +181,19 @@ async fn fetch(ctx: &Ctx, due: Due) {
         Settle::Stored { .. } => "stored",
         Settle::Failed { .. } => "failed",
         Settle::Retry { .. } => "retry",
+        Settle::Refused { .. } => "refused",
     };
     metrics::counter!(migrator_core::metrics::ATTACHMENTS, "outcome" => label).increment(1);
-    if let Err(f) = &res {
-        let retry_at = at_of(&outcome);
-        tracing::warn!(attachment = %due.id, reason = %f.reason(), attempts, ?retry_at, "attachment download failed");
+    match &res {
+        // held by a systemic refusal: said once for the fleet (crate::refusals), not per item
+        Err(f) if refused && systemic => {
+            tracing::debug!(attachment = %due.id, reason = %f.reason(), "attachment held")
+        }
+        Err(f) => {
+            let retry_at = at_of(&outcome);
+            tracing::warn!(attachment = %due.id, reason = %f.reason(), attempts, ?retry_at, "attachment download failed");
+        }
+        Ok(_) => {}
     }
     let Ok(mut conn) = ctx.conn().await else {
         return; // stays pending: due again for a later hop or the sweeper
@@ -173,7 +208,7 @@ async fn fetch(ctx: &Ctx, due: Due) {
 
 fn at_of(s: &Settle<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
     match s {
-        Settle::Retry { at, .. } => Some(*at),
+        Settle::Retry { at, .. } | Settle::Refused { at, .. } => Some(*at),
         _ => None,
     }
 }

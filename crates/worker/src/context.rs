@@ -54,7 +54,7 @@ impl Ctx {
                 settings.media.signing_key_path.display()
             )
         })?;
-        let steering = Arc::new(Steering::default());
+        let steering = Arc::new(Steering::new(settings.media.refusal_threshold));
         let ctx = Self {
             pool: db::pool(&settings.database)?,
             publisher: Arc::new(Publisher::new(Broker::from_settings(&settings.amqp))),
@@ -64,7 +64,8 @@ impl Ctx {
                 Duration::from_millis(settings.conversations.timeout_ms),
                 backoff,
             )
-            .with_limiter(steering.rest.clone()),
+            .with_limiter(steering.rest.clone())
+            .with_max_body(settings.conversations.max_body_bytes),
             dynamo: DynamoSource::new(
                 &settings.dynamodb,
                 &settings.sts,

@@ -13,6 +13,10 @@ pub enum HopError {
     /// counts towards the run's total attempts, not the hop's.
     #[error("throttled: {0}")]
     Throttled(String),
+    /// The source refused our credentials (REST 401/403): a configuration fault, retried after
+    /// a growing delay like throttling and shown to operators; never "this C1 is unknown".
+    #[error("refused: {0}")]
+    Refused(String),
     /// Will not get better by retrying (the source says the C1 is unknown, a contract breach).
     #[error("permanent: {0}")]
     Permanent(String),
@@ -38,6 +42,7 @@ impl From<SourceError> for HopError {
             SourceError::Transient(m) => HopError::Transient(m),
             SourceError::Permanent(m) => HopError::Permanent(m),
             SourceError::Throttled(m) => HopError::Throttled(m),
+            SourceError::Refused(m) => HopError::Refused(m),
         }
     }
 }

@@ -10,6 +10,7 @@
 use crate::context::Ctx;
 use crate::error::HopError;
 use crate::phases::{self, Budget, Job};
+use crate::refusals::Service;
 use futures::FutureExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -229,11 +230,17 @@ async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<&'static str, HopEr
         };
         b.delay(n)
     };
-    // throttling is not the hop's fault: it keeps its attempt and waits longer each time (up
-    // to twenty times the usual longest wait), capped by the run's total attempts
+    // throttling and a refused service token are not the hop's fault: it keeps its attempt
+    // and waits longer each time (up to twenty times the usual longest wait), capped by the
+    // run's total attempts
+    if matches!(e, HopError::Refused(_)) {
+        ctx.steering.refusals.record(Service::Rest, true);
+    }
     let again = match e {
         HopError::Permanent(_) => None,
-        HopError::Throttled(_) => Some((hop.again(), backoff(total as u32, w.retry_max_ms * 20))),
+        HopError::Throttled(_) | HopError::Refused(_) => {
+            Some((hop.again(), backoff(total as u32, w.retry_max_ms * 20)))
+        }
         _ if hop.attempt < w.max_hop_attempts => {
             Some((hop.retry(), backoff(hop.attempt, w.retry_max_ms)))
         }

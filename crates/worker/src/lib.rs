@@ -8,6 +8,7 @@ pub mod error;
 pub mod hop;
 pub mod http;
 pub mod phases;
+pub mod refusals;
 pub mod sources;
 pub mod steering;
 pub mod sweeper;

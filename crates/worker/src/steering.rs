@@ -2,7 +2,10 @@
 //! `worker.fleet_poll_secs`: paused or not, and this worker's share of the fleet-wide caps on
 //! the source — an operator's throttle, else `source.max_*_per_sec` — divided by the workers
 //! alive (each says so in `fleet_workers` at the same time). Throttling slows every worker.
+//! The same heartbeat reports the refusals of our credentials this worker met and reads the
+//! fleet's ([`crate::refusals`]).
 
+use crate::refusals::{Refusals, Service};
 use migrator_core::db::queries::fleet;
 use migrator_core::db::DbPool;
 use migrator_core::ratelimit::RateLimiter;
@@ -18,14 +21,19 @@ pub struct Steering {
     pub reads: Arc<RateLimiter>,
     /// This worker's share of the fleet's REST cap.
     pub rest: Arc<RateLimiter>,
+    /// Refusals of our credentials, here and across the fleet.
+    pub refusals: Refusals,
 }
 
-impl Default for Steering {
-    fn default() -> Self {
+impl Steering {
+    /// Not paused, no caps, until the first poll; refusals systemic from `refusal_threshold`
+    /// a minute across the fleet.
+    pub fn new(refusal_threshold: u32) -> Self {
         Self {
             paused: watch::channel(false).0,
             reads: Arc::new(RateLimiter::new(None).with_kind("reads")),
             rest: Arc::new(RateLimiter::new(None).with_kind("rest")),
+            refusals: Refusals::new(refusal_threshold),
         }
     }
 }
@@ -53,7 +61,16 @@ impl Steering {
     ) -> anyhow::Result<()> {
         let mut c = migrator_core::db::conn(pool).await?;
         let window = (settings.worker.fleet_poll_secs.max(1) * 3) as i64;
-        let workers = fleet::heartbeat(&mut c, worker_id, window).await?;
+        let mine = fleet::Refusals {
+            media: self.refusals.local(Service::Media) as i32,
+            rest: self.refusals.local(Service::Rest) as i32,
+        };
+        let health = fleet::heartbeat(&mut c, worker_id, window, mine).await?;
+        let workers = health.workers;
+        self.refusals
+            .set_fleet(Service::Media, health.refusals.media.max(0) as u32);
+        self.refusals
+            .set_fleet(Service::Rest, health.refusals.rest.max(0) as u32);
         let s = fleet::state(&mut c).await?;
         let src = &settings.source;
         self.reads

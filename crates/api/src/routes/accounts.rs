@@ -7,7 +7,9 @@ use crate::openapi::Errors;
 use crate::state::AppState;
 use crate::views::app::{AccountBody, AccountsBody};
 use actix_web::web;
+use migrator_core::conversations::SourceError;
 use migrator_core::db::queries::accounts;
+use migrator_core::metrics::SOURCE_REFUSALS;
 use migrator_core::MigrationStatus;
 
 /// The caller's account with brands and channels. While `not-started`, asks Conversations
@@ -26,6 +28,12 @@ pub async fn get_accounts(
         let nothing = match st.conversations.eligibility(&user.shopper_id).await {
             Ok(None) => true,
             Ok(Some(e)) => !e.needs_migration,
+            Err(e @ SourceError::Refused(_)) => {
+                // our service token, not the C1: operators must see it
+                metrics::counter!(SOURCE_REFUSALS, "service" => "rest").increment(1);
+                tracing::warn!(error = %e, "eligibility unknown; answering not-started");
+                false
+            }
             Err(e) => {
                 tracing::info!(error = %e, "eligibility unknown; answering not-started");
                 false

@@ -25,12 +25,28 @@ pub async fn counts(st: web::Data<AppState>, _: AdminUser) -> ApiResult<web::Jso
     )))
 }
 
-/// The fleet's steering.
+/// The fleet's steering, its live workers and the refusals of our credentials they met.
 #[utoipa::path(get, path = "/admin/fleet", tag = "fleet", security(("bearer" = [])),
     responses((status = 200, description = "the steering", body = FleetBody), Errors))]
 pub async fn state(st: web::Data<AppState>, _: AdminUser) -> ApiResult<web::Json<FleetBody>> {
     let mut c = conn(&st).await?;
-    Ok(web::Json(FleetBody::from(&fleet::state(&mut c).await?)))
+    let steering = fleet::state(&mut c).await?;
+    Ok(web::Json(body(&st, &mut c, &steering).await?))
+}
+
+/// The fleet's body: `steering` with the live workers' health.
+async fn body(
+    st: &AppState,
+    c: &mut diesel_async::AsyncPgConnection,
+    steering: &fleet::FleetState,
+) -> ApiResult<FleetBody> {
+    let window = (st.settings.worker.fleet_poll_secs.max(1) * 3) as i64;
+    let health = fleet::health(c, window).await?;
+    Ok(FleetBody::new(
+        steering,
+        &health,
+        st.settings.media.refusal_threshold,
+    ))
 }
 
 async fn steer(
@@ -52,7 +68,8 @@ async fn steer(
         },
     )
     .await?;
-    Ok(web::Json(FleetBody::from(&now)))
+    let mut c = conn(st).await?;
+    Ok(web::Json(body(st, &mut c, &now).await?))
 }
 
 /// Pauses the fleet: workers finish the hops in hand and take no more (queued hops wait).

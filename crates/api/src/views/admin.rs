@@ -293,6 +293,9 @@ pub struct AdminAttachmentBody {
     pub failure: Option<String>,
     pub failure_reason: Option<String>,
     pub attempts: i32,
+    /// Refusals of our cert JWT counted against it (a second is final; refusals while the media
+    /// service refuses the whole fleet are not counted).
+    pub refusals: i32,
     #[schema(format = DateTime)]
     pub next_attempt_at: Option<String>,
 }
@@ -308,6 +311,7 @@ impl From<&Attachment> for AdminAttachmentBody {
             failure: a.failure.clone(),
             failure_reason: a.failure_reason.clone(),
             attempts: a.attempts,
+            refusals: a.refusals,
             next_attempt_at: a.next_attempt_at.map(ts),
         }
     }

@@ -1,6 +1,6 @@
 //! Bodies of the fleet's endpoints: counts, and the steering operators set.
 
-use migrator_core::db::queries::fleet::FleetState;
+use migrator_core::db::queries::fleet::{FleetHealth, FleetState};
 use migrator_core::db::queries::overview::Counts;
 use migrator_core::MigrationStatus;
 use serde::{Deserialize, Serialize};
@@ -56,16 +56,44 @@ pub struct FleetBody {
     #[schema(format = DateTime)]
     pub updated_at: String,
     pub updated_by: Option<String>,
+    /// Workers whose heartbeat was seen in the last three `worker.fleet_poll_secs`.
+    pub workers_live: i64,
+    /// Refusals of our credentials the live workers met in the last minute.
+    pub refusals_last_minute: RefusalCounts,
+    /// The media service refuses our cert JWTs across the fleet (at least
+    /// `media.refusal_threshold` a minute): refused attachments wait, pending, instead of
+    /// failing; check the signing key and the clocks.
+    pub media_refusing: bool,
+    /// Conversations REST refuses our service token (any refusal in the last minute): hops
+    /// wait and retry; check `conversations.token`.
+    pub rest_refusing: bool,
 }
 
-impl From<&FleetState> for FleetBody {
-    fn from(f: &FleetState) -> Self {
+/// Refusals (401/403) by service.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusalCounts {
+    /// By the media service.
+    pub media: i32,
+    /// By Conversations REST.
+    pub rest: i32,
+}
+
+impl FleetBody {
+    /// The steering, and the live workers' health against `media.refusal_threshold`.
+    pub fn new(f: &FleetState, h: &FleetHealth, refusal_threshold: u32) -> Self {
         Self {
             paused: f.paused,
             max_reads_per_sec: f.max_reads_per_sec,
             max_rest_per_sec: f.max_rest_per_sec,
             updated_at: super::ts(f.updated_at),
             updated_by: f.updated_by.clone(),
+            workers_live: h.workers,
+            refusals_last_minute: RefusalCounts {
+                media: h.refusals.media,
+                rest: h.refusals.rest,
+            },
+            media_refusing: h.refusals.media as i64 >= i64::from(refusal_threshold.max(1)),
+            rest_refusing: h.refusals.rest > 0,
         }
     }
 }

@@ -165,6 +165,8 @@ pub struct Attachment {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// Short code the app sees for a failed one (`not_found`, `too_large`, …).
     pub failure: Option<String>,
+    /// Refusals of our cert JWT counted against it (systemic ones are not).
+    pub refusals: i32,
 }
 
 /// One migration run of an account, with its lease, checkpoint and figures.

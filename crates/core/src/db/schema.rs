@@ -113,6 +113,7 @@ diesel::table! {
         run_id -> Nullable<Uuid>,
         next_attempt_at -> Nullable<Timestamptz>,
         failure -> Nullable<Text>,
+        refusals -> Int4,
     }
 }
 
@@ -209,6 +210,8 @@ diesel::table! {
     fleet_workers (worker_id) {
         worker_id -> Text,
         seen_at -> Timestamptz,
+        media_refusals -> Int4,
+        rest_refusals -> Int4,
     }
 }
 

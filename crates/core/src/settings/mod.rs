@@ -248,6 +248,8 @@ pub struct ConversationsSettings {
     pub token: SecretString,
     /// Per-request timeout.
     pub timeout_ms: u64,
+    /// Largest response body read (a longer one is an answer outside the contract).
+    pub max_body_bytes: usize,
 }
 
 /// Cert JWT for the media service.
@@ -257,8 +259,18 @@ pub struct MediaSettings {
     pub signing_key_path: PathBuf,
     /// `iss` claim.
     pub issuer: String,
-    /// Lifetime of a cert JWT (at most 300 s by contract).
+    /// Lifetime of a cert JWT (at most 300 s by contract), counted from its `iat`.
     pub token_ttl_secs: u64,
+    /// `iat` of a cert JWT is set this far back, so a media service whose clock is behind ours
+    /// by up to this much (verifying with no leeway) accepts it.
+    pub clock_skew_secs: u64,
+    /// A download whose cert JWT was refused (401/403, twice in a row) stays pending and is
+    /// tried again after this long. A second refusal is final unless refusals are systemic.
+    pub refused_retry_secs: u64,
+    /// Refusals within a minute across the fleet from which they are systemic (our
+    /// credentials or clocks, not the attachments): refused downloads then stay pending,
+    /// uncounted, until the media service accepts our tokens again.
+    pub refusal_threshold: u32,
     /// Per-download timeout.
     pub timeout_ms: u64,
     /// Downloads of one attachment before a transient failure (5xx, 429, timeout) is final.

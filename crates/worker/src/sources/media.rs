@@ -1,6 +1,12 @@
 //! The Conversations media service: downloads with a cert JWT (RS256 with re:amaze's private
 //! key; `iss`, `aud = conversations-media`, `iat`, `exp` at most 300 s later).
 //!
+//! Clocks differ between us and the media service: `iat` is set back by
+//! `media.clock_skew_secs` (and `exp` stays within 300 s of it), so a verifier whose clock is
+//! behind ours by up to that much, checking with no leeway, still accepts the token. A refusal
+//! (401/403) is tried once more at once with a freshly minted token before it counts; what a
+//! refusal then does to the attachment is decided by the caller ([`MediaFailure::refused`]).
+//!
 //! `media_url` is source data, so hostile until checked: only URLs of `media.allowed_origins`
 //! are contacted (and get the cert JWT); redirects are never followed; the body is streamed to
 //! the blob store and cut off past `media.max_bytes`, whatever `Content-Length` or the item's
@@ -20,17 +26,34 @@ pub struct MediaClient {
     key: EncodingKey,
     issuer: String,
     ttl_secs: u64,
+    skew_secs: u64,
     backoff: Backoff,
     origins: Vec<url::Origin>,
     max_bytes: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize, PartialEq, Eq)]
 struct Claims<'a> {
     iss: &'a str,
     aud: &'a str,
     iat: u64,
     exp: u64,
+}
+
+/// The longest a cert JWT may live, `exp - iat` (source contract, media).
+const MAX_TOKEN_SECS: u64 = 300;
+
+/// The claims of a cert JWT minted at `now` (epoch s): issued `skew` seconds earlier, so a
+/// verifier whose clock is behind ours by up to `skew` does not see it as issued in the
+/// future; expiring `ttl` after issue (at most 300 s, the contract's bound on `exp - iat`).
+fn cert_claims(issuer: &str, now: u64, skew: u64, ttl: u64) -> Claims<'_> {
+    let iat = now.saturating_sub(skew);
+    Claims {
+        iss: issuer,
+        aud: "conversations-media",
+        iat,
+        exp: iat + ttl.min(MAX_TOKEN_SECS),
+    }
 }
 
 /// A stored download.
@@ -51,6 +74,10 @@ pub struct MediaFailure {
     pub detail: String,
     /// Worth trying again later (5xx, 429, timeouts, resets); otherwise final.
     pub transient: bool,
+    /// The media service refused our cert JWT (401/403), twice in a row: a property of our
+    /// credentials or clocks as often as of the attachment, so the caller decides whether it
+    /// is final ([`crate::attachments`]).
+    pub refused: bool,
 }
 
 impl MediaFailure {
@@ -60,6 +87,7 @@ impl MediaFailure {
             code: "unavailable",
             detail,
             transient: true,
+            refused: false,
         }
     }
 
@@ -69,6 +97,17 @@ impl MediaFailure {
             code,
             detail,
             transient: false,
+            refused: false,
+        }
+    }
+
+    /// The media service refused the cert JWT (`status` 401 or 403).
+    pub fn refused(status: u16) -> Self {
+        Self {
+            code: "forbidden",
+            detail: format!("media service refused the cert JWT ({status})"),
+            transient: false,
+            refused: true,
         }
     }
 
@@ -82,7 +121,6 @@ impl MediaFailure {
 fn status_code(status: u16) -> &'static str {
     match status {
         300..=399 => "redirected",
-        401 | 403 => "forbidden",
         404 | 410 => "not_found",
         413 => "too_large",
         _ => "rejected",
@@ -135,22 +173,18 @@ impl MediaClient {
                 .build()?,
             key: EncodingKey::from_rsa_pem(pem)?,
             issuer: settings.issuer.clone(),
-            ttl_secs: settings.token_ttl_secs.min(300),
+            ttl_secs: settings.token_ttl_secs.min(MAX_TOKEN_SECS),
+            skew_secs: settings.clock_skew_secs,
             backoff,
             origins,
             max_bytes: settings.max_bytes,
         })
     }
 
-    /// A fresh cert JWT.
+    /// A fresh cert JWT, issued `media.clock_skew_secs` ago.
     pub fn cert_jwt(&self) -> String {
-        let now = chrono::Utc::now().timestamp() as u64;
-        let claims = Claims {
-            iss: &self.issuer,
-            aud: "conversations-media",
-            iat: now,
-            exp: now + self.ttl_secs,
-        };
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let claims = cert_claims(&self.issuer, now, self.skew_secs, self.ttl_secs);
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
             .expect("RS256 signing with a parsed key")
     }
@@ -174,7 +208,8 @@ impl MediaClient {
     }
 
     /// Downloads `url` into `blobs` under `key`, retrying 5xx, 429, timeouts and resets a few
-    /// times in the hop; other answers fail at once. Returns the outcome and the requests made.
+    /// times in the hop, and a refusal (401/403) once at once with a fresh token; other answers
+    /// fail at once. Returns the outcome and the requests made.
     pub async fn download(
         &self,
         url: &str,
@@ -187,12 +222,19 @@ impl MediaClient {
             Err(f) => return (Err(f), 0),
         };
         let mut attempts = 0u32;
-        let res = retry(self.backoff, || {
-            attempts += 1;
-            self.fetch_once(&url, blobs, key)
-        })
-        .await;
-        (res, attempts)
+        // a token can be refused for reasons a new one fixes (it expired in flight, the service
+        // rotated its view of our key): after a refusal, one more round with a token minted now
+        for round in 0..2 {
+            let res = retry(self.backoff, || {
+                attempts += 1;
+                self.fetch_once(&url, blobs, key)
+            })
+            .await;
+            if round == 1 || !res.as_ref().is_err_and(|f| f.refused) {
+                return (res, attempts);
+            }
+        }
+        unreachable!("the second round returns")
     }
 
     async fn fetch_once(
@@ -213,6 +255,9 @@ impl MediaClient {
         let status = resp.status().as_u16();
         if status >= 500 || status == 429 || status == 408 {
             return Err(transient(format!("media service answered {status}")));
+        }
+        if status == 401 || status == 403 {
+            return Err(Attempt::Permanent(MediaFailure::refused(status)));
         }
         if status != 200 {
             // a redirect is never followed: the cert JWT goes to allowed origins only
@@ -262,6 +307,23 @@ impl MediaClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cert_jwts_are_issued_in_the_past_and_live_at_most_300_s_from_issue() {
+        let c = cert_claims("me", 1_000_000, 60, 300);
+        assert_eq!((c.iat, c.exp), (999_940, 1_000_240));
+        assert_eq!(c.aud, "conversations-media");
+        let c = cert_claims("me", 1_000_000, 0, 900);
+        assert_eq!(
+            c.exp - c.iat,
+            300,
+            "the contract's bound whatever the setting"
+        );
+        // a verifier 20 s behind us with no leeway: issued before its now, expiring after it
+        let theirs = 1_000_000 - 20;
+        let c = cert_claims("me", 1_000_000, 60, 300);
+        assert!(c.iat <= theirs && c.exp > theirs);
+    }
 
     #[test]
     fn origins_default_to_the_conversations_api_and_compare_exactly() {

@@ -32,6 +32,7 @@ pub async fn insert_for(
                         run_id: Some(run_id),
                         media_url: url.as_str().into(),
                         attempts: 0,
+                        refusals: 0,
                         size_bytes: a.size_bytes,
                     });
                     "pending"
@@ -82,6 +83,8 @@ pub struct Due {
     pub media_url: ExactText,
     /// Downloads tried so far.
     pub attempts: i32,
+    /// Refusals of our cert JWT counted against it so far (systemic ones are not counted).
+    pub refusals: i32,
     /// The size the source declared (a larger one is refused before any byte is fetched).
     pub size_bytes: Option<i64>,
 }
@@ -137,6 +140,7 @@ fn due_query() -> _ {
             attachments::run_id,
             attachments::media_url.assume_not_null(),
             attachments::attempts,
+            attachments::refusals,
             attachments::size_bytes,
         ))
 }
@@ -167,6 +171,17 @@ pub enum Settle<'a> {
         reason: &'a str,
         /// Next try.
         at: DateTime<Utc>,
+    },
+    /// The media service refused our cert JWT: stays pending and is tried again at `at`.
+    /// `counted`: the refusal counts against the attachment (one refused while refusals are
+    /// systemic — our credentials or clocks — is not).
+    Refused {
+        /// Why, for operators (says whether it was systemic).
+        reason: &'a str,
+        /// Next try.
+        at: DateTime<Utc>,
+        /// Adds one to the attachment's refusals.
+        counted: bool,
     },
 }
 
@@ -227,6 +242,22 @@ pub async fn settle(
             diesel::update(q)
                 .set((
                     attachments::attempts.eq(attempts),
+                    attachments::failure_reason.eq(Some(reason)),
+                    attachments::next_attempt_at.eq(Some(at)),
+                ))
+                .execute(conn)
+                .await?;
+            0
+        }
+        Settle::Refused {
+            reason,
+            at,
+            counted,
+        } => {
+            diesel::update(q)
+                .set((
+                    attachments::attempts.eq(attempts),
+                    attachments::refusals.eq(attachments::refusals + i32::from(counted)),
                     attachments::failure_reason.eq(Some(reason)),
                     attachments::next_attempt_at.eq(Some(at)),
                 ))

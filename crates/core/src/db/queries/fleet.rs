@@ -64,26 +64,73 @@ pub async fn change(
         .await?)
 }
 
-/// A worker says it is alive; returns how many workers were seen in the last `window_secs`
-/// (itself included), to share a fleet-wide cap.
+/// Refusals of our credentials by the source over the last minute, by service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// By the media service (cert JWT).
+    pub media: i32,
+    /// By the Conversations REST API (service token).
+    pub rest: i32,
+}
+
+/// The live workers of the fleet, as their heartbeats say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FleetHealth {
+    /// Workers seen within the window.
+    pub workers: i64,
+    /// Their refusals of the last minute, summed.
+    pub refusals: Refusals,
+}
+
+/// A worker says it is alive, with the refusals it met in the last minute; returns the live
+/// workers seen in the last `window_secs` (itself included, to share a fleet-wide cap) and
+/// their refusals summed.
 pub async fn heartbeat(
     conn: &mut AsyncPgConnection,
     worker_id: &str,
     window_secs: i64,
-) -> CoreResult<i64> {
+    mine: Refusals,
+) -> CoreResult<FleetHealth> {
     diesel::insert_into(fleet_workers::table)
-        .values(fleet_workers::worker_id.eq(worker_id))
+        .values((
+            fleet_workers::worker_id.eq(worker_id),
+            fleet_workers::media_refusals.eq(mine.media),
+            fleet_workers::rest_refusals.eq(mine.rest),
+        ))
         .on_conflict(fleet_workers::worker_id)
         .do_update()
-        .set(fleet_workers::seen_at.eq(diesel::dsl::now))
+        .set((
+            fleet_workers::seen_at.eq(diesel::dsl::now),
+            fleet_workers::media_refusals.eq(mine.media),
+            fleet_workers::rest_refusals.eq(mine.rest),
+        ))
         .execute(conn)
         .await?;
+    health(conn, window_secs).await
+}
+
+/// The workers seen in the last `window_secs` and their refusals of the last minute. The
+/// table holds one row a worker (pruned), so this reads a handful of rows.
+pub async fn health(conn: &mut AsyncPgConnection, window_secs: i64) -> CoreResult<FleetHealth> {
+    use diesel::dsl::count_star;
     let since = Utc::now() - Duration::seconds(window_secs);
-    Ok(fleet_workers::table
+    let (workers, media, rest): (i64, Option<i64>, Option<i64>) = fleet_workers::table
         .filter(fleet_workers::seen_at.gt(since))
-        .count()
-        .get_result(conn)
-        .await?)
+        .select((
+            count_star(),
+            diesel::dsl::sum(fleet_workers::media_refusals),
+            diesel::dsl::sum(fleet_workers::rest_refusals),
+        ))
+        .first(conn)
+        .await?;
+    let clamp = |n: Option<i64>| n.unwrap_or(0).clamp(0, i64::from(i32::MAX)) as i32;
+    Ok(FleetHealth {
+        workers,
+        refusals: Refusals {
+            media: clamp(media),
+            rest: clamp(rest),
+        },
+    })
 }
 
 /// A worker leaves (SIGTERM): its share goes to the others at once.
