@@ -39,6 +39,8 @@ pub const DYNAMODB_PAGES: &str = "migrator_dynamodb_pages_total";
 pub const DYNAMODB_THROTTLED: &str = "migrator_dynamodb_throttled_total";
 /// Hops that found their lease taken (superseded or taken over).
 pub const LEASE_LOSSES: &str = "migrator_lease_losses_total";
+/// Leases taken over from a worker that is gone (no liveness lock), before they expired.
+pub const LEASE_TAKEOVERS: &str = "migrator_lease_takeovers_total";
 /// Accounts by real migration status (set by the worker holding the sweeper lock).
 pub const ACCOUNTS: &str = "migrator_accounts";
 /// Outbox rows not yet published (set by the sweeper).
@@ -66,7 +68,7 @@ pub const VERIFICATIONS: &str = "migrator_verifications_total";
 pub const VERIFICATION_DIFFS: &str = "migrator_verification_diffs_total";
 
 /// Every metric name, for checks of what refers to them (the Grafana dashboard).
-pub const ALL: [&str; 26] = [
+pub const ALL: [&str; 27] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     MIGRATIONS_STARTED,
@@ -82,6 +84,7 @@ pub const ALL: [&str; 26] = [
     DYNAMODB_PAGES,
     DYNAMODB_THROTTLED,
     LEASE_LOSSES,
+    LEASE_TAKEOVERS,
     ACCOUNTS,
     OUTBOX_BACKLOG,
     PARKED_RUNS,
@@ -149,6 +152,10 @@ fn describe() {
     describe_counter!(DYNAMODB_PAGES, "DynamoDB Query pages read");
     describe_counter!(DYNAMODB_THROTTLED, "DynamoDB calls throttled after retries");
     describe_counter!(LEASE_LOSSES, "hops that lost their lease");
+    describe_counter!(
+        LEASE_TAKEOVERS,
+        "leases taken over from a worker that is gone, before they expired"
+    );
     describe_gauge!(ACCOUNTS, "accounts by migration status");
     describe_gauge!(OUTBOX_BACKLOG, "outbox rows not yet published");
     describe_gauge!(PARKED_RUNS, "runs parked after their attempts");

@@ -39,15 +39,39 @@ pub fn settings_file(s: &Settings) -> PathBuf {
     std::env::temp_dir().join(format!("{}-worker-settings.json", s.amqp.prefix))
 }
 
-/// Starts a worker process with the test's settings.
-pub fn spawn_worker(s: &Settings) -> Child {
-    command(s).spawn().expect("spawn worker")
+/// A worker process that is killed when dropped: a test that panics midway leaves no worker
+/// behind (one would hold the test run's output pipe open, and the run would never end).
+pub struct WorkerProcess(Child);
+
+impl std::ops::Deref for WorkerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
 }
 
-/// A worker process whose log (stderr) is kept for the test, and passed through.
+impl std::ops::DerefMut for WorkerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        kill9(&mut self.0);
+    }
+}
+
+/// Starts a worker process with the test's settings.
+pub fn spawn_worker(s: &Settings) -> WorkerProcess {
+    WorkerProcess(command(s).spawn().expect("spawn worker"))
+}
+
+/// A worker process whose log (stderr) is kept for the test, and passed through; killed when
+/// dropped without [`LoggedWorker::term`].
 pub struct LoggedWorker {
-    child: Child,
-    log: std::thread::JoinHandle<String>,
+    child: WorkerProcess,
+    log: Option<std::thread::JoinHandle<String>>,
 }
 
 /// Starts a worker process with the test's settings, keeping its log.
@@ -68,14 +92,18 @@ pub fn spawn_logged_worker(s: &Settings) -> LoggedWorker {
         }
         all
     });
-    LoggedWorker { child, log }
+    LoggedWorker {
+        child: WorkerProcess(child),
+        log: Some(log),
+    }
 }
 
 impl LoggedWorker {
     /// SIGTERM; the exit status and everything the worker logged.
     pub fn term(mut self) -> (std::process::ExitStatus, String) {
         let status = term(&mut self.child);
-        (status, self.log.join().expect("log reader"))
+        let log = self.log.take().expect("term once");
+        (status, log.join().expect("log reader"))
     }
 }
 

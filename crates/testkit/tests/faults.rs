@@ -3,6 +3,7 @@
 //! (part of `make test` and of CI).
 
 use conversations_sim::model::{generate, C1Spec, GenOptions};
+use conversations_sim::server::Faults;
 use migrator_core::settings::Settings;
 use migrator_testkit::process::{kill9, spawn_logged_worker, spawn_worker};
 use migrator_testkit::{verify, EnvOptions, TestEnv};
@@ -123,6 +124,93 @@ async fn workers_killed_and_restarted_at_random_across_many_c1s_end_exact() {
         kill9(w);
     }
     env.shutdown().await;
+}
+
+/// Every worker SIGKILLed while each C1's channels hop is inside a slow configs-migration call,
+/// and started again at once: the redelivered hops take over the dead workers' leases (their
+/// liveness locks went with them), so every inbox follows within seconds of the restart, not
+/// after `worker.lease_secs` (two minutes here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_killed_inside_channels_hops_are_replaced_without_waiting_for_their_leases() {
+    let lease = Duration::from_secs(120);
+    let env = env(|s| {
+        s.worker.lease_secs = lease.as_secs() as i64;
+        s.worker.stalled_after_secs = 600;
+    })
+    .await;
+    env.set_faults(Faults {
+        rest_delay_ms: 1500,
+        ..Default::default()
+    })
+    .await;
+    let specs: Vec<C1Spec> = (0..10)
+        .map(|i| spec(&format!("inbox{i}"), 3, 4, 300 + i))
+        .collect();
+    for s in &specs {
+        env.add_c1(s).await;
+    }
+    let mut workers: Vec<_> = (0..2).map(|_| spawn_worker(&env.settings)).collect();
+    for s in &specs {
+        env.post(&s.shopper_id, "/migrate", None).await;
+    }
+    // every channels hop leased, each waiting on configs-migration
+    let start = Instant::now();
+    while leased_channels_runs(&env).await < specs.len() as i64 {
+        assert!(start.elapsed() < LONG, "channels hops never all leased");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for w in &mut workers {
+        kill9(w);
+    }
+    let restarted = Instant::now();
+    let mut workers: Vec<_> = (0..2).map(|_| spawn_worker(&env.settings)).collect();
+    let mut waits = Vec::new();
+    for s in &specs {
+        loop {
+            let (_, v) = env.get(&s.shopper_id, "/check-migration-status").await;
+            if v["inbox_ready"] == true {
+                waits.push(restarted.elapsed());
+                break;
+            }
+            assert!(
+                restarted.elapsed() < lease / 4,
+                "{} has no inbox {:?} after the restart: it waits for a dead worker's lease",
+                s.shopper_id,
+                restarted.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    waits.sort();
+    eprintln!(
+        "inbox after the restart: p50 {:?}, max {:?} (lease {lease:?})",
+        waits[waits.len() / 2],
+        waits[waits.len() - 1]
+    );
+    env.set_faults(Faults::default()).await;
+    for s in &specs {
+        env.wait_status(&s.shopper_id, "completed", LONG).await;
+        let (convs, msgs) = verify::destination_equals_source(&env, s, |_| false).await;
+        assert_eq!((convs, msgs), (3, 12), "{}", s.shopper_id);
+    }
+    for w in &mut workers {
+        kill9(w);
+    }
+    env.shutdown().await;
+}
+
+/// Runs in the channels phase whose lease is held.
+async fn leased_channels_runs(env: &TestEnv) -> i64 {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use migrator_core::db::schema::migration_runs as r;
+    r::table
+        .filter(r::phase.eq("channels"))
+        .filter(r::lease_owner.is_not_null())
+        .count()
+        .get_result(&mut env.db().await)
+        .await
+        .unwrap()
 }
 
 fn rabbitmqctl(arg: &str) {

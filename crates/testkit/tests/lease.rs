@@ -1,9 +1,11 @@
 //! The lease against the real Postgres: who gets a run, who is told it is a duplicate, which
-//! hops are stale, and whom the fence lets write. No worker runs here: the test takes the
-//! leases itself.
+//! hops are stale, whom the fence lets write, and when a lease is taken over before it
+//! expires (its holder is gone). No worker runs here: the test takes the leases itself, for
+//! workers whose liveness locks it holds itself.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use migrator_core::db::liveness;
 use migrator_core::db::queries::lease::{fence, lease, LeaseOutcome};
 use migrator_core::db::schema::{accounts, migration_runs};
 use migrator_core::ids::{AccountId, RunId};
@@ -18,6 +20,30 @@ fn label(o: &LeaseOutcome) -> &'static str {
         LeaseOutcome::Busy => "busy",
         LeaseOutcome::Stale => "stale",
     }
+}
+
+/// Holds `worker`'s liveness lock, as a live worker process does, until the returned sender
+/// flips (or is dropped).
+async fn alive(env: &TestEnv, worker: &str) -> tokio::sync::watch::Sender<bool> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (held, mut is_held) = tokio::sync::watch::channel(false);
+    let (db, worker) = (env.settings.database.clone(), worker.to_string());
+    tokio::spawn(async move { liveness::hold(db, worker, &held, stopped).await });
+    is_held.wait_for(|h| *h).await.expect("liveness lock held");
+    stop
+}
+
+/// The account and run of `shopper`'s migration, started through the api.
+async fn started(env: &TestEnv, shopper: &str) -> (AccountId, RunId) {
+    env.create_account(shopper, "Lease").await;
+    env.post(shopper, "/migrate", None).await;
+    let (account, run): (AccountId, Option<RunId>) = accounts::table
+        .filter(accounts::shopper_id.eq(shopper))
+        .select((accounts::id, accounts::current_run_id))
+        .first(&mut env.db().await)
+        .await
+        .unwrap();
+    (account, run.expect("a run"))
 }
 
 /// The run's lease expired a second ago.
@@ -39,16 +65,9 @@ async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
         ..Default::default()
     };
     let env = TestEnv::start_with(opts, |_| {}).await;
-    env.create_account("lease-1", "Lease").await;
-    env.post("lease-1", "/migrate", None).await;
+    let _live: Vec<_> = futures::future::join_all(["a", "b", "c"].map(|w| alive(&env, w))).await;
+    let (account, run) = started(&env, "lease-1").await;
     let mut db = env.db().await;
-    let (account, run): (AccountId, Option<RunId>) = accounts::table
-        .filter(accounts::shopper_id.eq("lease-1"))
-        .select((accounts::id, accounts::current_run_id))
-        .first(&mut db)
-        .await
-        .unwrap();
-    let run = run.expect("a run");
     let hop = MigrationHop::first(account, run, Phase::Channels);
 
     let a = lease(&mut db, &hop, "a", 30).await.unwrap();
@@ -137,6 +156,68 @@ async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
         Some("b"),
         "a refused lease changes nothing"
     );
+    drop(db);
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_whose_holder_is_gone_is_taken_over_before_it_expires() {
+    let opts = EnvOptions {
+        workers: 0,
+        ..Default::default()
+    };
+    let env = TestEnv::start_with(opts, |_| {}).await;
+    let (account, run) = started(&env, "lease-2").await;
+    let mut db = env.db().await;
+    let hop = MigrationHop::first(account, run, Phase::Channels);
+    let attempts = |db: &mut diesel_async::AsyncPgConnection| {
+        migration_runs::table
+            .find(run)
+            .select(migration_runs::total_attempts)
+            .first::<i32>(db)
+    };
+    let (w1, w2) = (alive(&env, "w1").await, alive(&env, "w2").await);
+    // an hour-long lease of a live worker: a duplicate is told so
+    let first = lease(&mut db, &hop, "w1/h/1", 3600).await.unwrap();
+    assert_eq!(label(&first), "leased");
+    assert_eq!(
+        label(&lease(&mut db, &hop, "w2/h/2", 30).await.unwrap()),
+        "busy"
+    );
+    assert_eq!(attempts(&mut db).await.unwrap(), 0);
+    // w1 dies (its session closes): its lease is taken over at once, an attempt counted
+    drop(w1);
+    let start = std::time::Instant::now();
+    let taken = loop {
+        let o = lease(&mut db, &hop, "w2/h/2", 30).await.unwrap();
+        if label(&o) == "leased" || start.elapsed() > std::time::Duration::from_secs(20) {
+            break o;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    match taken {
+        LeaseOutcome::Leased { run: r, .. } => {
+            assert_eq!(r.lease_owner.as_deref(), Some("w2/h/2"));
+            assert_eq!(r.total_attempts, 1, "the hop that died with w1 counts");
+        }
+        other => panic!("w1's lease not taken over: {}", label(&other)),
+    }
+    assert!(fence(&mut db, &hop, "w2/h/2").await.is_ok());
+    assert!(matches!(
+        fence(&mut db, &hop, "w1/h/1").await,
+        Err(CoreError::LeaseLost)
+    ));
+    // an owner no live worker ever had (a worker from before a restart) is gone too
+    diesel::update(migration_runs::table.find(run))
+        .set(migration_runs::lease_owner.eq(Some("never-alive/h/0")))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(
+        label(&lease(&mut db, &hop, "w2/h/3", 30).await.unwrap()),
+        "leased"
+    );
+    drop(w2);
     drop(db);
     env.shutdown().await;
 }

@@ -2,8 +2,9 @@
 //! its own with as many slots as the settings give that phase (prefetch = slots): a C1 who has
 //! just opened the app gets a channels slot even while every all-messages slot is busy with
 //! another C1's history. Reconnects after broker trouble; on shutdown it stops taking hops and
-//! lets the ones in hand finish; while operators pause the fleet it takes none. It knows no
-//! phase's details: [`crate::hop`] runs each delivery.
+//! lets the ones in hand finish; while operators pause the fleet, or while this worker does not
+//! hold its liveness lock ([`migrator_core::db::liveness`]), it takes none. It knows no phase's
+//! details: [`crate::hop`] runs each delivery.
 
 use crate::context::Ctx;
 use futures::stream::{self, StreamExt};
@@ -44,11 +45,19 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     .collect();
     let mut reconnects = 0u32;
     let mut paused = ctx.steering.paused();
+    let mut alive = ctx.alive.clone();
     while !*shutdown.borrow() {
-        if *paused.borrow_and_update() {
-            tracing::info!("fleet paused by an operator: taking no hops");
+        let (is_paused, is_alive) = (*paused.borrow_and_update(), *alive.borrow_and_update());
+        if is_paused || !is_alive {
+            if is_paused {
+                tracing::info!("fleet paused by an operator: taking no hops");
+            } else {
+                // whoever finds our leases without our liveness lock takes them over
+                tracing::info!("liveness lock not held: taking no hops");
+            }
             tokio::select! {
                 _ = paused.changed() => {}
+                _ = alive.changed() => {}
                 _ = shutdown.changed() => {}
             }
             continue;
@@ -83,8 +92,10 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
-                // paused: stop consuming; hops not yet taken go back to their queues
+                // paused, or no longer alive to the fleet: stop consuming; hops not yet taken
+                // go back to their queues
                 Ok(()) = paused.changed() => if *paused.borrow() { break },
+                Ok(()) = alive.changed() => if !*alive.borrow() { break },
                 next = deliveries.next() => match next {
                     Some((i, Ok(delivery))) => {
                         // prefetch = slots, so a slot is free for every delivery

@@ -13,6 +13,7 @@ use migrator_core::retry::Backoff;
 use migrator_core::settings::Settings;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Shared, cheap to clone.
 #[derive(Clone)]
@@ -37,6 +38,9 @@ pub struct Ctx {
     pub worker_id: String,
     /// The fleet's steering: pause, and this worker's share of the caps on the source.
     pub steering: Arc<Steering>,
+    /// Whether this worker holds its liveness lock (it takes hops only then).
+    pub alive: watch::Receiver<bool>,
+    alive_tx: Arc<watch::Sender<bool>>,
 }
 
 impl Ctx {
@@ -55,6 +59,7 @@ impl Ctx {
             )
         })?;
         let steering = Arc::new(Steering::new(settings.media.refusal_threshold));
+        let (alive_tx, alive) = watch::channel(false);
         let ctx = Self {
             pool: db::pool(&settings.database)?,
             publisher: Arc::new(Publisher::new(Broker::from_settings(&settings.amqp))),
@@ -92,8 +97,21 @@ impl Ctx {
             ),
             settings: Arc::new(settings),
             steering,
+            alive,
+            alive_tx: Arc::new(alive_tx),
         };
         Ok(ctx)
+    }
+
+    /// Holds this worker's liveness lock until `stop` flips ([`migrator_core::db::liveness`]).
+    pub async fn hold_liveness(&self, stop: watch::Receiver<bool>) {
+        migrator_core::db::liveness::hold(
+            self.settings.database.clone(),
+            self.worker_id.clone(),
+            &self.alive_tx,
+            stop,
+        )
+        .await
     }
 
     /// A pooled connection.

@@ -42,7 +42,7 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) {
         attempt = hop.attempt,
         shopper_id = tracing::field::Empty,
     );
-    match run(ctx, &hop).instrument(span).await {
+    match run(ctx, &hop, delivery.redelivered).instrument(span).await {
         Ok(()) => {
             let _ = delivery.ack(BasicAckOptions::default()).await;
         }
@@ -107,17 +107,31 @@ impl Drop for Heartbeat {
     }
 }
 
+/// How often, and how far apart, a redelivered hop asks again for a lease held by a worker that
+/// may have just died: the broker can hand the hop over a few milliseconds before Postgres has
+/// noticed the dead worker's session close and released its liveness lock.
+const REDELIVERED_LOOKS: u32 = 3;
+const REDELIVERED_WAIT: Duration = Duration::from_millis(500);
+
 /// Runs one hop; `Err` only when the outcome could not be recorded (the delivery is requeued).
-async fn run(ctx: &Ctx, hop: &MigrationHop) -> Result<(), HopError> {
+async fn run(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), HopError> {
     let w = &ctx.settings.worker;
     // unique per delivery: a hop delivered twice (the relay and the immediate publish) must
     // not pass for its own twin at the lease
     let delivery = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let owner = format!("{}/{}/{delivery}", ctx.worker_id, hop.hop_id);
-    let leased = {
+    let looks = if redelivered { REDELIVERED_LOOKS } else { 1 };
+    let mut leased = lease::LeaseOutcome::Busy;
+    for look in 1..=looks {
+        if look > 1 {
+            tokio::time::sleep(REDELIVERED_WAIT).await;
+        }
         let mut c = ctx.conn().await?;
-        lease::lease(&mut c, hop, &owner, w.lease_secs).await?
-    };
+        leased = lease::lease(&mut c, hop, &owner, w.lease_secs).await?;
+        if !matches!(leased, lease::LeaseOutcome::Busy) {
+            break;
+        }
+    }
     let (run, shopper_id) = match leased {
         lease::LeaseOutcome::Leased { run, shopper_id } => (run, shopper_id),
         lease::LeaseOutcome::Busy => {

@@ -48,6 +48,12 @@ pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Res
         Duration::from_millis(1000),
         stop.clone(),
     ));
+    // released last, on its own signal: while hops in hand finish, nobody takes their leases
+    let (release, released) = watch::channel(false);
+    let liveness = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { ctx.hold_liveness(released).await })
+    };
     let sweeper = tokio::spawn(sweeper::run(ctx.clone(), stop.clone()));
     let verifier = tokio::spawn(verifier::run(ctx.clone(), stop.clone()));
     consumer::run(ctx.clone(), stop).await;
@@ -55,6 +61,8 @@ pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Res
     let _ = relay.await;
     let _ = sweeper.await;
     let _ = steering.await;
+    let _ = release.send(true);
+    let _ = liveness.await;
     ctx.publisher.close().await;
     http.stop(true).await;
     Ok(())

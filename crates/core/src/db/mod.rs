@@ -1,5 +1,6 @@
 //! Postgres: the pool, embedded migrations, the schema, row structs and queries.
 
+pub mod liveness;
 pub mod models;
 pub mod queries;
 pub mod schema;

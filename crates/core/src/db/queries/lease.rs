@@ -1,8 +1,10 @@
 //! One migration per account at a time: a hop takes the run's lease (owner, expiry), a heartbeat
 //! extends it, and every page transaction goes through the fence, which checks the lease is
-//! still the caller's.
+//! still the caller's. A lease whose holder is gone (it holds no liveness lock:
+//! [`crate::db::liveness`]) is taken over at once, however long it had left.
 
 use super::locks::lock_account;
+use crate::db::liveness;
 use crate::db::models::{Account, MigrationRun};
 use crate::db::schema::{accounts, migration_runs};
 use crate::error::{CoreError, CoreResult};
@@ -42,18 +44,88 @@ pub async fn lease(
 ) -> CoreResult<LeaseOutcome> {
     // a lease that expires or is released between the update and the look is tried once more
     for _ in 0..2 {
-        if let Some((run, shopper_id)) = take(conn, hop, owner, ttl_secs).await? {
-            return Ok(LeaseOutcome::Leased {
-                run: Box::new(run),
-                shopper_id,
-            });
+        if let Some(leased) = take(conn, hop, owner, ttl_secs).await? {
+            return Ok(leased.into());
         }
         match why_not(conn, hop, owner).await? {
-            Some(outcome) => return Ok(outcome),
-            None => continue,
+            WhyNot::Stale => return Ok(LeaseOutcome::Stale),
+            WhyNot::HeldBy(holder) => {
+                return Ok(
+                    match take_over(conn, hop, owner, &holder, ttl_secs).await? {
+                        Some(leased) => {
+                            tracing::info!(
+                                gone = liveness::worker_of(&holder),
+                                "took over the lease of a worker that is gone"
+                            );
+                            metrics::counter!(crate::metrics::LEASE_TAKEOVERS).increment(1);
+                            leased.into()
+                        }
+                        None => LeaseOutcome::Busy,
+                    },
+                )
+            }
+            WhyNot::Free => continue,
         }
     }
     Ok(LeaseOutcome::Busy)
+}
+
+impl From<(MigrationRun, ShopperId)> for LeaseOutcome {
+    fn from((run, shopper_id): (MigrationRun, ShopperId)) -> Self {
+        LeaseOutcome::Leased {
+            run: Box::new(run),
+            shopper_id,
+        }
+    }
+}
+
+/// The shopper id of the run's account, returned with a lease.
+fn shopper_of_run() -> diesel::expression::SqlLiteral<diesel::sql_types::Text> {
+    diesel::dsl::sql::<diesel::sql_types::Text>(
+        "(SELECT a.shopper_id FROM accounts a WHERE a.id = migration_runs.account_id)",
+    )
+}
+
+/// Takes over the lease `holder` holds when that worker is gone (no liveness lock), in one
+/// statement that checks it under the run's row lock. Counts a failed attempt on the run: the
+/// hop died with its worker (a C1 whose hops keep killing workers is parked in the end).
+async fn take_over(
+    conn: &mut AsyncPgConnection,
+    hop: &MigrationHop,
+    owner: &str,
+    holder: &str,
+    ttl_secs: i64,
+) -> CoreResult<Option<(MigrationRun, ShopperId)>> {
+    use migration_runs::dsl as r;
+    let now = Utc::now();
+    let gone = diesel::dsl::sql::<diesel::sql_types::Bool>(&liveness::holder_gone_sql(
+        "migration_runs.lease_owner",
+    ));
+    // the same "still current" test as `take`
+    let current = accounts::table
+        .filter(accounts::id.eq(hop.account_id))
+        .filter(accounts::current_run_id.eq(hop.run_id))
+        .filter(accounts::migration_status.eq_any(hop.phase.spec().runs_in));
+    Ok(diesel::update(
+        r::migration_runs
+            .find(hop.run_id)
+            .filter(r::cancelled.eq(false))
+            .filter(r::phase.eq(hop.phase.as_str()))
+            .filter(r::lease_owner.eq(holder))
+            .filter(diesel::dsl::exists(current))
+            .filter(gone),
+    )
+    .set((
+        r::lease_owner.eq(Some(owner)),
+        r::lease_expires_at.eq(Some(now + Duration::seconds(ttl_secs))),
+        r::hop_attempts.eq(hop.attempt as i32),
+        r::total_attempts.eq(r::total_attempts + 1),
+        r::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning((MigrationRun::as_returning(), shopper_of_run()))
+    .get_result(conn)
+    .await
+    .optional()?)
 }
 
 /// The lease in one statement: the run is the account's current one, in a status where the
@@ -90,24 +162,28 @@ async fn take(
         r::hop_attempts.eq(hop.attempt as i32),
         r::updated_at.eq(diesel::dsl::now),
     ))
-    .returning((
-        MigrationRun::as_returning(),
-        diesel::dsl::sql::<diesel::sql_types::Text>(
-            "(SELECT a.shopper_id FROM accounts a WHERE a.id = migration_runs.account_id)",
-        ),
-    ))
+    .returning((MigrationRun::as_returning(), shopper_of_run()))
     .get_result(conn)
     .await
     .optional()?)
 }
 
-/// Why a hop did not get the lease: stale, or held by another live owner (a duplicate);
-/// `None` when neither holds any more (try again).
+/// Why a hop did not get the lease.
+enum WhyNot {
+    /// The hop belongs to a superseded run or a finished phase.
+    Stale,
+    /// Another owner holds an unexpired lease (a duplicate, unless that owner is gone).
+    HeldBy(String),
+    /// Neither any more: try again.
+    Free,
+}
+
+/// Why a hop did not get the lease: stale, or held by another owner.
 async fn why_not(
     conn: &mut AsyncPgConnection,
     hop: &MigrationHop,
     owner: &str,
-) -> CoreResult<Option<LeaseOutcome>> {
+) -> CoreResult<WhyNot> {
     let account: Option<Account> = accounts::table
         .find(hop.account_id)
         .select(Account::as_select())
@@ -124,11 +200,13 @@ async fn why_not(
         .await
         .optional()?;
     let Some(run) = run.filter(|r| current && !r.cancelled && r.phase == hop.phase.as_str()) else {
-        return Ok(Some(LeaseOutcome::Stale));
+        return Ok(WhyNot::Stale);
     };
-    let held = run.lease_owner.as_deref().is_some_and(|o| o != owner)
-        && run.lease_expires_at.is_some_and(|e| e > Utc::now());
-    Ok(held.then_some(LeaseOutcome::Busy))
+    let live = run.lease_expires_at.is_some_and(|e| e > Utc::now());
+    Ok(match run.lease_owner {
+        Some(holder) if holder != owner && live => WhyNot::HeldBy(holder),
+        _ => WhyNot::Free,
+    })
 }
 
 /// Locks the hop's account when the hop is still current: its run is the account's, and its

@@ -35,10 +35,11 @@ pub async fn try_fleet_lock(
     Ok(n == 1)
 }
 
-/// Runs in progress whose lease expired (a worker died or hung) or that have been idle,
-/// unleased, for `idle_secs` (a hop went missing): their phase's hop is recorded again. An
-/// expired lease counts as a failed attempt; a run past `max_total` attempts is parked
-/// (failed, recorded as a dead letter) instead.
+/// Runs in progress whose lease expired (a worker hung), whose lease holder is gone (it holds
+/// no liveness lock: [`crate::db::liveness`]; its hop is usually redelivered and takes the
+/// lease over first), or that have been idle, unleased, for `idle_secs` (a hop went missing):
+/// their phase's hop is recorded again. A lost lease counts as a failed attempt; a run past
+/// `max_total` attempts is parked (failed, recorded as a dead letter) instead.
 pub async fn enqueue_stalled(
     conn: &mut AsyncPgConnection,
     idle_secs: i64,
@@ -53,6 +54,9 @@ pub async fn enqueue_stalled(
                 .into_iter()
                 .filter(|s| s.is_in_progress())
                 .collect();
+            let holder_gone = diesel::dsl::sql::<diesel::sql_types::Bool>(
+                &crate::db::liveness::holder_gone_sql("migration_runs.lease_owner"),
+            );
             type Row = (Account, RunId, String, Option<DateTime<Utc>>, i32);
             let due: Vec<Row> = accounts::table
                 .inner_join(r::migration_runs.on(r::id.nullable().eq(accounts::current_run_id)))
@@ -61,7 +65,8 @@ pub async fn enqueue_stalled(
                 .filter(
                     r::lease_expires_at
                         .lt(now)
-                        .or(r::lease_owner.is_null().and(r::updated_at.lt(idle))),
+                        .or(r::lease_owner.is_null().and(r::updated_at.lt(idle)))
+                        .or(r::lease_owner.is_not_null().and(holder_gone.clone())),
                 )
                 .select((
                     Account::as_select(),
@@ -82,7 +87,7 @@ pub async fn enqueue_stalled(
                 let total = total + i32::from(expired.is_some());
                 let hop = MigrationHop::first(account.id, run_id, phase);
                 if total >= max_total {
-                    let why = format!("parked after {total} failed attempts (last: lease expired)");
+                    let why = format!("parked after {total} failed attempts (last: lease lost)");
                     super::runs::give_up_locked(c, &account, &hop, &why, true).await?;
                     continue;
                 }
