@@ -74,6 +74,8 @@ impl JwtVerifier {
         };
         let mut validation = Validation::new(alg);
         validation.leeway = 0;
+        // a token not valid yet is refused like an expired one
+        validation.validate_nbf = true;
         // a configured iss/aud is required to be present, not only checked when present
         let mut required = vec!["exp", "sub"];
         if !c.issuer.is_empty() {
@@ -134,9 +136,18 @@ fn refused(why: &str) -> ApiError {
     ApiError::unauthorized("the bearer token was refused")
 }
 
+/// The app caller, verified and within its limits ([`crate::limits`]).
 fn app_user(req: &HttpRequest) -> Result<AppUser, ApiError> {
-    let (sub, _) = state(req).jwt.verify(req).map_err(|e| refused(&e))?;
+    let st = state(req);
+    let (sub, _) = st.jwt.verify(req).map_err(|e| refused(&e))?;
     let shopper_id = ShopperId::parse(&sub).map_err(|_| refused("subject is not a shopper_id"))?;
+    let write = req.method() != actix_web::http::Method::GET;
+    st.limits.admit(&shopper_id, write).map_err(|wait| {
+        ApiError::too_many(
+            "too many requests for this account; retry after a while",
+            wait,
+        )
+    })?;
     Ok(AppUser { shopper_id })
 }
 
@@ -198,6 +209,10 @@ mod tests {
             audit_retention_days: 365,
             preflight_max_counts: 10,
             preflight_max_secs: 1,
+            app_requests_per_sec: 20,
+            app_burst: 200,
+            app_writes_per_min: 60,
+            eligibility_every_secs: 10,
         }
     }
 
@@ -241,6 +256,13 @@ mod tests {
         .unwrap();
         assert!(v.verify(&req(&hs)).is_err());
         assert!(JwtVerifier::app(&settings("none")).is_err());
+        // not before: refused until then
+        let later = sign(json!({"sub": "s1", "exp": exp, "nbf": exp - 60,
+            "iss": "godaddy-sso", "aud": "reamaze-app"}));
+        assert!(v.verify(&req(&later)).is_err(), "nbf in the future");
+        let now_ok = sign(json!({"sub": "s1", "exp": exp, "nbf": exp - 1200,
+            "iss": "godaddy-sso", "aud": "reamaze-app"}));
+        assert!(v.verify(&req(&now_ok)).is_ok(), "nbf in the past");
         // the operators' verifier wants its own issuer and audience
         let admin = JwtVerifier::admin(&settings("RS256")).unwrap();
         assert!(

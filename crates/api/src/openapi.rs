@@ -21,6 +21,11 @@ pub enum Errors {
     /// Not found (or another account's).
     #[response(status = 404, description = "not found")]
     NotFound(ErrorBody),
+    /// A C1 over its request budget (app endpoints: `api.app_requests_per_sec`,
+    /// `api.app_writes_per_min`).
+    #[response(status = 429, description = "too many requests for this account",
+        headers(("Retry-After" = u64, description = "seconds to wait")))]
+    TooMany(ErrorBody),
     /// The database is unavailable.
     #[response(status = 503, description = "retry shortly")]
     Unavailable(ErrorBody),

@@ -30,20 +30,23 @@ pub struct RunningApi {
     /// `base_url` when there is one listener.
     pub admin_url: String,
     handles: Vec<ServerHandle>,
-    stop_relay: tokio::sync::watch::Sender<bool>,
-    relay: tokio::task::JoinHandle<()>,
+    /// Stops the background tasks: the outbox relay, the limits' pruning.
+    stop_tasks: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     publisher: Arc<Publisher>,
 }
 
 impl RunningApi {
-    /// Stops the server (requests in hand finish) and its relay, then closes the broker
-    /// connection.
+    /// Stops the server (requests in hand finish) and its background tasks (the relay), then
+    /// closes the broker connection.
     pub async fn stop(self) {
-        let _ = self.stop_relay.send(true);
+        let _ = self.stop_tasks.send(true);
         for h in self.handles {
             h.stop(true).await;
         }
-        let _ = self.relay.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
         self.publisher.close().await;
     }
 }
@@ -57,12 +60,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     }
     let pool = db::pool(&settings.database)?;
     let publisher = Arc::new(Publisher::new(Broker::from_settings(&settings.amqp)));
-    let (stop_relay, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tasks, stop_rx) = tokio::sync::watch::channel(false);
     let relay = tokio::spawn(migrator_core::relay::run(
         pool.clone(),
         publisher.clone(),
         Duration::from_secs(2),
-        stop_rx,
+        stop_rx.clone(),
     ));
     let max_body = settings.api.max_body_bytes;
     let listen = settings.api.listen.clone();
@@ -98,10 +101,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
         .await,
         blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
         openapi: crate::openapi::document(),
+        limits: crate::limits::AppLimits::new(&settings.api),
         settings: Arc::new(settings),
         pool,
         publisher: publisher.clone(),
     });
+    let pruning = {
+        let (state, stop) = (state.clone(), stop_rx);
+        tokio::spawn(async move { state.limits.prune_every_minute(stop).await })
+    };
     let (routes, admin): (Routes, Option<String>) = match settings_admin_listen {
         Some(admin) => (routes::configure_public, Some(admin)),
         None => (routes::configure, None),
@@ -118,8 +126,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
         base_url,
         admin_url,
         handles,
-        stop_relay,
-        relay,
+        stop_tasks,
+        tasks: vec![relay, pruning],
         publisher,
     })
 }

@@ -31,4 +31,6 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// The OpenAPI document, generated once.
     pub openapi: String,
+    /// Per-C1 request limits on the app endpoints.
+    pub limits: crate::limits::AppLimits,
 }

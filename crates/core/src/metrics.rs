@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 pub const HTTP_REQUESTS: &str = "migrator_http_requests_total";
 /// Time to answer an HTTP request, by route template and method.
 pub const HTTP_DURATION: &str = "migrator_http_request_duration_seconds";
+/// App requests refused with 429, by limit (`requests`, `writes`).
+pub const HTTP_RATE_LIMITED: &str = "migrator_http_rate_limited_total";
 /// Migrations started or resumed by `POST /migrate` or an operator.
 pub const MIGRATIONS_STARTED: &str = "migrator_migrations_started_total";
 /// Hops taken by a worker, by phase.
@@ -68,9 +70,10 @@ pub const VERIFICATIONS: &str = "migrator_verifications_total";
 pub const VERIFICATION_DIFFS: &str = "migrator_verification_diffs_total";
 
 /// Every metric name, for checks of what refers to them (the Grafana dashboard).
-pub const ALL: [&str; 27] = [
+pub const ALL: [&str; 28] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
+    HTTP_RATE_LIMITED,
     MIGRATIONS_STARTED,
     HOPS_STARTED,
     HOPS_FINISHED,
@@ -138,6 +141,10 @@ fn describe() {
         HTTP_DURATION,
         Unit::Seconds,
         "time to answer an HTTP request"
+    );
+    describe_counter!(
+        HTTP_RATE_LIMITED,
+        "app requests refused with 429, by limit (requests, writes)"
     );
     describe_counter!(MIGRATIONS_STARTED, "migrations started or resumed");
     describe_counter!(HOPS_STARTED, "hops taken");

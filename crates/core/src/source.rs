@@ -191,6 +191,44 @@ pub struct SourceMessage {
     pub webchat_message_id: Option<String>,
 }
 
+impl SourceMessage {
+    /// About how many bytes this message holds in memory and in a statement (its strings and
+    /// metadata; attachments by their URLs and names): what write batches are bounded by.
+    pub fn approx_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let attachments: usize = self
+            .attachments
+            .iter()
+            .map(|a| 32 + opt(&a.media_url) + opt(&a.content_type) + opt(&a.file_name))
+            .sum();
+        128 + self.thread_id.len()
+            + self.sort_key.len()
+            + self.message_id.len()
+            + self.direction.len()
+            + opt(&self.author_name)
+            + opt(&self.body)
+            + opt(&self.webchat_message_id)
+            + self.metadata.as_ref().map_or(0, json_bytes)
+            + attachments
+    }
+}
+
+/// About how many bytes a JSON value holds (strings and keys by length, scalars by 8).
+pub fn json_bytes(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => 2 + a.iter().map(json_bytes).sum::<usize>(),
+        Value::Object(m) => {
+            2 + m
+                .iter()
+                .map(|(k, v)| k.len() + 3 + json_bytes(v))
+                .sum::<usize>()
+        }
+        _ => 8,
+    }
+}
+
 /// A source item that broke the contract.
 #[derive(Debug, Clone)]
 pub struct Reject {
@@ -202,6 +240,16 @@ pub struct Reject {
     pub reason: String,
     /// The raw item.
     pub raw: serde_json::Value,
+}
+
+impl Reject {
+    /// About how many bytes this reject holds (its raw item above all).
+    pub fn approx_bytes(&self) -> usize {
+        64 + self.source_table.len()
+            + self.source_key.len()
+            + self.reason.len()
+            + json_bytes(&self.raw)
+    }
 }
 
 #[cfg(test)]

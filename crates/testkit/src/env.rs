@@ -45,6 +45,11 @@ pub fn test_settings(tag: &str) -> Settings {
     s.worker.lease_secs = 6;
     s.worker.stalled_after_secs = 15;
     s.worker.write_batch = 100;
+    // the harness polls every 25 ms; the per-C1 limits have a test of their own
+    s.api.app_requests_per_sec = 100_000;
+    s.api.app_burst = 100_000;
+    s.api.app_writes_per_min = 100_000;
+    s.api.eligibility_every_secs = 1;
     s
 }
 

@@ -353,3 +353,92 @@ async fn bad_input_gets_a_4xx_and_changes_nothing() {
     assert_eq!(st["migration_status"], "not-started");
     env.shutdown().await;
 }
+
+/// One app token cannot hold the api with requests: past its burst a C1 gets 429 with
+/// `Retry-After`, past its writes too, another C1 and operators are not affected, and
+/// `GET /accounts` asks Conversations about a C1 at most once per `eligibility_every_secs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_c1_has_its_own_request_budget() {
+    use migrator_testkit::EnvOptions;
+    let env = TestEnv::start_with(EnvOptions::default(), |s| {
+        s.api.app_requests_per_sec = 1;
+        s.api.app_burst = 5;
+        s.api.app_writes_per_min = 2;
+        s.api.eligibility_every_secs = 3600;
+    })
+    .await;
+    for who in ["greedy", "calm"] {
+        env.create_account(who, "Shop").await;
+    }
+    let status = |who: &str| {
+        env.http
+            .get(format!("{}/check-migration-status", env.api_url))
+            .bearer_auth(env.app_token(who))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(status("greedy").await.unwrap().status(), StatusCode::OK);
+    }
+    let refused = status("greedy").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&after), "Retry-After {after}");
+    is_error(&refused.json().await.unwrap(), "rate_limited");
+    assert_eq!(status("calm").await.unwrap().status(), StatusCode::OK);
+    let (s, _) = env.admin(Method::GET, "/admin/counts", None).await;
+    assert_eq!(s, StatusCode::OK, "operators have no such limit");
+    // writes: two a minute, whatever the read budget says
+    let (s, _) = env
+        .post(
+            "calm",
+            "/webchat/conversations",
+            Some(json!({"contact": {"name": "V"}, "body": "1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = env
+        .post(
+            "calm",
+            "/webchat/conversations",
+            Some(json!({"contact": {"name": "V"}, "body": "2"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = env
+        .post(
+            "calm",
+            "/webchat/conversations",
+            Some(json!({"contact": {"name": "V"}, "body": "3"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    // the eligibility check: once for an hour, whatever the app asks
+    let spec = conversations_sim::model::generate(
+        "asker",
+        &conversations_sim::model::GenOptions::new(1, 1, 1),
+    );
+    env.add_c1(&spec).await;
+    let before = env.sim_stats().await.eligibility_calls;
+    for _ in 0..2 {
+        let (s, v) = env.get("asker", "/accounts").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["accounts"][0]["migration_status"], "not-started");
+    }
+    assert_eq!(env.sim_stats().await.eligibility_calls, before + 1);
+    let metrics = env
+        .http
+        .get(format!("{}/metrics", env.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(r#"migrator_http_rate_limited_total{limit="requests"}"#));
+    assert!(metrics.contains(r#"migrator_http_rate_limited_total{limit="writes"}"#));
+    env.shutdown().await;
+}

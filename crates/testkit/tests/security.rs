@@ -217,6 +217,39 @@ async fn a_production_start_on_development_values_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn development_values_on_a_public_listener_without_the_development_profile_are_refused() {
+    for (bin, listen) in [
+        ("migrator-api", "MIGRATOR__API__LISTEN"),
+        ("migrator-api", "MIGRATOR__API__ADMIN_LISTEN"),
+        ("migrator-worker", "MIGRATOR__WORKER__LISTEN"),
+    ] {
+        let out = std::process::Command::new(binary(bin))
+            .current_dir(migrator_testkit::workspace())
+            .env_remove("MIGRATOR_ENV")
+            .env_remove("MIGRATOR_ENV_FILE")
+            .env(listen, "0.0.0.0:0")
+            .env(
+                "MIGRATOR_CONFIG_DIR",
+                migrator_testkit::workspace().join("config"),
+            )
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(78), "{bin} refuses: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for key in [
+            "api.jwt_secret",
+            "api.admin_jwt_secret",
+            "conversations.token",
+        ] {
+            assert!(
+                err.contains(&format!("refusing to start: {key}")) && err.contains("0.0.0.0:0"),
+                "{bin} with {listen} names {key} and the listener:\n{err}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn credentials_are_sealed_for_their_account_and_operator_writes_are_audited() {
     use migrator_core::db::schema::{accounts as a, channels as c};
     let env = TestEnv::start().await;

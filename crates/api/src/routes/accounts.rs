@@ -13,8 +13,8 @@ use migrator_core::metrics::SOURCE_REFUSALS;
 use migrator_core::MigrationStatus;
 
 /// The caller's account with brands and channels. While `not-started`, asks Conversations
-/// whether there is anything to migrate (nothing: `completed`); Conversations down or slow:
-/// `not-started` anyway.
+/// (at most once per `api.eligibility_every_secs` a C1) whether there is anything to migrate
+/// (nothing: `completed`); Conversations down or slow: `not-started` anyway.
 #[utoipa::path(get, path = "/accounts", tag = "app", security(("bearer" = [])),
     responses((status = 200, description = "the caller's account", body = AccountsBody), Errors))]
 pub async fn get_accounts(
@@ -23,7 +23,10 @@ pub async fn get_accounts(
 ) -> ApiResult<web::Json<AccountsBody>> {
     let mut c = conn(&st).await?;
     let mut account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
-    if account.migration_status == MigrationStatus::NotStarted {
+    // Conversations is asked at most once per api.eligibility_every_secs for a C1
+    if account.migration_status == MigrationStatus::NotStarted
+        && st.limits.eligibility_due(&user.shopper_id)
+    {
         drop(c);
         let nothing = match st.conversations.eligibility(&user.shopper_id).await {
             Ok(None) => true,

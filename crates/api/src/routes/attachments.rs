@@ -48,12 +48,20 @@ fn inline(media_type: &str) -> bool {
         || media_type.starts_with("video/")
 }
 
+/// The longest file name put in a header, in bytes of UTF-8 (file systems' common limit).
+const MAX_NAME_BYTES: usize = 255;
+
 /// `filename*=UTF-8''…` (RFC 6266 / 8187): every byte outside attr-char percent-encoded, so no
-/// quote, semicolon or line break of a source file name reaches the header.
+/// quote, semicolon or line break of a source file name reaches the header; a name over
+/// [`MAX_NAME_BYTES`] is cut at a character boundary, so the header always decodes as UTF-8.
 fn disposition(kind: &str, file_name: Option<&str>) -> String {
     let name = file_name.filter(|n| !n.is_empty()).unwrap_or("attachment");
+    let mut end = name.len().min(MAX_NAME_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
     let mut enc = String::new();
-    for b in name.bytes().take(255) {
+    for b in name[..end].bytes() {
         if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
             enc.push(b as char);
         } else {
@@ -144,5 +152,19 @@ mod tests {
             disposition("inline", None),
             "inline; filename*=UTF-8''attachment"
         );
+        // 254 ASCII bytes and a two-byte é: the é does not fit and is left out whole
+        let long = format!("{}é", "a".repeat(254));
+        let d = disposition("attachment", Some(&long));
+        assert!(d.ends_with(&format!("''{}", "a".repeat(254))), "{d}");
+        let decoded = d.rsplit("''").next().unwrap();
+        assert!(!decoded.contains('%'), "no half character: {d}");
+        let emoji = "🎉".repeat(100);
+        let d = disposition("attachment", Some(&emoji));
+        assert_eq!(
+            d.matches("%F0%9F%8E%89").count(),
+            63,
+            "63 whole emoji fit in 255 bytes"
+        );
+        assert!(d.ends_with("%F0%9F%8E%89"), "{d}");
     }
 }

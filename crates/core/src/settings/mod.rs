@@ -16,9 +16,10 @@ use std::path::PathBuf;
 /// All settings of the api, the worker and the tools.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
-    /// `development` (default) or `production` (set by `MIGRATOR_ENV`): production refuses to
-    /// start on development values.
-    #[serde(default = "development")]
+    /// The profile, named by `MIGRATOR_ENV`: `production` refuses to start on development
+    /// values; `development` names them as intended; unnamed (empty, the default) allows them
+    /// only while every listener is on loopback.
+    #[serde(default)]
     pub environment: String,
     /// Postgres.
     pub database: DatabaseSettings,
@@ -78,10 +79,6 @@ pub struct SourceSettings {
     pub max_rest_per_sec: u32,
 }
 
-fn development() -> String {
-    "development".into()
-}
-
 /// A connection URL (`postgres://user:password@host/db`, `amqp://…`) whose password never
 /// shows in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -94,24 +91,51 @@ impl ConnUrl {
         &self.0
     }
 
-    /// The URL with its password masked.
+    /// The URL with its secrets masked: the password of its user-info (all of a user-info
+    /// without one, which may be a token), and the value of every query parameter whose name
+    /// says it holds a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `key`, …).
     pub fn redacted(&self) -> String {
-        match (self.0.find("://"), self.0.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                let userinfo = &self.0[scheme + 3..at];
-                match userinfo.find(':') {
-                    Some(colon) => format!(
-                        "{}{}:***{}",
-                        &self.0[..scheme + 3],
-                        &userinfo[..colon],
-                        &self.0[at..]
-                    ),
-                    None => self.0.clone(),
-                }
-            }
-            _ => self.0.clone(),
-        }
+        redact_url(&self.0)
     }
+}
+
+/// Query parameter names (lower case) whose values are secrets, matched as substrings.
+const SECRET_PARAMS: [&str; 6] = ["pass", "pwd", "secret", "token", "key", "auth"];
+
+/// See [`ConnUrl::redacted`].
+fn redact_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let head = match (head.find("://"), head.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &head[scheme + 3..at];
+            let user = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => "***".to_string(),
+            };
+            format!("{}{user}{}", &head[..scheme + 3], &head[at..])
+        }
+        _ => head.to_string(),
+    };
+    let Some(query) = query else {
+        return head;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _))
+                if SECRET_PARAMS
+                    .iter()
+                    .any(|s| k.to_ascii_lowercase().contains(s)) =>
+            {
+                format!("{k}=***")
+            }
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{head}?{}", query.join("&"))
 }
 
 impl From<String> for ConnUrl {
@@ -213,6 +237,14 @@ pub struct ApiSettings {
     pub eligibility_timeout_ms: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// App requests one C1 (a token's `sub`) may make per second, sustained, per api process.
+    pub app_requests_per_sec: u32,
+    /// ... and at once (the burst).
+    pub app_burst: u32,
+    /// App writes (requests that are not a GET) one C1 may make per minute.
+    pub app_writes_per_min: u32,
+    /// `GET /accounts` asks Conversations about a not-started C1 at most this often.
+    pub eligibility_every_secs: u64,
     /// Operator actions stay in `audit_log` this many days (the sweeper prunes older ones).
     pub audit_retention_days: i64,
     /// A preflight estimate runs at most this many DynamoDB `Select=COUNT` queries...
@@ -382,6 +414,9 @@ pub struct WorkerSettings {
     pub thread_concurrency: usize,
     /// Messages per write batch.
     pub write_batch: usize,
+    /// ... and at most this many bytes of messages and rejects (bodies, metadata, raw items)
+    /// per write batch, so a worker's memory stays flat whatever the items' sizes.
+    pub write_batch_bytes: usize,
     /// Runs idle (unleased) this long are re-enqueued by the sweeper.
     pub stalled_after_secs: i64,
 }

@@ -1,6 +1,9 @@
-//! What a production start refuses: development values still in force, weak or missing token
-//! checks. The api and the worker call [`Settings::refuse_unsafe`] before anything else and exit
-//! non-zero with one line per offending key.
+//! What a start refuses. In production: development values still in force, weak or missing
+//! token checks. Unless the development profile is named (`MIGRATOR_ENV=development`):
+//! development values served on a listener that is not loopback (their keys are in the
+//! repository: anyone could mint operator tokens). In every environment: app and operator
+//! tokens verified with the same key material. The api and the worker call
+//! [`refuse_or_exit`] before anything else and exit non-zero with one line per offending key.
 
 use super::Settings;
 use base64::Engine;
@@ -22,15 +25,71 @@ fn is_dev_key(b64: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// Whether `listen` (`host:port`) binds loopback only (`127.0.0.0/8`, `::1`, `localhost`).
+pub fn is_loopback(listen: &str) -> bool {
+    let host = listen.rsplit_once(':').map_or(listen, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The byte strings a token verifier's key is made of: an HS256 secret; an RS256 public key's
+/// PEM text and its DER body. Two verifiers sharing any of them share key material.
+fn key_material(alg: &str, secret: &SecretString, pem: &str) -> Vec<Vec<u8>> {
+    if alg.eq_ignore_ascii_case("RS256") {
+        let body: String = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
+            .collect();
+        let mut out = vec![pem.trim().as_bytes().to_vec()];
+        out.extend(base64::engine::general_purpose::STANDARD.decode(body).ok());
+        out
+    } else {
+        vec![secret.expose_secret().as_bytes().to_vec()]
+    }
+}
+
 impl Settings {
     /// Whether this is a production start (`MIGRATOR_ENV=production`).
     pub fn is_production(&self) -> bool {
         self.environment == "production"
     }
 
-    /// Everything that makes these settings unsafe for production, one line per offending key
-    /// (empty: safe). Checked whatever the environment; enforced by [`Settings::refuse_unsafe`].
-    pub fn production_problems(&self) -> Vec<String> {
+    /// Whether the development profile is named (`MIGRATOR_ENV=development`).
+    pub fn is_development(&self) -> bool {
+        self.environment == "development"
+    }
+
+    /// The listeners (setting, address) that are not loopback.
+    pub fn public_listeners(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("api.listen", self.api.listen.as_str()),
+            ("api.admin_listen", self.api.admin_listen.as_str()),
+            ("worker.listen", self.worker.listen.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, l)| !l.trim().is_empty() && !is_loopback(l.trim()))
+        .collect()
+    }
+
+    /// Whether app and operator tokens are verified with shared key material, under any pair
+    /// of algorithms: a leaked app signing key would then mint operators.
+    pub fn token_keys_shared(&self) -> bool {
+        let a = &self.api;
+        let app = key_material(&a.jwt_algorithm, &a.jwt_secret, &a.jwt_public_key_pem);
+        let admin = key_material(
+            &a.admin_jwt_algorithm,
+            &a.admin_jwt_secret,
+            &a.admin_jwt_public_key_pem,
+        );
+        app.iter().any(|k| !k.is_empty() && admin.contains(k))
+    }
+
+    /// Development values in force, one line per key.
+    fn development_values(&self) -> Vec<String> {
         let mut out = Vec::new();
         let mut dev = |key: &str, v: &str| {
             if is_dev(v) {
@@ -60,6 +119,14 @@ impl Settings {
                 ));
             }
         }
+        out
+    }
+
+    /// Everything that makes these settings unsafe for production, one line per offending key
+    /// (empty: safe). Checked whatever the environment; enforced by [`Settings::refuse_unsafe`].
+    pub fn production_problems(&self) -> Vec<String> {
+        let a = &self.api;
+        let mut out = self.development_values();
         for (prefix, alg, secret, issuer, audience) in [
             (
                 "api.jwt",
@@ -78,11 +145,8 @@ impl Settings {
         ] {
             out.extend(weak_jwt(prefix, alg, secret, issuer, audience));
         }
-        if a.jwt_secret.expose_secret() == a.admin_jwt_secret.expose_secret()
-            && a.jwt_algorithm.eq_ignore_ascii_case("HS256")
-            && a.admin_jwt_algorithm.eq_ignore_ascii_case("HS256")
-        {
-            out.push("api.admin_jwt_secret: must differ from api.jwt_secret".into());
+        if self.token_keys_shared() {
+            out.push(SHARED_KEYS.into());
         }
         if self.amqp.url.as_str().contains("guest:guest@") {
             out.push("amqp.url: the broker's default guest account is in force".into());
@@ -90,16 +154,45 @@ impl Settings {
         out
     }
 
-    /// In production, refuses settings with development values: `Err` holds one line per
-    /// offending key. Outside production, always `Ok`.
+    /// What a start refuses (`Err`: one line per offending key): in production, every
+    /// [`Settings::production_problems`]; unless the development profile is named, development
+    /// values while a listener is not loopback; anywhere, app and operator tokens sharing key
+    /// material.
     pub fn refuse_unsafe(&self) -> Result<(), String> {
-        let problems = self.production_problems();
-        if !self.is_production() || problems.is_empty() {
-            return Ok(());
+        let problems = if self.is_production() {
+            self.production_problems()
+        } else {
+            let public = self.public_listeners();
+            let mut out = Vec::new();
+            if !self.is_development() && !public.is_empty() {
+                let on: Vec<String> = public.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                out = self
+                    .development_values()
+                    .into_iter()
+                    .map(|l| {
+                        format!(
+                            "{l}, served on a listener that is not loopback ({}): name the \
+                             development profile (MIGRATOR_ENV=development) or listen on loopback",
+                            on.join(", ")
+                        )
+                    })
+                    .collect();
+            }
+            if self.token_keys_shared() {
+                out.push(SHARED_KEYS.into());
+            }
+            out
+        };
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(problems.join("\n")),
         }
-        Err(problems.join("\n"))
     }
 }
+
+/// The line for app and operator tokens verified with the same key material.
+const SHARED_KEYS: &str = "api.admin_jwt_secret: app and operator tokens must not share key \
+     material (api.jwt_* and api.admin_jwt_*, whatever their algorithms)";
 
 /// A token check that would accept too much: a short HS256 secret, no issuer or audience.
 fn weak_jwt(
@@ -124,12 +217,17 @@ fn weak_jwt(
     out
 }
 
-/// At a binary's start: in production, settings with development values end the process with
-/// one line per offending key on stderr and exit status 78 (`EX_CONFIG`).
+/// At a binary's start: settings [`Settings::refuse_unsafe`] refuses end the process with one
+/// line per offending key on stderr and exit status 78 (`EX_CONFIG`).
 pub fn refuse_or_exit(s: &Settings) {
     if let Err(lines) = s.refuse_unsafe() {
+        let why = if s.is_production() {
+            "refusing to start in production"
+        } else {
+            "refusing to start"
+        };
         for l in lines.lines() {
-            eprintln!("refusing to start in production: {l}");
+            eprintln!("{why}: {l}");
         }
         std::process::exit(78);
     }
@@ -189,7 +287,82 @@ mod tests {
         s.api.jwt_secret = "short".to_string().into();
         assert!(s.refuse_unsafe().unwrap_err().contains("at least 32 bytes"));
         s.api.jwt_secret = s.api.admin_jwt_secret.clone();
-        assert!(s.refuse_unsafe().unwrap_err().contains("must differ"));
+        assert!(s
+            .refuse_unsafe()
+            .unwrap_err()
+            .contains("share key material"));
+    }
+
+    #[test]
+    fn development_values_on_a_public_listener_need_the_development_profile_named() {
+        let mut s = defaults();
+        assert_eq!(s.environment, "", "no profile named by default");
+        assert_eq!(s.refuse_unsafe(), Ok(()), "loopback listeners");
+        s.api.listen = "0.0.0.0:8080".into();
+        let err = s.refuse_unsafe().unwrap_err();
+        for key in [
+            "api.jwt_secret",
+            "api.admin_jwt_secret",
+            "conversations.token",
+        ] {
+            assert!(
+                err.contains(key) && err.contains("api.listen = 0.0.0.0:8080"),
+                "{err}"
+            );
+        }
+        s.environment = "development".into();
+        assert_eq!(s.refuse_unsafe(), Ok(()), "named explicitly");
+        s.environment.clear();
+        s.api.listen = "[::1]:8080".into();
+        s.worker.listen = "localhost:9091".into();
+        s.api.admin_listen = "127.0.0.2:9090".into();
+        assert_eq!(s.refuse_unsafe(), Ok(()));
+        s.worker.listen = "10.0.0.7:9091".into();
+        assert!(s
+            .refuse_unsafe()
+            .unwrap_err()
+            .contains("worker.listen = 10.0.0.7:9091"));
+        assert!(!is_loopback("0.0.0.0:1") && !is_loopback("example.com:80"));
+    }
+
+    #[test]
+    fn app_and_operator_tokens_never_share_key_material_under_any_algorithm() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/dev-keys/");
+        let pem =
+            std::fs::read_to_string(format!("{dir}DEV-ONLY-media-signing-public.pem")).unwrap();
+        let mut s = defaults();
+        assert!(!s.token_keys_shared());
+        // two RS256 verifiers with one public key, the second wrapped differently
+        s.api.jwt_algorithm = "RS256".into();
+        s.api.jwt_public_key_pem = pem.clone();
+        s.api.admin_jwt_algorithm = "RS256".into();
+        s.api.admin_jwt_public_key_pem = pem.replace('\n', "\r\n");
+        assert!(s.token_keys_shared());
+        assert!(s
+            .refuse_unsafe()
+            .unwrap_err()
+            .contains("share key material"));
+        // an operator HS256 secret that is the app's public key
+        s.api.admin_jwt_algorithm = "HS256".into();
+        s.api.admin_jwt_secret = pem.trim().to_string().into();
+        assert!(s.token_keys_shared());
+        s.api.admin_jwt_secret = "x".repeat(40).into();
+        assert!(!s.token_keys_shared());
+    }
+
+    #[test]
+    fn redaction_masks_every_secret_a_url_can_carry() {
+        let r = |u: &str| super::super::ConnUrl::from(u.to_string()).redacted();
+        assert_eq!(r("postgres://app:pw@db/m"), "postgres://app:***@db/m");
+        assert_eq!(
+            r("amqp://tok3n@rabbit:5672/%2f"),
+            "amqp://***@rabbit:5672/%2f"
+        );
+        assert_eq!(
+            r("postgres://db/m?sslmode=require&password=pw&api_key=k"),
+            "postgres://db/m?sslmode=require&password=***&api_key=***"
+        );
+        assert_eq!(r("postgres://db:5432/m"), "postgres://db:5432/m");
     }
 
     #[test]

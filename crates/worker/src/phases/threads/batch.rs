@@ -19,8 +19,52 @@ pub(super) struct Group {
     pub rejects: Vec<Reject>,
     pub threads: Vec<(ChannelId, SourceThread, Vec<SourceMessage>)>,
     pub messages: usize,
+    /// About how many bytes its messages and rejects hold.
+    pub bytes: usize,
     pub seen: usize,
     pub last_idx: Option<usize>,
+}
+
+/// Items of a group at most (threads and rejects): one statement's worth of conversations.
+const MAX_GROUP_ITEMS: usize = 500;
+
+impl Group {
+    /// Adds a reject.
+    pub fn reject(&mut self, r: Reject) {
+        self.bytes += r.approx_bytes();
+        self.rejects.push(r);
+    }
+
+    /// Whether it is to be written now: `max_messages` messages (`worker.write_batch`),
+    /// `max_bytes` bytes (`worker.write_batch_bytes`) or [`MAX_GROUP_ITEMS`] items.
+    pub fn full(&self, max_messages: usize, max_bytes: usize) -> bool {
+        self.messages >= max_messages
+            || self.bytes >= max_bytes
+            || self.threads.len() + self.rejects.len() >= MAX_GROUP_ITEMS
+    }
+}
+
+/// `pairs` in chunks of at most `max` messages and about `max_bytes` bytes (a chunk holds at
+/// least one message, however large).
+fn chunks<'a, 'm>(
+    pairs: &'a [(ConversationId, &'m SourceMessage)],
+    max: usize,
+    max_bytes: usize,
+) -> impl Iterator<Item = &'a [(ConversationId, &'m SourceMessage)]> {
+    let mut rest = pairs;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (mut n, mut bytes) = (0, 0);
+        while n < rest.len() && n < max.max(1) && (n == 0 || bytes < max_bytes) {
+            bytes += rest[n].1.approx_bytes();
+            n += 1;
+        }
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// Where a long thread's messages go.
@@ -59,19 +103,20 @@ fn counted(f: &Figures) {
     metrics::counter!(REJECTS).increment(f.rejects.max(0) as u64);
 }
 
-/// Inserts `pairs` `batch` at a time, turning duplicate ids into rejects.
+/// Inserts `pairs` a batch at a time (`(messages, bytes)` at most), turning duplicate ids into
+/// rejects.
 async fn insert_batched(
     c: &mut diesel_async::AsyncPgConnection,
     (account, run): (AccountId, RunId),
     pairs: &[(ConversationId, &SourceMessage)],
-    batch: usize,
+    (batch, batch_bytes): (usize, usize),
 ) -> migrator_core::CoreResult<Batched> {
     let mut out = Batched {
         figures: Figures::default(),
         pending: Vec::new(),
         rejects: Vec::new(),
     };
-    for chunk in pairs.chunks(batch) {
+    for chunk in chunks(pairs, batch, batch_bytes) {
         let b = messages::insert_messages(c, account, run, chunk).await?;
         out.figures.messages += b.inserted;
         out.figures.attachments_failed += b.failed_attachments;
@@ -85,6 +130,12 @@ async fn insert_batched(
 }
 
 impl Mover<'_> {
+    /// The bounds of one INSERT: (`worker.write_batch`, `worker.write_batch_bytes`).
+    pub(super) fn batch(&self) -> (usize, usize) {
+        let w = &self.ctx.settings.worker;
+        (w.write_batch.max(1), w.write_batch_bytes.max(1))
+    }
+
     /// Records rejects and the checkpoint in one fenced transaction.
     pub(super) async fn commit_rejects(&self, list: Vec<Reject>, cp: Checkpoint) -> HopResult<()> {
         let (account, run) = (self.account, self.run);
@@ -112,7 +163,7 @@ impl Mover<'_> {
         let g = std::mem::take(group);
         let next = cp.past(last, g.seen);
         let (account, run) = (self.account, self.run);
-        let batch = self.ctx.settings.worker.write_batch.max(1);
+        let batch = self.batch();
         let v = next.to_json();
         let (n_threads, n_messages, started) =
             (g.threads.len(), g.messages, std::time::Instant::now());
@@ -174,7 +225,7 @@ impl Mover<'_> {
         last: bool,
     ) -> HopResult<Written> {
         let (account, run) = (self.account, self.run);
-        let batch = self.ctx.settings.worker.write_batch.max(1);
+        let batch = self.batch();
         let (step, done) = (step.to_json(), done.to_json());
         fenced(self.ctx, self.job, move |c, _| {
             async move {
@@ -225,5 +276,70 @@ impl Mover<'_> {
             counted(&f);
             w
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body_bytes: usize) -> SourceMessage {
+        SourceMessage {
+            thread_id: "t".into(),
+            sort_key: "k".into(),
+            message_id: "m".into(),
+            direction: "inbound".into(),
+            author_name: None,
+            body: Some("x".repeat(body_bytes)),
+            sent_at: chrono::Utc::now(),
+            starred: false,
+            attachments: Vec::new(),
+            metadata: None,
+            webchat_message_id: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_bounded_in_bytes_as_well_as_in_messages() {
+        let (small, big) = (message(10), message(390_000));
+        let conv = ConversationId::new();
+        let pairs: Vec<_> = (0..1000)
+            .map(|i| (conv, if i % 2 == 0 { &big } else { &small }))
+            .collect();
+        let sizes: Vec<usize> = chunks(&pairs, 1000, 8 << 20).map(<[_]>::len).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 1000, "every message once");
+        assert!(sizes.len() >= 20, "195 MB in 8 MiB batches: {sizes:?}");
+        for c in chunks(&pairs, 1000, 8 << 20) {
+            let bytes: usize = c.iter().map(|(_, m)| m.approx_bytes()).sum();
+            assert!(bytes < (8 << 20) + 400_000, "{bytes}");
+        }
+        // one message over the cap still goes, alone
+        let huge = message(9 << 20);
+        let one = [(conv, &huge), (conv, &small)];
+        let sizes: Vec<usize> = chunks(&one, 1000, 8 << 20).map(<[_]>::len).collect();
+        assert_eq!(sizes, [1, 1]);
+        assert_eq!(chunks(&pairs, 100, usize::MAX).count(), 10, "by count");
+    }
+
+    #[test]
+    fn a_group_is_full_at_its_messages_its_bytes_or_its_items() {
+        let mut g = Group::default();
+        assert!(!g.full(1000, 8 << 20));
+        g.bytes = 8 << 20;
+        assert!(g.full(1000, 8 << 20), "bytes");
+        let mut g = Group {
+            messages: 1000,
+            ..Default::default()
+        };
+        assert!(g.full(1000, 8 << 20), "messages");
+        g.messages = 0;
+        let big = Reject {
+            source_table: "t".into(),
+            source_key: "k".into(),
+            reason: "r".into(),
+            raw: serde_json::json!({"body": {"S": "y".repeat(9 << 20)}}),
+        };
+        g.reject(big);
+        assert!(g.full(1000, 8 << 20), "a raw reject counts");
     }
 }

@@ -170,19 +170,19 @@ impl Mover<'_> {
             );
             // threads whose messages fit one page are written several to a transaction; the
             // others (long threads, web chat, the thread a checkpoint resumes) one by one
-            let batch = self.ctx.settings.worker.write_batch.max(1);
+            let (batch, batch_bytes) = self.batch();
             let mut group = Group::default();
             let (mut read_wait, page_started) =
                 (std::time::Duration::ZERO, std::time::Instant::now());
             for (idx, parsed) in todo {
                 match parsed {
-                    Err(r) => group.rejects.push(r),
+                    Err(r) => group.reject(r),
                     Ok(t) if !self.reads_messages(&t) => {
                         let why = format!(
                             "channel_id {:?} is not among the C1's channels",
                             t.channel_id
                         );
-                        group.rejects.push(reject_thread(&t, why));
+                        group.reject(reject_thread(&t, why));
                         group.seen += 1;
                     }
                     Ok(t) if complete.contains(&t.thread_id) => {
@@ -204,14 +204,17 @@ impl Mover<'_> {
                             continue;
                         }
                         let (valid, rejects) = self.parse_messages(&first.items, &t);
-                        group.rejects.extend(rejects);
+                        for r in rejects {
+                            group.reject(r);
+                        }
                         group.messages += valid.len();
+                        group.bytes += valid.iter().map(SourceMessage::approx_bytes).sum::<usize>();
                         group.seen += 1;
                         group.threads.push((self.channels[&t.channel_id], t, valid));
                     }
                 }
                 group.last_idx = Some(idx);
-                if group.messages >= batch || group.threads.len() + group.rejects.len() >= 500 {
+                if group.full(batch, batch_bytes) {
                     self.flush(cp, &mut group).await?;
                     if self.spent() {
                         return Ok(PhaseEnd::Yielded);
