@@ -26,8 +26,14 @@ done
 echo "== seeding $shopper in the Conversations simulator (DynamoDB: dynalite, STS: moto)"
 target/debug/conversations-sim seed --shopper-id "$shopper" --threads "${DEMO_THREADS:-300}" --messages "${DEMO_MESSAGES:-40}"
 target/debug/demo "$shopper"
-worker_metrics="http://${MIGRATOR__WORKER__LISTEN:-127.0.0.1:9091}/metrics"
+# the worker says where its port is (127.0.0.1:9091 unless another process has it)
+worker_addr=$(grep -o '"message":"worker http port listening","addr":"[^"]*"' var/log/worker.log \
+  | tail -1 | sed 's/.*"addr":"\([^"]*\)"/\1/')
+worker_metrics="http://${worker_addr:-127.0.0.1:9091}/metrics"
 echo "== the worker's $worker_metrics, highlights (all of it: docs/operations.md, Metrics)"
-curl -fs "$worker_metrics" | grep -E '^migrator_(hops_finished_total|messages_written_total|threads_written_total|attachments_total|rejects_total|dynamodb_pages_total|lease_losses_total|time_to_inbox_seconds_(sum|count)|migration_duration_seconds_(sum|count)|accounts\{|outbox_backlog|parked_runs)' \
+curl -fs "$worker_metrics" | grep -E '^migrator_(hops_finished_total|messages_written_total|threads_written_total|attachments_total|rejects_total|dynamodb_pages_total|lease_losses_total|time_to_inbox_seconds_(sum|count)|migration_duration_seconds_(sum|count))' \
   | sort || echo "(the worker's metrics port did not answer)"
+echo "== the fleet's gauges, read by the api when scraped (http://127.0.0.1:8080/metrics)"
+curl -fs http://127.0.0.1:8080/metrics | grep -E '^migrator_(accounts\{|outbox_backlog|parked_runs)' \
+  | sort || echo "(the api's metrics did not answer)"
 echo "== logs in var/log/{sim,api,worker}.log"

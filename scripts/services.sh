@@ -9,7 +9,8 @@
 # schemathesis (PyPI, same virtualenv): checks the api against its OpenAPI document;
 #   kubernetes-validate (PyPI, same virtualenv): checks deploy/k8s against the API schemas.
 # PostgreSQL and RabbitMQ are the machine's own (installed from Debian packages when missing);
-# they are started if they are down.
+# they are started if they are down, and RabbitMQ's management plugin is enabled (the api
+# applies the queues' policies through it).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${MIGRATOR_TOOLS_DIR:-$here/.local}"
@@ -62,6 +63,12 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
   for _ in $(seq 1 150); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 0.2; done
 fi
 wait_port 127.0.0.1 5672 RabbitMQ
+# the management API: the api applies the queues' policies through it (amqp.management_url)
+if ! (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null; then
+  log "enabling RabbitMQ's management plugin"
+  PATH="$PATH:/usr/sbin:/usr/lib/rabbitmq/bin" rabbitmq-plugins enable rabbitmq_management >/dev/null
+fi
+wait_port 127.0.0.1 15672 "RabbitMQ management"
 
 # --- installs (npm and pip side by side on a fresh machine) ---------------
 pids=()

@@ -1,13 +1,38 @@
 //! `migrator-api`: serves until SIGTERM / Ctrl-C. `migrator-api migrate` only applies the
-//! database migrations and exits; `migrator-api openapi` prints the OpenAPI document.
+//! database migrations and exits; `migrator-api amqp-policies [--print]` applies the RabbitMQ
+//! queue policies (or prints the `rabbitmqctl` lines that do); `migrator-api openapi` prints
+//! the OpenAPI document.
 
 use migrator_core::settings::Settings;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    if let Err(e) = api().await {
+        // one line naming what failed (a taken api.listen, a bad key), no trace
+        eprintln!("migrator-api: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn api() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     if std::env::args().nth(1).as_deref() == Some("openapi") {
         println!("{}", migrator_api::openapi::document());
+        return Ok(());
+    }
+    if std::env::args().nth(1).as_deref() == Some("amqp-policies") {
+        // a release step: the queues' policies applied (or, with --print, the rabbitmqctl
+        // lines that apply them by hand)
+        use migrator_core::queue::{policies, Broker};
+        let broker = Broker::from_settings(&settings.amqp);
+        if std::env::args().nth(2).as_deref() == Some("--print") {
+            for line in policies::rabbitmqctl(&broker) {
+                println!("{line}");
+            }
+            return Ok(());
+        }
+        policies::apply(&broker, &settings.amqp.management_url).await?;
+        println!("queue policies applied");
         return Ok(());
     }
     if std::env::args().nth(1).as_deref() == Some("migrate") {

@@ -2,10 +2,17 @@
 //! route template, method and status, and their latency. Labels are bounded: the route is the
 //! template (`/conversations/{id}/messages`, `unmatched` for any other path), the method one of
 //! the standard ones or `OTHER`.
+//!
+//! And the fleet's gauges (accounts by status, outbox backlog, parked runs), read from Postgres
+//! when `/metrics` is scraped (at most once a second per process), so they are right whenever
+//! and wherever they are scraped — not a sweeper's last values.
 
 use actix_web::dev::ServiceResponse;
-use migrator_core::metrics::{HTTP_DURATION, HTTP_REQUESTS};
-use std::time::Instant;
+use migrator_core::db::queries::overview;
+use migrator_core::db::DbPool;
+use migrator_core::metrics::{ACCOUNTS, HTTP_DURATION, HTTP_REQUESTS, OUTBOX_BACKLOG, PARKED_RUNS};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 const KNOWN: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -31,4 +38,33 @@ pub fn record<B>(route: String, method: &'static str, started: Instant, res: &Se
         .increment(1);
     metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
+}
+
+/// When the fleet's gauges were last read.
+static GAUGES_READ: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Reads the fleet's gauges from Postgres, unless they were read less than a second ago; a
+/// failed read leaves them as they were (the scrape still answers).
+pub async fn refresh_fleet_gauges(pool: &DbPool) {
+    {
+        let mut last = GAUGES_READ.lock().expect("gauges lock");
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(Instant::now());
+    }
+    let counts = match migrator_core::db::conn(pool).await {
+        Ok(mut c) => overview::counts(&mut c).await,
+        Err(e) => Err(e),
+    };
+    match counts {
+        Ok(c) => {
+            for (status, n) in &c.by_status {
+                metrics::gauge!(ACCOUNTS, "status" => status.as_str()).set(*n as f64);
+            }
+            metrics::gauge!(OUTBOX_BACKLOG).set(c.outbox_backlog as f64);
+            metrics::gauge!(PARKED_RUNS).set(c.parked as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "fleet gauges not read"),
+    }
 }

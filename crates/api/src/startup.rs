@@ -11,6 +11,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpMessage;
 use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
 use migrator_core::blob::FsBlobStore;
 use migrator_core::conversations::ConversationsClient;
 use migrator_core::db;
@@ -59,7 +60,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
         db::run_migrations(settings.database.url.as_str()).await?;
     }
     let pool = db::pool(&settings.database)?;
-    let publisher = Arc::new(Publisher::new(Broker::from_settings(&settings.amqp)));
+    let broker = Broker::from_settings(&settings.amqp);
+    tokio::spawn(apply_policies(
+        broker.clone(),
+        settings.amqp.management_url.clone(),
+    ));
+    let publisher = Arc::new(Publisher::new(broker));
     let (stop_tasks, stop_rx) = tokio::sync::watch::channel(false);
     let relay = tokio::spawn(migrator_core::relay::run(
         pool.clone(),
@@ -114,9 +120,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
         Some(admin) => (routes::configure_public, Some(admin)),
         None => (routes::configure, None),
     };
-    let public = serve(&listen, state.clone(), max_body, routes)?;
+    let public = serve(("api.listen", &listen), state.clone(), max_body, routes)?;
     let admin = admin
-        .map(|a| serve(&a, state, max_body, routes::configure_admin))
+        .map(|a| {
+            serve(
+                ("api.admin_listen", &a),
+                state,
+                max_body,
+                routes::configure_admin,
+            )
+        })
         .transpose()?;
     let base_url = public.0.clone();
     let admin_url = admin.as_ref().map_or(base_url.clone(), |a| a.0.clone());
@@ -132,19 +145,39 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     })
 }
 
+/// Applies the queues' policies (their bounds) through the management API, in the background:
+/// a start never waits on it; a failure is logged with the commands that do it by hand.
+async fn apply_policies(broker: Broker, management: String) {
+    use migrator_core::queue::policies;
+    if management.trim().is_empty() {
+        tracing::info!(commands = ?policies::rabbitmqctl(&broker), "amqp.management_url is empty: apply the queue policies by hand");
+        return;
+    }
+    match policies::apply(&broker, &management).await {
+        Ok(()) => tracing::info!("queue policies applied"),
+        Err(e) => tracing::warn!(
+            error = %e,
+            commands = ?policies::rabbitmqctl(&broker),
+            "queue policies not applied: the dead-letter queue is unbounded until they are"
+        ),
+    }
+}
+
 /// What one listener serves.
 type Routes = fn(&mut web::ServiceConfig);
 
-/// Binds `listen` and serves `routes` on it in the background: (`http://addr`, handle).
+/// Binds `listen` (the value of `setting`) and serves `routes` on it in the background:
+/// (`http://addr`, handle).
 fn serve(
-    listen: &str,
+    (setting, listen): (&str, &str),
     state: web::Data<AppState>,
     max_body: usize,
     routes: Routes,
 ) -> anyhow::Result<(String, ServerHandle)> {
     let server = HttpServer::new(move || app(state.clone(), max_body, routes))
         .disable_signals()
-        .bind(listen)?;
+        .bind(listen)
+        .with_context(|| format!("{setting} = {listen}"))?;
     let addr = server.addrs()[0];
     let server = server.run();
     let handle = server.handle();

@@ -43,11 +43,11 @@ pub const DYNAMODB_THROTTLED: &str = "migrator_dynamodb_throttled_total";
 pub const LEASE_LOSSES: &str = "migrator_lease_losses_total";
 /// Leases taken over from a worker that is gone (no liveness lock), before they expired.
 pub const LEASE_TAKEOVERS: &str = "migrator_lease_takeovers_total";
-/// Accounts by real migration status (set by the worker holding the sweeper lock).
+/// Accounts by real migration status (read by the api when `/metrics` is scraped).
 pub const ACCOUNTS: &str = "migrator_accounts";
-/// Outbox rows not yet published (set by the sweeper).
+/// Outbox rows not yet published (read by the api when scraped).
 pub const OUTBOX_BACKLOG: &str = "migrator_outbox_backlog";
-/// Parked runs (set by the sweeper).
+/// Parked runs (read by the api when scraped).
 pub const PARKED_RUNS: &str = "migrator_parked_runs";
 /// From a run's start (`POST /migrate`) to `channels-migrated`: what a C1 waits for an inbox.
 pub const TIME_TO_INBOX: &str = "migrator_time_to_inbox_seconds";

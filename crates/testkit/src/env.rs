@@ -318,6 +318,8 @@ impl TestEnv {
             let _ = conn.close(200, "bye").await;
             drop(ch);
         }
+        let management = &self.settings.amqp.management_url;
+        let _ = migrator_core::queue::policies::remove(&broker, management).await;
         let _ = drop_database(&self.tag).await;
         let _ = std::fs::remove_dir_all(&self.settings.blobs.dir);
         let _ = std::fs::remove_file(crate::process::settings_file(&self.settings));

@@ -76,11 +76,13 @@ pub struct LoggedWorker {
 
 /// Starts a worker process with the test's settings, keeping its log.
 pub fn spawn_logged_worker(s: &Settings) -> LoggedWorker {
+    spawn_logged(command(s))
+}
+
+/// Starts a worker process by `cmd` (from [`command`], tweaked), keeping its log.
+pub fn spawn_logged(mut cmd: Command) -> LoggedWorker {
     use std::io::BufRead;
-    let mut child = command(s)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn worker");
+    let mut child = cmd.stderr(Stdio::piped()).spawn().expect("spawn worker");
     let err = child.stderr.take().expect("stderr piped");
     // drained as it comes: a full pipe would stall the worker
     let log = std::thread::spawn(move || {
@@ -109,10 +111,15 @@ impl LoggedWorker {
 
 /// The command that starts a worker with these settings (wrap it as you need).
 pub fn command(s: &Settings) -> Command {
+    command_for(&worker_binary(), s)
+}
+
+/// The command that starts binary `bin` (the api, the worker) with these settings.
+pub fn command_for(bin: &std::path::Path, s: &Settings) -> Command {
     let path = settings_file(s);
     s.write_json(&path)
         .expect("write the worker's settings file");
-    let mut c = Command::new(worker_binary());
+    let mut c = Command::new(bin);
     c.current_dir(super::workspace())
         .env("MIGRATOR_ENV_FILE", &path)
         .env(

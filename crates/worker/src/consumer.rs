@@ -143,7 +143,7 @@ async fn open(
     let (mut channels, mut consumers) = (Vec::new(), Vec::new());
     for s in slots {
         let ch = conn.create_channel().await?;
-        queue::declare_topology(&ch, broker).await?;
+        queue::declare_topology(&conn, &ch, broker).await?;
         let prefetch = u16::try_from(s.size).unwrap_or(u16::MAX);
         ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
         let tag = format!("{}-{}", ctx.worker_id, s.phase.as_str());

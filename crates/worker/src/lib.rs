@@ -27,7 +27,7 @@ pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Res
         migrator_core::db::run_migrations(settings.database.url.as_str()).await?;
     }
     let ctx = Ctx::new(settings).await?;
-    let http = http::start(&ctx)?;
+    let (http, _) = http::start(&ctx)?;
     // the steering is read before the first hop: a paused fleet takes none
     if let Err(e) = ctx
         .steering

@@ -4,7 +4,15 @@
 use migrator_core::settings::Settings;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    if let Err(e) = worker().await {
+        // one line naming what failed (a taken worker.listen, a missing key file), no trace
+        eprintln!("migrator-worker: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn worker() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let telemetry =
         migrator_core::telemetry::init_with("info", "migrator-worker", &settings.telemetry)?;

@@ -2,13 +2,10 @@
 //! whose lease expired or that sat idle without a hop (parking those past their attempts),
 //! repairs failed phases whose restart is a repair, retries due attachments of finished
 //! migrations, prunes the outbox, old dead letters, old audit entries, old verifications and
-//! workers long gone,
-//! and publishes the fleet's gauges.
+//! workers long gone. (The fleet's gauges are read when the api's `/metrics` is scraped.)
 
 use crate::context::Ctx;
-use migrator_core::db::queries::{
-    accounts, audit, dead_letters, fleet, outbox, overview, sweeps, verifications,
-};
+use migrator_core::db::queries::{audit, dead_letters, fleet, outbox, sweeps, verifications};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -43,7 +40,6 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
         tracing::warn!(account = %h.account_id, phase = h.phase.as_str(), "repairing a failed phase");
     }
     hops.extend(repairs);
-    publish_gauges(&mut c).await?;
     let pruned = outbox::prune_published(&mut c, w.outbox_retention_secs, 10_000).await?
         + dead_letters::prune(&mut c, w.dead_letter_retention_days).await?
         + audit::prune(&mut c, ctx.settings.api.audit_retention_days).await?
@@ -61,23 +57,6 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
         attachments,
         pruned,
     })
-}
-
-/// The fleet's gauges, from the one worker holding the sweeper lock: accounts by status, the
-/// outbox backlog, parked runs.
-async fn publish_gauges(c: &mut migrator_core::db::DbConn) -> anyhow::Result<()> {
-    use migrator_core::metrics::{ACCOUNTS, OUTBOX_BACKLOG, PARKED_RUNS};
-    let by_status = accounts::count_by_status(c).await?;
-    for st in migrator_core::status::ALL_STATUSES {
-        let n = by_status
-            .iter()
-            .find(|(s, _)| *s == st)
-            .map_or(0, |(_, n)| *n);
-        metrics::gauge!(ACCOUNTS, "status" => st.as_str()).set(n as f64);
-    }
-    metrics::gauge!(OUTBOX_BACKLOG).set(outbox::backlog(c).await? as f64);
-    metrics::gauge!(PARKED_RUNS).set(overview::count_parked(c).await? as f64);
-    Ok(())
 }
 
 /// Sweeps every `sweep_interval_secs` until `stop` flips.

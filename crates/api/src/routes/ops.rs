@@ -35,10 +35,11 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text format.
+/// Prometheus text format; the fleet's gauges read now.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
-pub async fn metrics() -> HttpResponse {
+pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
+    crate::metrics::refresh_fleet_gauges(&st.pool).await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(migrator_core::metrics::render())

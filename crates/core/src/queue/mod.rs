@@ -10,11 +10,12 @@
 //!   `<ms>.*`, with a queue-level TTL and dead-lettering back to `<p>.work`: a delayed hop is
 //!   published with key `<ms>.<phase>` and, when its tier's TTL expires, reaches its phase's
 //!   queue. Every message of a tier has the same TTL, so none waits behind a longer one.
-//! - `<p>.dead`: hops that were given up, bounded in length and age (each is also recorded in
-//!   Postgres, where the admin API lists and replays it).
+//! - `<p>.dead`: hops that were given up, bounded in length and age by a policy ([`policies`];
+//!   each is also recorded in Postgres, where the admin API lists and replays it).
 //!
 //! Queues are quorum queues by default (`amqp.queue_type`), replicated across a cluster.
 
+pub mod policies;
 mod publisher;
 mod topology;
 
@@ -87,7 +88,8 @@ pub fn retry_tier(delay_ms: u64) -> u64 {
 /// Exchange and queue names derived from the configured prefix.
 #[derive(Debug, Clone)]
 pub struct QueueNames {
-    prefix: String,
+    /// The configured prefix (`amqp.prefix`).
+    pub prefix: String,
     /// Exchange of hops to run now.
     pub work: String,
     /// Exchange of delayed hops.
@@ -172,6 +174,9 @@ pub enum QueueError {
     /// The broker did not answer in time.
     #[error("amqp: {0} timed out")]
     Timeout(&'static str),
+    /// A policy could not be applied through the management API.
+    #[error("rabbitmq policy: {0}")]
+    Policy(String),
 }
 
 /// Runs `f` within `limit`, or fails with a timeout naming `what`.

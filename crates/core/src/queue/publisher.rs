@@ -94,7 +94,7 @@ impl Publisher {
         let ch = bounded(t, "channel", conn.create_channel()).await?;
         let confirms = ch.confirm_select(ConfirmSelectOptions::default());
         bounded(t, "confirm_select", confirms).await?;
-        bounded(t, "declare", declare_topology(&ch, &self.broker)).await?;
+        bounded(t, "declare", declare_topology(conn, &ch, &self.broker)).await?;
         Ok(ch)
     }
 

@@ -1,11 +1,13 @@
 //! The declarations of the topology (see the module's top): exchanges, a queue per phase, a
-//! queue per delay tier dead-lettering back to work, the bounded dead-letter queue.
+//! queue per delay tier dead-lettering back to work, the dead-letter queue (bounded by a
+//! policy). Only what must be a queue argument is one: the type, and each delay tier's TTL and
+//! dead-lettering, fixed by the code.
 
 use super::{Broker, QueueError, RETRY_TIERS_MS};
 use crate::status::ALL_PHASES;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Channel, ExchangeKind};
+use lapin::{Channel, Connection, ExchangeKind};
 
 fn args(pairs: &[(&str, AMQPValue)]) -> FieldTable {
     let mut t = FieldTable::default();
@@ -19,8 +21,12 @@ pub(super) fn text(s: &str) -> AMQPValue {
     AMQPValue::LongString(s.into())
 }
 
-/// Declares the topology on `ch` (idempotent).
-pub async fn declare_topology(ch: &Channel, b: &Broker) -> Result<(), QueueError> {
+/// Declares the topology on `ch` of `conn` (idempotent).
+pub async fn declare_topology(
+    conn: &Connection,
+    ch: &Channel,
+    b: &Broker,
+) -> Result<(), QueueError> {
     let n = &b.names;
     let durable = QueueDeclareOptions {
         durable: true,
@@ -71,16 +77,32 @@ pub async fn declare_topology(ch: &Channel, b: &Broker) -> Result<(), QueueError
         )
         .await?;
     }
-    let ttl_ms = i64::from(b.dead_ttl_days) * 86_400_000;
-    let dead_args = args(&[
-        qtype,
-        (
-            "x-max-length",
-            AMQPValue::LongLongInt(i64::from(b.dead_max_length)),
-        ),
-        ("x-overflow", text("drop-head")),
-        ("x-message-ttl", AMQPValue::LongLongInt(ttl_ms)),
-    ]);
-    ch.queue_declare(&n.dead, durable, dead_args).await?;
-    Ok(())
+    declare_dead(conn, &n.dead, args(&[qtype])).await
+}
+
+/// The dead-letter queue, declared with its type alone (its bounds are a policy:
+/// super::policies), on a channel of its own: a queue an earlier release declared with its
+/// bounds as arguments refuses that declaration (`PRECONDITION_FAILED`, which closes the
+/// channel) and is left as it is, its arguments in force until it is deleted.
+async fn declare_dead(conn: &Connection, name: &str, args: FieldTable) -> Result<(), QueueError> {
+    let ch = conn.create_channel().await?;
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    match ch.queue_declare(name, durable, args).await {
+        Ok(_) => {
+            let _ = ch.close(200, "declared").await;
+            Ok(())
+        }
+        Err(lapin::Error::ProtocolError(e)) if e.get_id() == 406 => {
+            tracing::warn!(
+                queue = name,
+                "the dead-letter queue has its bounds as arguments (an earlier release): they \
+                 stay in force, not amqp.dead_*; delete the queue once empty to use the policy"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }

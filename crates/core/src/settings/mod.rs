@@ -184,8 +184,13 @@ pub struct AmqpSettings {
     pub timeout_ms: u64,
     /// The dead-letter queue keeps at most this many hops (oldest dropped first) ...
     pub dead_max_length: u32,
-    /// ... for at most this many days (they are in Postgres too).
+    /// ... for at most this many days (they are in Postgres too). Both are a RabbitMQ policy,
+    /// so a change takes effect on the live queue.
     pub dead_ttl_days: u32,
+    /// The RabbitMQ management API (`http://host:15672`) the api applies the queues' policies
+    /// through when it starts, with `url`'s credentials; empty: applied by hand
+    /// (`migrator-api amqp-policies --print`).
+    pub management_url: String,
 }
 
 /// Trace export (logs are configured by `RUST_LOG` and `LOG_FORMAT`).
@@ -368,7 +373,9 @@ pub struct StsSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WorkerSettings {
     /// `host:port` of the worker's own HTTP port: `/healthz`, `/readyz`, `/metrics` (port 0:
-    /// any; never exposed publicly).
+    /// any; never exposed publicly). Empty: `127.0.0.1:9091`, or any free loopback port when
+    /// another process has it (several workers on one host); a configured address that is
+    /// taken stops the start.
     pub listen: String,
     /// All-messages hops a worker process runs at once.
     pub concurrency: u16,

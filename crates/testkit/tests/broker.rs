@@ -1,0 +1,124 @@
+//! The broker as operators run it: queue bounds that change without redeclaring queues
+//! (RabbitMQ policies through the management API, which `scripts/services.sh` enables).
+
+use lapin::options::QueueDeclareOptions;
+use lapin::types::{AMQPValue, FieldTable};
+use migrator_core::queue::{self, policies, Broker, Publisher};
+use migrator_core::settings::Settings;
+use migrator_testkit::{EnvOptions, TestEnv};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Waits until the policy `<prefix>-dead` sets `message-ttl` to `days` and `max-length` to
+/// `len`; returns its definition.
+async fn dead_policy(s: &Settings, days: u64, len: u64) -> Value {
+    let broker = Broker::from_settings(&s.amqp);
+    let name = format!("{}-dead", s.amqp.prefix);
+    let start = Instant::now();
+    loop {
+        let p = policies::read(&broker, &s.amqp.management_url, &name)
+            .await
+            .expect("the RabbitMQ management API answers (scripts/services.sh enables it)");
+        let def = p.map(|p| p["definition"].clone()).unwrap_or_default();
+        if def["message-ttl"] == days * 86_400_000 && def["max-length"] == len {
+            return def;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "policy {name}: {def}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the broker says is in force on a queue (`rabbitmqctl list_queues`: the management
+/// API's queue view of quorum queues lacks the policy).
+fn effective(queue: &str) -> Value {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["list_queues", "-q", "--formatter", "json"])
+        .args(["name", "policy", "arguments"])
+        .output()
+        .expect("rabbitmqctl");
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rabbitmqctl json");
+    all.into_iter()
+        .find(|q| q["name"] == queue)
+        .unwrap_or_else(|| panic!("queue {queue} listed"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dead_letter_bounds_change_with_a_restart_and_no_redeclaration() {
+    let opts = EnvOptions {
+        workers: 0,
+        ..Default::default()
+    };
+    let env = TestEnv::start_with(opts, |_| {}).await;
+    let s = &env.settings;
+    let def = dead_policy(s, 14, 100_000).await;
+    assert_eq!(def["overflow"], "drop-head");
+    let first = Publisher::new(Broker::from_settings(&s.amqp));
+    first
+        .publish_dead(b"{}")
+        .await
+        .expect("declared and routed");
+    first.close().await;
+    // an operator shortens the bounds and restarts: the start does not fail on the queue
+    // declared before, and the policy in force on the live queue changes
+    let mut changed = s.clone();
+    changed.amqp.dead_ttl_days = 7;
+    changed.amqp.dead_max_length = 10;
+    let api = migrator_api::startup::start(changed.clone())
+        .await
+        .expect("a start with other dead-letter bounds");
+    dead_policy(&changed, 7, 10).await;
+    let again = Publisher::new(Broker::from_settings(&changed.amqp));
+    again.publish_dead(b"{}").await.expect("declared again");
+    again.close().await;
+    let q = effective(&format!("{}.dead", s.amqp.prefix));
+    assert_eq!(
+        q["policy"],
+        format!("{}-dead", s.amqp.prefix),
+        "in force: {q}"
+    );
+    let args = q["arguments"].to_string();
+    assert!(
+        !args.contains("x-message-ttl") && !args.contains("x-max-length"),
+        "{q}"
+    );
+    api.stop().await;
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_letter_queue_declared_with_its_bounds_as_arguments_is_left_as_it_is() {
+    let opts = EnvOptions {
+        workers: 0,
+        ..Default::default()
+    };
+    let env = TestEnv::start_with(opts, |_| {}).await;
+    // what earlier releases declared, before the bounds were a policy
+    let old = format!("{}.dead", env.settings.amqp.prefix);
+    let broker = Broker::from_settings(&env.settings.amqp);
+    let conn = queue::connect(&broker).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.queue_delete(&old, Default::default()).await.unwrap();
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    args.insert("x-max-length".into(), AMQPValue::LongLongInt(5));
+    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(60_000));
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare(&old, durable, args).await.unwrap();
+    let _ = conn.close(200, "bye").await;
+    drop(ch);
+    let p = Publisher::new(broker);
+    p.publish_dead(b"{}")
+        .await
+        .expect("an older queue does not stop a start");
+    p.close().await;
+    env.shutdown().await;
+}

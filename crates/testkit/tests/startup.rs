@@ -1,0 +1,85 @@
+//! Starting the binaries as an operator would: several workers on one host with the default
+//! settings, and a start that cannot bind its configured port saying so in one line.
+
+use conversations_sim::model::{generate, GenOptions};
+use migrator_testkit::process::{binary, command, command_for, spawn_logged};
+use migrator_testkit::{verify, EnvOptions, TestEnv};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_with_the_default_port_run_side_by_side() {
+    let opts = EnvOptions {
+        workers: 0,
+        ..Default::default()
+    };
+    // none configured: the first takes 127.0.0.1:9091 (unless another process has it), the
+    // second a free port
+    let env = TestEnv::start_with(opts, |s| s.worker.listen = String::new()).await;
+    let s = generate("pair", &GenOptions::new(6, 3, 9));
+    env.add_c1(&s).await;
+    let logged = || {
+        let mut c = command(&env.settings);
+        c.env("RUST_LOG", "info");
+        spawn_logged(c)
+    };
+    let (a, b) = (logged(), logged());
+    env.post("pair", "/migrate", None).await;
+    env.wait_status("pair", "completed", Duration::from_secs(90))
+        .await;
+    verify::destination_equals_source(&env, &s, |_| false).await;
+    let mut addrs = Vec::new();
+    for w in [a, b] {
+        let (status, log) = w.term();
+        assert!(
+            status.success(),
+            "both run and stop cleanly: {status:?}\n{log}"
+        );
+        let addr = log
+            .lines()
+            .filter(|l| l.contains("worker http port listening"))
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .and_then(|v| v["addr"].as_str().map(String::from))
+            .unwrap_or_else(|| panic!("the port is logged:\n{log}"));
+        addrs.push(addr);
+    }
+    assert_ne!(addrs[0], addrs[1], "two ports: {addrs:?}");
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_taken_configured_port_stops_the_start_with_one_line_naming_the_setting() {
+    let opts = EnvOptions {
+        workers: 0,
+        ..Default::default()
+    };
+    let env = TestEnv::start_with(opts, |_| {}).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for (bin, key, var) in [
+        (
+            "migrator-worker",
+            "worker.listen",
+            "MIGRATOR__WORKER__LISTEN",
+        ),
+        ("migrator-api", "api.listen", "MIGRATOR__API__LISTEN"),
+    ] {
+        // the test's settings (its database), the port taken
+        let out = command_for(&binary(bin), &env.settings)
+            .env(var, &addr)
+            .env("RUST_BACKTRACE", "1")
+            .env("RUST_LOG", "off")
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{bin}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{bin}: one line:\n{err}");
+        assert!(
+            lines[0].contains(&format!("{key} = {addr}")) && lines[0].contains("in use"),
+            "{bin}: names the setting and the cause: {err}"
+        );
+    }
+    drop(taken);
+    env.shutdown().await;
+}
