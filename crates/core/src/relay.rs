@@ -42,15 +42,24 @@ pub async fn relay_once(
         outbox::claim_unpublished(&mut c, min_age_ms, CLAIM_SECS, limit).await?
     };
     let mut sent = Vec::with_capacity(rows.len());
+    let mut unsent = Vec::new();
     for (id, hop) in rows {
-        if let Err(e) = publisher.publish_hop(&hop, 0).await {
-            tracing::debug!(error = %e, "relay stopped: broker unavailable");
-            break;
+        if !unsent.is_empty() {
+            unsent.push(id);
+            continue;
         }
-        sent.push(id);
+        match publisher.publish_hop(&hop, 0).await {
+            Ok(()) => sent.push(id),
+            Err(e) => {
+                tracing::debug!(error = %e, "relay stopped: broker unavailable");
+                unsent.push(id);
+            }
+        }
     }
     let mut c = db::conn(pool).await?;
     outbox::mark_published(&mut c, &sent).await?;
+    // what this pass could not send is anyone's again at once, not after the claim
+    outbox::release(&mut c, &unsent).await?;
     Ok(sent.len())
 }
 

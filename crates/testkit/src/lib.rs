@@ -7,8 +7,10 @@
 //! - [`db`]: scratch databases;
 //! - [`process`]: worker processes (kill, SIGTERM);
 //! - [`verify`]: the destination checked against the source;
-//! - [`dynamo_proxy`]: faults between the workers and DynamoDB.
+//! - [`dynamo_proxy`]: faults between the workers and DynamoDB;
+//! - [`broker_proxy`]: a RabbitMQ that accepts connections and never answers.
 
+pub mod broker_proxy;
 pub mod client;
 pub mod db;
 pub mod dynamo_proxy;

@@ -122,3 +122,84 @@ async fn a_dead_letter_queue_declared_with_its_bounds_as_arguments_is_left_as_it
     p.close().await;
     env.shutdown().await;
 }
+
+/// RabbitMQ accepting connections and never answering (out of file descriptors, say): fifty
+/// concurrent `POST /migrate` are each answered without waiting on it, the api makes one
+/// connection attempt at a time (not one per request), and every hop is published once the
+/// broker answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn while_the_broker_hangs_migrate_answers_at_once_and_the_api_tries_one_connection() {
+    use migrator_testkit::broker_proxy::{BrokerProxy, Mode};
+    let proxy = BrokerProxy::start("127.0.0.1:5672", Mode::Hang).await;
+    let timeout = Duration::from_secs(6);
+    let opts = EnvOptions {
+        workers: 0,
+        ..Default::default()
+    };
+    let mut env = TestEnv::start_with(opts, |s| {
+        s.amqp.url = format!("amqp://guest:guest@{}/%2f", proxy.addr).into();
+        s.amqp.timeout_ms = timeout.as_millis() as u64;
+    })
+    .await;
+    let shoppers: Vec<String> = (0..50).map(|i| format!("hang{i}")).collect();
+    for s in &shoppers {
+        env.create_account(s, "Shop").await;
+    }
+    let started = Instant::now();
+    let answers = futures::future::join_all(shoppers.iter().map(|s| async {
+        let t = Instant::now();
+        let (st, v) = env.post(s, "/migrate", None).await;
+        (st, v, t.elapsed())
+    }))
+    .await;
+    let mut waits: Vec<Duration> = answers.iter().map(|(_, _, w)| *w).collect();
+    waits.sort();
+    eprintln!(
+        "50 POST /migrate while the broker hangs: p50 {:?}, max {:?}; attempts so far {}",
+        waits[25],
+        waits[49],
+        proxy.accepted()
+    );
+    for (st, v, _) in &answers {
+        assert_eq!(*st, reqwest::StatusCode::ACCEPTED, "{v}");
+        assert_eq!(v["migration_status"], "migrating");
+    }
+    // none waited for the broker: all answered while the first connection attempt hung
+    assert!(
+        started.elapsed() < timeout / 2,
+        "answers took {:?}, the broker's timeout is {timeout:?}",
+        started.elapsed()
+    );
+    assert_eq!(proxy.max_open(), 1, "one connection attempt at a time");
+    assert_eq!(proxy.accepted(), 1, "not one per request");
+    // the broker answers again: the relay publishes every hop, a worker takes them
+    proxy.set(Mode::Forward);
+    env.start_worker();
+    let start = Instant::now();
+    loop {
+        let (_, counts) = env.admin(reqwest::Method::GET, "/admin/counts", None).await;
+        let migrating = counts["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["status"] == "migrating")
+            .map_or(0, |c| c["count"].as_i64().unwrap());
+        // the accounts have no data in Conversations: each migration completes at once
+        if migrating == 0 && counts["outbox_backlog"] == 0 {
+            break;
+        }
+        // sooner than the sweeper re-enqueues idle runs (stalled_after_secs)
+        assert!(start.elapsed() < Duration::from_secs(14), "{counts}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, counts) = env.admin(reqwest::Method::GET, "/admin/counts", None).await;
+    let completed = counts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == "completed")
+        .map_or(0, |c| c["count"].as_i64().unwrap());
+    assert_eq!(completed, 50, "every hop was published and run: {counts}");
+    env.shutdown().await;
+    proxy.stop();
+}

@@ -104,7 +104,7 @@ pub async fn remigrate(
     for (account, run) in superseded {
         let _ = st.blobs.remove_prefix(&format!("{account}/{run}")).await;
     }
-    Ok(respond(&st, outcome, Audience::Operator).await)
+    Ok(respond(&st, outcome, Audience::Operator))
 }
 
 /// Verification results operators list by.
@@ -220,10 +220,7 @@ pub async fn repair(st: web::Data<AppState>, who: AdminUser) -> ApiResult<HttpRe
         |h| json!({ "enqueued": h.len() }),
     )
     .await?;
-    for (id, hop) in &hops {
-        super::migration::relay(&st, *id, hop).await;
-    }
-    Ok(HttpResponse::Accepted().json(RepairBody {
-        enqueued: hops.len(),
-    }))
+    let enqueued = hops.len();
+    super::migration::relay(&st, hops);
+    Ok(HttpResponse::Accepted().json(RepairBody { enqueued }))
 }

@@ -10,9 +10,18 @@ use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::migration::StartOutcome;
 use migrator_core::db::queries::{accounts, migration, overview};
 
-/// Publishes a hop recorded in the outbox; the relay covers a broker that is down.
-pub async fn relay(st: &AppState, outbox_id: i64, hop: &migrator_core::queue::MigrationHop) {
-    migrator_core::relay::publish_recorded(&st.pool, &st.publisher, outbox_id, hop).await;
+/// Publishes hops just recorded in the outbox, in the background: a request never waits on
+/// the broker (down, or slow to confirm); what is not published is the relay's.
+pub fn relay(st: &AppState, hops: Vec<(i64, migrator_core::queue::MigrationHop)>) {
+    if hops.is_empty() {
+        return;
+    }
+    let (pool, publisher) = (st.pool.clone(), st.publisher.clone());
+    tokio::spawn(async move {
+        for (id, hop) in &hops {
+            migrator_core::relay::publish_recorded(&pool, &publisher, *id, hop).await;
+        }
+    });
 }
 
 /// Who reads a start outcome: the app sees app-facing statuses, operators the real ones.
@@ -24,8 +33,9 @@ pub enum Audience {
     Operator,
 }
 
-/// Renders a start outcome: 202 when a migration started or resumed, else 200.
-pub async fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> HttpResponse {
+/// Renders a start outcome: 202 when a migration started or resumed (its first hop published
+/// after the answer), else 200.
+pub fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> HttpResponse {
     let shown = |s: migrator_core::MigrationStatus| MigrateBody {
         migration_status: match to {
             Audience::App => s.app_facing(),
@@ -39,7 +49,7 @@ pub async fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> Http
             hop,
         } => {
             metrics::counter!(migrator_core::metrics::MIGRATIONS_STARTED).increment(1);
-            relay(st, outbox_id, &hop).await;
+            relay(st, vec![(outbox_id, hop)]);
             HttpResponse::Accepted().json(shown(status))
         }
         StartOutcome::Current(status) => HttpResponse::Ok().json(shown(status)),
@@ -58,7 +68,7 @@ pub async fn post_migrate(st: web::Data<AppState>, user: AppUser) -> ApiResult<H
     let account = accounts::find_by_shopper(&mut c, &user.shopper_id).await?;
     let outcome = migration::start(&mut c, account.id).await?;
     drop(c);
-    Ok(respond(&st, outcome, Audience::App).await)
+    Ok(respond(&st, outcome, Audience::App))
 }
 
 /// Status and progress: one indexed read.

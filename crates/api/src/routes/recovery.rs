@@ -63,7 +63,7 @@ async fn retry(
         outcome_detail,
     )
     .await?;
-    Ok(respond(st, outcome, Audience::Operator).await)
+    Ok(respond(st, outcome, Audience::Operator))
 }
 
 /// Re-runs the failed phase as its restart rule says (a repair, a resume, or a new run),
@@ -149,7 +149,7 @@ pub async fn replay_dead_letter(
         outcome_detail,
     )
     .await?;
-    Ok(respond(&st, outcome, Audience::Operator).await)
+    Ok(respond(&st, outcome, Audience::Operator))
 }
 
 /// An attachment status to list.

@@ -174,6 +174,9 @@ pub enum QueueError {
     /// The broker did not answer in time.
     #[error("amqp: {0} timed out")]
     Timeout(&'static str),
+    /// The broker is known to be down: no connection is attempted before the circuit's wait.
+    #[error("amqp: {0}")]
+    Unavailable(String),
     /// A policy could not be applied through the management API.
     #[error("rabbitmq policy: {0}")]
     Policy(String),

@@ -1,20 +1,78 @@
 //! The one publisher of hops: publisher confirms, `mandatory` (an unroutable message is an
-//! error, never confirmed and lost), bounded waits, lazy reconnects.
+//! error, never confirmed and lost), bounded waits, lazy reconnects — one connection attempt at
+//! a time per process, and none at all while the broker is known to be down.
+//!
+//! A broker in trouble must not get a connection storm from us, nor hold our callers: every
+//! caller that finds no open channel queues behind one connection attempt (single-flight), and
+//! a failed attempt opens a circuit for a growing, jittered wait (0.5 s doubling to 30 s) during
+//! which every publish fails at once with [`QueueError::Unavailable`]; the first call after it
+//! tries once more (half-open). What was not published stays in the outbox for the relay.
 
 use super::topology::{declare_topology, text};
 use super::{bounded, connect, retry_tier, Broker, MigrationHop, QueueError, QueueNames};
+use crate::retry::Backoff;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
+use std::time::Instant;
 use tokio::sync::Mutex;
 
+/// The waits of the circuit after failed attempts.
+const CIRCUIT: Backoff = Backoff {
+    base_ms: 500,
+    max_ms: 30_000,
+    retries: 0,
+};
+
+/// Whether the broker is known to be down: failed attempts in a row, and when the next may be
+/// made.
+#[derive(Debug, Default)]
+struct Circuit {
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Circuit {
+    /// `Err` while open.
+    fn check(&self) -> Result<(), QueueError> {
+        match self.retry_at {
+            Some(at) if Instant::now() < at => Err(QueueError::Unavailable(format!(
+                "the broker is down ({} failed connection attempts); the next in {:?}",
+                self.failures,
+                at - Instant::now()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A failed attempt: open for longer each time.
+    fn open(&mut self, why: &QueueError) {
+        self.failures = self.failures.saturating_add(1);
+        let wait = CIRCUIT.delay(self.failures);
+        if self.failures == 1 {
+            tracing::warn!(error = %why, "broker unreachable: publishes wait in the outbox; next attempt in {wait:?}");
+        }
+        self.retry_at = Some(Instant::now() + wait);
+    }
+
+    fn close(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(failures = self.failures, "broker reachable again");
+        }
+        *self = Circuit::default();
+    }
+}
+
 /// Publishes with publisher confirms and `mandatory` (an unroutable message is an error, never
-/// confirmed and lost); reconnects lazily after any failure, never holding a lock across a
-/// connect or a confirm.
+/// confirmed and lost); reconnects lazily after any failure (see the module's top), never
+/// holding the channel's lock across a connect or a confirm.
 pub struct Publisher {
     broker: Broker,
     state: Mutex<Option<(Connection, Channel)>>,
+    /// Held across a connection attempt: one at a time.
+    connecting: Mutex<()>,
+    circuit: std::sync::Mutex<Circuit>,
 }
 
 impl Publisher {
@@ -23,6 +81,8 @@ impl Publisher {
         Self {
             broker,
             state: Mutex::new(None),
+            connecting: Mutex::new(()),
+            circuit: std::sync::Mutex::new(Circuit::default()),
         }
     }
 
@@ -57,33 +117,56 @@ impl Publisher {
         self.send("", &dead, body, FieldTable::default()).await
     }
 
-    /// The open channel, or a new one; the connect happens outside the lock.
+    /// The open channel, if there is one.
+    async fn current(&self) -> Option<Channel> {
+        let state = self.state.lock().await;
+        let (c, ch) = state.as_ref()?;
+        (c.status().connected() && ch.status().connected()).then(|| ch.clone())
+    }
+
+    fn circuit(&self) -> std::sync::MutexGuard<'_, Circuit> {
+        self.circuit.lock().expect("circuit lock")
+    }
+
+    /// The open channel, or a new one: one connection attempt at a time, none while the
+    /// circuit is open.
     async fn channel(&self) -> Result<Channel, QueueError> {
-        if let Some((c, ch)) = self.state.lock().await.as_ref() {
-            if c.status().connected() && ch.status().connected() {
-                return Ok(ch.clone());
+        if let Some(ch) = self.current().await {
+            return Ok(ch);
+        }
+        self.circuit().check()?;
+        let _one = self.connecting.lock().await;
+        // whoever held the attempt before us may have connected, or failed
+        if let Some(ch) = self.current().await {
+            return Ok(ch);
+        }
+        self.circuit().check()?;
+        match self.connect_new().await {
+            Ok((conn, ch)) => {
+                self.circuit().close();
+                *self.state.lock().await = Some((conn, ch.clone()));
+                Ok(ch)
+            }
+            Err(e) => {
+                self.circuit().open(&e);
+                Err(e)
             }
         }
+    }
+
+    /// A new connection with its confirming channel.
+    async fn connect_new(&self) -> Result<(Connection, Channel), QueueError> {
         let conn = connect(&self.broker).await?;
-        let ch = match self.open_channel(&conn).await {
-            Ok(ch) => ch,
+        match self.open_channel(&conn).await {
+            Ok(ch) => Ok((conn, ch)),
             Err(e) => {
-                let _ = conn.close(200, "setup failed").await;
-                return Err(e);
-            }
-        };
-        let mut state = self.state.lock().await;
-        match state.as_ref() {
-            // another task connected meanwhile: use its channel, close ours
-            Some((c, other)) if c.status().connected() && other.status().connected() => {
-                let other = other.clone();
-                drop(state);
-                let _ = conn.close(200, "duplicate").await;
-                Ok(other)
-            }
-            _ => {
-                *state = Some((conn, ch.clone()));
-                Ok(ch)
+                let _ = bounded(
+                    self.broker.timeout,
+                    "close",
+                    conn.close(200, "setup failed"),
+                )
+                .await;
+                Err(e)
             }
         }
     }
@@ -98,11 +181,13 @@ impl Publisher {
         Ok(ch)
     }
 
-    /// Forgets `ch` if it is still the current channel (the next publish reconnects).
-    async fn forget(&self, ch: &Channel) {
+    /// Forgets `ch` after it failed, if it is still the current channel: the circuit opens,
+    /// and a later publish reconnects.
+    async fn forget(&self, ch: &Channel, why: &QueueError) {
         let mut state = self.state.lock().await;
         if state.as_ref().is_some_and(|(_, c)| c.id() == ch.id()) {
             *state = None;
+            self.circuit().open(why);
         }
     }
 
@@ -137,7 +222,7 @@ impl Publisher {
             Ok(Confirmation::Nack(None)) => Err(QueueError::Nacked),
             Ok(_) => Ok(()),
             Err(e) => {
-                self.forget(&ch).await;
+                self.forget(&ch, &e).await;
                 Err(e)
             }
         }

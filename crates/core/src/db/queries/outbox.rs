@@ -29,6 +29,18 @@ pub async fn mark_published(conn: &mut AsyncPgConnection, ids: &[i64]) -> CoreRe
     Ok(())
 }
 
+/// Gives claimed rows back (a relay could not send them): the next relay pass may claim them.
+pub async fn release(conn: &mut AsyncPgConnection, ids: &[i64]) -> CoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
+        .set(outbox::claimed_until.eq(None::<chrono::DateTime<chrono::Utc>>))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Claims up to `limit` unpublished rows older than `min_age_ms` (the immediate publish after
 /// commit usually wins) for `claim_secs`, in one statement: several relays never send the same
 /// row at the same time, and none holds a lock while it talks to the broker. A relay that dies
