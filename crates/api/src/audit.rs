@@ -48,7 +48,7 @@ where
 pub fn outcome_detail(o: &StartOutcome) -> Value {
     match o {
         StartOutcome::Started { status, hop, .. } => json!({
-            "migration_status": status, "run_id": hop.run_id, "phase": hop.phase,
+            "migration_status": status, "run_id": hop.hop.run_id, "phase": hop.hop.phase,
         }),
         StartOutcome::Current(status) => json!({ "migration_status": status }),
     }

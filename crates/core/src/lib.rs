@@ -16,6 +16,7 @@ pub mod ratelimit;
 pub mod relay;
 pub mod retry;
 pub mod settings;
+pub mod settle;
 pub mod shutdown;
 pub mod source;
 pub mod status;

@@ -2,26 +2,22 @@
 //! down, process killed). Several relays may run: each claims its rows for a while in one short
 //! statement, publishes them with no transaction open, then marks them published.
 
-use crate::db::queries::outbox;
+use crate::db::queries::outbox::{self, Recorded};
 use crate::db::{self, DbPool};
 use crate::error::CoreResult;
-use crate::queue::{MigrationHop, Publisher};
+use crate::queue::Publisher;
 
 /// How long a relay owns the rows it claimed (far longer than publishing a batch takes).
 const CLAIM_SECS: i64 = 60;
 
-/// Publishes a hop just recorded in the outbox (after its transaction committed) and marks the
-/// row published; when the broker is down the row stays for [`relay_once`] to send later.
-pub async fn publish_recorded(
-    pool: &DbPool,
-    publisher: &Publisher,
-    outbox_id: i64,
-    hop: &MigrationHop,
-) {
-    match publisher.publish_hop(hop, 0).await {
+/// Publishes a hop just recorded in the outbox (after its transaction committed), with its
+/// delay, and marks the row published; when the broker is down the row stays for
+/// [`relay_once`] to send later.
+pub async fn publish_recorded(pool: &DbPool, publisher: &Publisher, r: &Recorded) {
+    match publisher.publish_hop(&r.hop, r.delay_ms).await {
         Ok(()) => {
             if let Ok(mut c) = db::conn(pool).await {
-                let _ = outbox::mark_published(&mut c, &[outbox_id]).await;
+                let _ = outbox::mark_published(&mut c, &[r.id]).await;
             }
         }
         Err(e) => {
@@ -43,16 +39,16 @@ pub async fn relay_once(
     };
     let mut sent = Vec::with_capacity(rows.len());
     let mut unsent = Vec::new();
-    for (id, hop) in rows {
+    for r in rows {
         if !unsent.is_empty() {
-            unsent.push(id);
+            unsent.push(r.id);
             continue;
         }
-        match publisher.publish_hop(&hop, 0).await {
-            Ok(()) => sent.push(id),
+        match publisher.publish_hop(&r.hop, r.delay_ms).await {
+            Ok(()) => sent.push(r.id),
             Err(e) => {
                 tracing::debug!(error = %e, "relay stopped: broker unavailable");
-                unsent.push(id);
+                unsent.push(r.id);
             }
         }
     }

@@ -140,6 +140,9 @@ pub enum Event {
     /// A phase's hop used its time or page budget: the phase goes on in a continuation hop,
     /// from its checkpoint.
     Yield(Phase),
+    /// A phase's hop failed and is tried again (after a delay), or its lease was lost to a
+    /// dead worker and the sweeper sends it again: the phase goes on from its checkpoint.
+    Retry(Phase),
     /// A phase gave up.
     Failed(Phase),
     /// The sweeper or an operator re-runs a phase whose restart rule is [`Restart::Repair`].
@@ -303,14 +306,18 @@ impl MigrationStatus {
             Event::Covered(p) if p.runs_in(self) => {
                 step(Phase::LAST.spec().done, RunAction::Finish)
             }
-            Event::Yield(p) if p.runs_in(self) => step(self, RunAction::Hop(p)),
+            Event::Yield(p) | Event::Retry(p) if p.runs_in(self) => step(self, RunAction::Hop(p)),
             Event::Failed(p) if p.runs_in(self) => step(p.spec().failure, RunAction::Hold),
             Event::Repair => match failed_phase {
                 Some(s) if s.restart == Restart::Repair => step(self, RunAction::Hop(s.phase)),
                 _ => illegal,
             },
             Event::Remigrate => step(Phase::FIRST.entry(), RunAction::NewRun(Phase::FIRST)),
-            Event::Done(_) | Event::Covered(_) | Event::Yield(_) | Event::Failed(_) => illegal,
+            Event::Done(_)
+            | Event::Covered(_)
+            | Event::Yield(_)
+            | Event::Retry(_)
+            | Event::Failed(_) => illegal,
         }
     }
 }
@@ -366,6 +373,7 @@ mod tests {
             all.push(Event::Done(p));
             all.push(Event::Covered(p));
             all.push(Event::Yield(p));
+            all.push(Event::Retry(p));
             all.push(Event::Failed(p));
         }
         all
@@ -377,6 +385,11 @@ mod tests {
         use Phase::*;
         use RunAction as A;
         let s = |to, action| Some(Some(Step { to, action }));
+        // a retry moves as a continuation does
+        let e = match e {
+            Event::Retry(p) => Event::Yield(p),
+            e => e,
+        };
         match (from, e) {
             (NotStarted | ChannelFailure, Event::Migrate) => s(Migrating, A::NewRun(Channels)),
             (RecentMessagesFailure, Event::Migrate) => s(ChannelsMigrated, A::Hop(RecentMessages)),
@@ -432,7 +445,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(legal, 8 + 2 + 2 + 2 + 2 + 2 + 4 + 4 + 1 + 8, "legal pairs");
+        assert_eq!(
+            legal,
+            8 + 2 + 2 + 2 + 2 + 2 + 4 + 4 + 4 + 1 + 8,
+            "legal pairs"
+        );
     }
 
     #[test]

@@ -9,7 +9,6 @@ use migrator_core::conversations::ConversationsClient;
 use migrator_core::crypto::Keyring;
 use migrator_core::db::{self, DbConn, DbPool};
 use migrator_core::queue::{Broker, Publisher};
-use migrator_core::retry::Backoff;
 use migrator_core::settings::Settings;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,11 +46,7 @@ impl Ctx {
     /// Builds the context (no network calls; connections open lazily).
     pub async fn new(settings: Settings) -> anyhow::Result<Self> {
         let w = &settings.worker;
-        let backoff = Backoff {
-            base_ms: w.retry_base_ms,
-            max_ms: w.retry_max_ms.min(5_000),
-            retries: w.max_call_retries,
-        };
+        let backoff = w.call_backoff();
         let pem = std::fs::read(&settings.media.signing_key_path).with_context(|| {
             format!(
                 "reading media signing key {}",

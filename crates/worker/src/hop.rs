@@ -14,12 +14,13 @@ use crate::refusals::Service;
 use futures::FutureExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
-use migrator_core::db::queries::{dead_letters, lease, runs};
+use migrator_core::db::queries::runs::{self, Settled};
+use migrator_core::db::queries::{dead_letters, lease};
 use migrator_core::metrics::{
     DEAD_LETTERS, HOPS_FINISHED, HOPS_IN_FLIGHT, HOPS_STARTED, HOP_DURATION, LEASE_LOSSES,
 };
 use migrator_core::queue::MigrationHop;
-use migrator_core::retry::Backoff;
+use migrator_core::settle::Failure;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -178,8 +179,8 @@ async fn run(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), Hop
     };
     match result {
         Ok((end, next)) => {
-            if let Some((id, next)) = next {
-                migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, id, &next).await;
+            if let Some(next) = next {
+                migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, &next).await;
             }
             let ms = started.elapsed().as_millis() as u64;
             tracing::info!(outcome = end.label(), ms, "hop done");
@@ -226,63 +227,56 @@ impl Drop for InFlight {
     }
 }
 
-/// A failed attempt: counted, then retried after a delay, or given up; returns the outcome.
+/// A failed attempt, settled in one transaction (counted; retried after a delay through the
+/// outbox, or given up), then published; returns the outcome.
 async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<&'static str, HopError> {
-    let (w, hop) = (&ctx.settings.worker, &job.hop);
+    let hop = &job.hop;
     let reason = e.to_string();
-    let mut c = ctx.conn().await?;
-    let Some(total) = runs::attempt_failed(&mut c, hop.run_id, &job.owner, &reason).await? else {
-        tracing::info!("failed after losing its lease; dropped");
-        metrics::counter!(LEASE_LOSSES).increment(1);
-        return Ok("lease_lost");
-    };
-    let backoff = |n: u32, max_ms: u64| {
-        let b = Backoff {
-            base_ms: w.retry_base_ms * 5,
-            max_ms,
-            retries: 0,
-        };
-        b.delay(n)
-    };
-    // throttling and a refused service token are not the hop's fault: it keeps its attempt
-    // and waits longer each time (up to twenty times the usual longest wait), capped by the
-    // run's total attempts
     if matches!(e, HopError::Refused(_)) {
         ctx.steering.refusals.record(Service::Rest, true);
     }
-    let again = match e {
-        HopError::Permanent(_) => None,
-        HopError::Throttled(_) | HopError::Refused(_) => {
-            Some((hop.again(), backoff(total as u32, w.retry_max_ms * 20)))
-        }
-        _ if hop.attempt < w.max_hop_attempts => {
-            Some((hop.retry(), backoff(hop.attempt, w.retry_max_ms)))
-        }
-        _ => None,
+    let kind = match e {
+        HopError::Permanent(_) => Failure::Permanent,
+        HopError::Throttled(_) => Failure::Throttled,
+        HopError::Refused(_) => Failure::Refused,
+        HopError::Transient(_) | HopError::LeaseLost => Failure::Transient,
     };
-    if let (Some((next, delay)), true) = (again, total < w.max_total_attempts) {
-        tracing::warn!(total_attempts = total, error = %reason, "hop failed; redelivery in {delay:?}");
-        ctx.publisher
-            .publish_hop(&next, delay.as_millis() as u64)
-            .await
-            .map_err(|e| HopError::Transient(e.to_string()))?;
-        return Ok("retried");
+    let policy = ctx.settings.worker.retry_policy();
+    let settled = {
+        let mut c = ctx.conn().await?;
+        runs::settle_failure(&mut c, hop, &job.owner, &reason, |total| {
+            policy.after_failure(kind, hop, total)
+        })
+        .await?
+    };
+    match settled {
+        Settled::LeaseLost => {
+            tracing::info!("failed after losing its lease; dropped");
+            metrics::counter!(LEASE_LOSSES).increment(1);
+            Ok("lease_lost")
+        }
+        Settled::Retried(next) => {
+            let delay = Duration::from_millis(next.delay_ms);
+            tracing::warn!(error = %reason, "hop failed; redelivery in {delay:?}");
+            migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, &next).await;
+            Ok("retried")
+        }
+        Settled::GaveUp { parked } => {
+            tracing::error!(park = parked, error = %reason, "phase failed");
+            metrics::counter!(DEAD_LETTERS, "phase" => hop.phase.as_str()).increment(1);
+            let mut body = serde_json::to_value(hop).expect("hop serialises");
+            body["error"] = serde_json::Value::String(reason);
+            if let Err(e) = ctx
+                .publisher
+                .publish_dead(body.to_string().as_bytes())
+                .await
+            {
+                // Postgres holds the dead letter; the queue's copy is for broker-side tooling
+                tracing::warn!(error = %e, "dead letter not copied to the dead-letter queue");
+            }
+            Ok(if parked { "parked" } else { "failed" })
+        }
     }
-    let park = total >= w.max_total_attempts;
-    tracing::error!(total_attempts = total, park, error = %reason, "phase failed");
-    metrics::counter!(DEAD_LETTERS, "phase" => hop.phase.as_str()).increment(1);
-    runs::give_up(&mut c, hop, &reason, park).await?;
-    let mut body = serde_json::to_value(hop).expect("hop serialises");
-    body["error"] = serde_json::Value::String(reason);
-    if let Err(e) = ctx
-        .publisher
-        .publish_dead(body.to_string().as_bytes())
-        .await
-    {
-        // Postgres holds the dead letter; the queue's copy is for broker-side tooling
-        tracing::warn!(error = %e, "dead letter not copied to the dead-letter queue");
-    }
-    Ok(if park { "parked" } else { "failed" })
 }
 
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {

@@ -30,13 +30,14 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
     if !sweeps::try_fleet_lock(&mut c, "sweeper", &ctx.worker_id, ttl).await? {
         return Ok(Swept::default());
     }
-    let mut hops =
-        sweeps::enqueue_stalled(&mut c, w.stalled_after_secs, w.max_total_attempts).await?;
-    for (_, h) in &hops {
+    let mut hops = sweeps::enqueue_stalled(&mut c, w.stalled_after_secs, w.retry_policy()).await?;
+    for r in &hops {
+        let h = &r.hop;
         tracing::warn!(account = %h.account_id, phase = h.phase.as_str(), "re-enqueued a stalled migration");
     }
     let repairs = sweeps::enqueue_repairs(&mut c, w.repair_interval_secs as i64).await?;
-    for (_, h) in &repairs {
+    for r in &repairs {
+        let h = &r.hop;
         tracing::warn!(account = %h.account_id, phase = h.phase.as_str(), "repairing a failed phase");
     }
     hops.extend(repairs);
@@ -46,8 +47,8 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
         + fleet::prune_workers(&mut c, (w.fleet_poll_secs as i64 * 20).max(300)).await?
         + verifications::prune(&mut c, ctx.settings.verify.retention_days).await?;
     drop(c);
-    for (id, hop) in &hops {
-        migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, *id, hop).await;
+    for r in &hops {
+        migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, r).await;
     }
     // downloads share the sweep's period, well inside the fleet lock's lifetime
     let budget = Duration::from_secs(w.sweep_interval_secs.max(1));

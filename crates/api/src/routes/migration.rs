@@ -8,18 +8,19 @@ use crate::state::AppState;
 use crate::views::app::{MigrateBody, StatusBody};
 use actix_web::{web, HttpResponse};
 use migrator_core::db::queries::migration::StartOutcome;
+use migrator_core::db::queries::outbox::Recorded;
 use migrator_core::db::queries::{accounts, migration, overview};
 
 /// Publishes hops just recorded in the outbox, in the background: a request never waits on
 /// the broker (down, or slow to confirm); what is not published is the relay's.
-pub fn relay(st: &AppState, hops: Vec<(i64, migrator_core::queue::MigrationHop)>) {
+pub fn relay(st: &AppState, hops: Vec<Recorded>) {
     if hops.is_empty() {
         return;
     }
     let (pool, publisher) = (st.pool.clone(), st.publisher.clone());
     tokio::spawn(async move {
-        for (id, hop) in &hops {
-            migrator_core::relay::publish_recorded(&pool, &publisher, *id, hop).await;
+        for r in &hops {
+            migrator_core::relay::publish_recorded(&pool, &publisher, r).await;
         }
     });
 }
@@ -43,13 +44,9 @@ pub fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> HttpRespon
         },
     };
     match outcome {
-        StartOutcome::Started {
-            status,
-            outbox_id,
-            hop,
-        } => {
+        StartOutcome::Started { status, hop } => {
             metrics::counter!(migrator_core::metrics::MIGRATIONS_STARTED).increment(1);
-            relay(st, vec![(outbox_id, hop)]);
+            relay(st, vec![hop]);
             HttpResponse::Accepted().json(shown(status))
         }
         StartOutcome::Current(status) => HttpResponse::Ok().json(shown(status)),

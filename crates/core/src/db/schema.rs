@@ -192,6 +192,7 @@ diesel::table! {
         created_at -> Timestamptz,
         published_at -> Nullable<Timestamptz>,
         claimed_until -> Nullable<Timestamptz>,
+        delay_ms -> Int8,
     }
 }
 

@@ -428,6 +428,34 @@ pub struct WorkerSettings {
     pub stalled_after_secs: i64,
 }
 
+impl WorkerSettings {
+    /// What follows a failed hop: `max_hop_attempts`, `max_total_attempts`, delays from five
+    /// times `retry_base_ms` doubling to `retry_max_ms` (twenty times that when the failure is
+    /// not the hop's fault).
+    pub fn retry_policy(&self) -> crate::settle::RetryPolicy {
+        crate::settle::RetryPolicy {
+            max_hop_attempts: self.max_hop_attempts,
+            max_total_attempts: self.max_total_attempts,
+            backoff: crate::retry::Backoff {
+                base_ms: self.retry_base_ms.saturating_mul(5),
+                max_ms: self.retry_max_ms,
+                retries: 0,
+            },
+            max_patient_ms: self.retry_max_ms.saturating_mul(20),
+        }
+    }
+
+    /// Retries of one call to the source within a hop: `max_call_retries`, from
+    /// `retry_base_ms` doubling to `retry_max_ms` (at most 5 s: a hop is seconds long).
+    pub fn call_backoff(&self) -> crate::retry::Backoff {
+        crate::retry::Backoff {
+            base_ms: self.retry_base_ms,
+            max_ms: self.retry_max_ms.min(5_000),
+            retries: self.max_call_retries,
+        }
+    }
+}
+
 /// Secrets are written in clear by `Serialize`: it exists only to hand a child process its
 /// settings in a file ([`Settings::write_json`]); never log a serialized `Settings`.
 fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {

@@ -112,7 +112,7 @@ impl From<PhaseEnd> for Ended {
 }
 
 /// The next hop a phase's end recorded in the outbox, to publish after commit.
-pub type NextHop = Option<(i64, MigrationHop)>;
+pub type NextHop = Option<migrator_core::db::queries::outbox::Recorded>;
 
 /// A phase of the migration: its work, and nothing of what follows it.
 #[async_trait::async_trait]

@@ -4,16 +4,14 @@
 
 use super::dead_letters;
 use super::locks::{lock_account, lock_run};
-use super::transitions;
+use super::transitions::{self, Effects, Recorded};
 use crate::db::models::Account;
 use crate::db::schema::{
     brands, channel_sources, channels, contacts, conversations, migration_runs, rejects,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AccountId, RunId};
-use crate::queue::MigrationHop;
 use crate::status::{Event, MigrationStatus, Restart, PHASES};
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use scoped_futures::ScopedFutureExt;
@@ -25,26 +23,24 @@ pub enum StartOutcome {
     Started {
         /// Status now in force (the real one; app endpoints show its app-facing form).
         status: MigrationStatus,
-        /// The outbox row to relay.
-        outbox_id: i64,
-        /// The hop itself.
-        hop: MigrationHop,
+        /// The hop recorded, to relay.
+        hop: Recorded,
     },
     /// Nothing to start: running or finished (200); the real status.
     Current(MigrationStatus),
 }
 
-/// Applies `event` to the locked account and says what it started.
+/// Applies `event` to the locked account (with `effects`) and says what it started.
 async fn start_with(
     conn: &mut AsyncPgConnection,
     account: &Account,
     event: Event,
+    effects: Effects<'_>,
 ) -> CoreResult<StartOutcome> {
-    let applied = transitions::apply(conn, account, event, None).await?;
+    let applied = transitions::apply(conn, account, event, effects).await?;
     Ok(match (applied.step, applied.hop) {
-        (Some(step), Some((outbox_id, hop))) => StartOutcome::Started {
+        (Some(step), Some(hop)) => StartOutcome::Started {
             status: step.to,
-            outbox_id,
             hop,
         },
         (step, _) => StartOutcome::Current(step.map_or(account.migration_status, |s| s.to)),
@@ -61,7 +57,7 @@ pub async fn start(
     conn.transaction::<_, CoreError, _>(|c| {
         async move {
             let account = lock_account(c, account_id).await?;
-            start_with(c, &account, Event::Migrate).await
+            start_with(c, &account, Event::Migrate, Effects::default()).await
         }
         .scope_boxed()
     })
@@ -89,7 +85,7 @@ pub async fn remigrate(
                 .load(c)
                 .await?;
             delete_migrated(c, account_id).await?;
-            let outcome = start_with(c, &account, Event::Remigrate).await?;
+            let outcome = start_with(c, &account, Event::Remigrate, Effects::default()).await?;
             Ok((outcome, runs.into_iter().map(|r| (account_id, r)).collect()))
         }
         .scope_boxed()
@@ -135,19 +131,17 @@ async fn retry_failed_locked(
         if only_parked && run.parked_at.is_none() {
             return Err(CoreError::Conflict("the migration is not parked".into()));
         }
-        diesel::update(migration_runs::table.find(run_id))
-            .set((
-                migration_runs::parked_at.eq(None::<DateTime<Utc>>),
-                migration_runs::total_attempts.eq(0),
-            ))
-            .execute(c)
-            .await?;
     }
     let event = match failed.restart {
         Restart::Repair => Event::Repair,
         Restart::NewRun | Restart::Resume => Event::Migrate,
     };
-    start_with(c, account, event).await
+    // un-parked, its attempts counted afresh
+    let effects = Effects {
+        unpark: true,
+        ..Default::default()
+    };
+    start_with(c, account, event, effects).await
 }
 
 /// Replays a dead letter: its migration's failed phase runs again, as [`retry_failed`] does,
@@ -197,17 +191,12 @@ pub async fn cancel(
             };
             // waits for a worker's page transaction holding this run
             lock_run(c, run).await?;
-            let applied = transitions::apply(
-                c,
-                &account,
-                Event::Failed(phase),
-                Some("cancelled by an operator"),
-            )
-            .await?;
-            diesel::update(migration_runs::table.find(run))
-                .set(migration_runs::parked_at.eq(Some(Utc::now())))
-                .execute(c)
-                .await?;
+            let effects = Effects {
+                error: Some("cancelled by an operator"),
+                park: true,
+                ..Default::default()
+            };
+            let applied = transitions::apply(c, &account, Event::Failed(phase), effects).await?;
             Ok(applied.step.map_or(account.migration_status, |s| s.to))
         }
         .scope_boxed()

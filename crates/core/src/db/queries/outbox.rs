@@ -7,14 +7,33 @@ use crate::queue::MigrationHop;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-/// Records `hop` in the caller's transaction; returns the outbox id.
-pub async fn push(conn: &mut AsyncPgConnection, hop: &MigrationHop) -> CoreResult<i64> {
-    let payload = serde_json::to_value(hop).expect("hop serialises");
-    Ok(diesel::insert_into(outbox::table)
-        .values(outbox::payload.eq(payload))
+/// A hop recorded in the outbox: what to publish after the transaction commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The outbox row (marked published once the broker confirms).
+    pub id: i64,
+    /// The hop.
+    pub hop: MigrationHop,
+    /// How long it waits before it runs (a retry's backoff; 0: at once), in ms.
+    pub delay_ms: u64,
+}
+
+/// Records `hop`, to run after `delay_ms`, in the caller's transaction.
+pub async fn push(
+    conn: &mut AsyncPgConnection,
+    hop: MigrationHop,
+    delay_ms: u64,
+) -> CoreResult<Recorded> {
+    let payload = serde_json::to_value(&hop).expect("hop serialises");
+    let id = diesel::insert_into(outbox::table)
+        .values((
+            outbox::payload.eq(payload),
+            outbox::delay_ms.eq(delay_ms.min(i64::MAX as u64) as i64),
+        ))
         .returning(outbox::id)
         .get_result(conn)
-        .await?)
+        .await?;
+    Ok(Recorded { id, hop, delay_ms })
 }
 
 /// Marks relayed rows.
@@ -51,7 +70,7 @@ pub async fn claim_unpublished(
     min_age_ms: i64,
     claim_secs: i64,
     limit: i64,
-) -> CoreResult<Vec<(i64, MigrationHop)>> {
+) -> CoreResult<Vec<Recorded>> {
     use diesel::sql_types::BigInt;
     #[derive(QueryableByName)]
     struct Claimed {
@@ -59,6 +78,8 @@ pub async fn claim_unpublished(
         id: i64,
         #[diesel(sql_type = diesel::sql_types::Json)]
         payload: serde_json::Value,
+        #[diesel(sql_type = BigInt)]
+        delay_ms: i64,
     }
     let rows: Vec<Claimed> = diesel::sql_query(
         "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2) \
@@ -67,18 +88,25 @@ pub async fn claim_unpublished(
                         AND created_at < now() - make_interval(secs => $1::float8 / 1000.0) \
                         AND (claimed_until IS NULL OR claimed_until < now()) \
                       ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, payload",
+         RETURNING id, payload, delay_ms",
     )
     .bind::<BigInt, _>(min_age_ms)
     .bind::<BigInt, _>(claim_secs)
     .bind::<BigInt, _>(limit)
     .load(conn)
     .await?;
-    let mut out: Vec<(i64, MigrationHop)> = rows
+    let mut out: Vec<Recorded> = rows
         .into_iter()
-        .filter_map(|r| serde_json::from_value(r.payload).ok().map(|h| (r.id, h)))
+        .filter_map(|r| {
+            let hop = serde_json::from_value(r.payload).ok()?;
+            Some(Recorded {
+                id: r.id,
+                hop,
+                delay_ms: r.delay_ms.max(0) as u64,
+            })
+        })
         .collect();
-    out.sort_by_key(|(id, _)| *id);
+    out.sort_by_key(|r| r.id);
     Ok(out)
 }
 

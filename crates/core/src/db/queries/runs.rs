@@ -1,16 +1,17 @@
-//! The worker side of a run: checkpoints with figures, and the end of a phase (done or failed),
-//! each a step of the state machine applied through [`transitions::apply`].
+//! The worker side of a run: checkpoints with figures, and every outcome of a hop — its phase's
+//! end, a continuation, a retry, giving up — each one transaction, a step of the state machine
+//! applied through [`transitions::apply`] with the next hop in the outbox.
 
-use super::dead_letters;
 use super::lease::lock_if_current;
-use super::transitions::{self, Applied};
+use super::locks::lock_run;
+use super::transitions::{self, Applied, Effects, Recorded};
 use crate::db::models::Account;
 use crate::db::schema::migration_runs;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::RunId;
 use crate::queue::MigrationHop;
+use crate::settle::AfterFailure;
 use crate::status::Event;
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use scoped_futures::ScopedFutureExt;
@@ -105,84 +106,98 @@ pub async fn set_channel_figures(
     Ok(())
 }
 
-/// Inside a fenced transaction (`account` as the fence locked it): the phase of `hop` ended
-/// with `event` (done, or nothing to migrate). Returns the next hop recorded in the outbox.
+/// Inside a fenced transaction (`account` as the fence locked it): the phase ended with
+/// `event` (done, covered, a continuation, nothing to migrate). Returns the next hop recorded
+/// in the outbox.
 pub async fn end_phase(
     conn: &mut AsyncPgConnection,
     account: &Account,
     event: Event,
-) -> CoreResult<Option<(i64, MigrationHop)>> {
-    let Applied { hop, .. } = transitions::apply(conn, account, event, None).await?;
+) -> CoreResult<Option<Recorded>> {
+    let Applied { hop, .. } = transitions::apply(conn, account, event, Effects::default()).await?;
     Ok(hop)
 }
 
-/// A failed attempt of `owner`'s hop: releases its lease, keeps the error and counts the
-/// attempt on the run. Returns the run's failed attempts so far, or `None` when the lease was
-/// no longer `owner`'s (another worker has the run: nothing to count or retry).
-pub async fn attempt_failed(
-    conn: &mut AsyncPgConnection,
-    run_id: RunId,
-    owner: &str,
-    error: &str,
-) -> CoreResult<Option<i32>> {
-    use migration_runs::dsl as r;
-    Ok(diesel::update(
-        r::migration_runs
-            .find(run_id)
-            .filter(r::lease_owner.eq(owner)),
-    )
-    .set((
-        r::lease_owner.eq(None::<String>),
-        r::lease_expires_at.eq(None::<DateTime<Utc>>),
-        r::last_error.eq(Some(error)),
-        r::total_attempts.eq(r::total_attempts + 1),
-        r::updated_at.eq(diesel::dsl::now),
-    ))
-    .returning(r::total_attempts)
-    .get_result(conn)
-    .await
-    .optional()?)
+/// How a failed hop was settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The lease was no longer the hop's (another worker, a re-migration, a cancel): nothing
+    /// was written.
+    LeaseLost,
+    /// Its retry is recorded in the outbox.
+    Retried(Recorded),
+    /// Its phase failed (parked when `parked`); the hop is a dead letter.
+    GaveUp {
+        /// Past the run's attempts.
+        parked: bool,
+    },
 }
 
-/// The hop is given up: the account takes the phase's failure status, the run keeps the error
-/// (parked when `park`: the fleet leaves it alone until an operator un-parks it), and the hop
-/// is recorded as a dead letter. No-op (false) when the run is no longer current.
-pub async fn give_up(
+/// Settles a failed attempt of `owner`'s hop in one transaction: counts the failed attempt,
+/// and, as `decide` says from the run's failed attempts now, records the retry in the outbox
+/// (the run released, keeping its error) or fails the phase (the run held, parked past its
+/// attempts, the hop a dead letter). Nothing is written when the lease is no longer `owner`'s.
+pub async fn settle_failure(
     conn: &mut AsyncPgConnection,
     hop: &MigrationHop,
+    owner: &str,
     error: &str,
-    park: bool,
-) -> CoreResult<bool> {
-    let hop = hop.clone();
-    let error = error.to_string();
+    decide: impl FnOnce(i32) -> AfterFailure + Send,
+) -> CoreResult<Settled> {
+    let (hop, owner, error) = (hop.clone(), owner.to_string(), error.to_string());
     conn.transaction::<_, CoreError, _>(|c| {
         async move {
             let Some(account) = lock_if_current(c, &hop).await? else {
-                return Ok(false);
+                return Ok(Settled::LeaseLost);
             };
-            give_up_locked(c, &account, &hop, &error, park).await?;
-            Ok(true)
+            let run = lock_run(c, hop.run_id).await?;
+            if run.lease_owner.as_deref() != Some(owner.as_str()) {
+                return Ok(Settled::LeaseLost);
+            }
+            let decision = decide(run.total_attempts + 1);
+            settle(c, &account, &hop, &error, decision).await
         }
         .scope_boxed()
     })
     .await
 }
 
-/// [`give_up`] for an account the caller has locked and found current.
-pub(super) async fn give_up_locked(
+/// Writes a decision about `hop` (its failed attempt counted) for the account the caller has
+/// locked: the retry recorded, or the phase failed and the hop a dead letter.
+pub async fn settle(
     conn: &mut AsyncPgConnection,
     account: &Account,
     hop: &MigrationHop,
     error: &str,
-    park: bool,
-) -> CoreResult<()> {
-    transitions::apply(conn, account, Event::Failed(hop.phase), Some(error)).await?;
-    if park {
-        diesel::update(migration_runs::table.find(hop.run_id))
-            .set(migration_runs::parked_at.eq(Some(Utc::now())))
-            .execute(conn)
-            .await?;
+    decision: AfterFailure,
+) -> CoreResult<Settled> {
+    let effects = Effects {
+        error: Some(error),
+        failed_attempt: true,
+        ..Default::default()
+    };
+    match decision {
+        AfterFailure::Retry { hop: next, delay } => {
+            let effects = Effects {
+                next: Some(&next),
+                delay_ms: delay.as_millis().min(u64::MAX as u128) as u64,
+                ..effects
+            };
+            let applied =
+                transitions::apply(conn, account, Event::Retry(hop.phase), effects).await?;
+            applied
+                .hop
+                .map(Settled::Retried)
+                .ok_or_else(|| CoreError::Invalid("a retry records a hop".into()))
+        }
+        AfterFailure::GiveUp { park } => {
+            let effects = Effects {
+                park,
+                dead_letter: Some(hop),
+                ..effects
+            };
+            transitions::apply(conn, account, Event::Failed(hop.phase), effects).await?;
+            Ok(Settled::GaveUp { parked: park })
+        }
     }
-    dead_letters::record(conn, hop, error).await?;
-    Ok(())
 }

@@ -1,12 +1,14 @@
 //! What the fleet's sweeper does, one worker at a time: re-enqueue runs whose lease expired or
 //! whose hop went missing, and repair phases whose restart rule is a repair.
 
-use super::{outbox, transitions};
+use super::runs::{self, Settled};
+use super::transitions::{self, Effects, Recorded};
 use crate::db::models::Account;
 use crate::db::schema::{accounts, migration_runs};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::RunId;
 use crate::queue::MigrationHop;
+use crate::settle::{AfterFailure, RetryPolicy};
 use crate::status::{Event, MigrationStatus, Phase, ALL_STATUSES};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -39,12 +41,13 @@ pub async fn try_fleet_lock(
 /// no liveness lock: [`crate::db::liveness`]; its hop is usually redelivered and takes the
 /// lease over first), or that have been idle, unleased, for `idle_secs` (a hop went missing):
 /// their phase's hop is recorded again. A lost lease counts as a failed attempt; a run past
-/// `max_total` attempts is parked (failed, recorded as a dead letter) instead.
+/// `policy.max_total_attempts` is parked (failed, recorded as a dead letter) instead. Each is
+/// settled through the state machine's writer, like a hop's own failure.
 pub async fn enqueue_stalled(
     conn: &mut AsyncPgConnection,
     idle_secs: i64,
-    max_total: i32,
-) -> CoreResult<Vec<(i64, MigrationHop)>> {
+    policy: RetryPolicy,
+) -> CoreResult<Vec<Recorded>> {
     conn.transaction::<_, CoreError, _>(|c| {
         async move {
             use migration_runs::dsl as r;
@@ -80,27 +83,40 @@ pub async fn enqueue_stalled(
                 .load(c)
                 .await?;
             let mut out = Vec::new();
-            for (account, run_id, phase, expired, total) in due {
+            for (account, run_id, phase, leased, total) in due {
                 let Some(phase) = Phase::parse(&phase) else {
                     continue;
                 };
-                let total = total + i32::from(expired.is_some());
                 let hop = MigrationHop::first(account.id, run_id, phase);
-                if total >= max_total {
-                    let why = format!("parked after {total} failed attempts (last: lease lost)");
-                    super::runs::give_up_locked(c, &account, &hop, &why, true).await?;
-                    continue;
+                // a lost lease is a failed attempt; a hop that went missing is not the run's
+                let lost = leased.is_some();
+                let total = total + i32::from(lost);
+                let decision = policy.after_stall(hop.clone(), total);
+                let error = match decision {
+                    AfterFailure::GiveUp { .. } => {
+                        format!("parked after {total} failed attempts (last: lease lost)")
+                    }
+                    AfterFailure::Retry { .. } => "lease lost (a worker died or hung)".into(),
+                };
+                match (lost, decision) {
+                    // a hop that went missing: sent again, no attempt counted
+                    (false, AfterFailure::Retry { .. }) => {
+                        let effects = Effects {
+                            next: Some(&hop),
+                            ..Default::default()
+                        };
+                        let applied =
+                            transitions::apply(c, &account, Event::Retry(phase), effects).await?;
+                        out.extend(applied.hop);
+                    }
+                    (_, decision) => {
+                        if let Settled::Retried(r) =
+                            runs::settle(c, &account, &hop, &error, decision).await?
+                        {
+                            out.push(r);
+                        }
+                    }
                 }
-                diesel::update(r::migration_runs.find(run_id))
-                    .set((
-                        r::lease_owner.eq(None::<String>),
-                        r::lease_expires_at.eq(None::<DateTime<Utc>>),
-                        r::total_attempts.eq(total),
-                        r::updated_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(c)
-                    .await?;
-                out.push((outbox::push(c, &hop).await?, hop));
             }
             Ok(out)
         }
@@ -115,7 +131,7 @@ pub async fn enqueue_stalled(
 pub async fn enqueue_repairs(
     conn: &mut AsyncPgConnection,
     idle_secs: i64,
-) -> CoreResult<Vec<(i64, MigrationHop)>> {
+) -> CoreResult<Vec<Recorded>> {
     conn.transaction::<_, CoreError, _>(|c| {
         async move {
             let cutoff = Utc::now() - Duration::seconds(idle_secs);
@@ -138,7 +154,8 @@ pub async fn enqueue_repairs(
                 .await?;
             let mut out = Vec::new();
             for account in due {
-                let applied = transitions::apply(c, &account, Event::Repair, None).await?;
+                let applied =
+                    transitions::apply(c, &account, Event::Repair, Effects::default()).await?;
                 out.extend(applied.hop);
             }
             Ok(out)
