@@ -43,6 +43,7 @@ faults: services
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
+	python3 scripts/module-cycles.py
 
 fmt:
 	cargo fmt --all

@@ -4,12 +4,12 @@
 
 use crate::auth::AdminUser;
 use crate::error::ApiResult;
-use crate::routes::conn;
+use crate::routes::shared::conn;
 use crate::state::AppState;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use migrator_core::db::queries::audit;
-use migrator_core::db::queries::migration::StartOutcome;
 use migrator_core::{CoreError, CoreResult};
+use migrator_store::queries::audit;
+use migrator_store::queries::migration::StartOutcome;
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 use serde_json::{json, Value};
 

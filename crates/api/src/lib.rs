@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod jwt;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;

@@ -15,7 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use migrator_core::ids::ShopperId;
 use migrator_core::metrics::HTTP_RATE_LIMITED;
-use migrator_core::settings::ApiSettings;
+use migrator_runtime::settings::ApiSettings;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -100,7 +100,7 @@ mod tests {
 
     fn settings() -> ApiSettings {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
-        migrator_core::settings::Settings::load_from(std::path::Path::new(dir))
+        migrator_runtime::settings::Settings::load_from(std::path::Path::new(dir))
             .expect("config/default.toml")
             .api
     }

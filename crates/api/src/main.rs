@@ -3,7 +3,7 @@
 //! queue policies (or prints the `rabbitmqctl` lines that do); `migrator-api openapi` prints
 //! the OpenAPI document.
 
-use migrator_core::settings::Settings;
+use migrator_runtime::settings::Settings;
 
 #[tokio::main]
 async fn main() {
@@ -23,7 +23,7 @@ async fn api() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("amqp-policies") {
         // a release step: the queues' policies applied (or, with --print, the rabbitmqctl
         // lines that apply them by hand)
-        use migrator_core::queue::{policies, Broker};
+        use migrator_queue::{policies, Broker};
         let broker = Broker::from_settings(&settings.amqp);
         if std::env::args().nth(2).as_deref() == Some("--print") {
             for line in policies::rabbitmqctl(&broker) {
@@ -36,16 +36,16 @@ async fn api() -> anyhow::Result<()> {
         return Ok(());
     }
     if std::env::args().nth(1).as_deref() == Some("migrate") {
-        migrator_core::telemetry::init("info");
-        migrator_core::db::run_migrations(settings.database.url.as_str()).await?;
+        migrator_runtime::telemetry::init("info");
+        migrator_store::run_migrations(settings.database.url.as_str()).await?;
         println!("database migrations applied");
         return Ok(());
     }
     let telemetry =
-        migrator_core::telemetry::init_with("info", "migrator-api", &settings.telemetry)?;
-    migrator_core::settings::production::refuse_or_exit(&settings);
+        migrator_runtime::telemetry::init_with("info", "migrator-api", &settings.telemetry)?;
+    migrator_runtime::settings::production::refuse_or_exit(&settings);
     let api = migrator_api::startup::start(settings).await?;
-    migrator_core::shutdown::terminated().await;
+    migrator_runtime::shutdown::terminated().await;
     tracing::info!("shutting down");
     api.stop().await;
     telemetry.shutdown();

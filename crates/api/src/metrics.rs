@@ -8,9 +8,9 @@
 //! and wherever they are scraped — not a sweeper's last values.
 
 use actix_web::dev::ServiceResponse;
-use migrator_core::db::queries::overview;
-use migrator_core::db::DbPool;
 use migrator_core::metrics::{ACCOUNTS, HTTP_DURATION, HTTP_REQUESTS, OUTBOX_BACKLOG, PARKED_RUNS};
+use migrator_store::queries::overview;
+use migrator_store::DbPool;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,7 @@ pub async fn refresh_fleet_gauges(pool: &DbPool) {
         }
         *last = Some(Instant::now());
     }
-    let counts = match migrator_core::db::conn(pool).await {
+    let counts = match migrator_store::conn(pool).await {
         Ok(mut c) => overview::counts(&mut c).await,
         Err(e) => Err(e),
     };

@@ -1,7 +1,7 @@
 //! Builds the app from settings, binds, and runs.
 
-use crate::auth::JwtVerifier;
 use crate::error::ApiError;
+use crate::jwt::JwtVerifier;
 use crate::routes;
 use crate::state::AppState;
 use actix_web::body::MessageBody;
@@ -12,13 +12,13 @@ use actix_web::http::StatusCode;
 use actix_web::HttpMessage;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
-use migrator_core::blob::FsBlobStore;
-use migrator_core::conversations::ConversationsClient;
-use migrator_core::db;
-use migrator_core::dynamo::DynamoSource;
-use migrator_core::queue::{Broker, Publisher};
 use migrator_core::retry::Backoff;
-use migrator_core::settings::Settings;
+use migrator_queue::{Broker, Publisher};
+use migrator_runtime::settings::Settings;
+use migrator_source::conversations::ConversationsClient;
+use migrator_source::{RateLimits, Sources};
+use migrator_store as db;
+use migrator_store::blob::FsBlobStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -67,7 +67,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     ));
     let publisher = Arc::new(Publisher::new(broker));
     let (stop_tasks, stop_rx) = tokio::sync::watch::channel(false);
-    let relay = tokio::spawn(migrator_core::relay::run(
+    let relay = tokio::spawn(migrator_queue::relay::run(
         pool.clone(),
         publisher.clone(),
         Duration::from_secs(2),
@@ -80,31 +80,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     let state = web::Data::new(AppState {
         jwt: JwtVerifier::app(&settings.api)?,
         admin_jwt: JwtVerifier::admin(&settings.api)?,
-        conversations: ConversationsClient::new(
-            &settings.conversations.base_url,
-            settings.conversations.token.clone(),
+        // GET /accounts waits for Conversations briefly and never retries: it answers anyway
+        eligibility: ConversationsClient::from_settings(
+            &settings,
             Duration::from_millis(settings.api.eligibility_timeout_ms),
             Backoff::none(),
-        )
-        .with_max_body(settings.conversations.max_body_bytes),
-        source_rest: ConversationsClient::new(
-            &settings.conversations.base_url,
-            settings.conversations.token.clone(),
-            Duration::from_millis(settings.conversations.timeout_ms),
-            Backoff {
-                base_ms: 200,
-                max_ms: 2_000,
-                retries: 2,
-            },
-        )
-        .with_max_body(settings.conversations.max_body_bytes),
-        dynamo: DynamoSource::new(
-            &settings.dynamodb,
-            &settings.sts,
-            2,
-            Arc::new(migrator_core::ratelimit::RateLimiter::default()),
-        )
-        .await,
+        ),
+        sources: Sources::from_settings(&settings, RateLimits::default()).await,
         blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
         openapi: crate::openapi::document(),
         limits: crate::limits::AppLimits::new(&settings.api),
@@ -148,7 +130,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
 /// Applies the queues' policies (their bounds) through the management API, in the background:
 /// a start never waits on it; a failure is logged with the commands that do it by hand.
 async fn apply_policies(broker: Broker, management: String) {
-    use migrator_core::queue::policies;
+    use migrator_queue::policies;
     if management.trim().is_empty() {
         tracing::info!(commands = ?policies::rabbitmqctl(&broker), "amqp.management_url is empty: apply the queue policies by hand");
         return;

@@ -1,12 +1,11 @@
 //! What every handler shares.
 
-use crate::auth::JwtVerifier;
+use crate::jwt::JwtVerifier;
 use migrator_core::blob::BlobStore;
-use migrator_core::conversations::ConversationsClient;
-use migrator_core::db::DbPool;
-use migrator_core::dynamo::DynamoSource;
-use migrator_core::queue::Publisher;
-use migrator_core::settings::Settings;
+use migrator_queue::Publisher;
+use migrator_runtime::settings::Settings;
+use migrator_source::conversations::ConversationsClient;
+use migrator_store::DbPool;
 use std::sync::Arc;
 
 /// Application state.
@@ -21,12 +20,11 @@ pub struct AppState {
     pub jwt: JwtVerifier,
     /// Operator token checks (their own key and audience).
     pub admin_jwt: JwtVerifier,
-    /// Conversations (eligibility check: short timeout, no retries).
-    pub conversations: ConversationsClient,
-    /// Conversations with the phases' timeouts and retries (preflight estimates).
-    pub source_rest: ConversationsClient,
-    /// Conversations' DynamoDB (preflight estimates; reached only when one is asked for).
-    pub dynamo: DynamoSource,
+    /// Conversations for the eligibility check: short timeout, no retries.
+    pub eligibility: ConversationsClient,
+    /// Conversations with the phases' timeouts and retries, and its DynamoDB (preflight
+    /// estimates; reached only when one is asked for).
+    pub sources: migrator_source::Sources,
     /// Attachment bytes.
     pub blobs: Arc<dyn BlobStore>,
     /// The OpenAPI document, generated once.

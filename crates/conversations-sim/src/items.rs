@@ -2,9 +2,12 @@
 //! raw items given as DynamoDB JSON (malformed ones included).
 
 use crate::model::{MessageSpec, ThreadSpec};
-use crate::store::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
+use std::collections::HashMap;
+
+/// A DynamoDB item: attribute name to value.
+pub type Item = HashMap<String, AttributeValue>;
 
 /// An attachment's `media_url`: on the simulator's media service, or the media id itself when
 /// it is already a URL (tests point items at other servers).

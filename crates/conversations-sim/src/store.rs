@@ -1,7 +1,7 @@
 //! The simulator's DynamoDB side: the contract's two tables (+ GSI), and the simulator's own
 //! state table holding what the REST API serves (brands, channels, eligibility).
 
-use crate::items::{from_typed_json, message_item, n, s, thread_item};
+use crate::items::{from_typed_json, message_item, n, s, thread_item, Item};
 use crate::model::C1Spec;
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{
@@ -11,7 +11,6 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::Value;
-use std::collections::HashMap;
 
 /// Table names.
 #[derive(Debug, Clone)]
@@ -25,9 +24,6 @@ pub struct Tables {
     /// The simulator's own state.
     pub state: String,
 }
-
-/// A DynamoDB item.
-pub type Item = HashMap<String, AttributeValue>;
 
 /// The SDK's hyper client with rustls on ring (the SDK's default client is built without).
 fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {

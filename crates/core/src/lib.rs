@@ -1,26 +1,20 @@
-//! Everything the api and the worker share: the migration state machine, domain types, the
-//! Diesel schema and queries, queue message types, settings and credential encryption.
+//! The migration's domain, with no I/O: the state machine and its phase table, typed ids, the
+//! hop message, what follows a failed hop, the app's progress, exact text, the source's item
+//! types and how an item is decoded and checked against the contract, backoff, the blob-store
+//! trait, and every metric's name. The other crates do the I/O around it: `migrator-store`
+//! (Postgres, blobs), `migrator-source` (Conversations), `migrator-queue` (RabbitMQ),
+//! `migrator-runtime` (settings, logs, signals).
 
 pub mod blob;
-pub mod conversations;
-pub mod crypto;
-pub mod db;
-pub mod dynamo;
 pub mod error;
+pub mod hop;
 pub mod ids;
 pub mod metrics;
-pub mod preflight;
 pub mod progress;
-pub mod queue;
-pub mod ratelimit;
-pub mod relay;
 pub mod retry;
-pub mod settings;
 pub mod settle;
-pub mod shutdown;
 pub mod source;
 pub mod status;
-pub mod telemetry;
 pub mod text;
 
 pub use error::{CoreError, CoreResult};

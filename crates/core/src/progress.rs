@@ -5,11 +5,49 @@
 //! Weights: the channels phase is one call and a few rows, [`CHANNELS_WEIGHT`] % of the bar;
 //! the rest is threads (each thread with all its messages), whichever phase moves them. The
 //! rate is the run's threads per second since its channels were in; no rate (no thread yet),
-//! no estimate.
+//! no estimate. Also the fleet's measured [`Rates`], which a preflight estimate is built on.
 
-use crate::db::queries::overview::StatusView;
+use crate::status::MigrationStatus;
 use crate::status::MigrationStatus as S;
 use chrono::{DateTime, Utc};
+use diesel::sql_types::{BigInt, Double, Nullable};
+use diesel::QueryableByName;
+
+/// The figures `GET /check-migration-status` shows: one indexed read.
+#[derive(Debug, Clone)]
+pub struct StatusView {
+    /// Real status (callers map it to app-facing).
+    pub migration_status: MigrationStatus,
+    /// Threads in Conversations.
+    pub threads_total: i32,
+    /// Threads written.
+    pub threads_migrated: i32,
+    /// Messages written.
+    pub messages_migrated: i64,
+    /// Attachments failed.
+    pub attachments_failed: i32,
+    /// Attachments waiting for a download (first try or a retry).
+    pub attachments_pending: i32,
+    /// When the run's channels were in (its thread phases' start).
+    pub channels_at: Option<DateTime<Utc>>,
+    /// Newest change of account or run.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Rates of the runs completed in the window.
+#[derive(Debug, Clone, Copy, PartialEq, QueryableByName)]
+pub struct Rates {
+    /// Runs the figures come from.
+    #[diesel(sql_type = BigInt)]
+    pub runs: i64,
+    /// Mean time from a run's start to its channels (an inbox), seconds.
+    #[diesel(sql_type = Nullable<Double>)]
+    pub inbox_secs: Option<f64>,
+    /// Messages per second of a run once its channels are in (all its messages over all its
+    /// time after the channels, summed over the runs).
+    #[diesel(sql_type = Nullable<Double>)]
+    pub messages_per_sec: Option<f64>,
+}
 
 /// Share of the bar the channels phase takes.
 pub const CHANNELS_WEIGHT: i64 = 5;

@@ -3,7 +3,7 @@
 //! database by one transaction through the state machine's writer (`transitions`), with the
 //! next hop in the outbox, whatever the decision.
 
-use crate::queue::MigrationHop;
+use crate::hop::MigrationHop;
 use crate::retry::Backoff;
 use std::time::Duration;
 

@@ -136,111 +136,103 @@ enum FleetCmd {
     },
 }
 
-/// The admin request of a command: method, path and body.
-fn request(cmd: &Cmd) -> (reqwest::Method, String, Option<Value>) {
+/// An admin request: method, path (with its query) and body.
+type Request = (reqwest::Method, String, Option<Value>);
+
+/// A path segment percent-encoded, never altered: the api refuses what is not a valid id.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `method /admin/accounts/{shopper}/{what}`.
+fn account(method: reqwest::Method, shopper: &str, what: &str) -> Request {
+    (
+        method,
+        format!("/admin/accounts/{}/{what}", enc(shopper)),
+        None,
+    )
+}
+
+/// `GET path?page=N`.
+fn page_of(path: &str, page: u32) -> Request {
+    (reqwest::Method::GET, format!("{path}?page={page}"), None)
+}
+
+/// `GET /admin/migrations` with the list's filters.
+fn list(
+    status: &Option<String>,
+    stuck_for: &Option<u64>,
+    error: &Option<String>,
+    verification: &Option<String>,
+    page: u32,
+) -> Request {
+    let mut q = vec![format!("page={page}")];
+    q.extend(status.as_deref().map(|s| format!("status={}", enc(s))));
+    q.extend(stuck_for.map(|s| format!("stuck_for_secs={s}")));
+    q.extend(error.as_deref().map(|e| format!("error={}", enc(e))));
+    q.extend(
+        verification
+            .as_deref()
+            .map(|v| format!("verification={}", enc(v))),
+    );
+    let path = format!("/admin/migrations?{}", q.join("&"));
+    (reqwest::Method::GET, path, None)
+}
+
+/// The fleet's endpoints.
+fn fleet(cmd: &FleetCmd) -> Request {
     use reqwest::Method as M;
-    // percent-encoded, never altered: the api refuses what is not a valid id
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
     match cmd {
-        Cmd::Status { shopper } => (
-            M::GET,
-            format!("/admin/accounts/{}/migration", enc(shopper)),
-            None,
+        FleetCmd::Show => (M::GET, "/admin/fleet".into(), None),
+        FleetCmd::Pause => (M::POST, "/admin/fleet/pause".into(), None),
+        FleetCmd::Resume => (M::POST, "/admin/fleet/resume".into(), None),
+        FleetCmd::Throttle { reads, rest } => (
+            M::POST,
+            "/admin/fleet/throttle".into(),
+            Some(json!({ "max_reads_per_sec": reads, "max_rest_per_sec": rest })),
         ),
+    }
+}
+
+/// The admin request of a command.
+fn request(cmd: &Cmd) -> Request {
+    use reqwest::Method as M;
+    match cmd {
+        Cmd::Status { shopper } => account(M::GET, shopper, "migration"),
         Cmd::List {
             status,
             stuck_for,
             error,
             verification,
             page,
-        } => {
-            let mut q = vec![format!("page={page}")];
-            if let Some(s) = status {
-                q.push(format!("status={}", enc(s)));
-            }
-            if let Some(s) = stuck_for {
-                q.push(format!("stuck_for_secs={s}"));
-            }
-            if let Some(e) = error {
-                q.push(format!("error={}", enc(e)));
-            }
-            if let Some(v) = verification {
-                q.push(format!("verification={}", enc(v)));
-            }
-            (M::GET, format!("/admin/migrations?{}", q.join("&")), None)
-        }
+        } => list(status, stuck_for, error, verification, *page),
         Cmd::Counts => (M::GET, "/admin/counts".into(), None),
-        Cmd::Retry { shopper } => (
-            M::POST,
-            format!("/admin/accounts/{}/retry", enc(shopper)),
-            None,
-        ),
-        Cmd::Cancel { shopper } => (
-            M::POST,
-            format!("/admin/accounts/{}/cancel", enc(shopper)),
-            None,
-        ),
-        Cmd::Remigrate { shopper } => (
-            M::POST,
-            format!("/admin/accounts/{}/remigrate", enc(shopper)),
-            None,
-        ),
+        Cmd::Retry { shopper } => account(M::POST, shopper, "retry"),
+        Cmd::Cancel { shopper } => account(M::POST, shopper, "cancel"),
+        Cmd::Remigrate { shopper } => account(M::POST, shopper, "remigrate"),
         Cmd::Repair => (M::POST, "/admin/migrations/repair".into(), None),
-        Cmd::Verify { shopper, .. } => (
-            M::POST,
-            format!("/admin/accounts/{}/verify", enc(shopper)),
-            None,
-        ),
-        Cmd::Verification { shopper } => (
-            M::GET,
-            format!("/admin/accounts/{}/verification", enc(shopper)),
-            None,
-        ),
-        Cmd::Preflight { shopper } => (
-            M::GET,
-            format!("/admin/accounts/{}/preflight", enc(shopper)),
-            None,
-        ),
+        Cmd::Verify { shopper, .. } => account(M::POST, shopper, "verify"),
+        Cmd::Verification { shopper } => account(M::GET, shopper, "verification"),
+        Cmd::Preflight { shopper } => account(M::GET, shopper, "preflight"),
         Cmd::DeadLetters {
             cmd: DeadLetterCmd::List { page },
-        } => (M::GET, format!("/admin/dead-letters?page={page}"), None),
+        } => page_of("/admin/dead-letters", *page),
         Cmd::DeadLetters {
             cmd: DeadLetterCmd::Replay { id },
         } => (M::POST, format!("/admin/dead-letters/{id}/replay"), None),
         Cmd::Parked {
             cmd: ParkedCmd::List { page },
-        } => (M::GET, format!("/admin/parked?page={page}"), None),
+        } => page_of("/admin/parked", *page),
         Cmd::Parked {
             cmd: ParkedCmd::Unpark { shopper },
-        } => (
-            M::POST,
-            format!("/admin/accounts/{}/unpark", enc(shopper)),
-            None,
-        ),
-        Cmd::Fleet {
-            cmd: FleetCmd::Show,
-        } => (M::GET, "/admin/fleet".into(), None),
-        Cmd::Fleet {
-            cmd: FleetCmd::Pause,
-        } => (M::POST, "/admin/fleet/pause".into(), None),
-        Cmd::Fleet {
-            cmd: FleetCmd::Resume,
-        } => (M::POST, "/admin/fleet/resume".into(), None),
-        Cmd::Fleet {
-            cmd: FleetCmd::Throttle { reads, rest },
-        } => (
-            M::POST,
-            "/admin/fleet/throttle".into(),
-            Some(json!({ "max_reads_per_sec": reads, "max_rest_per_sec": rest })),
-        ),
-        Cmd::Audit { page } => (M::GET, format!("/admin/audit-log?page={page}"), None),
+        } => account(M::POST, shopper, "unpark"),
+        Cmd::Fleet { cmd } => fleet(cmd),
+        Cmd::Audit { page } => page_of("/admin/audit-log", *page),
     }
 }
 
@@ -261,6 +253,32 @@ async fn send(
     Ok((status, resp.text().await?))
 }
 
+/// A worker runs a verification: polls the C1's latest one until it is done or failed (exit 2
+/// after `timeout_secs`).
+async fn verification_result(
+    http: &reqwest::Client,
+    cli: &Cli,
+    shopper: &str,
+    timeout_secs: u64,
+) -> anyhow::Result<(reqwest::StatusCode, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout_secs);
+    let latest = Cmd::Verification {
+        shopper: shopper.to_string(),
+    };
+    loop {
+        let (status, text) = send(http, cli, request(&latest)).await?;
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if !status.is_success() || matches!(v["status"].as_str(), Some("done" | "failed")) {
+            return Ok((status, text));
+        }
+        if std::time::Instant::now() > deadline {
+            eprintln!("still {} after the timeout\n{text}", v["status"]);
+            std::process::exit(2);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -274,22 +292,8 @@ async fn main() -> anyhow::Result<()> {
         timeout,
     } = &cli.cmd
     {
-        // a worker runs it: poll the latest verification until it is done or failed
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(*timeout);
-        let latest = Cmd::Verification {
-            shopper: shopper.clone(),
-        };
-        while status.is_success() {
-            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            if matches!(v["status"].as_str(), Some("done" | "failed")) {
-                break;
-            }
-            if std::time::Instant::now() > deadline {
-                eprintln!("still {} after the timeout\n{text}", v["status"]);
-                std::process::exit(2);
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            (status, text) = send(&http, &cli, request(&latest)).await?;
+        if status.is_success() {
+            (status, text) = verification_result(&http, &cli, shopper, *timeout).await?;
         }
     }
     let shown = serde_json::from_str::<Value>(&text)

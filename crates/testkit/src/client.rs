@@ -56,6 +56,20 @@ impl TestEnv {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `POST /admin/accounts/{shopper}/verify?wait_secs=30` as the operator: the result when
+    /// it comes within 30 s (200), else the request (202).
+    pub async fn verify_waiting(&self, shopper: &str) -> (StatusCode, Value) {
+        let path = format!("/admin/accounts/{shopper}/verify?wait_secs=30");
+        self.admin(reqwest::Method::POST, &path, None).await
+    }
+
+    /// The api's `/metrics` text (on the operators' listener when there is one).
+    pub async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.admin_url);
+        let resp = self.http.get(url).send().await.expect("api reachable");
+        resp.text().await.expect("metrics text")
+    }
+
     /// GET as the C1.
     pub async fn get(&self, shopper_id: &str, path: &str) -> (StatusCode, Value) {
         self.call(

@@ -7,7 +7,7 @@ use conversations_sim::model::C1Spec;
 use conversations_sim::server::{self, Faults, RunningSim, SimConfig};
 use conversations_sim::store::{self, Tables};
 use migrator_api::startup::RunningApi;
-use migrator_core::settings::Settings;
+use migrator_runtime::settings::Settings;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -94,6 +94,16 @@ impl Default for EnvOptions {
     }
 }
 
+impl EnvOptions {
+    /// No worker in the process (a test starts its own, or none).
+    pub fn no_workers() -> Self {
+        Self {
+            workers: 0,
+            ..Default::default()
+        }
+    }
+}
+
 impl TestEnv {
     /// Simulator + api + one worker, with a fault-injecting proxy before DynamoDB.
     pub async fn with_dynamo_proxy() -> Self {
@@ -120,7 +130,7 @@ impl TestEnv {
 
     /// As [`TestEnv::start`], with options and a settings tweak.
     pub async fn start_with(opts: EnvOptions, tweak: impl FnOnce(&mut Settings)) -> Self {
-        migrator_core::telemetry::init("warn");
+        migrator_runtime::telemetry::init("warn");
         let tag = format!("mt{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let mut settings = test_settings(&tag);
         tweak(&mut settings);
@@ -302,8 +312,8 @@ impl TestEnv {
             p.stop().await;
         }
         store::drop_tables(&self.dynamo, &self.tables).await;
-        let broker = migrator_core::queue::Broker::from_settings(&self.settings.amqp);
-        if let Ok(conn) = migrator_core::queue::connect(&broker).await {
+        let broker = migrator_queue::Broker::from_settings(&self.settings.amqp);
+        if let Ok(conn) = migrator_queue::connect(&broker).await {
             let ch = conn.create_channel().await;
             if let Ok(ch) = &ch {
                 for q in broker.names.all_queues() {
@@ -319,7 +329,7 @@ impl TestEnv {
             drop(ch);
         }
         let management = &self.settings.amqp.management_url;
-        let _ = migrator_core::queue::policies::remove(&broker, management).await;
+        let _ = migrator_queue::policies::remove(&broker, management).await;
         let _ = drop_database(&self.tag).await;
         let _ = std::fs::remove_dir_all(&self.settings.blobs.dir);
         let _ = std::fs::remove_file(crate::process::settings_file(&self.settings));

@@ -1,6 +1,6 @@
 //! Worker processes, for tests and benchmarks that kill them.
 
-use migrator_core::settings::Settings;
+use migrator_runtime::settings::Settings;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 

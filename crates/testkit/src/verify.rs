@@ -37,7 +37,7 @@ pub async fn destination_equals_source(
     spec: &C1Spec,
     skip_thread: impl Fn(&str) -> bool,
 ) -> (usize, usize) {
-    use migrator_core::db::schema::{accounts as a, conversations as c};
+    use migrator_store::schema::{accounts as a, conversations as c};
     let mut db = env.db().await;
     let account: uuid::Uuid = a::table
         .filter(a::shopper_id.eq(&spec.shopper_id))

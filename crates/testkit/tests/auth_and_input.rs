@@ -3,7 +3,7 @@
 
 use migrator_testkit::TestEnv;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -148,48 +148,78 @@ async fn the_auth_matrix_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_gets_a_4xx_and_changes_nothing() {
-    use diesel::prelude::*;
-    use diesel_async::RunQueryDsl;
-    use migrator_core::db::schema::{accounts, conversations, messages};
+    // given an account and the rows in force
     let env = TestEnv::start().await;
     env.create_account("carol", "Carol").await;
-    let admin = env.admin_token();
-    let raw = |body: &'static str, path: &'static str, token: String| {
-        let http = env.http.clone();
-        let url = format!("{}{}", env.api_url, path);
-        async move {
-            let r = http
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let s = r.status();
-            (s, r.json::<serde_json::Value>().await.unwrap_or_default())
-        }
-    };
-    let counts = |env: &TestEnv| {
-        let url = env.settings.database.url.clone();
-        async move {
-            let mut db = diesel_async::AsyncPgConnection::establish(url.as_str())
-                .await
-                .unwrap();
-            use diesel_async::AsyncConnection;
-            let a: i64 = accounts::table.count().get_result(&mut db).await.unwrap();
-            let c: i64 = conversations::table
-                .count()
-                .get_result(&mut db)
-                .await
-                .unwrap();
-            let m: i64 = messages::table.count().get_result(&mut db).await.unwrap();
-            (a, c, m)
-        }
-    };
-    let before = counts(&env).await;
+    let before = row_counts(&env).await;
+    // when bad input of every kind arrives, then each is refused with a 4xx and its reason
+    malformed_bodies_are_refused(&env).await;
+    oversized_bodies_are_refused(&env).await;
+    let (_, wc) = env
+        .post(
+            "carol",
+            "/webchat/conversations",
+            Some(json!({"contact": {"name": "V"}, "body": "hi"})),
+        )
+        .await;
+    let id = wc["conversation_id"].as_str().unwrap();
+    let before = (before.0, before.1 + 1, before.2 + 1);
+    let (s, v) = env
+        .post(
+            "carol",
+            &format!("/webchat/conversations/{id}/messages"),
+            Some(json!({"body": "x", "direction": "sideways"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "an unknown enum value: {v}");
+    bad_ids_and_queries_are_refused(&env).await;
+    unknown_paths_and_methods_are_refused(&env).await;
+    // and nothing changed
+    assert_eq!(
+        row_counts(&env).await,
+        before,
+        "refused requests changed nothing"
+    );
+    let (_, st) = env.get("carol", "/check-migration-status").await;
+    assert_eq!(st["migration_status"], "not-started");
+    env.shutdown().await;
+}
 
-    let cases: Vec<(&'static str, &'static str, bool, StatusCode)> = vec![
+/// (accounts, conversations, messages) in the database.
+async fn row_counts(env: &TestEnv) -> (i64, i64, i64) {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use migrator_store::schema::{accounts, conversations, messages};
+    let mut db = env.db().await;
+    let a: i64 = accounts::table.count().get_result(&mut db).await.unwrap();
+    let c: i64 = conversations::table
+        .count()
+        .get_result(&mut db)
+        .await
+        .unwrap();
+    let m: i64 = messages::table.count().get_result(&mut db).await.unwrap();
+    (a, c, m)
+}
+
+/// POSTs `body` as JSON text, as it is, with `token`: (status, JSON answer).
+async fn post_raw(env: &TestEnv, path: &str, token: String, body: String) -> (StatusCode, Value) {
+    let r = env
+        .http
+        .post(format!("{}{path}", env.api_url))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    (s, r.json::<Value>().await.unwrap_or_default())
+}
+
+/// Malformed JSON, wrong types, unknown fields, empty or invalid values, arrays, an existing
+/// shopper: each a 4xx with `{"error", "message"}`.
+async fn malformed_bodies_are_refused(env: &TestEnv) {
+    let cases: [(&str, &str, bool, StatusCode); 10] = [
         (
             "{not json",
             "/admin/accounts",
@@ -253,16 +283,19 @@ async fn bad_input_gets_a_4xx_and_changes_nothing() {
     ];
     for (body, path, as_admin, want) in cases {
         let token = if as_admin {
-            admin.clone()
+            env.admin_token()
         } else {
             env.app_token("carol")
         };
-        let (s, v) = raw(body, path, token).await;
+        let (s, v) = post_raw(env, path, token, body.into()).await;
         assert_eq!(s, want, "{path} {body} -> {v}");
         assert!(v["error"].is_string() && v["message"].is_string(), "{v}");
     }
-    // a body over api.max_body_bytes is refused unread (413); one under it but longer than a
-    // message may be is refused by validation (400)
+}
+
+/// A body over `api.max_body_bytes` is refused unread (413); one under it but longer than a
+/// message may be is refused by validation (400).
+async fn oversized_bodies_are_refused(env: &TestEnv) {
     for (chars, want) in [
         (
             env.settings.api.max_body_bytes + 1,
@@ -271,36 +304,13 @@ async fn bad_input_gets_a_4xx_and_changes_nothing() {
         (65_537, StatusCode::BAD_REQUEST),
     ] {
         let big = json!({"contact": {"name": "V"}, "body": "x".repeat(chars)}).to_string();
-        let r = env
-            .http
-            .post(format!("{}/webchat/conversations", env.api_url))
-            .bearer_auth(env.app_token("carol"))
-            .header("content-type", "application/json")
-            .body(big)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), want, "{chars} characters");
+        let (s, _) = post_raw(env, "/webchat/conversations", env.app_token("carol"), big).await;
+        assert_eq!(s, want, "{chars} characters");
     }
-    // a real conversation, then an unknown enum value on it
-    let (_, wc) = env
-        .post(
-            "carol",
-            "/webchat/conversations",
-            Some(json!({"contact": {"name": "V"}, "body": "hi"})),
-        )
-        .await;
-    let id = wc["conversation_id"].as_str().unwrap();
-    let before = (before.0, before.1 + 1, before.2 + 1);
-    let (s, v) = env
-        .post(
-            "carol",
-            &format!("/webchat/conversations/{id}/messages"),
-            Some(json!({"body": "x", "direction": "sideways"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-    // bad ids and query strings
+}
+
+/// Ids that are not ids and query strings out of bounds: 400; an id of nothing: 404.
+async fn bad_ids_and_queries_are_refused(env: &TestEnv) {
     for p in [
         "/conversations/not-a-uuid/messages".to_string(),
         "/attachments/123".to_string(),
@@ -324,34 +334,21 @@ async fn bad_input_gets_a_4xx_and_changes_nothing() {
         .admin(Method::GET, "/admin/accounts/bad%20id/migration", None)
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
+
+/// An unknown path: 404; a method a path does not take: 405 with `Allow`; a made-up method
+/// never becomes a metrics label.
+async fn unknown_paths_and_methods_are_refused(env: &TestEnv) {
     let (s, v) = env.call(Method::GET, "/no/such/endpoint", None, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"], "not_found");
-    // a method a path does not take: 405 with Allow; a made-up method never becomes a label
     let (s, v) = env.call(Method::DELETE, "/accounts", None, None).await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{v}");
     let odd = Method::from_bytes(b"EXFILTRATE-1234").unwrap();
     let _ = env.call(odd, "/accounts", None, None).await;
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.api_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     assert!(!metrics.contains("EXFILTRATE"), "{metrics}");
     assert!(metrics.contains("method=\"OTHER\""), "{metrics}");
-
-    assert_eq!(
-        counts(&env).await,
-        before,
-        "refused requests changed nothing"
-    );
-    let (_, st) = env.get("carol", "/check-migration-status").await;
-    assert_eq!(st["migration_status"], "not-started");
-    env.shutdown().await;
 }
 
 /// One app token cannot hold the api with requests: past its burst a C1 gets 429 with
@@ -392,30 +389,15 @@ async fn each_c1_has_its_own_request_budget() {
     let (s, _) = env.admin(Method::GET, "/admin/counts", None).await;
     assert_eq!(s, StatusCode::OK, "operators have no such limit");
     // writes: two a minute, whatever the read budget says
-    let (s, _) = env
-        .post(
-            "calm",
-            "/webchat/conversations",
-            Some(json!({"contact": {"name": "V"}, "body": "1"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let (s, _) = env
-        .post(
-            "calm",
-            "/webchat/conversations",
-            Some(json!({"contact": {"name": "V"}, "body": "2"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let (s, v) = env
-        .post(
-            "calm",
-            "/webchat/conversations",
-            Some(json!({"contact": {"name": "V"}, "body": "3"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    for (n, want) in [
+        (1, StatusCode::CREATED),
+        (2, StatusCode::CREATED),
+        (3, StatusCode::TOO_MANY_REQUESTS),
+    ] {
+        let body = json!({"contact": {"name": "V"}, "body": n.to_string()});
+        let (s, v) = env.post("calm", "/webchat/conversations", Some(body)).await;
+        assert_eq!(s, want, "write {n}: {v}");
+    }
     // the eligibility check: once for an hour, whatever the app asks
     let spec = conversations_sim::model::generate(
         "asker",
@@ -429,15 +411,7 @@ async fn each_c1_has_its_own_request_budget() {
         assert_eq!(v["accounts"][0]["migration_status"], "not-started");
     }
     assert_eq!(env.sim_stats().await.eligibility_calls, before + 1);
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.admin_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     assert!(metrics.contains(r#"migrator_http_rate_limited_total{limit="requests"}"#));
     assert!(metrics.contains(r#"migrator_http_rate_limited_total{limit="writes"}"#));
     env.shutdown().await;

@@ -3,8 +3,8 @@
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable};
-use migrator_core::queue::{self, policies, Broker, Publisher};
-use migrator_core::settings::Settings;
+use migrator_queue::{self as queue, policies, Broker, Publisher};
+use migrator_runtime::settings::Settings;
 use migrator_testkit::{EnvOptions, TestEnv};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -47,11 +47,7 @@ fn effective(queue: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_dead_letter_bounds_change_with_a_restart_and_no_redeclaration() {
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
-    let env = TestEnv::start_with(opts, |_| {}).await;
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |_| {}).await;
     let s = &env.settings;
     let def = dead_policy(s, 14, 100_000).await;
     assert_eq!(def["overflow"], "drop-head");
@@ -90,11 +86,7 @@ async fn the_dead_letter_bounds_change_with_a_restart_and_no_redeclaration() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_letter_queue_declared_with_its_bounds_as_arguments_is_left_as_it_is() {
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
-    let env = TestEnv::start_with(opts, |_| {}).await;
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |_| {}).await;
     // what earlier releases declared, before the bounds were a policy
     let old = format!("{}.dead", env.settings.amqp.prefix);
     let broker = Broker::from_settings(&env.settings.amqp);
@@ -132,11 +124,7 @@ async fn while_the_broker_hangs_migrate_answers_at_once_and_the_api_tries_one_co
     use migrator_testkit::broker_proxy::{BrokerProxy, Mode};
     let proxy = BrokerProxy::start("127.0.0.1:5672", Mode::Hang).await;
     let timeout = Duration::from_secs(6);
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
-    let mut env = TestEnv::start_with(opts, |s| {
+    let mut env = TestEnv::start_with(EnvOptions::no_workers(), |s| {
         s.amqp.url = format!("amqp://guest:guest@{}/%2f", proxy.addr).into();
         s.amqp.timeout_ms = timeout.as_millis() as u64;
     })

@@ -1,7 +1,7 @@
 //! The whole migration, end to end, on real services: app -> api -> RabbitMQ -> worker hops ->
 //! Postgres, with the simulator playing Conversations over DynamoDB (dynalite) and STS (moto).
 
-use conversations_sim::model::{generate, GenOptions, MessageSpec, ThreadSpec};
+use conversations_sim::model::{generate, C1Spec, GenOptions, MessageSpec, ThreadSpec};
 use migrator_testkit::{verify, TestEnv};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -36,6 +36,7 @@ fn in_seed_order(seen: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_c1_travels_the_whole_path() {
+    // given a C1 with native web chat in re:amaze and its history in Conversations
     let env = TestEnv::start().await;
     let shopper = "full-flow_1";
     let created = env.create_account(shopper, "Acme").await;
@@ -44,8 +45,37 @@ async fn a_c1_travels_the_whole_path() {
         .as_str()
         .unwrap()
         .to_string();
+    let webchat = native_web_chat(&env, shopper).await;
+    let spec = history(shopper, &webchat);
+    env.seed(&spec).await;
+    let (s, acc) = env.get(shopper, "/accounts").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(acc["accounts"][0]["migration_status"], "not-started");
+    // when the app starts the migration
+    let (s, v) = env.post(shopper, "/migrate", None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["migration_status"], "migrating");
+    let seen = env
+        .wait_status(shopper, "completed", Duration::from_secs(90))
+        .await;
+    // then it goes through every status in order, once, and the copy is the source
+    in_seed_order(&seen);
+    let (s, v) = env.post(shopper, "/migrate", None).await;
+    assert_eq!(
+        (s, v["migration_status"].as_str()),
+        (StatusCode::OK, Some("completed")),
+        "a second /migrate starts no other migration"
+    );
+    let (convs, msgs) = verify::destination_equals_source(&env, &spec, |_| false).await;
+    assert_eq!((convs, msgs), (12, 84));
+    channels_are_matched_and_secrets_stay_sealed(&env, shopper, &webchat_channel).await;
+    web_chat_keeps_its_rows_and_takes_the_stars(&env, shopper, &webchat).await;
+    the_figures_add_up(&env, shopper).await;
+    env.shutdown().await;
+}
 
-    // native web chat before migration
+/// A native web chat conversation of two messages: (conversation id, message ids).
+async fn native_web_chat(env: &TestEnv, shopper: &str) -> (String, String, String) {
     let (s, wc) = env
         .post(
             shopper,
@@ -65,7 +95,13 @@ async fn a_c1_travels_the_whole_path() {
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let wc_msg2 = m2["message_id"].as_str().unwrap().to_string();
+    (wc_conv, wc_msg1, wc_msg2)
+}
 
+/// The C1's history: generated threads with Unicode edge cases and U+0000 in every kind of
+/// text field, an attachment-only message, and the web chat thread mirroring `webchat`.
+fn history(shopper: &str, webchat: &(String, String, String)) -> C1Spec {
+    let (wc_conv, wc_msg1, wc_msg2) = webchat.clone();
     let opts = GenOptions::new(12, 7, 42).attachments(5, 1).malformed(2);
     let mut spec = generate(shopper, &opts);
     // Unicode edge cases, an attachment-only message, and the web chat thread's starred flags
@@ -125,31 +161,16 @@ async fn a_c1_travels_the_whole_path() {
             },
         ],
     });
-    env.seed(&spec).await;
+    spec
+}
 
-    let (s, acc) = env.get(shopper, "/accounts").await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(acc["accounts"][0]["migration_status"], "not-started");
-
-    let (s, v) = env.post(shopper, "/migrate", None).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    assert_eq!(v["migration_status"], "migrating");
-    let seen = env
-        .wait_status(shopper, "completed", Duration::from_secs(90))
-        .await;
-    in_seed_order(&seen);
-
-    // a second /migrate does not start another migration
-    let (s, v) = env.post(shopper, "/migrate", None).await;
-    assert_eq!(
-        (s, v["migration_status"].as_str()),
-        (StatusCode::OK, Some("completed"))
-    );
-
-    let (convs, msgs) = verify::destination_equals_source(&env, &spec, |_| false).await;
-    assert_eq!((convs, msgs), (12, 84));
-
-    // channels: the web chat channel was matched, not duplicated; secrets never come back
+/// The web chat channel was matched, not duplicated; every channel kind moved; secrets never
+/// come back and are encrypted at rest.
+async fn channels_are_matched_and_secrets_stay_sealed(
+    env: &TestEnv,
+    shopper: &str,
+    webchat_channel: &str,
+) {
     let (_, acc) = env.get(shopper, "/accounts").await;
     let text = acc.to_string();
     assert!(
@@ -166,7 +187,7 @@ async fn a_c1_travels_the_whole_path() {
         channels.iter().filter(|c| c["kind"] == "webchat").count(),
         1
     );
-    assert!(channels.iter().any(|c| c["id"] == webchat_channel.as_str()));
+    assert!(channels.iter().any(|c| c["id"] == webchat_channel));
     for kind in ["sms", "email", "voice", "whatsapp", "tiktok"] {
         assert!(
             channels.iter().any(|c| c["kind"] == kind),
@@ -176,7 +197,7 @@ async fn a_c1_travels_the_whole_path() {
     {
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
-        use migrator_core::db::schema::channels as ch;
+        use migrator_store::schema::channels as ch;
         let mut db = env.db().await;
         let sealed: Vec<Option<Vec<u8>>> = ch::table
             .filter(ch::kind.eq("sms"))
@@ -193,15 +214,21 @@ async fn a_c1_travels_the_whole_path() {
             );
         }
     }
+}
 
-    // web chat: only starred flags carried over, no copies
-    let convs = verify::all_pages(&env, shopper, "/conversations", "conversations").await;
+/// Web chat: only starred flags carried over, no copies; the inbox is newest first.
+async fn web_chat_keeps_its_rows_and_takes_the_stars(
+    env: &TestEnv,
+    shopper: &str,
+    (wc_conv, _, _): &(String, String, String),
+) {
+    let convs = verify::all_pages(env, shopper, "/conversations", "conversations").await;
     assert_eq!(convs.len(), 13);
     let native = convs.iter().find(|c| c["id"] == wc_conv.as_str()).unwrap();
     assert_eq!(native["starred"], true);
     assert_eq!(native["message_count"], 2);
     let wc_msgs = verify::all_pages(
-        &env,
+        env,
         shopper,
         &format!("/conversations/{wc_conv}/messages"),
         "messages",
@@ -216,8 +243,10 @@ async fn a_c1_travels_the_whole_path() {
         .map(|c| c["last_message_at"].as_str().unwrap())
         .collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+}
 
-    // figures
+/// The app's and the operators' figures: threads, messages, attachments, rejects.
+async fn the_figures_add_up(env: &TestEnv, shopper: &str) {
     let (s, st) = env.get(shopper, "/check-migration-status").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(st["progress"]["threads_migrated"], 12);
@@ -238,7 +267,6 @@ async fn a_c1_travels_the_whole_path() {
             .unwrap()
             >= 1
     );
-    env.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,7 +5,6 @@
 
 use conversations_sim::model::{BrandSpec, C1Spec, ChannelSpec};
 use migrator_testkit::{verify, TestEnv};
-use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -36,40 +35,75 @@ fn message(shopper: &str, thread: &str, id: &str, at: i64, extra: Value) -> (Str
     ("messages".into(), m)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn contract_breaches_are_rejects_and_the_rest_migrates() {
-    let env = TestEnv::start().await;
-    let sh = "edges";
-    env.create_account(sh, "Edges").await;
-    let at = chrono::Utc::now().timestamp_millis() - 100_000;
-    let spec = C1Spec {
+/// The app starts the C1's migration and it completes; the operators' view of it.
+async fn migrated(env: &TestEnv, sh: &str) -> Value {
+    env.post(sh, "/migrate", None).await;
+    env.wait_status(sh, "completed", Duration::from_secs(60))
+        .await;
+    env.admin_view(sh).await
+}
+
+/// A channel of configs-migration.
+fn channel(id: &str, kind: &str, name: &str) -> ChannelSpec {
+    ChannelSpec {
+        channel_id: id.into(),
+        kind: kind.into(),
+        name: name.into(),
+        address: "+1".into(),
+        settings: json!({}),
+        credentials: json!({}),
+    }
+}
+
+/// A C1 of one brand with `channels` and only raw items (`malformed`) in DynamoDB.
+fn raw_c1(sh: &str, channels: Vec<ChannelSpec>, items: Vec<(String, Value)>) -> C1Spec {
+    C1Spec {
         shopper_id: sh.into(),
         needs_migration: true,
         brands: vec![BrandSpec {
             brand_id: "b1".into(),
             name: "Edges".into(),
             website: None,
-            channels: vec![
-                ChannelSpec {
-                    channel_id: "sms1".into(),
-                    kind: "sms".into(),
-                    name: "SMS".into(),
-                    address: "+1".into(),
-                    settings: json!({}),
-                    credentials: json!({"k": "v"}),
-                },
-                ChannelSpec {
-                    channel_id: "wc1".into(),
-                    kind: "webchat".into(),
-                    name: "Chat".into(),
-                    address: "x".into(),
-                    settings: json!({}),
-                    credentials: json!({}),
-                },
-            ],
+            channels,
         }],
         threads: vec![],
-        malformed: vec![
+        malformed: items,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn contract_breaches_are_rejects_and_the_rest_migrates() {
+    // given a C1 whose items break the contract in every way it allows
+    let env = TestEnv::start().await;
+    let sh = "edges";
+    env.create_account(sh, "Edges").await;
+    let at = chrono::Utc::now().timestamp_millis() - 100_000;
+    env.seed(&breaches(sh, at)).await;
+    // when it is migrated
+    let admin = migrated(&env, sh).await;
+    // then each breach is a reject with its reason and raw item, and the rest migrates
+    let f = &admin["run"]["figures"];
+    assert_eq!(f["rejects"], 6, "m2, dup m1, T3, T4, T5, T6: {admin}");
+    assert_eq!(f["messages_migrated"], 3, "{admin}");
+    assert_eq!(f["threads_migrated"], 2, "{admin}");
+    assert_eq!(f["attachments_failed"], 2, "{admin}");
+    each_breach_is_a_reject_with_its_reason(&env, at).await;
+    the_valid_items_migrate(&env, sh).await;
+    env.shutdown().await;
+}
+
+/// Threads and messages breaking the contract: wrong types, NULLs, unlisted attributes,
+/// defective attachment entries, a message id reused across threads, an unknown channel, a
+/// dangling web chat reference, an unknown status, a starred flag that is text.
+fn breaches(sh: &str, at: i64) -> C1Spec {
+    let sms = ChannelSpec {
+        credentials: json!({"k": "v"}),
+        ..channel("sms1", "sms", "SMS")
+    };
+    raw_c1(
+        sh,
+        vec![sms, channel("wc1", "webchat", "Chat")],
+        vec![
             thread(
                 sh,
                 "T1",
@@ -131,58 +165,46 @@ async fn contract_breaches_are_rejects_and_the_rest_migrates() {
                 json!({"starred": {"S": "yes"}}),
             ),
         ],
+    )
+}
+
+/// Each reject names its cause; the raw item is kept.
+async fn each_breach_is_a_reject_with_its_reason(env: &TestEnv, at: i64) {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use migrator_store::schema::rejects as r;
+    let mut db = env.db().await;
+    let rows: Vec<(String, String, Value)> = r::table
+        .select((r::source_key, r::reason, r::raw))
+        .load(&mut db)
+        .await
+        .unwrap();
+    let reason = |key: &str| {
+        rows.iter()
+            .find(|(k, _, _)| k.contains(key))
+            .map(|(_, r, _)| r.clone())
+            .unwrap_or_else(|| panic!("reject {key} in {rows:?}"))
     };
-    env.seed(&spec).await;
-    env.post(sh, "/migrate", None).await;
-    env.wait_status(sh, "completed", Duration::from_secs(60))
-        .await;
+    assert!(reason("m2").contains("body"));
+    assert!(reason("T3").contains("channel"));
+    assert!(reason("T4").contains("webchat_conversation_id"));
+    assert!(reason("T5").contains("status"));
+    assert!(reason("T6").contains("starred"));
+    assert!(reason(&format!("T2#{:013}#m1", at + 4)).contains("already migrated"));
+    let raw = &rows.iter().find(|(k, _, _)| k.contains("m2")).unwrap().2;
+    assert_eq!(raw["body"]["N"], "5", "the raw item is kept");
+}
 
-    let (_, admin) = env
-        .admin(
-            Method::GET,
-            &format!("/admin/accounts/{sh}/migration"),
-            None,
-        )
-        .await;
-    let f = &admin["run"]["figures"];
-    assert_eq!(f["rejects"], 6, "m2, dup m1, T3, T4, T5, T6: {admin}");
-    assert_eq!(f["messages_migrated"], 3, "{admin}");
-    assert_eq!(f["threads_migrated"], 2, "{admin}");
-    assert_eq!(f["attachments_failed"], 2, "{admin}");
-
-    {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-        use migrator_core::db::schema::rejects as r;
-        let mut db = env.db().await;
-        let rows: Vec<(String, String, Value)> = r::table
-            .select((r::source_key, r::reason, r::raw))
-            .load(&mut db)
-            .await
-            .unwrap();
-        let reason = |key: &str| {
-            rows.iter()
-                .find(|(k, _, _)| k.contains(key))
-                .map(|(_, r, _)| r.clone())
-                .unwrap_or_else(|| panic!("reject {key} in {rows:?}"))
-        };
-        assert!(reason("m2").contains("body"));
-        assert!(reason("T3").contains("channel"));
-        assert!(reason("T4").contains("webchat_conversation_id"));
-        assert!(reason("T5").contains("status"));
-        assert!(reason("T6").contains("starred"));
-        assert!(reason(&format!("T2#{:013}#m1", at + 4)).contains("already migrated"));
-        let raw = &rows.iter().find(|(k, _, _)| k.contains("m2")).unwrap().2;
-        assert_eq!(raw["body"]["N"], "5", "the raw item is kept");
-    }
-
-    let convs = verify::all_pages(&env, sh, "/conversations", "conversations").await;
+/// The valid threads and messages are in the inbox, bodies and metadata as sent, defective
+/// attachments failed.
+async fn the_valid_items_migrate(env: &TestEnv, sh: &str) {
+    let convs = verify::all_pages(env, sh, "/conversations", "conversations").await;
     assert_eq!(convs.len(), 2);
     let t1 = convs.iter().find(|c| c["message_count"] == 3).expect("T1");
     assert_eq!(t1["contact"]["name"], "Ann");
     assert!(t1["subject"].is_null());
     let msgs = verify::all_pages(
-        &env,
+        env,
         sh,
         &format!("/conversations/{}/messages", t1["id"].as_str().unwrap()),
         "messages",
@@ -197,7 +219,6 @@ async fn contract_breaches_are_rejects_and_the_rest_migrates() {
     assert!(atts
         .iter()
         .all(|a| a["status"] == "failed" && a["url"].is_null()));
-    env.shutdown().await;
 }
 
 /// configs-migration listing one channel id twice (in two brands, with different names) and
@@ -208,14 +229,6 @@ async fn a_channel_listed_twice_is_one_channel_the_last_listing_winning() {
     let env = TestEnv::start().await;
     let sh = "twice";
     env.create_account(sh, "Twice").await;
-    let ch = |id: &str, kind: &str, name: &str| ChannelSpec {
-        channel_id: id.into(),
-        kind: kind.into(),
-        name: name.into(),
-        address: "+1".into(),
-        settings: json!({}),
-        credentials: json!({}),
-    };
     let spec = C1Spec {
         shopper_id: sh.into(),
         needs_migration: true,
@@ -225,47 +238,35 @@ async fn a_channel_listed_twice_is_one_channel_the_last_listing_winning() {
                 name: "One".into(),
                 website: None,
                 channels: vec![
-                    ch("sms1", "sms", "First"),
-                    ch("wc1", "webchat", "Chat"),
-                    ch("sms1", "sms", "Second"),
+                    channel("sms1", "sms", "First"),
+                    channel("wc1", "webchat", "Chat"),
+                    channel("sms1", "sms", "Second"),
                 ],
             },
             BrandSpec {
                 brand_id: "b2".into(),
                 name: "Two".into(),
                 website: None,
-                channels: vec![ch("sms1", "sms", "Third"), ch("wc1", "webchat", "Chat")],
+                channels: vec![
+                    channel("sms1", "sms", "Third"),
+                    channel("wc1", "webchat", "Chat"),
+                ],
             },
         ],
         threads: vec![],
         malformed: vec![],
     };
     env.seed(&spec).await;
-    env.post(sh, "/migrate", None).await;
-    env.wait_status(sh, "completed", Duration::from_secs(60))
-        .await;
-    let (_, admin) = env
-        .admin(
-            Method::GET,
-            &format!("/admin/accounts/{sh}/migration"),
-            None,
-        )
-        .await;
+    let admin = migrated(&env, sh).await;
     assert_eq!(admin["run"]["figures"]["channels_migrated"], 2, "{admin}");
     // the verifier reads the listing the same way: no difference
-    let (_, v) = env
-        .admin(
-            Method::POST,
-            &format!("/admin/accounts/{sh}/verify?wait_secs=30"),
-            None,
-        )
-        .await;
+    let (_, v) = env.verify_waiting(sh).await;
     assert_eq!(v["result"], "match", "{v}");
     assert_eq!(v["checked"]["channels"], 2, "{v}");
 
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
-    use migrator_core::db::schema::{brands as b, channel_sources as cs, channels as c};
+    use migrator_store::schema::{brands as b, channel_sources as cs, channels as c};
     let mut db = env.db().await;
     let sms: Vec<(String, String)> = c::table
         .inner_join(b::table.on(b::id.eq(c::brand_id)))
@@ -292,29 +293,31 @@ async fn a_channel_listed_twice_is_one_channel_the_last_listing_winning() {
 /// `last_message_at` and `sent_at`) is a reject naming the attribute, and the verifier agrees.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instants_outside_four_digit_years_are_rejects_and_every_served_time_is_rfc3339() {
-    use migrator_core::source::{EARLIEST_INSTANT_MS as FIRST, LATEST_INSTANT_MS as LAST};
+    // given a C1 with instants at and past both ends of four-digit years
     let env = TestEnv::start().await;
     let sh = "instants";
     env.create_account(sh, "Instants").await;
+    env.seed(&far_instants(sh)).await;
+    // when it is migrated
+    let admin = migrated(&env, sh).await;
+    // then each instant past an end is a reject naming its attribute
+    assert_eq!(admin["run"]["figures"]["rejects"], 4, "{admin}");
+    assert_eq!(admin["run"]["figures"]["messages_migrated"], 2, "{admin}");
+    each_instant_past_an_end_is_a_reject(&env).await;
+    // and every time served is RFC 3339, the ends as they were
+    every_served_time_is_rfc3339(&env, sh).await;
+    env.shutdown().await;
+}
+
+/// A thread created at the first printable instant and last written at the last, two messages
+/// at those instants, and items past either end on each attribute.
+fn far_instants(sh: &str) -> C1Spec {
+    use migrator_core::source::{EARLIEST_INSTANT_MS as FIRST, LATEST_INSTANT_MS as LAST};
     let n = |ms: i64| json!({"N": ms.to_string()});
-    let spec = C1Spec {
-        shopper_id: sh.into(),
-        needs_migration: true,
-        brands: vec![BrandSpec {
-            brand_id: "b1".into(),
-            name: "Instants".into(),
-            website: None,
-            channels: vec![ChannelSpec {
-                channel_id: "sms1".into(),
-                kind: "sms".into(),
-                name: "SMS".into(),
-                address: "+1".into(),
-                settings: json!({}),
-                credentials: json!({}),
-            }],
-        }],
-        threads: vec![],
-        malformed: vec![
+    raw_c1(
+        sh,
+        vec![channel("sms1", "sms", "SMS")],
+        vec![
             thread(
                 sh,
                 "E1",
@@ -344,46 +347,45 @@ async fn instants_outside_four_digit_years_are_rejects_and_every_served_time_is_
                 json!({"created_at": n(FIRST - 1)}),
             ),
         ],
-    };
-    env.seed(&spec).await;
-    env.post(sh, "/migrate", None).await;
-    env.wait_status(sh, "completed", Duration::from_secs(60))
-        .await;
-    let admin = env.admin_view(sh).await;
-    assert_eq!(admin["run"]["figures"]["rejects"], 4, "{admin}");
-    assert_eq!(admin["run"]["figures"]["messages_migrated"], 2, "{admin}");
-    {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-        use migrator_core::db::schema::rejects as r;
-        let mut db = env.db().await;
-        let rows: Vec<(String, String)> = r::table
-            .select((r::source_key, r::reason))
-            .load(&mut db)
-            .await
-            .unwrap();
-        for (key, attr) in [
-            ("#far", "sent_at"),
-            ("#before", "sent_at"),
-            ("E2", "last_message_at"),
-            ("E3", "created_at"),
-        ] {
-            let (_, why) = rows
-                .iter()
-                .find(|(k, _)| k.contains(key))
-                .unwrap_or_else(|| panic!("reject {key} in {rows:?}"));
-            assert!(
-                why.contains(attr) && why.contains("RFC 3339"),
-                "{key}: {why}"
-            );
-        }
+    )
+}
+
+/// The reject of each instant past an end names its attribute and RFC 3339.
+async fn each_instant_past_an_end_is_a_reject(env: &TestEnv) {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use migrator_store::schema::rejects as r;
+    let mut db = env.db().await;
+    let rows: Vec<(String, String)> = r::table
+        .select((r::source_key, r::reason))
+        .load(&mut db)
+        .await
+        .unwrap();
+    for (key, attr) in [
+        ("#far", "sent_at"),
+        ("#before", "sent_at"),
+        ("E2", "last_message_at"),
+        ("E3", "created_at"),
+    ] {
+        let (_, why) = rows
+            .iter()
+            .find(|(k, _)| k.contains(key))
+            .unwrap_or_else(|| panic!("reject {key} in {rows:?}"));
+        assert!(
+            why.contains(attr) && why.contains("RFC 3339"),
+            "{key}: {why}"
+        );
     }
+}
+
+/// Conversations, messages, the status and a verification: every time parses as RFC 3339.
+async fn every_served_time_is_rfc3339(env: &TestEnv, sh: &str) {
     let rfc3339 = |v: &Value| {
         let s = v.as_str().unwrap_or_else(|| panic!("a time: {v}"));
         chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"));
         s.to_string()
     };
-    let convs = verify::all_pages(&env, sh, "/conversations", "conversations").await;
+    let convs = verify::all_pages(env, sh, "/conversations", "conversations").await;
     assert_eq!(convs.len(), 1, "{convs:?}");
     assert_eq!(rfc3339(&convs[0]["created_at"]), "0001-01-01T00:00:00.000Z");
     assert_eq!(
@@ -394,7 +396,7 @@ async fn instants_outside_four_digit_years_are_rejects_and_every_served_time_is_
         "/conversations/{}/messages",
         convs[0]["id"].as_str().unwrap()
     );
-    let msgs = verify::all_pages(&env, sh, &path, "messages").await;
+    let msgs = verify::all_pages(env, sh, &path, "messages").await;
     let sent: Vec<String> = msgs.iter().map(|m| rfc3339(&m["sent_at"])).collect();
     assert_eq!(
         sent,
@@ -402,14 +404,7 @@ async fn instants_outside_four_digit_years_are_rejects_and_every_served_time_is_
     );
     let (_, status) = env.get(sh, "/check-migration-status").await;
     rfc3339(&status["updated_at"]);
-    let (_, v) = env
-        .admin(
-            Method::POST,
-            &format!("/admin/accounts/{sh}/verify?wait_secs=30"),
-            None,
-        )
-        .await;
+    let (_, v) = env.verify_waiting(sh).await;
     assert_eq!(v["result"], "match", "{v}");
     rfc3339(&v["verified_at"]);
-    env.shutdown().await;
 }

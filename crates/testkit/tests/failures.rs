@@ -19,7 +19,7 @@ fn spec(shopper: &str, threads: usize, messages: usize) -> C1Spec {
 async fn runs(env: &TestEnv) -> i64 {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
-    use migrator_core::db::schema::migration_runs as r;
+    use migrator_store::schema::migration_runs as r;
     r::table
         .count()
         .get_result(&mut env.db().await)

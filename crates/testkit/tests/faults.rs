@@ -4,7 +4,7 @@
 
 use conversations_sim::model::{generate, C1Spec, GenOptions};
 use conversations_sim::server::Faults;
-use migrator_core::settings::Settings;
+use migrator_runtime::settings::Settings;
 use migrator_testkit::process::{kill9, spawn_logged_worker, spawn_worker};
 use migrator_testkit::{verify, EnvOptions, TestEnv};
 use reqwest::StatusCode;
@@ -26,16 +26,10 @@ fn tolerant(s: &mut Settings) {
 }
 
 async fn env(tweak: impl FnOnce(&mut Settings)) -> TestEnv {
-    TestEnv::start_with(
-        EnvOptions {
-            workers: 0,
-            ..Default::default()
-        },
-        |s| {
-            tolerant(s);
-            tweak(s);
-        },
-    )
+    TestEnv::start_with(EnvOptions::no_workers(), |s| {
+        tolerant(s);
+        tweak(s);
+    })
     .await
 }
 
@@ -203,7 +197,7 @@ async fn workers_killed_inside_channels_hops_are_replaced_without_waiting_for_th
 async fn leased_channels_runs(env: &TestEnv) -> i64 {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
-    use migrator_core::db::schema::migration_runs as r;
+    use migrator_store::schema::migration_runs as r;
     r::table
         .filter(r::phase.eq("channels"))
         .filter(r::lease_owner.is_not_null())

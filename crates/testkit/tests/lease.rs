@@ -5,13 +5,13 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use migrator_core::db::liveness;
-use migrator_core::db::queries::lease::{fence, lease, LeaseOutcome};
-use migrator_core::db::schema::{accounts, migration_runs};
+use migrator_core::hop::MigrationHop;
 use migrator_core::ids::{AccountId, RunId};
-use migrator_core::queue::MigrationHop;
 use migrator_core::status::{MigrationStatus, Phase};
 use migrator_core::CoreError;
+use migrator_store::liveness;
+use migrator_store::queries::lease::{fence, lease, LeaseOutcome};
+use migrator_store::schema::{accounts, migration_runs};
 use migrator_testkit::{EnvOptions, TestEnv};
 
 fn label(o: &LeaseOutcome) -> &'static str {
@@ -60,11 +60,7 @@ async fn expire(db: &mut diesel_async::AsyncPgConnection, run: RunId) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
-    let env = TestEnv::start_with(opts, |_| {}).await;
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |_| {}).await;
     let _live: Vec<_> = futures::future::join_all(["a", "b", "c"].map(|w| alive(&env, w))).await;
     let (account, run) = started(&env, "lease-1").await;
     let mut db = env.db().await;
@@ -131,6 +127,7 @@ async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
         label(&lease(&mut db, &hop, "c", 30).await.unwrap()),
         "stale"
     );
+    // (back as it was, for the cancelled run's turn)
     set_status(MigrationStatus::Migrating)
         .execute(&mut db)
         .await
@@ -162,11 +159,7 @@ async fn one_owner_at_a_time_and_stale_hops_are_told_apart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_whose_holder_is_gone_is_taken_over_before_it_expires() {
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
-    let env = TestEnv::start_with(opts, |_| {}).await;
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |_| {}).await;
     let (account, run) = started(&env, "lease-2").await;
     let mut db = env.db().await;
     let hop = MigrationHop::first(account, run, Phase::Channels);

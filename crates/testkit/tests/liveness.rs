@@ -7,9 +7,9 @@ use conversations_sim::server::Faults;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use futures::StreamExt;
-use migrator_core::queue::{self, MigrationHop, Publisher};
-use migrator_core::settings::Settings;
 use migrator_core::status::Phase;
+use migrator_queue::{self as queue, MigrationHop, Publisher};
+use migrator_runtime::settings::Settings;
 use migrator_testkit::dynamo_proxy::ProxyFaults;
 use migrator_testkit::{verify, EnvOptions, TestEnv};
 use reqwest::Method;
@@ -34,7 +34,7 @@ async fn proxied(tweak: impl FnOnce(&mut Settings)) -> TestEnv {
 
 /// Hops of `phase` the run's outbox recorded (first hops, continuations, retries excluded).
 async fn recorded_hops(env: &TestEnv, phase: Phase) -> usize {
-    use migrator_core::db::schema::outbox;
+    use migrator_store::schema::outbox;
     let rows: Vec<serde_json::Value> = outbox::table
         .select(outbox::payload)
         .load(&mut env.db().await)
@@ -170,11 +170,7 @@ async fn a_half_open_partition_to_dynamodb_loses_the_lease_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_short_retry_does_not_wait_behind_a_long_one() {
     // no worker: the test consumes the phase queue itself
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
-    let env = TestEnv::start_with(opts, |_| {}).await;
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |_| {}).await;
     let broker = queue::Broker::from_settings(&env.settings.amqp);
     let publisher = Publisher::new(broker.clone());
     let hop = |attempt| MigrationHop {
@@ -273,7 +269,7 @@ async fn a_run_that_keeps_failing_is_parked_until_an_operator_unparks_it() {
     // published outbox rows are pruned by the sweeper
     let start = Instant::now();
     loop {
-        use migrator_core::db::schema::outbox;
+        use migrator_store::schema::outbox;
         let published: i64 = outbox::table
             .filter(outbox::published_at.is_not_null())
             .count()
@@ -336,11 +332,7 @@ async fn attachments_failing_half_the_time_all_end_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hop_no_queue_takes_is_an_error_not_a_silent_loss() {
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
-    let env = TestEnv::start_with(opts, |_| {}).await;
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |_| {}).await;
     let broker = queue::Broker::from_settings(&env.settings.amqp);
     let publisher = Publisher::new(broker.clone());
     let hop = MigrationHop::first(Default::default(), Default::default(), Phase::Channels);

@@ -211,11 +211,7 @@ async fn a_worker_exports_its_hop_spans_to_an_otlp_collector() {
     let handle = server.handle();
     tokio::spawn(server);
 
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
-    let mut env = TestEnv::start_with(opts, |_| {}).await;
+    let mut env = TestEnv::start_with(EnvOptions::no_workers(), |_| {}).await;
     env.settings.telemetry.otlp_endpoint = collector;
     env.add_c1(&spec("traced", 4, 3)).await;
     let mut w = spawn_worker(&env.settings);
@@ -267,10 +263,7 @@ fn promtool_check(text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_api_and_a_worker_expose_their_metrics_as_prometheus_reads_them_on_operators_ports() {
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
+    let opts = EnvOptions::no_workers();
     let port = free_port();
     // operators' endpoints and /metrics on a listener of their own, as in production
     let mut env = TestEnv::start_with(opts, |s| s.api.admin_listen = "127.0.0.1:0".into()).await;

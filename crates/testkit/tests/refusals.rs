@@ -5,7 +5,7 @@
 
 use conversations_sim::model::{generate, C1Spec, GenOptions};
 use conversations_sim::server::Faults;
-use migrator_core::settings::Settings;
+use migrator_runtime::settings::Settings;
 use migrator_testkit::{verify, EnvOptions, TestEnv};
 use reqwest::Method;
 use serde_json::Value;
@@ -106,15 +106,7 @@ async fn a_systemic_refusal_holds_attachments_until_the_media_service_accepts_us
     assert_eq!(v["run"]["figures"]["attachments_failed"], 0, "{v}");
     assert_eq!(v["run"]["figures"]["attachments_stored"], 24, "{v}");
     verify::destination_equals_source(&env, &s, |_| false).await;
-    let text = env
-        .http
-        .get(format!("{}/metrics", env.admin_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = env.metrics().await;
     assert!(
         text.contains(r#"migrator_source_refusals_total{service="media"}"#),
         "refusals are counted"

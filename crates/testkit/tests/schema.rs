@@ -12,12 +12,10 @@ async fn migrations_apply_and_revert_cleanly() {
         .await
         .expect("PostgreSQL must be running (scripts/services.sh)");
     let url = format!("{}/{name}", pg_server());
-    migrator_core::db::check_migrations_reversible(&url)
+    migrator_store::check_migrations_reversible(&url)
         .await
         .expect("up, down, up");
     // idempotent: a second run applies nothing and fails nothing
-    migrator_core::db::run_migrations(&url)
-        .await
-        .expect("re-run");
+    migrator_store::run_migrations(&url).await.expect("re-run");
     drop_database(&name).await.unwrap();
 }

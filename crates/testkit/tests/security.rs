@@ -6,7 +6,7 @@
 use conversations_sim::model::{generate, C1Spec, GenOptions};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use migrator_core::crypto::{Keyring, Sealed};
+use migrator_store::crypto::{Keyring, Sealed};
 use migrator_testkit::hostile::Hostile;
 use migrator_testkit::process::{binary, kill9, peak_rss_kb, spawn_worker};
 use migrator_testkit::{verify, EnvOptions, TestEnv};
@@ -61,10 +61,7 @@ async fn attachments(env: &TestEnv) -> Vec<Value> {
 async fn hostile_media_is_refused_capped_and_served_inert() {
     let elsewhere = Hostile::start("http://127.0.0.1:9/").await;
     let evil = Hostile::start(&format!("{}/stolen", elsewhere.url)).await;
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
+    let opts = EnvOptions::no_workers();
     let evil_origin = evil.url.clone();
     let mut env = TestEnv::start_with(opts, |s| {
         s.media.allowed_origins = vec![s.conversations.base_url.clone(), evil_origin];
@@ -186,21 +183,31 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
+/// Starts `bin` on the checked-in configuration with `env` set (no environment file): it must
+/// refuse, exit 78 (`EX_CONFIG`); returns what it printed on stderr.
+fn refused_start(bin: &str, env: &[(&str, Option<&str>)]) -> String {
+    let mut c = std::process::Command::new(binary(bin));
+    c.current_dir(migrator_testkit::workspace())
+        .env_remove("MIGRATOR_ENV_FILE")
+        .env(
+            "MIGRATOR_CONFIG_DIR",
+            migrator_testkit::workspace().join("config"),
+        );
+    for (k, v) in env {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.output().expect("run");
+    assert_eq!(out.status.code(), Some(78), "{bin} refuses: {out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_production_start_on_development_values_is_refused() {
     for bin in ["migrator-api", "migrator-worker"] {
-        let out = std::process::Command::new(binary(bin))
-            .current_dir(migrator_testkit::workspace())
-            .env("MIGRATOR_ENV", "production")
-            .env_remove("MIGRATOR_ENV_FILE")
-            .env(
-                "MIGRATOR_CONFIG_DIR",
-                migrator_testkit::workspace().join("config"),
-            )
-            .output()
-            .expect("run");
-        assert_eq!(out.status.code(), Some(78), "{bin} refuses: {out:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = refused_start(bin, &[("MIGRATOR_ENV", Some("production"))]);
         for key in [
             "api.jwt_secret",
             "api.admin_jwt_secret",
@@ -223,19 +230,7 @@ async fn development_values_on_a_public_listener_without_the_development_profile
         ("migrator-api", "MIGRATOR__API__ADMIN_LISTEN"),
         ("migrator-worker", "MIGRATOR__WORKER__LISTEN"),
     ] {
-        let out = std::process::Command::new(binary(bin))
-            .current_dir(migrator_testkit::workspace())
-            .env_remove("MIGRATOR_ENV")
-            .env_remove("MIGRATOR_ENV_FILE")
-            .env(listen, "0.0.0.0:0")
-            .env(
-                "MIGRATOR_CONFIG_DIR",
-                migrator_testkit::workspace().join("config"),
-            )
-            .output()
-            .expect("run");
-        assert_eq!(out.status.code(), Some(78), "{bin} refuses: {out:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = refused_start(bin, &[("MIGRATOR_ENV", None), (listen, Some("0.0.0.0:0"))]);
         for key in [
             "api.jwt_secret",
             "api.admin_jwt_secret",
@@ -251,7 +246,7 @@ async fn development_values_on_a_public_listener_without_the_development_profile
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn credentials_are_sealed_for_their_account_and_operator_writes_are_audited() {
-    use migrator_core::db::schema::{accounts as a, channels as c};
+    use migrator_store::schema::{accounts as a, channels as c};
     let env = TestEnv::start().await;
     let s = generate("sealed", &GenOptions::new(2, 2, 5));
     env.add_c1(&s).await;

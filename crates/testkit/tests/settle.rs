@@ -5,22 +5,18 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use migrator_core::db::queries::lease::{lease, LeaseOutcome};
-use migrator_core::db::queries::runs::{settle_failure, Settled};
-use migrator_core::db::schema::{accounts, dead_letters, migration_runs, outbox};
+use migrator_core::hop::MigrationHop;
 use migrator_core::ids::{AccountId, RunId};
-use migrator_core::queue::MigrationHop;
 use migrator_core::settle::{AfterFailure, Failure};
 use migrator_core::status::Phase;
+use migrator_store::queries::lease::{lease, LeaseOutcome};
+use migrator_store::queries::runs::{settle_failure, Settled};
+use migrator_store::schema::{accounts, dead_letters, migration_runs, outbox};
 use migrator_testkit::{EnvOptions, TestEnv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_is_counted_and_recorded_together_and_giving_up_is_one_step() {
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
-    let env = TestEnv::start_with(opts, |_| {}).await;
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |_| {}).await;
     env.create_account("settle-1", "Settle").await;
     env.post("settle-1", "/migrate", None).await;
     let mut db = env.db().await;

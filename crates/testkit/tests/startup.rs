@@ -8,10 +8,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_workers_with_the_default_port_run_side_by_side() {
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
+    let opts = EnvOptions::no_workers();
     // none configured: the first takes 127.0.0.1:9091 (unless another process has it), the
     // second a free port
     let env = TestEnv::start_with(opts, |s| s.worker.listen = String::new()).await;
@@ -48,11 +45,7 @@ async fn two_workers_with_the_default_port_run_side_by_side() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_taken_configured_port_stops_the_start_with_one_line_naming_the_setting() {
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
-    let env = TestEnv::start_with(opts, |_| {}).await;
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |_| {}).await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     for (bin, key, var) in [

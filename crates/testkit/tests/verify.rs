@@ -5,7 +5,7 @@
 //! without changing what the app sees. A permanent source failure fails a verification at its
 //! first try; a transient one holds it back before the next.
 
-use conversations_sim::model::{generate, GenOptions};
+use conversations_sim::model::{generate, C1Spec, GenOptions};
 use conversations_sim::server::Faults;
 use diesel_async::RunQueryDsl;
 use migrator_testkit::process::binary;
@@ -28,7 +28,7 @@ async fn sql(env: &TestEnv, q: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_key() {
-    // pages of 4 items: threads and messages both span pages, in the phases and the verifier
+    // given a migrated C1, its pages of 4 items (threads and messages both span pages)
     let env = TestEnv::start_with(Default::default(), |s| s.dynamodb.page_size = 4).await;
     let spec = generate(
         "verified",
@@ -37,9 +37,33 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
     env.add_c1(&spec).await;
     env.post("verified", "/migrate", None).await;
     env.wait_admin_status("verified", "completed", T).await;
+    // then it was verified by itself, and matches; an operator's request agrees
+    the_automatic_verification_matches(&env, &spec).await;
+    an_operators_request_is_answered_in_time(&env).await;
+    // when the copy is tampered with
+    let expected = tamper(&env, &spec).await;
+    // then an operator asking again from the command line gets each change by its source key
+    let v = verify_from_the_command_line(&env).await;
+    each_tampering_is_reported(&v, &expected);
+    // and operators find it, while the app sees nothing of it
+    let (_, l) = env
+        .admin(
+            reqwest::Method::GET,
+            "/admin/migrations?verification=diff",
+            None,
+        )
+        .await;
+    assert_eq!(l["total_count"], 1, "{l}");
+    let (_, st) = env.get("verified", "/check-migration-status").await;
+    assert_eq!(st["migration_status"], "completed", "{st}");
+    assert_eq!(st["progress"]["percent"], 100, "{st}");
+    env.shutdown().await;
+}
 
-    // verified by itself after the all-messages phase: rejects are not differences
-    let v = finished(&env, "verified").await;
+/// Verified by itself after the all-messages phase: rejects are not differences; every valid
+/// thread and message was checked; the run and the operators' list show it.
+async fn the_automatic_verification_matches(env: &TestEnv, spec: &C1Spec) {
+    let v = finished(env, "verified").await;
     assert_eq!(v["status"], "done", "{v}");
     assert_eq!(v["result"], "match", "{v}");
     assert_eq!(v["requested_by"], "auto", "{v}");
@@ -64,15 +88,18 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
         )
         .await;
     assert_eq!(l["accounts"][0]["shopper_id"], "verified", "{l}");
-    // an operator's own request, answered with the result when it comes in time
-    let (s, v) = verify_waiting(&env, "verified").await;
+}
+
+/// An operator's own request is answered with the result when it comes in time; no request is
+/// held past 30 s.
+async fn an_operators_request_is_answered_in_time(env: &TestEnv) {
+    let (s, v) = env.verify_waiting("verified").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(
         (v["result"].as_str(), v["requested_by"].as_str()),
         (Some("match"), Some("operator")),
         "{v}"
     );
-    // no request is held past 30 s
     let (s, v) = env
         .admin(
             reqwest::Method::POST,
@@ -85,84 +112,93 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
         (400, Some("invalid_wait")),
         "{v}"
     );
+}
 
-    // tamper with the copy
+/// Runs `q`, which must change exactly one row.
+async fn change_one(env: &TestEnv, q: &str) {
+    assert_eq!(sql(env, q).await, 1, "{q}");
+}
+
+/// Tampers with the copy in Postgres: a message deleted, a body changed, a star flipped on a
+/// thread's second page, a thread's star flipped, a thread deleted, a message and a thread
+/// planted. Returns each difference the verifier must report: (kind, source key).
+async fn tamper(env: &TestEnv, spec: &C1Spec) -> Vec<(String, String)> {
     let t0 = &spec.threads[0];
     let (t1, t2, t3) = (&spec.threads[1], &spec.threads[2], &spec.threads[3]);
     let deleted = t0.messages[1].clone();
     let changed = t1.messages[0].clone();
     let changed_later = t1.messages[5].clone(); // on the thread's second page
-    let n = sql(
-        &env,
+    let m = |id: &str| format!("WHERE source_id = '{id}'");
+    change_one(
+        env,
+        &format!("DELETE FROM messages {}", m(&deleted.message_id)),
+    )
+    .await;
+    change_one(
+        env,
         &format!(
-            "DELETE FROM messages WHERE source_id = '{}'",
-            deleted.message_id
+            "UPDATE messages SET body = convert_to('tampered', 'UTF8') {}",
+            m(&changed.message_id)
         ),
     )
     .await;
-    assert_eq!(n, 1);
-    let n = sql(
-        &env,
+    change_one(
+        env,
         &format!(
-            "UPDATE messages SET body = convert_to('tampered', 'UTF8') WHERE source_id = '{}'",
-            changed.message_id
+            "UPDATE messages SET starred = NOT starred {}",
+            m(&changed_later.message_id)
         ),
     )
     .await;
-    assert_eq!(n, 1);
-    let n = sql(
-        &env,
+    change_one(
+        env,
         &format!(
-            "UPDATE messages SET starred = NOT starred WHERE source_id = '{}'",
-            changed_later.message_id
+            "UPDATE conversations SET starred = NOT starred {}",
+            m(&t2.thread_id)
         ),
     )
     .await;
-    assert_eq!(n, 1);
-    let n = sql(
-        &env,
-        &format!(
-            "UPDATE conversations SET starred = NOT starred WHERE source_id = '{}'",
-            t2.thread_id
-        ),
+    change_one(
+        env,
+        &format!("DELETE FROM conversations {}", m(&t3.thread_id)),
     )
     .await;
-    assert_eq!(n, 1);
-    let n = sql(
-        &env,
-        &format!(
-            "DELETE FROM conversations WHERE source_id = '{}'",
-            t3.thread_id
-        ),
-    )
-    .await;
-    assert_eq!(n, 1);
-    let n = sql(
-        &env,
+    change_one(
+        env,
         &format!(
             "INSERT INTO messages (id, account_id, conversation_id, source_id, source_sort, \
                                    direction, body, sent_at) \
              SELECT gen_random_uuid(), account_id, conversation_id, 'planted', 'zz', 'inbound', \
-                    NULL, now() FROM messages WHERE source_id = '{}'",
-            t1.messages[1].message_id
+                    NULL, now() FROM messages {}",
+            m(&t1.messages[1].message_id)
         ),
     )
     .await;
-    assert_eq!(n, 1);
-    let n = sql(
-        &env,
+    change_one(
+        env,
         &format!(
             "INSERT INTO conversations (id, account_id, channel_id, source_id, status, \
                                         created_at, last_message_at) \
              SELECT gen_random_uuid(), account_id, channel_id, 'planted-thread', status, \
-                    created_at, last_message_at FROM conversations WHERE source_id = '{}'",
-            t1.thread_id
+                    created_at, last_message_at FROM conversations {}",
+            m(&t1.thread_id)
         ),
     )
     .await;
-    assert_eq!(n, 1);
+    let key = |t: &str, m: &conversations_sim::model::MessageSpec| format!("{t}#{}", m.sort_key());
+    vec![
+        ("missing_message".into(), key(&t0.thread_id, &deleted)),
+        ("changed_message".into(), key(&t1.thread_id, &changed)),
+        ("changed_message".into(), key(&t1.thread_id, &changed_later)),
+        ("changed_thread".into(), t2.thread_id.clone()),
+        ("missing_thread".into(), t3.thread_id.clone()),
+        ("extra_message".into(), format!("{}#planted", t1.thread_id)),
+        ("extra_thread".into(), "planted-thread".into()),
+    ]
+}
 
-    // an operator asks again, from the command line, and waits for the result
+/// `migratorctl verify verified`: asks again and waits for the result.
+async fn verify_from_the_command_line(env: &TestEnv) -> Value {
     let out = Command::new(binary("migratorctl"))
         .args(["verify", "verified", "--timeout", "2m"])
         .env("MIGRATOR_ADMIN_URL", &env.admin_url)
@@ -175,12 +211,16 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The result is a diff naming each expected difference by its source key, and nothing else;
+/// a changed message's detail names its body, a changed thread's its star.
+fn each_tampering_is_reported(v: &Value, expected: &[(String, String)]) {
     assert_eq!(v["status"], "done", "{v}");
     assert_eq!(v["result"], "diff", "{v}");
-    let diffs: Vec<(String, String)> = v["diffs"]
-        .as_array()
-        .unwrap()
+    let listed = v["diffs"].as_array().unwrap();
+    let diffs: Vec<(String, String)> = listed
         .iter()
         .map(|d| {
             (
@@ -189,59 +229,18 @@ async fn an_untouched_copy_matches_and_each_tampering_is_reported_by_its_source_
             )
         })
         .collect();
-    let key = |t: &str, m: &conversations_sim::model::MessageSpec| format!("{t}#{}", m.sort_key());
-    for want in [
-        ("missing_message".to_string(), key(&t0.thread_id, &deleted)),
-        ("changed_message".to_string(), key(&t1.thread_id, &changed)),
-        (
-            "changed_message".to_string(),
-            key(&t1.thread_id, &changed_later),
-        ),
-        ("changed_thread".to_string(), t2.thread_id.clone()),
-        ("missing_thread".to_string(), t3.thread_id.clone()),
-        (
-            "extra_message".to_string(),
-            format!("{}#planted", t1.thread_id),
-        ),
-        ("extra_thread".to_string(), "planted-thread".to_string()),
-    ] {
-        assert!(diffs.contains(&want), "{want:?} reported: {diffs:?}");
+    for want in expected {
+        assert!(diffs.contains(want), "{want:?} reported: {diffs:?}");
     }
     assert_eq!(v["diff_count"], 7, "nothing else differs: {diffs:?}");
-    let changed_detail = v["diffs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["kind"] == "changed_message")
-        .unwrap()["detail"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(changed_detail.starts_with("body:"), "{changed_detail}");
-    let starred = v["diffs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["kind"] == "changed_thread")
-        .unwrap();
-    assert!(
-        starred["detail"].as_str().unwrap().starts_with("starred:"),
-        "{starred}"
-    );
-
-    // operators find it; the app sees nothing of it
-    let (_, l) = env
-        .admin(
-            reqwest::Method::GET,
-            "/admin/migrations?verification=diff",
-            None,
-        )
-        .await;
-    assert_eq!(l["total_count"], 1, "{l}");
-    let (_, st) = env.get("verified", "/check-migration-status").await;
-    assert_eq!(st["migration_status"], "completed", "{st}");
-    assert_eq!(st["progress"]["percent"], 100, "{st}");
-    env.shutdown().await;
+    let detail = |kind: &str| {
+        listed.iter().find(|d| d["kind"] == kind).unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(detail("changed_message").starts_with("body:"), "{v}");
+    assert!(detail("changed_thread").starts_with("starred:"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -264,12 +263,6 @@ async fn nothing_to_verify_before_a_migration() {
     env.shutdown().await;
 }
 
-/// `POST …/verify?wait_secs=30` as the operator.
-async fn verify_waiting(env: &TestEnv, shopper: &str) -> (reqwest::StatusCode, Value) {
-    let path = format!("/admin/accounts/{shopper}/verify?wait_secs=30");
-    env.admin(reqwest::Method::POST, &path, None).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_permanent_source_failure_fails_a_verification_at_once_a_transient_one_waits() {
     let env = TestEnv::start_with(Default::default(), |s| {
@@ -290,7 +283,7 @@ async fn a_permanent_source_failure_fails_a_verification_at_once_a_transient_one
         ..Default::default()
     })
     .await;
-    let (s, v) = verify_waiting(&env, "flaky").await;
+    let (s, v) = env.verify_waiting("flaky").await;
     assert_eq!(
         (s.as_u16(), v["status"].as_str()),
         (200, Some("failed")),
@@ -344,7 +337,7 @@ async fn a_permanent_source_failure_fails_a_verification_at_once_a_transient_one
         "held back {ahead}: {held}"
     );
     // the operator asking again does not wait for it: tried now, and it matches
-    let (s, v) = verify_waiting(&env, "flaky").await;
+    let (s, v) = env.verify_waiting("flaky").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["verification_id"], held["verification_id"], "{v}");
     assert_eq!(

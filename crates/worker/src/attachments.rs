@@ -13,10 +13,11 @@
 use crate::context::Ctx;
 use crate::refusals::Service;
 use chrono::Utc;
-use migrator_core::db::queries::attachments::{self, Due, Settle};
-use migrator_core::db::queries::runs;
 use migrator_core::ids::AccountId;
-use migrator_core::retry::Backoff;
+use migrator_runtime::settings::MediaSettings;
+use migrator_source::media::MediaFailure;
+use migrator_store::queries::attachments::{self, Due, Settle};
+use migrator_store::queries::runs;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -148,33 +149,24 @@ async fn fetch(ctx: &Ctx, due: Due) {
         ),
         _ => f.reason(),
     });
-    let refused_again = Utc::now() + chrono::Duration::seconds(m.refused_retry_secs as i64);
+    let reason = reason.as_deref().unwrap_or_default();
     let outcome = match &res {
         Ok(f) => Settle::Stored {
             blob_key: &key,
             size: f.size as i64,
             content_type: f.content_type.as_deref(),
         },
-        Err(f) if f.refused && (systemic || due.refusals < 1) => Settle::Refused {
-            reason: reason.as_deref().unwrap_or_default(),
-            at: refused_again,
-            counted: !systemic,
-        },
-        Err(f) if f.transient && attempts < m.max_attempts as i32 => {
-            let wait = Backoff {
-                base_ms: m.retry_base_secs.saturating_mul(1000),
-                max_ms: m.retry_max_secs.saturating_mul(1000),
-                retries: 0,
-            }
-            .delay(attempts.max(1) as u32);
-            Settle::Retry {
-                reason: reason.as_deref().unwrap_or_default(),
-                at: chrono::Utc::now() + wait,
-            }
-        }
-        Err(f) => Settle::Failed {
-            code: if f.transient { "unavailable" } else { f.code },
-            reason: reason.as_deref().unwrap_or_default(),
+        Err(f) => match after_failure(f, attempts, due.refusals, systemic, m) {
+            AfterFailure::Refused { after, counted } => Settle::Refused {
+                reason,
+                at: Utc::now() + after,
+                counted,
+            },
+            AfterFailure::Retry { after } => Settle::Retry {
+                reason,
+                at: Utc::now() + after,
+            },
+            AfterFailure::Failed { code } => Settle::Failed { code, reason },
         },
     };
     let label = match outcome {
@@ -206,9 +198,113 @@ async fn fetch(ctx: &Ctx, due: Due) {
     }
 }
 
+/// What a failed download leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterFailure {
+    /// Pending after a refusal of our cert JWT, tried again `after`; `counted` against the
+    /// attachment unless refusals are systemic.
+    Refused {
+        after: std::time::Duration,
+        counted: bool,
+    },
+    /// Pending after a transient failure, tried again `after`.
+    Retry { after: std::time::Duration },
+    /// Final, with the code the app sees.
+    Failed { code: &'static str },
+}
+
+/// What follows failure `f` of an attachment tried `attempts` times in all and refused
+/// `refusals` times before (counted ones), refusals being `systemic` or not (see the module's
+/// top): decided from these alone.
+fn after_failure(
+    f: &MediaFailure,
+    attempts: i32,
+    refusals: i32,
+    systemic: bool,
+    m: &MediaSettings,
+) -> AfterFailure {
+    let refused_again = std::time::Duration::from_secs(m.refused_retry_secs);
+    match f {
+        f if f.refused && (systemic || refusals < 1) => AfterFailure::Refused {
+            after: refused_again,
+            counted: !systemic,
+        },
+        f if f.transient && attempts < m.max_attempts as i32 => AfterFailure::Retry {
+            after: m.retry_backoff().delay(attempts.max(1) as u32),
+        },
+        f => AfterFailure::Failed {
+            code: if f.transient { "unavailable" } else { f.code },
+        },
+    }
+}
+
 fn at_of(s: &Settle<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
     match s {
         Settle::Retry { at, .. } | Settle::Refused { at, .. } => Some(*at),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn media() -> MediaSettings {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+        let mut m = migrator_runtime::settings::Settings::load_from(std::path::Path::new(dir))
+            .expect("config/default.toml")
+            .media;
+        m.max_attempts = 3;
+        m.refused_retry_secs = 60;
+        m
+    }
+
+    #[test]
+    fn a_refusal_waits_once_then_fails_unless_refusals_are_systemic() {
+        let (m, refused) = (media(), MediaFailure::refused(401));
+        let wait = Duration::from_secs(60);
+        assert_eq!(
+            after_failure(&refused, 2, 0, false, &m),
+            AfterFailure::Refused {
+                after: wait,
+                counted: true
+            }
+        );
+        assert_eq!(
+            after_failure(&refused, 4, 1, false, &m),
+            AfterFailure::Failed { code: "forbidden" }
+        );
+        for refusals in [0, 1, 7] {
+            assert_eq!(
+                after_failure(&refused, 40, refusals, true, &m),
+                AfterFailure::Refused {
+                    after: wait,
+                    counted: false
+                },
+                "held, uncounted, however often refused before"
+            );
+        }
+    }
+
+    #[test]
+    fn a_transient_failure_is_retried_until_the_attempts_are_used_and_others_are_final() {
+        let m = media();
+        let flaky = MediaFailure::transient("503".into());
+        assert!(matches!(
+            after_failure(&flaky, 2, 0, true, &m),
+            AfterFailure::Retry { .. }
+        ));
+        assert_eq!(
+            after_failure(&flaky, 3, 0, false, &m),
+            AfterFailure::Failed {
+                code: "unavailable"
+            }
+        );
+        let gone = MediaFailure::fatal("not_found", "404".into());
+        assert_eq!(
+            after_failure(&gone, 1, 0, true, &m),
+            AfterFailure::Failed { code: "not_found" }
+        );
     }
 }

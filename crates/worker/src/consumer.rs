@@ -3,7 +3,7 @@
 //! just opened the app gets a channels slot even while every all-messages slot is busy with
 //! another C1's history. Reconnects after broker trouble; on shutdown it stops taking hops and
 //! lets the ones in hand finish; while operators pause the fleet, or while this worker does not
-//! hold its liveness lock ([`migrator_core::db::liveness`]), it takes none. It knows no phase's
+//! hold its liveness lock ([`migrator_store::liveness`]), it takes none. It knows no phase's
 //! details: [`crate::hop`] runs each delivery.
 
 use crate::context::Ctx;
@@ -11,9 +11,8 @@ use futures::stream::{self, StreamExt};
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, Consumer};
-use migrator_core::queue::{self, QueueError};
-use migrator_core::retry::Backoff;
 use migrator_core::status::Phase;
+use migrator_queue::{self as queue, QueueError};
 use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
 
@@ -24,11 +23,42 @@ struct Slots {
     free: Arc<Semaphore>,
 }
 
-/// Consumes hops until `shutdown` flips; reconnects after broker trouble. In-flight hops are
-/// finished before this returns.
-pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
-    let w = &ctx.settings.worker;
-    let slots: Vec<Slots> = [
+/// What the loop watches: the stop, the fleet's pause, this worker's liveness.
+struct Signals {
+    shutdown: watch::Receiver<bool>,
+    paused: watch::Receiver<bool>,
+    alive: watch::Receiver<bool>,
+}
+
+impl Signals {
+    /// Hops may be taken: not paused, liveness held.
+    fn may_consume(&mut self) -> bool {
+        let (paused, alive) = (
+            *self.paused.borrow_and_update(),
+            *self.alive.borrow_and_update(),
+        );
+        match (paused, alive) {
+            (true, _) => tracing::info!("fleet paused by an operator: taking no hops"),
+            // whoever finds our leases without our liveness lock takes them over
+            (_, false) => tracing::info!("liveness lock not held: taking no hops"),
+            _ => return true,
+        }
+        false
+    }
+
+    /// Waits until one of them changes.
+    async fn changed(&mut self) {
+        tokio::select! {
+            _ = self.paused.changed() => {}
+            _ = self.alive.changed() => {}
+            _ = self.shutdown.changed() => {}
+        }
+    }
+}
+
+/// A phase's slots sized from the settings.
+fn slots(w: &migrator_runtime::settings::WorkerSettings) -> Vec<Slots> {
+    [
         (Phase::Channels, w.channels_concurrency),
         (Phase::RecentMessages, w.recent_concurrency),
         (Phase::AllMessages, w.concurrency),
@@ -42,40 +72,33 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             free: Arc::new(Semaphore::new(size as usize)),
         }
     })
-    .collect();
+    .collect()
+}
+
+/// Consumes hops until `shutdown` flips; reconnects after broker trouble. In-flight hops are
+/// finished before this returns.
+pub async fn run(ctx: Ctx, shutdown: watch::Receiver<bool>) {
+    let slots = slots(&ctx.settings.worker);
+    let mut signals = Signals {
+        shutdown,
+        paused: ctx.steering.paused(),
+        alive: ctx.alive.clone(),
+    };
     let mut reconnects = 0u32;
-    let mut paused = ctx.steering.paused();
-    let mut alive = ctx.alive.clone();
-    while !*shutdown.borrow() {
-        let (is_paused, is_alive) = (*paused.borrow_and_update(), *alive.borrow_and_update());
-        if is_paused || !is_alive {
-            if is_paused {
-                tracing::info!("fleet paused by an operator: taking no hops");
-            } else {
-                // whoever finds our leases without our liveness lock takes them over
-                tracing::info!("liveness lock not held: taking no hops");
-            }
-            tokio::select! {
-                _ = paused.changed() => {}
-                _ = alive.changed() => {}
-                _ = shutdown.changed() => {}
-            }
+    while !*signals.shutdown.borrow() {
+        if !signals.may_consume() {
+            signals.changed().await;
             continue;
         }
         let (conn, channels, consumers) = match open(&ctx, &slots).await {
             Ok(s) => s,
             Err(e) => {
                 reconnects += 1;
-                let d = Backoff {
-                    base_ms: 200,
-                    max_ms: 5_000,
-                    retries: 0,
-                }
-                .delay(reconnects);
+                let d = queue::RECONNECT.delay(reconnects);
                 tracing::warn!(error = %e, "broker unavailable; retrying in {d:?}");
                 tokio::select! {
                     _ = tokio::time::sleep(d) => {}
-                    _ = shutdown.changed() => {}
+                    _ = signals.shutdown.changed() => {}
                 }
                 continue;
             }
@@ -89,48 +112,72 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
                 .enumerate()
                 .map(|(i, c)| c.map(move |d| (i, d)).boxed()),
         );
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                // paused, or no longer alive to the fleet: stop consuming; hops not yet taken
-                // go back to their queues
-                Ok(()) = paused.changed() => if *paused.borrow() { break },
-                Ok(()) = alive.changed() => if !*alive.borrow() { break },
-                next = deliveries.next() => match next {
-                    Some((i, Ok(delivery))) => {
-                        // prefetch = slots, so a slot is free for every delivery
-                        let permit = slots[i].free.clone().acquire_owned().await.expect("open");
-                        let ctx = ctx.clone();
-                        tokio::spawn(async move {
-                            crate::hop::handle(&ctx, delivery).await;
-                            drop(permit);
-                        });
-                    }
-                    Some((_, Err(e))) => {
-                        tracing::warn!(error = %e, "consumer stream failed; reconnecting");
-                        break;
-                    }
-                    None => break,
-                },
-            }
-        }
-        // stop taking hops: cancelled first, so the broker sends no delivery to a closing
-        // channel (lapin fails the whole connection on one); those it sent meanwhile are never
-        // acked and go back to their queues. The hops in hand finish and ack on their channels.
-        let t = ctx.publisher.broker().timeout;
-        for (ch, tag) in channels.iter().zip(&tags) {
-            let cancel = ch.basic_cancel(tag, BasicCancelOptions::default());
-            let _ = queue::bounded(t, "cancel", cancel).await;
-        }
-        drop(deliveries);
-        for s in &slots {
-            let _all = s.free.acquire_many(s.size).await.expect("open");
-        }
-        // the connection's close closes its channels; closing each first raced lapin's own
-        // bookkeeping (a channel removed twice is a connection error to it)
-        let _ = queue::bounded(t, "connection close", conn.close(200, "bye")).await;
-        drop(channels);
+        consume(&ctx, &slots, &mut deliveries, &mut signals).await;
+        // the consumers are dropped only once cancelled: a consumer dropped first sends its own
+        // cancel in the background, racing the connection's close
+        stop_consuming(&ctx, &slots, conn, channels, &tags, deliveries).await;
     }
+}
+
+/// Deliveries of every phase's consumer, with the index of its slots.
+type Deliveries = stream::SelectAll<
+    futures::stream::BoxStream<'static, (usize, Result<lapin::message::Delivery, lapin::Error>)>,
+>;
+
+/// Hands each delivery to a task of its phase's slots until the worker stops, pauses, loses
+/// its liveness, or the broker fails the stream.
+async fn consume(ctx: &Ctx, slots: &[Slots], deliveries: &mut Deliveries, signals: &mut Signals) {
+    loop {
+        tokio::select! {
+            _ = signals.shutdown.changed() => return,
+            // paused, or no longer alive to the fleet: stop consuming; hops not yet taken
+            // go back to their queues
+            Ok(()) = signals.paused.changed() => if *signals.paused.borrow() { return },
+            Ok(()) = signals.alive.changed() => if !*signals.alive.borrow() { return },
+            next = deliveries.next() => match next {
+                Some((i, Ok(delivery))) => {
+                    // prefetch = slots, so a slot is free for every delivery
+                    let permit = slots[i].free.clone().acquire_owned().await.expect("open");
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        crate::hop::handle(&ctx, delivery).await;
+                        drop(permit);
+                    });
+                }
+                Some((_, Err(e))) => {
+                    tracing::warn!(error = %e, "consumer stream failed; reconnecting");
+                    return;
+                }
+                None => return,
+            },
+        }
+    }
+}
+
+/// Stops taking hops: the consumers cancelled first, so the broker sends no delivery to a
+/// closing channel (lapin fails the whole connection on one; those it sent meanwhile are never
+/// acked and go back to their queues); the hops in hand finish and ack on their channels; then
+/// the connection closes whole (closing each channel first raced lapin's own bookkeeping: a
+/// channel removed twice is a connection error to it).
+async fn stop_consuming(
+    ctx: &Ctx,
+    slots: &[Slots],
+    conn: Connection,
+    channels: Vec<Channel>,
+    tags: &[String],
+    deliveries: Deliveries,
+) {
+    let t = ctx.publisher.broker().timeout;
+    for (ch, tag) in channels.iter().zip(tags) {
+        let cancel = ch.basic_cancel(tag, BasicCancelOptions::default());
+        let _ = queue::bounded(t, "cancel", cancel).await;
+    }
+    drop(deliveries);
+    for s in slots {
+        let _all = s.free.acquire_many(s.size).await.expect("open");
+    }
+    let _ = queue::bounded(t, "connection close", conn.close(200, "bye")).await;
+    drop(channels);
 }
 
 /// A connection with one consuming channel per phase.

@@ -1,17 +1,15 @@
 //! Everything a hop needs, built once per worker process from the settings.
 
-use crate::sources::dynamo::DynamoSource;
-use crate::sources::media::{allowed_origins, MediaClient};
 use crate::steering::Steering;
-use anyhow::Context as _;
-use migrator_core::blob::{BlobStore, FsBlobStore};
-use migrator_core::conversations::ConversationsClient;
-use migrator_core::crypto::Keyring;
-use migrator_core::db::{self, DbConn, DbPool};
-use migrator_core::queue::{Broker, Publisher};
-use migrator_core::settings::Settings;
+use migrator_core::blob::BlobStore;
+use migrator_queue::{Broker, Publisher};
+use migrator_runtime::settings::Settings;
+use migrator_source::media::MediaClient;
+use migrator_source::{RateLimits, Sources};
+use migrator_store::blob::FsBlobStore;
+use migrator_store::crypto::Keyring;
+use migrator_store::{self as db, DbConn, DbPool};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// Shared, cheap to clone.
@@ -23,10 +21,8 @@ pub struct Ctx {
     pub pool: DbPool,
     /// Hop publisher (confirms).
     pub publisher: Arc<Publisher>,
-    /// Conversations REST.
-    pub conversations: ConversationsClient,
-    /// Conversations DynamoDB.
-    pub dynamo: DynamoSource,
+    /// Conversations: REST and DynamoDB.
+    pub sources: Sources,
     /// Media service.
     pub media: MediaClient,
     /// Attachment storage.
@@ -45,43 +41,17 @@ pub struct Ctx {
 impl Ctx {
     /// Builds the context (no network calls; connections open lazily).
     pub async fn new(settings: Settings) -> anyhow::Result<Self> {
-        let w = &settings.worker;
-        let backoff = w.call_backoff();
-        let pem = std::fs::read(&settings.media.signing_key_path).with_context(|| {
-            format!(
-                "reading media signing key {}",
-                settings.media.signing_key_path.display()
-            )
-        })?;
         let steering = Arc::new(Steering::new(settings.media.refusal_threshold));
         let (alive_tx, alive) = watch::channel(false);
+        let limits = RateLimits {
+            reads: steering.reads.clone(),
+            rest: steering.rest.clone(),
+        };
         let ctx = Self {
             pool: db::pool(&settings.database)?,
             publisher: Arc::new(Publisher::new(Broker::from_settings(&settings.amqp))),
-            conversations: ConversationsClient::new(
-                &settings.conversations.base_url,
-                settings.conversations.token.clone(),
-                Duration::from_millis(settings.conversations.timeout_ms),
-                backoff,
-            )
-            .with_limiter(steering.rest.clone())
-            .with_max_body(settings.conversations.max_body_bytes),
-            dynamo: DynamoSource::new(
-                &settings.dynamodb,
-                &settings.sts,
-                w.max_call_retries,
-                steering.reads.clone(),
-            )
-            .await,
-            media: MediaClient::new(
-                &pem,
-                &settings.media,
-                allowed_origins(
-                    &settings.media.allowed_origins,
-                    &settings.conversations.base_url,
-                )?,
-                backoff,
-            )?,
+            sources: Sources::from_settings(&settings, limits).await,
+            media: MediaClient::from_settings(&settings, settings.worker.call_backoff())?,
             blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
             secrets: Keyring::from_settings(&settings.crypto)?,
             worker_id: format!(
@@ -98,9 +68,9 @@ impl Ctx {
         Ok(ctx)
     }
 
-    /// Holds this worker's liveness lock until `stop` flips ([`migrator_core::db::liveness`]).
+    /// Holds this worker's liveness lock until `stop` flips ([`migrator_store::liveness`]).
     pub async fn hold_liveness(&self, stop: watch::Receiver<bool>) {
-        migrator_core::db::liveness::hold(
+        migrator_store::liveness::hold(
             self.settings.database.clone(),
             self.worker_id.clone(),
             &self.alive_tx,
@@ -110,7 +80,7 @@ impl Ctx {
     }
 
     /// A pooled connection.
-    pub async fn conn(&self) -> Result<DbConn, crate::error::HopError> {
+    pub async fn conn(&self) -> Result<DbConn, crate::error::WorkError> {
         Ok(db::conn(&self.pool).await?)
     }
 }

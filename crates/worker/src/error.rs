@@ -1,11 +1,12 @@
-//! How a hop can fail, as the consumer loop needs to know it.
+//! How work against the source and the store fails — a hop, a verification — as far as
+//! retrying it is concerned.
 
-use migrator_core::conversations::SourceError;
 use migrator_core::CoreError;
+use migrator_source::conversations::SourceError;
 
-/// A hop's failure.
+/// A failure of a hop or a verification.
 #[derive(Debug, thiserror::Error)]
-pub enum HopError {
+pub enum WorkError {
     /// Worth another attempt later (5xx, timeouts, throttling, database or broker hiccups).
     #[error("transient: {0}")]
     Transient(String),
@@ -25,27 +26,27 @@ pub enum HopError {
     LeaseLost,
 }
 
-impl From<CoreError> for HopError {
+impl From<CoreError> for WorkError {
     fn from(e: CoreError) -> Self {
         match e {
             // the run moved on under us (superseded, taken over, or its status changed)
-            CoreError::LeaseLost | CoreError::Transition(_) => HopError::LeaseLost,
-            e if e.is_transient() => HopError::Transient(e.to_string()),
-            e => HopError::Permanent(e.to_string()),
+            CoreError::LeaseLost | CoreError::Transition(_) => WorkError::LeaseLost,
+            e if e.is_transient() => WorkError::Transient(e.to_string()),
+            e => WorkError::Permanent(e.to_string()),
         }
     }
 }
 
-impl From<SourceError> for HopError {
+impl From<SourceError> for WorkError {
     fn from(e: SourceError) -> Self {
         match e {
-            SourceError::Transient(m) => HopError::Transient(m),
-            SourceError::Permanent(m) => HopError::Permanent(m),
-            SourceError::Throttled(m) => HopError::Throttled(m),
-            SourceError::Refused(m) => HopError::Refused(m),
+            SourceError::Transient(m) => WorkError::Transient(m),
+            SourceError::Permanent(m) => WorkError::Permanent(m),
+            SourceError::Throttled(m) => WorkError::Throttled(m),
+            SourceError::Refused(m) => WorkError::Refused(m),
         }
     }
 }
 
-/// Result of a hop step.
-pub type HopResult<T> = Result<T, HopError>;
+/// Result of a step of a hop or a verification.
+pub type WorkResult<T> = Result<T, WorkError>;

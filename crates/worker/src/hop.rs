@@ -8,19 +8,19 @@
 //! off by the watchdog. The heartbeat ends with the hop however it ends, panics included.
 
 use crate::context::Ctx;
-use crate::error::HopError;
-use crate::phases::{self, Budget, Job};
+use crate::error::WorkError;
+use crate::phases::{self, Budget, LeasedHop};
 use crate::refusals::Service;
 use futures::FutureExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
-use migrator_core::db::queries::runs::{self, Settled};
-use migrator_core::db::queries::{dead_letters, lease};
+use migrator_core::hop::MigrationHop;
 use migrator_core::metrics::{
     DEAD_LETTERS, HOPS_FINISHED, HOPS_IN_FLIGHT, HOPS_STARTED, HOP_DURATION, LEASE_LOSSES,
 };
-use migrator_core::queue::MigrationHop;
 use migrator_core::settle::Failure;
+use migrator_store::queries::runs::{self, Settled};
+use migrator_store::queries::{dead_letters, lease};
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -84,8 +84,8 @@ async fn unreadable(ctx: &Ctx, delivery: Delivery, error: &str) {
 struct Heartbeat(JoinHandle<()>);
 
 impl Heartbeat {
-    fn start(ctx: &Ctx, job: &Job) -> Self {
-        let (ctx, owner, run_id) = (ctx.clone(), job.owner.clone(), job.hop.run_id);
+    fn start(ctx: &Ctx, leased: &LeasedHop) -> Self {
+        let (ctx, owner, run_id) = (ctx.clone(), leased.owner.clone(), leased.hop.run_id);
         let ttl = ctx.settings.worker.lease_secs;
         let every = Duration::from_millis((ttl.max(3) as u64 * 1000) / 3);
         Self(tokio::spawn(async move {
@@ -115,7 +115,7 @@ const REDELIVERED_LOOKS: u32 = 3;
 const REDELIVERED_WAIT: Duration = Duration::from_millis(500);
 
 /// Runs one hop; `Err` only when the outcome could not be recorded (the delivery is requeued).
-async fn run(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), HopError> {
+async fn run(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), WorkError> {
     let w = &ctx.settings.worker;
     // unique per delivery: a hop delivered twice (the relay and the immediate publish) must
     // not pass for its own twin at the lease
@@ -150,7 +150,7 @@ async fn run(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), Hop
     metrics::counter!(HOPS_STARTED, "phase" => hop.phase.as_str()).increment(1);
     let _in_flight = InFlight::new(hop.phase);
     let started = Instant::now();
-    let job = Job {
+    let leased = LeasedHop {
         hop: hop.clone(),
         run: *run,
         shopper_id,
@@ -162,16 +162,16 @@ async fn run(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), Hop
     };
     tracing::info!("hop started");
     let result = {
-        let _heartbeat = Heartbeat::start(ctx, &job);
-        let watchdog = job.budget.deadline + Duration::from_secs(w.lease_secs.max(1) as u64);
-        let work = AssertUnwindSafe(phases::run(ctx, &job)).catch_unwind();
+        let _heartbeat = Heartbeat::start(ctx, &leased);
+        let watchdog = leased.budget.deadline + Duration::from_secs(w.lease_secs.max(1) as u64);
+        let work = AssertUnwindSafe(phases::run(ctx, &leased)).catch_unwind();
         match tokio::time::timeout_at(watchdog, work).await {
             Ok(Ok(r)) => r,
-            Ok(Err(panic)) => Err(HopError::Transient(format!(
+            Ok(Err(panic)) => Err(WorkError::Transient(format!(
                 "hop panicked: {}",
                 panic_text(&panic)
             ))),
-            Err(_) => Err(HopError::Transient(format!(
+            Err(_) => Err(WorkError::Transient(format!(
                 "hop cut off after {:?}: a call did not answer",
                 started.elapsed()
             ))),
@@ -180,21 +180,21 @@ async fn run(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), Hop
     match result {
         Ok((end, next)) => {
             if let Some(next) = next {
-                migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, &next).await;
+                migrator_queue::relay::publish_recorded(&ctx.pool, &ctx.publisher, &next).await;
             }
             let ms = started.elapsed().as_millis() as u64;
             tracing::info!(outcome = end.label(), ms, "hop done");
             finished(hop, end.label(), Some(started));
             Ok(())
         }
-        Err(HopError::LeaseLost) => {
+        Err(WorkError::LeaseLost) => {
             tracing::info!("lease lost (superseded or taken over); hop dropped");
             metrics::counter!(LEASE_LOSSES).increment(1);
             finished(hop, "lease_lost", Some(started));
             Ok(())
         }
         Err(e) => {
-            let outcome = failed(ctx, &job, e).await?;
+            let outcome = failed(ctx, &leased, e).await?;
             finished(hop, outcome, Some(started));
             Ok(())
         }
@@ -229,22 +229,17 @@ impl Drop for InFlight {
 
 /// A failed attempt, settled in one transaction (counted; retried after a delay through the
 /// outbox, or given up), then published; returns the outcome.
-async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<&'static str, HopError> {
-    let hop = &job.hop;
+async fn failed(ctx: &Ctx, leased: &LeasedHop, e: WorkError) -> Result<&'static str, WorkError> {
+    let hop = &leased.hop;
     let reason = e.to_string();
-    if matches!(e, HopError::Refused(_)) {
+    if matches!(e, WorkError::Refused(_)) {
         ctx.steering.refusals.record(Service::Rest, true);
     }
-    let kind = match e {
-        HopError::Permanent(_) => Failure::Permanent,
-        HopError::Throttled(_) => Failure::Throttled,
-        HopError::Refused(_) => Failure::Refused,
-        HopError::Transient(_) | HopError::LeaseLost => Failure::Transient,
-    };
+    let kind = failure_of(&e);
     let policy = ctx.settings.worker.retry_policy();
     let settled = {
         let mut c = ctx.conn().await?;
-        runs::settle_failure(&mut c, hop, &job.owner, &reason, |total| {
+        runs::settle_failure(&mut c, hop, &leased.owner, &reason, |total| {
             policy.after_failure(kind, hop, total)
         })
         .await?
@@ -258,7 +253,7 @@ async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<&'static str, HopEr
         Settled::Retried(next) => {
             let delay = Duration::from_millis(next.delay_ms);
             tracing::warn!(error = %reason, "hop failed; redelivery in {delay:?}");
-            migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, &next).await;
+            migrator_queue::relay::publish_recorded(&ctx.pool, &ctx.publisher, &next).await;
             Ok("retried")
         }
         Settled::GaveUp { parked } => {
@@ -279,9 +274,46 @@ async fn failed(ctx: &Ctx, job: &Job, e: HopError) -> Result<&'static str, HopEr
     }
 }
 
+/// The kind of a failure, as the retry rules see it ([`migrator_core::settle`]).
+fn failure_of(e: &WorkError) -> Failure {
+    match e {
+        WorkError::Permanent(_) => Failure::Permanent,
+        WorkError::Throttled(_) => Failure::Throttled,
+        WorkError::Refused(_) => Failure::Refused,
+        WorkError::Transient(_) | WorkError::LeaseLost => Failure::Transient,
+    }
+}
+
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-text panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_has_its_kind_for_the_retry_rules() {
+        let t = |s: &str| s.to_string();
+        assert_eq!(
+            failure_of(&WorkError::Permanent(t("404"))),
+            Failure::Permanent
+        );
+        assert_eq!(
+            failure_of(&WorkError::Throttled(t("slow"))),
+            Failure::Throttled
+        );
+        assert_eq!(failure_of(&WorkError::Refused(t("401"))), Failure::Refused);
+        assert_eq!(
+            failure_of(&WorkError::Transient(t("503"))),
+            Failure::Transient
+        );
+        let p: Box<dyn std::any::Any + Send> = Box::new("boom");
+        assert_eq!(panic_text(p.as_ref()), "boom");
+        let p: Box<dyn std::any::Any + Send> = Box::new(7u8);
+        assert_eq!(panic_text(p.as_ref()), "non-text panic");
+    }
 }

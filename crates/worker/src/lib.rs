@@ -9,13 +9,12 @@ pub mod hop;
 pub mod http;
 pub mod phases;
 pub mod refusals;
-pub mod sources;
 pub mod steering;
 pub mod sweeper;
 pub mod verifier;
 
 use context::Ctx;
-use migrator_core::settings::Settings;
+use migrator_runtime::settings::Settings;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -24,7 +23,7 @@ use tokio::sync::watch;
 pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     migrator_core::metrics::handle();
     if settings.database.migrate_at_start {
-        migrator_core::db::run_migrations(settings.database.url.as_str()).await?;
+        migrator_store::run_migrations(settings.database.url.as_str()).await?;
     }
     let ctx = Ctx::new(settings).await?;
     let (http, _) = http::start(&ctx)?;
@@ -42,7 +41,7 @@ pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Res
         ctx.worker_id.clone(),
         stop.clone(),
     ));
-    let relay = tokio::spawn(migrator_core::relay::run(
+    let relay = tokio::spawn(migrator_queue::relay::run(
         ctx.pool.clone(),
         ctx.publisher.clone(),
         Duration::from_millis(1000),

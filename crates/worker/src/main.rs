@@ -1,7 +1,7 @@
 //! `migrator-worker`: a standalone worker process. SIGTERM or Ctrl-C: stop taking hops, finish
 //! the ones in hand, exit 0.
 
-use migrator_core::settings::Settings;
+use migrator_runtime::settings::Settings;
 
 #[tokio::main]
 async fn main() {
@@ -15,9 +15,9 @@ async fn main() {
 async fn worker() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let telemetry =
-        migrator_core::telemetry::init_with("info", "migrator-worker", &settings.telemetry)?;
-    migrator_core::settings::production::refuse_or_exit(&settings);
-    migrator_worker::run(settings, migrator_core::shutdown::on_signal()).await?;
+        migrator_runtime::telemetry::init_with("info", "migrator-worker", &settings.telemetry)?;
+    migrator_runtime::settings::production::refuse_or_exit(&settings);
+    migrator_worker::run(settings, migrator_runtime::shutdown::on_signal()).await?;
     tracing::info!("worker stopped");
     telemetry.shutdown();
     Ok(())

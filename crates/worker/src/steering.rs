@@ -6,10 +6,10 @@
 //! fleet's ([`crate::refusals`]).
 
 use crate::refusals::{Refusals, Service};
-use migrator_core::db::queries::fleet;
-use migrator_core::db::DbPool;
-use migrator_core::ratelimit::RateLimiter;
-use migrator_core::settings::Settings;
+use migrator_runtime::settings::Settings;
+use migrator_source::ratelimit::RateLimiter;
+use migrator_store::queries::fleet;
+use migrator_store::DbPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -59,7 +59,7 @@ impl Steering {
         settings: &Settings,
         worker_id: &str,
     ) -> anyhow::Result<()> {
-        let mut c = migrator_core::db::conn(pool).await?;
+        let mut c = migrator_store::conn(pool).await?;
         let window = (settings.worker.fleet_poll_secs.max(1) * 3) as i64;
         let mine = fleet::Refusals {
             media: self.refusals.local(Service::Media) as i32,
@@ -103,7 +103,7 @@ impl Steering {
                 _ = stop.changed() => break,
             }
         }
-        if let Ok(mut c) = migrator_core::db::conn(&pool).await {
+        if let Ok(mut c) = migrator_store::conn(&pool).await {
             let _ = fleet::leave(&mut c, &worker_id).await;
         }
     }

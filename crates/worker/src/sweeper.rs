@@ -5,7 +5,7 @@
 //! workers long gone. (The fleet's gauges are read when the api's `/metrics` is scraped.)
 
 use crate::context::Ctx;
-use migrator_core::db::queries::{audit, dead_letters, fleet, outbox, sweeps, verifications};
+use migrator_store::queries::{audit, dead_letters, fleet, outbox, sweeps, verifications};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -48,7 +48,7 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
         + verifications::prune(&mut c, ctx.settings.verify.retention_days).await?;
     drop(c);
     for r in &hops {
-        migrator_core::relay::publish_recorded(&ctx.pool, &ctx.publisher, r).await;
+        migrator_queue::relay::publish_recorded(&ctx.pool, &ctx.publisher, r).await;
     }
     // downloads share the sweep's period, well inside the fleet lock's lifetime
     let budget = Duration::from_secs(w.sweep_interval_secs.max(1));

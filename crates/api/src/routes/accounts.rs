@@ -1,16 +1,16 @@
 //! `GET /accounts`, with the eligibility check against Conversations and its degraded path.
 
-use super::conn;
+use super::shared::conn;
 use crate::auth::AppUser;
 use crate::error::ApiResult;
-use crate::openapi::Errors;
 use crate::state::AppState;
 use crate::views::app::{AccountBody, AccountsBody};
+use crate::views::errors::Errors;
 use actix_web::web;
-use migrator_core::conversations::SourceError;
-use migrator_core::db::queries::accounts;
 use migrator_core::metrics::SOURCE_REFUSALS;
 use migrator_core::MigrationStatus;
+use migrator_source::conversations::SourceError;
+use migrator_store::queries::accounts;
 
 /// The caller's account with brands and channels. While `not-started`, asks Conversations
 /// (at most once per `api.eligibility_every_secs` a C1) whether there is anything to migrate
@@ -28,7 +28,7 @@ pub async fn get_accounts(
         && st.limits.eligibility_due(&user.shopper_id)
     {
         drop(c);
-        let nothing = match st.conversations.eligibility(&user.shopper_id).await {
+        let nothing = match st.eligibility.eligibility(&user.shopper_id).await {
             Ok(None) => true,
             Ok(Some(e)) => !e.needs_migration,
             Err(e @ SourceError::Refused(_)) => {

@@ -1,23 +1,23 @@
 //! Operator endpoints (operator token): accounts, the real view of a migration, forced
 //! re-migration, lists by status, repairs. Every write is audited.
 
-use super::migration::{respond, Audience};
-use super::{conn, shopper};
+use super::shared::{conn, shopper};
+use super::starts::{respond, Audience};
 use crate::audit::{audited, outcome_detail};
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
-use crate::openapi::{BodyErrors, Conflict, Errors};
 use crate::state::AppState;
 use crate::views::admin::{
     AccountSummary, AccountsPage, MigrationBody, NewAccount, RepairBody, RunBody,
 };
 use crate::views::app::{is_text, AccountBody, MigrateBody};
+use crate::views::errors::{BodyErrors, Conflict, Errors};
 use crate::views::{ts, PageInfo};
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::{accounts, migration, overview, sweeps};
 use migrator_core::ids::ShopperId;
 use migrator_core::MigrationStatus;
+use migrator_store::queries::{accounts, migration, overview, sweeps};
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -145,7 +145,7 @@ pub async fn list_migrations(
     _: AdminUser,
     q: web::Query<ListQuery>,
 ) -> ApiResult<web::Json<AccountsPage>> {
-    let (page, per_page) = super::paging(q.page, q.per_page, 50, 100)?;
+    let (page, per_page) = super::shared::paging(q.page, q.per_page, 50, 100)?;
     if q.stuck_for_secs
         .is_some_and(|s| !(1..=31_536_000).contains(&s))
         || q.error.as_ref().is_some_and(|e| e.chars().count() > 200)
@@ -221,6 +221,6 @@ pub async fn repair(st: web::Data<AppState>, who: AdminUser) -> ApiResult<HttpRe
     )
     .await?;
     let enqueued = hops.len();
-    super::migration::relay(&st, hops);
+    super::starts::relay(&st, hops);
     Ok(HttpResponse::Accepted().json(RepairBody { enqueued }))
 }

@@ -3,15 +3,15 @@
 //! inline only for a short list of media types a browser renders without running anything;
 //! everything else (HTML, SVG, scripts, unknown types) is a download. Streamed from the store.
 
-use super::{conn, parse_id};
+use super::shared::{conn, parse_id};
 use crate::auth::AppUser;
 use crate::error::{ApiError, ApiResult};
-use crate::openapi::Errors;
 use crate::state::AppState;
+use crate::views::errors::Errors;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::{accounts, inbox};
 use migrator_core::ids::AttachmentId;
+use migrator_store::queries::{accounts, inbox};
 
 /// Media types shown inline (no SVG: it runs script).
 const INLINE: &[&str] = &[

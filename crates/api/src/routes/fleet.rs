@@ -1,17 +1,17 @@
 //! The fleet as a whole: counts by status, and the steering operators set — pause, resume,
 //! throttle the source. Workers read the steering before they take hops. Writes are audited.
 
-use super::conn;
+use super::shared::conn;
 use crate::audit::audited;
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
-use crate::openapi::{BodyErrors, Errors};
 use crate::state::AppState;
+use crate::views::errors::{BodyErrors, Errors};
 use crate::views::fleet::{CountsBody, FleetBody, Throttle};
 use actix_web::web;
-use migrator_core::db::queries::fleet::{self, FleetChange};
-use migrator_core::db::queries::overview;
+use migrator_store::queries::fleet::{self, FleetChange};
+use migrator_store::queries::overview;
 use scoped_futures::ScopedFutureExt;
 use serde_json::json;
 

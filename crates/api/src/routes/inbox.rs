@@ -1,15 +1,15 @@
 //! The inbox: conversations and messages. Another account's ids answer 404.
 
-use super::{conn, paging, parse_id};
+use super::shared::{conn, paging, parse_id};
 use crate::auth::AppUser;
 use crate::error::ApiResult;
-use crate::openapi::Errors;
 use crate::state::AppState;
 use crate::views::app::{ConversationBody, ConversationsBody, MessageBody, MessagesBody};
+use crate::views::errors::Errors;
 use crate::views::PageInfo;
 use actix_web::web;
-use migrator_core::db::queries::{accounts, inbox};
 use migrator_core::ids::ConversationId;
+use migrator_store::queries::{accounts, inbox};
 use serde::Deserialize;
 use utoipa::IntoParams;
 

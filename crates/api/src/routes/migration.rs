@@ -1,57 +1,14 @@
 //! `POST /migrate` and `GET /check-migration-status`, and how a start is answered.
 
-use super::conn;
+use super::shared::conn;
+use super::starts::{respond, Audience};
 use crate::auth::AppUser;
 use crate::error::ApiResult;
-use crate::openapi::Errors;
 use crate::state::AppState;
 use crate::views::app::{MigrateBody, StatusBody};
+use crate::views::errors::Errors;
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::migration::StartOutcome;
-use migrator_core::db::queries::outbox::Recorded;
-use migrator_core::db::queries::{accounts, migration, overview};
-
-/// Publishes hops just recorded in the outbox, in the background: a request never waits on
-/// the broker (down, or slow to confirm); what is not published is the relay's.
-pub fn relay(st: &AppState, hops: Vec<Recorded>) {
-    if hops.is_empty() {
-        return;
-    }
-    let (pool, publisher) = (st.pool.clone(), st.publisher.clone());
-    tokio::spawn(async move {
-        for r in &hops {
-            migrator_core::relay::publish_recorded(&pool, &publisher, r).await;
-        }
-    });
-}
-
-/// Who reads a start outcome: the app sees app-facing statuses, operators the real ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
-    /// The mobile app.
-    App,
-    /// An operator.
-    Operator,
-}
-
-/// Renders a start outcome: 202 when a migration started or resumed (its first hop published
-/// after the answer), else 200.
-pub fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> HttpResponse {
-    let shown = |s: migrator_core::MigrationStatus| MigrateBody {
-        migration_status: match to {
-            Audience::App => s.app_facing(),
-            Audience::Operator => s,
-        },
-    };
-    match outcome {
-        StartOutcome::Started { status, hop } => {
-            metrics::counter!(migrator_core::metrics::MIGRATIONS_STARTED).increment(1);
-            relay(st, vec![hop]);
-            HttpResponse::Accepted().json(shown(status))
-        }
-        StartOutcome::Current(status) => HttpResponse::Ok().json(shown(status)),
-    }
-}
+use migrator_store::queries::{accounts, migration, overview};
 
 /// Starts (or resumes) the caller's migration and returns at once; running or finished: the
 /// status in force. Any number of concurrent calls start at most one migration.

@@ -1,4 +1,6 @@
-//! Endpoints, one module per area.
+//! Endpoints, one module per area, wired here: which path, method and handler, on which
+//! listener. What handlers share is in [`shared`] (parameters, the connection) and [`starts`]
+//! (how a started migration is answered and its hop published).
 
 pub mod accounts;
 pub mod admin;
@@ -8,54 +10,12 @@ pub mod inbox;
 pub mod migration;
 pub mod ops;
 pub mod recovery;
+pub mod shared;
+pub mod starts;
 pub mod verify;
 pub mod webchat;
 
-use crate::error::ApiError;
-use crate::state::AppState;
 use actix_web::web;
-use migrator_core::db::{self, DbConn};
-
-/// A pooled connection or a 503.
-pub async fn conn(st: &AppState) -> Result<DbConn, ApiError> {
-    Ok(db::conn(&st.pool).await?)
-}
-
-/// Pagination from the query string, checked: page >= 1, 1 <= per_page <= max.
-pub fn paging(
-    page: Option<i64>,
-    per_page: Option<i64>,
-    default: i64,
-    max: i64,
-) -> Result<(i64, i64), ApiError> {
-    let page = page.unwrap_or(1);
-    let per_page = per_page.unwrap_or(default);
-    if !(1..=1_000_000).contains(&page) {
-        return Err(ApiError::bad_request(
-            "invalid_page",
-            "page must be between 1 and 1000000",
-        ));
-    }
-    if !(1..=max).contains(&per_page) {
-        return Err(ApiError::bad_request(
-            "invalid_per_page",
-            format!("per_page must be between 1 and {max}"),
-        ));
-    }
-    Ok((page, per_page))
-}
-
-/// Parses a shopper id from a path, or 400.
-pub fn shopper(path: &str) -> Result<migrator_core::ids::ShopperId, ApiError> {
-    migrator_core::ids::ShopperId::parse(path)
-        .map_err(|e| ApiError::bad_request("invalid_shopper_id", e.to_string()))
-}
-
-/// Parses a path id of the type the route names, or 400.
-pub fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, ApiError> {
-    s.parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "the id is not a valid identifier"))
-}
 
 /// `405 Method Not Allowed` with the methods a path takes.
 fn not_allowed(

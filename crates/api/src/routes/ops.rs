@@ -1,6 +1,6 @@
 //! Health, readiness, metrics, the OpenAPI document. No token.
 
-use super::conn;
+use super::shared::conn;
 use crate::state::AppState;
 use crate::views::admin::{HealthBody, ReadyBody};
 use actix_web::{web, HttpResponse};

@@ -2,22 +2,22 @@
 //! failed phase, parked runs and their un-parking, dead letters and their replay, an account's
 //! failed or pending attachments with their full reasons, and the audit log.
 
-use super::migration::{respond, Audience};
-use super::{conn, paging, parse_id, shopper};
+use super::shared::{conn, paging, parse_id, shopper};
+use super::starts::{respond, Audience};
 use crate::audit::{audited, outcome_detail};
 use crate::auth::AdminUser;
 use crate::error::ApiResult;
-use crate::openapi::{Conflict, Errors};
 use crate::state::AppState;
 use crate::views::admin::{
     AdminAttachmentBody, AttachmentsPage, AuditBody, AuditPage, DeadLetterBody, DeadLettersPage,
     ParkedBody, ParkedPage,
 };
 use crate::views::app::MigrateBody;
+use crate::views::errors::{Conflict, Errors};
 use crate::views::PageInfo;
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::{accounts, attachments, audit, dead_letters, migration, overview};
 use migrator_core::ids::ShopperId;
+use migrator_store::queries::{accounts, attachments, audit, dead_letters, migration, overview};
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};

@@ -1,18 +1,18 @@
 //! Verifications: an operator asks for one (a worker runs it), and reads the latest; and a
 //! preflight estimate of a migration, from the source alone.
 
-use super::{conn, shopper};
+use super::shared::{conn, shopper};
 use crate::audit::audited;
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
-use crate::openapi::{Conflict, Errors};
 use crate::state::AppState;
+use crate::views::errors::{Conflict, Errors};
 use crate::views::verify::{PreflightBody, VerificationBody};
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::{accounts, rates, verifications};
 use migrator_core::ids::ShopperId;
-use migrator_core::preflight;
 use migrator_core::{CoreError, MigrationStatus};
+use migrator_source::preflight;
+use migrator_store::queries::{accounts, rates, verifications};
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -146,17 +146,23 @@ pub async fn preflight(
         max_secs: a.preflight_max_secs,
         sample_threads: 5,
     };
-    let e = preflight::estimate(&st.source_rest, &st.dynamo, &shopper_id, rates, limits)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "preflight estimate failed");
-            ApiError::new(
-                actix_web::http::StatusCode::BAD_GATEWAY,
-                "source_unavailable",
-                "Conversations did not answer the estimate's reads; try again",
-            )
-        })?
-        .ok_or_else(|| ApiError::not_found("C1 in Conversations"))?;
+    let e = preflight::estimate(
+        &st.sources.rest,
+        &st.sources.dynamo,
+        &shopper_id,
+        rates,
+        limits,
+    )
+    .await
+    .map_err(|e| {
+        tracing::warn!(error = %e, "preflight estimate failed");
+        ApiError::new(
+            actix_web::http::StatusCode::BAD_GATEWAY,
+            "source_unavailable",
+            "Conversations did not answer the estimate's reads; try again",
+        )
+    })?
+    .ok_or_else(|| ApiError::not_found("C1 in Conversations"))?;
     Ok(web::Json(PreflightBody {
         shopper_id,
         estimate: e,

@@ -1,17 +1,17 @@
 //! Native web chat: conversations that live in re:amaze before any migration.
 
-use super::{conn, parse_id};
+use super::shared::{conn, parse_id};
 use crate::auth::AppUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
-use crate::openapi::{BodyErrors, Errors};
 use crate::state::AppState;
 use crate::views::app::{
     is_text, CreatedConversation, CreatedMessage, Direction, NewConversation, NewMessage,
 };
+use crate::views::errors::{BodyErrors, Errors};
 use actix_web::{web, HttpResponse};
-use migrator_core::db::queries::{accounts, webchat};
 use migrator_core::ids::ConversationId;
+use migrator_store::queries::{accounts, webchat};
 
 const MAX_BODY_CHARS: usize = 65_536;
 

@@ -2,9 +2,9 @@
 //! parked runs, dead letters, the audit log.
 
 use super::{ts, PageInfo};
-use migrator_core::db::models::{Account, Attachment, AuditEntry, DeadLetter, MigrationRun};
 use migrator_core::ids::*;
 use migrator_core::MigrationStatus;
+use migrator_store::models::{Account, Attachment, AuditEntry, DeadLetter, MigrationRun};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -208,7 +208,8 @@ pub struct DeadLettersPage {
     pub paging: PageInfo,
 }
 
-/// A hop that was given up.
+/// A hop that was given up: the row (`migrator_store::models::DeadLetter`) as the api shows
+/// it, times in RFC 3339 — the view and the row are kept apart on purpose (the row is no API).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeadLetterBody {
     pub id: i64,

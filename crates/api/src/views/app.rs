@@ -1,11 +1,11 @@
 //! Bodies of the mobile app's endpoints.
 
 use super::{ts, PageInfo};
-use migrator_core::db::models::{Attachment, Contact, Conversation, Message};
-use migrator_core::db::queries::accounts::AccountTree;
-use migrator_core::db::queries::overview::StatusView;
 use migrator_core::ids::*;
 use migrator_core::MigrationStatus;
+use migrator_store::models::{Attachment, Contact, Conversation, Message};
+use migrator_store::queries::accounts::AccountTree;
+use migrator_store::queries::overview::StatusView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod errors;
 pub mod fleet;
 pub mod verify;
 
@@ -10,18 +11,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use errors::ErrorBody;
+
 /// RFC 3339 UTC with milliseconds.
 pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// Every error: `{"error": "<machine_code>", "message": "<human text>"}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Machine-readable code (`unauthorized`, `not_found`, `invalid_json`, …).
-    pub error: String,
-    /// Human text.
-    pub message: String,
 }
 
 /// A page of a list: where it is and how many there are in all.

@@ -2,8 +2,8 @@
 //! preflight estimate.
 
 use super::ts;
-use migrator_core::db::queries::verifications::{Diff, Verification};
 use migrator_core::ids::VerificationId;
+use migrator_store::queries::verifications::{Diff, Verification};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -99,7 +99,7 @@ impl From<&Verification> for VerificationBody {
 pub struct PreflightBody {
     pub shopper_id: migrator_core::ids::ShopperId,
     #[serde(flatten)]
-    pub estimate: migrator_core::preflight::Estimate,
+    pub estimate: migrator_source::preflight::Estimate,
     /// Runs the rates come from (completed in the last 7 days).
     pub measured_runs: i64,
 }

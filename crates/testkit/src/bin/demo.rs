@@ -3,7 +3,7 @@
 //! bar through every status to `completed`, and prints what was migrated.
 
 use jsonwebtoken::{EncodingKey, Header};
-use migrator_core::settings::Settings;
+use migrator_runtime::settings::Settings;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::io::Write;

@@ -2,16 +2,16 @@
 //! failed all-messages phase).
 
 use super::threads::{move_threads, Scope};
-use super::{Ended, Job, PhaseRunner};
+use super::{Ended, LeasedHop, PhaseRunner};
 use crate::context::Ctx;
-use crate::error::HopResult;
+use crate::error::WorkResult;
 
 /// Every thread of the C1.
 pub struct AllMessagesPhase;
 
 #[async_trait::async_trait]
 impl PhaseRunner for AllMessagesPhase {
-    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<Ended> {
-        move_threads(ctx, job, Scope::All).await.map(Ended::from)
+    async fn run(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended> {
+        move_threads(ctx, leased, Scope::All).await.map(Ended::from)
     }
 }

@@ -1,9 +1,9 @@
 //! Phase 1: brands and channels through configs-migration.
 
-use super::{Ended, Job, LastWrites, PhaseEnd, PhaseRunner};
+use super::{Ended, LastWrites, LeasedHop, PhaseEnd, PhaseRunner};
 use crate::context::Ctx;
-use crate::error::HopResult;
-use migrator_core::db::queries::{brands, runs};
+use crate::error::WorkResult;
+use migrator_store::queries::{brands, runs};
 use scoped_futures::ScopedFutureExt;
 
 /// configs-migration -> brands and channels.
@@ -11,16 +11,16 @@ pub struct ChannelsPhase;
 
 #[async_trait::async_trait]
 impl PhaseRunner for ChannelsPhase {
-    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<Ended> {
+    async fn run(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended> {
         // the app may call /migrate without /accounts: check there is something to move
-        let eligibility = ctx.conversations.eligibility(&job.shopper_id).await?;
+        let eligibility = ctx.sources.rest.eligibility(&leased.shopper_id).await?;
         let Some(e) = eligibility.filter(|e| e.needs_migration) else {
-            tracing::info!(shopper_id = %job.shopper_id, "nothing to migrate");
+            tracing::info!(shopper_id = %leased.shopper_id, "nothing to migrate");
             return Ok(PhaseEnd::NothingToMigrate.into());
         };
-        let source = ctx.conversations.configs(&job.shopper_id).await?;
+        let source = ctx.sources.rest.configs(&leased.shopper_id).await?;
         let secrets = ctx.secrets.clone();
-        let (account, run) = (job.hop.account_id, job.hop.run_id);
+        let (account, run) = (leased.hop.account_id, leased.hop.run_id);
         let total = e.thread_count.unwrap_or(0).clamp(0, i32::MAX as i64) as i32;
         // written in the transaction that ends the hop: one commit from configs to inbox
         let writes: LastWrites = Box::new(move |c| {

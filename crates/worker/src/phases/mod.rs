@@ -8,18 +8,18 @@ pub mod recent_messages;
 mod threads;
 
 use crate::context::Ctx;
-use crate::error::HopResult;
-use migrator_core::db::models::{Account, MigrationRun};
-use migrator_core::db::queries::{lease, runs, verifications};
+use crate::error::WorkResult;
+use migrator_core::hop::MigrationHop;
 use migrator_core::ids::ShopperId;
 use migrator_core::metrics;
-use migrator_core::queue::MigrationHop;
 use migrator_core::status::{Event, Phase};
+use migrator_store::models::{Account, MigrationRun};
+use migrator_store::queries::{lease, runs, verifications};
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 
 /// A leased hop: the run is ours until the lease is lost.
 #[derive(Debug, Clone)]
-pub struct Job {
+pub struct LeasedHop {
     /// The hop.
     pub hop: MigrationHop,
     /// The run as leased (checkpoint included).
@@ -112,14 +112,14 @@ impl From<PhaseEnd> for Ended {
 }
 
 /// The next hop a phase's end recorded in the outbox, to publish after commit.
-pub type NextHop = Option<migrator_core::db::queries::outbox::Recorded>;
+pub type NextHop = Option<migrator_store::queries::outbox::Recorded>;
 
 /// A phase of the migration: its work, and nothing of what follows it.
 #[async_trait::async_trait]
 pub trait PhaseRunner: Send + Sync {
     /// Does the phase's work, committing as it goes; says how it ended (and may leave its last
     /// writes to the transaction that ends the hop).
-    async fn run(&self, ctx: &Ctx, job: &Job) -> HopResult<Ended>;
+    async fn run(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended>;
 }
 
 /// The runner of a phase.
@@ -131,21 +131,21 @@ pub fn runner(phase: Phase) -> &'static dyn PhaseRunner {
     }
 }
 
-/// Runs the job's phase, then ends its hop: status, run and next hop (the next phase's, or a
+/// Runs the leased's phase, then ends its hop: status, run and next hop (the next phase's, or a
 /// continuation of this one) as the phase table says, in one fenced transaction with the
 /// phase's last writes.
-pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<(PhaseEnd, NextHop)> {
-    let Ended { end, last_writes } = runner(job.hop.phase).run(ctx, job).await?;
-    let event = end.event(job.hop.phase);
+pub async fn run(ctx: &Ctx, leased: &LeasedHop) -> WorkResult<(PhaseEnd, NextHop)> {
+    let Ended { end, last_writes } = runner(leased.hop.phase).run(ctx, leased).await?;
+    let event = end.event(leased.hop.phase);
     // the C1's waits, measured from the run's start: to an inbox, and to the end
     let timed = match event {
         Event::Done(Phase::Channels) => Some(metrics::TIME_TO_INBOX),
         e if e.completes() => Some(metrics::MIGRATION_DURATION),
         _ => None,
     };
-    let run_id = job.hop.run_id;
+    let run_id = leased.hop.run_id;
     let verify = event.completes() && ctx.settings.verify.after_migration;
-    let next = fenced(ctx, job, move |c, account| {
+    let next = fenced(ctx, leased, move |c, account| {
         async move {
             if let Some(writes) = last_writes {
                 writes(c).await?;
@@ -162,7 +162,7 @@ pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<(PhaseEnd, NextHop)> {
     .await?;
     if let Some(name) = timed {
         // the run as leased: its start does not move while the run is ours
-        let secs = (chrono::Utc::now() - job.run.started_at)
+        let secs = (chrono::Utc::now() - leased.run.started_at)
             .num_milliseconds()
             .max(0) as f64
             / 1000.0;
@@ -171,9 +171,9 @@ pub async fn run(ctx: &Ctx, job: &Job) -> HopResult<(PhaseEnd, NextHop)> {
     Ok((end, next))
 }
 
-/// Runs `f` in a transaction that first checks the job still holds its lease (the fence); `f`
+/// Runs `f` in a transaction that first checks the leased still holds its lease (the fence); `f`
 /// gets the account as the fence locked it.
-pub async fn fenced<T, F>(ctx: &Ctx, job: &Job, f: F) -> HopResult<T>
+pub async fn fenced<T, F>(ctx: &Ctx, leased: &LeasedHop, f: F) -> WorkResult<T>
 where
     T: Send,
     F: for<'c> FnOnce(
@@ -184,7 +184,7 @@ where
 {
     use diesel_async::AsyncConnection;
     let mut conn = ctx.conn().await?;
-    let (hop, owner) = (job.hop.clone(), job.owner.clone());
+    let (hop, owner) = (leased.hop.clone(), leased.owner.clone());
     let out = conn
         .transaction::<T, migrator_core::CoreError, _>(|c| {
             async move {
@@ -195,4 +195,34 @@ where
         })
         .await?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn each_end_of_a_phase_is_its_event() {
+        let p = Phase::RecentMessages;
+        assert_eq!(PhaseEnd::Done.event(p), Event::Done(p));
+        assert_eq!(PhaseEnd::Covered.event(p), Event::Covered(p));
+        assert_eq!(PhaseEnd::Yielded.event(p), Event::Yield(p));
+        assert_eq!(PhaseEnd::NothingToMigrate.event(p), Event::NothingToMigrate);
+        assert_eq!(PhaseEnd::Yielded.label(), "yielded");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_is_spent_by_its_pages_or_its_deadline() {
+        let now = tokio::time::Instant::now();
+        let b = Budget {
+            deadline: now + Duration::from_secs(20),
+            max_pages: 3,
+        };
+        assert!(!b.spent(2) && b.spent(3));
+        let unpaged = Budget { max_pages: 0, ..b };
+        assert!(!unpaged.spent(1_000));
+        tokio::time::advance(Duration::from_secs(21)).await;
+        assert!(unpaged.spent(0), "the deadline passed");
+    }
 }

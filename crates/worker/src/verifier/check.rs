@@ -11,14 +11,14 @@
 
 use super::compare;
 use crate::context::Ctx;
-use crate::error::HopResult;
-use crate::sources::items;
-use migrator_core::db::queries::verifications::{Diff, Outcome};
-use migrator_core::db::queries::verify_reads::{self as reads, DestMessage, Seen};
-use migrator_core::db::DbConn;
+use crate::error::WorkResult;
 use migrator_core::ids::{AccountId, ConversationId, MessageId, ShopperId};
+use migrator_core::source::items;
 use migrator_core::source::{channels_as_migrated, SourceMessage, SourceThread};
 use migrator_core::text::ExactText;
+use migrator_store::queries::verifications::{Diff, Outcome};
+use migrator_store::queries::verify_reads::{self as reads, DestMessage, Seen};
+use migrator_store::DbConn;
 use std::collections::{HashMap, HashSet};
 
 /// Differences found so far: all counted, the first `max_listed` kept.
@@ -59,7 +59,7 @@ pub async fn account(
     account: AccountId,
     shopper: &str,
     max_listed: usize,
-) -> HopResult<Outcome> {
+) -> WorkResult<Outcome> {
     let mut w = Walk {
         ctx,
         c: ctx.conn().await?,
@@ -77,16 +77,16 @@ pub async fn account(
 
 impl Walk<'_> {
     /// Whether an item with one of these keys was rejected (then it is not a difference).
-    async fn rejected(&mut self, table: &str, keys: &[String]) -> HopResult<bool> {
+    async fn rejected(&mut self, table: &str, keys: &[String]) -> WorkResult<bool> {
         let keys: Vec<ExactText> = keys.iter().map(|k| k.as_str().into()).collect();
         Ok(reads::is_rejected(&mut self.c, self.account, table, &keys).await?)
     }
 
-    async fn channels(&mut self) -> HopResult<()> {
+    async fn channels(&mut self) -> WorkResult<()> {
         let shopper = ShopperId::parse(&self.shopper).map_err(|e| {
-            crate::error::HopError::Permanent(format!("shopper id of the account: {e}"))
+            crate::error::WorkError::Permanent(format!("shopper id of the account: {e}"))
         })?;
-        let brands = self.ctx.conversations.configs(&shopper).await?;
+        let brands = self.ctx.sources.rest.configs(&shopper).await?;
         let carried = reads::channels_by_source(&mut self.c, self.account).await?;
         // read as the channels phase wrote it: a channel id listed twice is its last listing
         for (_, ch) in channels_as_migrated(&brands) {
@@ -121,11 +121,16 @@ impl Walk<'_> {
         Ok(())
     }
 
-    async fn threads(&mut self) -> HopResult<()> {
+    async fn threads(&mut self) -> WorkResult<()> {
         let (mut start, mut matched) = (None, 0i64);
         let together = self.ctx.settings.worker.thread_concurrency.max(1);
         loop {
-            let page = self.ctx.dynamo.threads_page(&self.shopper, start).await?;
+            let page = self
+                .ctx
+                .sources
+                .dynamo
+                .threads_page(&self.shopper, start)
+                .await?;
             let (webchat, threads): (Vec<SourceThread>, Vec<SourceThread>) = self
                 .valid_threads(&page)
                 .partition(SourceThread::is_webchat);
@@ -183,12 +188,19 @@ impl Walk<'_> {
     }
 
     /// Lists the account's conversations no source thread accounts for: a second pass over the
-    /// thread ids (only when the counts say there are some).
-    async fn extra_threads(&mut self, extra: i64) -> HopResult<()> {
+    /// thread ids (only when the counts say there are some). [`Self::extra_messages`] walks a
+    /// thread's messages the same way; their pages, ids and lists differ in type, so each has
+    /// its own loop.
+    async fn extra_threads(&mut self, extra: i64) -> WorkResult<()> {
         reads::seen_reset(&mut self.c, Seen::Threads).await?;
         let mut start = None;
         loop {
-            let page = self.ctx.dynamo.threads_page(&self.shopper, start).await?;
+            let page = self
+                .ctx
+                .sources
+                .dynamo
+                .threads_page(&self.shopper, start)
+                .await?;
             let ids: Vec<ExactText> = self
                 .valid_threads(&page)
                 .filter(|t| !t.is_webchat())
@@ -212,7 +224,7 @@ impl Walk<'_> {
     /// The valid threads of a source page (rejected items aside).
     fn valid_threads<'p>(
         &self,
-        page: &'p crate::sources::dynamo::Page,
+        page: &'p migrator_source::dynamo::Page,
     ) -> impl Iterator<Item = SourceThread> + 'p {
         let shopper = self.shopper.clone();
         page.items
@@ -221,7 +233,7 @@ impl Walk<'_> {
     }
 
     /// The valid messages of a source page (rejected items aside).
-    fn valid(&self, page: &crate::sources::dynamo::Page, t: &SourceThread) -> Vec<SourceMessage> {
+    fn valid(&self, page: &migrator_source::dynamo::Page, t: &SourceThread) -> Vec<SourceMessage> {
         page.items
             .iter()
             .filter_map(|i| items::message(i, &t.thread_id, &self.shopper).ok())
@@ -234,12 +246,12 @@ impl Walk<'_> {
     async fn messages(
         &mut self,
         threads: &[(&SourceThread, ConversationId, i64)],
-    ) -> HopResult<()> {
+    ) -> WorkResult<()> {
         let ctx = self.ctx;
         let firsts = futures::future::try_join_all(
             threads
                 .iter()
-                .map(|(t, _, _)| ctx.dynamo.messages_page(&t.thread_id, None)),
+                .map(|(t, _, _)| ctx.sources.dynamo.messages_page(&t.thread_id, None)),
         )
         .await?;
         let valid: Vec<Vec<SourceMessage>> = threads
@@ -252,7 +264,11 @@ impl Walk<'_> {
             let mut matched = self.compare(t, *conversation, &valid, &dest).await?;
             let mut start = first.next;
             while let Some(key) = start {
-                let page = ctx.dynamo.messages_page(&t.thread_id, Some(key)).await?;
+                let page = ctx
+                    .sources
+                    .dynamo
+                    .messages_page(&t.thread_id, Some(key))
+                    .await?;
                 let valid = self.valid(&page, t);
                 let dest = self.dest_messages(valid.iter()).await?;
                 matched += self.compare(t, *conversation, &valid, &dest).await?;
@@ -270,7 +286,7 @@ impl Walk<'_> {
     async fn dest_messages<'m>(
         &mut self,
         messages: impl Iterator<Item = &'m SourceMessage>,
-    ) -> HopResult<HashMap<String, DestMessage>> {
+    ) -> WorkResult<HashMap<String, DestMessage>> {
         let ids: Vec<ExactText> = messages.map(|m| m.message_id.as_str().into()).collect();
         if ids.is_empty() {
             return Ok(HashMap::new());
@@ -290,7 +306,7 @@ impl Walk<'_> {
         conversation: ConversationId,
         valid: &[SourceMessage],
         dest: &HashMap<String, DestMessage>,
-    ) -> HopResult<i64> {
+    ) -> WorkResult<i64> {
         let (mut counted, mut matched) = (HashSet::new(), 0i64);
         for m in valid {
             self.found.outcome.messages += 1;
@@ -326,11 +342,16 @@ impl Walk<'_> {
         t: &SourceThread,
         conversation: ConversationId,
         extra: i64,
-    ) -> HopResult<()> {
+    ) -> WorkResult<()> {
         reads::seen_reset(&mut self.c, Seen::Messages).await?;
         let mut start = None;
         loop {
-            let page = self.ctx.dynamo.messages_page(&t.thread_id, start).await?;
+            let page = self
+                .ctx
+                .sources
+                .dynamo
+                .messages_page(&t.thread_id, start)
+                .await?;
             let ids: Vec<ExactText> = self
                 .valid(&page, t)
                 .iter()
@@ -354,7 +375,7 @@ impl Walk<'_> {
     }
 
     /// A web chat thread: its starred flags on the native conversation and messages.
-    async fn webchat_stars(&mut self, t: &SourceThread) -> HopResult<()> {
+    async fn webchat_stars(&mut self, t: &SourceThread) -> WorkResult<()> {
         self.found.outcome.threads += 1;
         let conv = t
             .webchat_conversation_id
@@ -372,7 +393,12 @@ impl Walk<'_> {
         }
         let mut start = None;
         loop {
-            let page = self.ctx.dynamo.messages_page(&t.thread_id, start).await?;
+            let page = self
+                .ctx
+                .sources
+                .dynamo
+                .messages_page(&t.thread_id, start)
+                .await?;
             for m in self.valid(&page, t) {
                 self.found.outcome.messages += 1;
                 let id: Option<MessageId> =

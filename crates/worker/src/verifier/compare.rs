@@ -2,9 +2,9 @@
 //! names of the fields that differ, with short values (bodies by length only: their content
 //! stays out of the verification record).
 
-use migrator_core::db::queries::verify_reads::{DestMessage, DestThread};
 use migrator_core::source::{SourceMessage, SourceThread};
 use migrator_core::text::ExactText;
+use migrator_store::queries::verify_reads::{DestMessage, DestThread};
 
 /// At most this many characters of a value in a detail.
 const SHOWN: usize = 60;

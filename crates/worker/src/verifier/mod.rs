@@ -8,9 +8,9 @@ mod check;
 mod compare;
 
 use crate::context::Ctx;
-use crate::error::HopError;
-use migrator_core::db::queries::verifications::{self, Retry, Verification};
+use crate::error::WorkError;
 use migrator_core::metrics::{VERIFICATIONS, VERIFICATION_DIFFS};
+use migrator_store::queries::verifications::{self, Retry, Verification};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -51,23 +51,25 @@ pub async fn take_one(ctx: &Ctx) -> anyhow::Result<bool> {
         verifications::give_up_stale(&mut c, v.max_attempts).await?;
         verifications::claim(&mut c, &ctx.worker_id, v.lease_secs, v.max_attempts).await?
     };
-    let Some((job, shopper)) = claimed else {
+    let Some((verification, shopper)) = claimed else {
         return Ok(false);
     };
-    let span = tracing::info_span!("verification", id = %job.id, shopper = %shopper);
-    let _ = tracing::Instrument::instrument(verify(ctx, &job, &shopper), span).await;
+    let span = tracing::info_span!("verification", id = %verification.id, shopper = %shopper);
+    let _ = tracing::Instrument::instrument(verify(ctx, &verification, &shopper), span).await;
     Ok(true)
 }
 
-async fn verify(ctx: &Ctx, job: &Verification, shopper: &str) -> anyhow::Result<()> {
+async fn verify(ctx: &Ctx, verification: &Verification, shopper: &str) -> anyhow::Result<()> {
     let v = &ctx.settings.verify;
-    let work = check::account(ctx, job.account_id, shopper, v.max_listed);
+    let work = check::account(ctx, verification.account_id, shopper, v.max_listed);
     let heartbeat = async {
         let every = Duration::from_secs((v.lease_secs.max(3) / 3) as u64);
         loop {
             tokio::time::sleep(every).await;
             let mut c = ctx.conn().await?;
-            if !verifications::heartbeat(&mut c, job.id, &ctx.worker_id, v.lease_secs).await? {
+            if !verifications::heartbeat(&mut c, verification.id, &ctx.worker_id, v.lease_secs)
+                .await?
+            {
                 return Ok::<_, anyhow::Error>(());
             }
         }
@@ -83,7 +85,7 @@ async fn verify(ctx: &Ctx, job: &Verification, shopper: &str) -> anyhow::Result<
     let mut c = ctx.conn().await?;
     match outcome {
         Ok(o) => {
-            if verifications::finish(&mut c, job.id, &ctx.worker_id, &o).await? {
+            if verifications::finish(&mut c, verification.id, &ctx.worker_id, &o).await? {
                 metrics::counter!(VERIFICATIONS, "result" => o.result()).increment(1);
                 metrics::counter!(VERIFICATION_DIFFS).increment(o.diff_count as u64);
                 tracing::info!(
@@ -97,18 +99,18 @@ async fn verify(ctx: &Ctx, job: &Verification, shopper: &str) -> anyhow::Result<
         }
         Err(e) => {
             let error = e.to_string();
-            let retry = retry_after(&e, job.attempts, v.retry_secs);
-            tracing::warn!(%error, attempt = job.attempts, ?retry, "verification failed");
+            let retry = retry_after(&e, verification.attempts, v.retry_secs);
+            tracing::warn!(%error, attempt = verification.attempts, ?retry, "verification failed");
             verifications::attempt_failed(
                 &mut c,
-                job.id,
+                verification.id,
                 &ctx.worker_id,
                 &error,
                 v.max_attempts,
                 retry,
             )
             .await?;
-            if retry == Retry::Never || job.attempts >= v.max_attempts {
+            if retry == Retry::Never || verification.attempts >= v.max_attempts {
                 metrics::counter!(VERIFICATIONS, "result" => "failed").increment(1);
             }
         }
@@ -123,9 +125,9 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(3600);
 /// C1, or answered outside the contract: another try meets the same answer); otherwise a wait
 /// of `retry_secs`, doubling with each try, so a source outage does not use up the tries in
 /// seconds.
-fn retry_after(e: &HopError, attempts: i32, retry_secs: u64) -> Retry {
+fn retry_after(e: &WorkError, attempts: i32, retry_secs: u64) -> Retry {
     match e {
-        HopError::Permanent(_) => Retry::Never,
+        WorkError::Permanent(_) => Retry::Never,
         _ => {
             let doublings = attempts.saturating_sub(1).clamp(0, 16) as u32;
             let wait = Duration::from_secs(retry_secs.saturating_mul(1 << doublings));
@@ -140,15 +142,15 @@ mod tests {
 
     #[test]
     fn permanent_failures_are_not_tried_again_and_others_wait_longer_each_time() {
-        let perm = HopError::Permanent("configs-migration: 404".into());
+        let perm = WorkError::Permanent("configs-migration: 404".into());
         assert_eq!(retry_after(&perm, 1, 30), Retry::Never);
-        let t = HopError::Transient("HTTP 502".into());
+        let t = WorkError::Transient("HTTP 502".into());
         let secs = |n| Retry::After(Duration::from_secs(n));
         assert_eq!(retry_after(&t, 1, 30), secs(30));
         assert_eq!(retry_after(&t, 2, 30), secs(60));
         assert_eq!(retry_after(&t, 3, 30), secs(120));
         assert_eq!(retry_after(&t, 40, 30), Retry::After(MAX_RETRY_WAIT));
-        let th = HopError::Throttled("slow down".into());
+        let th = WorkError::Throttled("slow down".into());
         assert_eq!(retry_after(&th, 1, 0), secs(0));
     }
 }

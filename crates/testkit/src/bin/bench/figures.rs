@@ -262,7 +262,7 @@ impl Bench {
 pub async fn wait_verified(env: &migrator_testkit::TestEnv, pattern: &str) {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
-    use migrator_core::db::schema::{accounts as a, verifications as v};
+    use migrator_store::schema::{accounts as a, verifications as v};
     let mut db = env.db().await;
     let start = Instant::now();
     loop {
@@ -294,8 +294,8 @@ async fn wait_completed(
 ) -> anyhow::Result<()> {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
-    use migrator_core::db::schema::accounts as a;
     use migrator_core::MigrationStatus;
+    use migrator_store::schema::accounts as a;
     let mut db = env.db().await;
     loop {
         let done: i64 = a::table

@@ -22,7 +22,7 @@ mod statements;
 mod windows;
 
 use conversations_sim::model::{generate, C1Spec, GenOptions};
-use migrator_core::settings::Settings;
+use migrator_runtime::settings::Settings;
 use migrator_testkit::process::{command, kill9};
 use migrator_testkit::{EnvOptions, TestEnv};
 use report::{print_table, Row};
@@ -98,10 +98,7 @@ async fn main() -> anyhow::Result<()> {
     let all_n = env_usize("BENCH_ALL_MESSAGES", 100_000);
     let rss_n = env_usize("BENCH_RSS_MESSAGES", 1_000_000);
     let c1s = env_usize("BENCH_C1S", 1000);
-    let opts = EnvOptions {
-        workers: 0,
-        ..Default::default()
-    };
+    let opts = EnvOptions::no_workers();
     let mut b = Bench {
         env: TestEnv::start_with(opts, production_like).await,
         rows: Vec::new(),

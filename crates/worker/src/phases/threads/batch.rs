@@ -3,14 +3,14 @@
 //! thread, or rejects alone.
 
 use super::checkpoint::Checkpoint;
-use super::{reject_message, Mover, DUPLICATE_ID};
-use crate::error::HopResult;
+use super::mover::{reject_message, Mover, DUPLICATE_ID};
+use crate::error::WorkResult;
 use crate::phases::fenced;
-use migrator_core::db::queries::attachments::Due;
-use migrator_core::db::queries::runs::{self, Figures};
-use migrator_core::db::queries::{conversations, messages, rejects};
 use migrator_core::ids::{AccountId, ChannelId, ConversationId, RunId};
 use migrator_core::source::{Reject, SourceMessage, SourceThread};
+use migrator_store::queries::attachments::Due;
+use migrator_store::queries::runs::{self, Figures};
+use migrator_store::queries::{conversations, messages, rejects};
 use scoped_futures::ScopedFutureExt;
 
 /// Consecutive items of a thread page written in one transaction.
@@ -137,9 +137,9 @@ impl Mover<'_> {
     }
 
     /// Records rejects and the checkpoint in one fenced transaction.
-    pub(super) async fn commit_rejects(&self, list: Vec<Reject>, cp: Checkpoint) -> HopResult<()> {
+    pub(super) async fn commit_rejects(&self, list: Vec<Reject>, cp: Checkpoint) -> WorkResult<()> {
         let (account, run) = (self.account, self.run);
-        fenced(self.ctx, self.job, move |c, _| {
+        fenced(self.ctx, self.leased, move |c, _| {
             async move {
                 let f = Figures {
                     rejects: rejects::record(c, account, run, &list).await?,
@@ -156,7 +156,7 @@ impl Mover<'_> {
 
     /// Writes a group of single-page threads and rejects in one fenced transaction, with the
     /// checkpoint past the group's last item.
-    pub(super) async fn flush(&mut self, cp: &mut Checkpoint, group: &mut Group) -> HopResult<()> {
+    pub(super) async fn flush(&mut self, cp: &mut Checkpoint, group: &mut Group) -> WorkResult<()> {
         let Some(last) = group.last_idx else {
             return Ok(());
         };
@@ -167,7 +167,7 @@ impl Mover<'_> {
         let v = next.to_json();
         let (n_threads, n_messages, started) =
             (g.threads.len(), g.messages, std::time::Instant::now());
-        let pending = fenced(self.ctx, self.job, move |c, _| {
+        let pending = fenced(self.ctx, self.leased, move |c, _| {
             async move {
                 let keys: Vec<(ChannelId, &SourceThread)> =
                     g.threads.iter().map(|(ch, t, _)| (*ch, t)).collect();
@@ -223,11 +223,11 @@ impl Mover<'_> {
         step: &Checkpoint,
         done: &Checkpoint,
         last: bool,
-    ) -> HopResult<Written> {
+    ) -> WorkResult<Written> {
         let (account, run) = (self.account, self.run);
         let batch = self.batch();
         let (step, done) = (step.to_json(), done.to_json());
-        fenced(self.ctx, self.job, move |c, _| {
+        fenced(self.ctx, self.leased, move |c, _| {
             async move {
                 let mut f = Figures::default();
                 let mut pending = Vec::new();

@@ -2,8 +2,8 @@
 //! committed page: the DynamoDB cursor of the thread page, how many of its items are done, and
 //! the message cursor inside the thread in hand.
 
-use crate::sources::dynamo::Item;
-use crate::sources::items::{key_from_json, key_to_json};
+use migrator_core::source::items::{key_from_json, key_to_json};
+use migrator_source::dynamo::Item;
 use serde::{Deserialize, Serialize};
 
 /// The checkpoint's stored shape (kept stable: runs in flight resume from it after a deploy).

@@ -2,13 +2,13 @@
 //! the writer is in a transaction), `n` at a time, delivered in thread order. Memory stays
 //! bounded by `n` pages.
 
-use crate::error::{HopError, HopResult};
-use crate::sources::dynamo::{DynamoSource, Item, Page};
+use crate::error::{WorkError, WorkResult};
 use futures::StreamExt;
+use migrator_source::dynamo::{DynamoSource, Item, Page};
 
 /// The pages being read ahead; dropping it stops the reads.
 pub(super) struct ReadAhead {
-    rx: tokio::sync::mpsc::Receiver<HopResult<Page>>,
+    rx: tokio::sync::mpsc::Receiver<WorkResult<Page>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -20,7 +20,7 @@ impl ReadAhead {
             let mut pages = futures::stream::iter(threads)
                 .map(|(id, key)| {
                     let d = dynamo.clone();
-                    async move { d.messages_page(&id, key).await.map_err(HopError::from) }
+                    async move { d.messages_page(&id, key).await.map_err(WorkError::from) }
                 })
                 .buffered(n);
             while let Some(p) = pages.next().await {
@@ -33,11 +33,11 @@ impl ReadAhead {
     }
 
     /// The next thread's first page, in the order given.
-    pub async fn next(&mut self) -> HopResult<Page> {
+    pub async fn next(&mut self) -> WorkResult<Page> {
         self.rx
             .recv()
             .await
-            .unwrap_or_else(|| Err(HopError::Transient("read-ahead stopped".into())))
+            .unwrap_or_else(|| Err(WorkError::Transient("read-ahead stopped".into())))
     }
 }
 

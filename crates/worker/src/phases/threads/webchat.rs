@@ -2,24 +2,24 @@
 //! thread's onto the conversation it mirrors and each message's onto the message it mirrors.
 //! A reference to nothing of this account is a reject.
 
-use super::{reject_message, reject_thread, Mover};
-use crate::error::HopResult;
+use super::mover::{reject_message, reject_thread, Mover};
+use crate::error::WorkResult;
 use crate::phases::fenced;
-use migrator_core::db::queries::{conversations, messages};
 use migrator_core::ids::AccountId;
 use migrator_core::source::{Reject, SourceMessage, SourceThread};
 use migrator_core::CoreResult;
+use migrator_store::queries::{conversations, messages};
 use scoped_futures::ScopedFutureExt;
 
 impl Mover<'_> {
     /// The thread's starred flag onto the re:amaze conversation it mirrors; rejects if none.
-    pub(super) async fn star_webchat_thread(&self, t: &SourceThread) -> HopResult<Vec<Reject>> {
+    pub(super) async fn star_webchat_thread(&self, t: &SourceThread) -> WorkResult<Vec<Reject>> {
         let Some(id) = t.webchat_conversation_id.clone() else {
             let why = "web chat thread lacks webchat_conversation_id";
             return Ok(vec![reject_thread(t, why.into())]);
         };
         let (account, starred) = (self.account, t.starred);
-        let found = fenced(self.ctx, self.job, move |c, _| {
+        let found = fenced(self.ctx, self.leased, move |c, _| {
             async move { conversations::star_webchat_conversation(c, account, &id, starred).await }
                 .scope_boxed()
         })

@@ -1,0 +1,51 @@
+//! How a started migration is answered — 202 with the status in force (app-facing for the app,
+//! the real one for operators), 200 when nothing started — and its first hop published after
+//! the answer, never before it.
+
+use crate::state::AppState;
+use crate::views::app::MigrateBody;
+use actix_web::HttpResponse;
+use migrator_store::queries::migration::StartOutcome;
+use migrator_store::queries::outbox::Recorded;
+
+/// Publishes hops just recorded in the outbox, in the background: a request never waits on
+/// the broker (down, or slow to confirm); what is not published is the relay's.
+pub fn relay(st: &AppState, hops: Vec<Recorded>) {
+    if hops.is_empty() {
+        return;
+    }
+    let (pool, publisher) = (st.pool.clone(), st.publisher.clone());
+    tokio::spawn(async move {
+        for r in &hops {
+            migrator_queue::relay::publish_recorded(&pool, &publisher, r).await;
+        }
+    });
+}
+
+/// Who reads a start outcome: the app sees app-facing statuses, operators the real ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The mobile app.
+    App,
+    /// An operator.
+    Operator,
+}
+
+/// Renders a start outcome: 202 when a migration started or resumed (its first hop published
+/// after the answer), else 200.
+pub fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> HttpResponse {
+    let shown = |s: migrator_core::MigrationStatus| MigrateBody {
+        migration_status: match to {
+            Audience::App => s.app_facing(),
+            Audience::Operator => s,
+        },
+    };
+    match outcome {
+        StartOutcome::Started { status, hop } => {
+            metrics::counter!(migrator_core::metrics::MIGRATIONS_STARTED).increment(1);
+            relay(st, vec![hop]);
+            HttpResponse::Accepted().json(shown(status))
+        }
+        StartOutcome::Current(status) => HttpResponse::Ok().json(shown(status)),
+    }
+}

@@ -1,0 +1,6 @@
+//! What every process of ours starts with: its settings (layered, checked before a start), its
+//! logs and traces, and the signals that stop it.
+
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;

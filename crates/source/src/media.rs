@@ -1,0 +1,366 @@
+//! The Conversations media service: downloads with a cert JWT (RS256 with re:amaze's private
+//! key; `iss`, `aud = conversations-media`, `iat`, `exp` at most 300 s later).
+//!
+//! Clocks differ between us and the media service: `iat` is set back by
+//! `media.clock_skew_secs` (and `exp` stays within 300 s of it), so a verifier whose clock is
+//! behind ours by up to that much, checking with no leeway, still accepts the token. A refusal
+//! (401/403) is tried once more at once with a freshly minted token before it counts; what a
+//! refusal then does to the attachment is decided by the caller ([`MediaFailure::refused`]).
+//!
+//! `media_url` is source data, so hostile until checked: only URLs of `media.allowed_origins`
+//! are contacted (and get the cert JWT); redirects are never followed; the body is streamed to
+//! the blob store and cut off past `media.max_bytes`, whatever `Content-Length` or the item's
+//! `size_bytes` claim. Memory stays bounded by one chunk.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use migrator_core::blob::BlobStore;
+use migrator_core::retry::{retry, Attempt, Backoff};
+use reqwest::Url;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Signs cert JWTs and downloads media.
+#[derive(Clone)]
+pub struct MediaClient {
+    http: reqwest::Client,
+    key: EncodingKey,
+    issuer: String,
+    ttl_secs: u64,
+    skew_secs: u64,
+    backoff: Backoff,
+    origins: Vec<url::Origin>,
+    max_bytes: u64,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+struct Claims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    iat: u64,
+    exp: u64,
+}
+
+/// The longest a cert JWT may live, `exp - iat` (source contract, media).
+const MAX_TOKEN_SECS: u64 = 300;
+
+/// The claims of a cert JWT minted at `now` (epoch s): issued `skew` seconds earlier, so a
+/// verifier whose clock is behind ours by up to `skew` does not see it as issued in the
+/// future; expiring `ttl` after issue (at most 300 s, the contract's bound on `exp - iat`).
+fn cert_claims(issuer: &str, now: u64, skew: u64, ttl: u64) -> Claims<'_> {
+    let iat = now.saturating_sub(skew);
+    Claims {
+        iss: issuer,
+        aud: "conversations-media",
+        iat,
+        exp: iat + ttl.min(MAX_TOKEN_SECS),
+    }
+}
+
+/// A stored download.
+#[derive(Debug)]
+pub struct Fetched {
+    /// Bytes stored.
+    pub size: u64,
+    /// `Content-Type` as served, when it is a plain media type.
+    pub content_type: Option<String>,
+}
+
+/// Why a download did not store anything.
+#[derive(Debug, Clone)]
+pub struct MediaFailure {
+    /// Short code shown to the C1 (`not_found`, `too_large`, `forbidden_origin`, …).
+    pub code: &'static str,
+    /// The full error, for logs and the admin view.
+    pub detail: String,
+    /// Worth trying again later (5xx, 429, timeouts, resets); otherwise final.
+    pub transient: bool,
+    /// The media service refused our cert JWT (401/403), twice in a row: a property of our
+    /// credentials or clocks as often as of the attachment, so the caller decides whether it
+    /// is final ([`crate::attachments`]).
+    pub refused: bool,
+}
+
+impl MediaFailure {
+    /// A failure worth trying again later.
+    pub fn transient(detail: String) -> Self {
+        Self {
+            code: "unavailable",
+            detail,
+            transient: true,
+            refused: false,
+        }
+    }
+
+    /// A final failure with its code.
+    pub fn fatal(code: &'static str, detail: String) -> Self {
+        Self {
+            code,
+            detail,
+            transient: false,
+            refused: false,
+        }
+    }
+
+    /// The media service refused the cert JWT (`status` 401 or 403).
+    pub fn refused(status: u16) -> Self {
+        Self {
+            code: "forbidden",
+            detail: format!("media service refused the cert JWT ({status})"),
+            transient: false,
+            refused: true,
+        }
+    }
+
+    /// What the attachment row keeps for operators: the code, then the detail.
+    pub fn reason(&self) -> String {
+        format!("{}: {}", self.code, self.detail)
+    }
+}
+
+/// A final failure's code for an HTTP status the media service answered.
+fn status_code(status: u16) -> &'static str {
+    match status {
+        300..=399 => "redirected",
+        404 | 410 => "not_found",
+        413 => "too_large",
+        _ => "rejected",
+    }
+}
+
+/// A `Content-Type` worth keeping: a short `type/subtype` with optional parameters, printable.
+fn plain_media_type(v: &str) -> Option<String> {
+    let ok =
+        v.len() <= 200 && v.contains('/') && v.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    ok.then(|| v.to_string())
+}
+
+/// The origins media may come from: the configured ones, or that of the Conversations API.
+pub fn allowed_origins(
+    configured: &[String],
+    conversations_base: &str,
+) -> anyhow::Result<Vec<url::Origin>> {
+    let list: Vec<&str> = if configured.is_empty() {
+        vec![conversations_base]
+    } else {
+        configured.iter().map(String::as_str).collect()
+    };
+    list.into_iter()
+        .map(|o| {
+            let u = Url::parse(o).map_err(|e| anyhow::anyhow!("media origin {o:?}: {e}"))?;
+            anyhow::ensure!(
+                matches!(u.scheme(), "http" | "https"),
+                "media origin {o:?} is not http(s)"
+            );
+            Ok(u.origin())
+        })
+        .collect()
+}
+
+impl MediaClient {
+    /// The client `settings.media` describe: its signing key read from
+    /// `media.signing_key_path`, its origins `media.allowed_origins` (or the Conversations
+    /// API's), `backoff` for retries within a download.
+    pub fn from_settings(
+        settings: &migrator_runtime::settings::Settings,
+        backoff: Backoff,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let m = &settings.media;
+        let pem = std::fs::read(&m.signing_key_path).with_context(|| {
+            format!("media.signing_key_path = {}", m.signing_key_path.display())
+        })?;
+        let origins = allowed_origins(&m.allowed_origins, &settings.conversations.base_url)?;
+        Self::new(&pem, m, origins, backoff)
+    }
+
+    /// A client signing with the PEM private key `pem`, fetching only from `origins`.
+    pub fn new(
+        pem: &[u8],
+        settings: &migrator_runtime::settings::MediaSettings,
+        origins: Vec<url::Origin>,
+        backoff: Backoff,
+    ) -> anyhow::Result<Self> {
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            key: EncodingKey::from_rsa_pem(pem)?,
+            issuer: settings.issuer.clone(),
+            ttl_secs: settings.token_ttl_secs.min(MAX_TOKEN_SECS),
+            skew_secs: settings.clock_skew_secs,
+            backoff,
+            origins,
+            max_bytes: settings.max_bytes,
+        })
+    }
+
+    /// A fresh cert JWT, issued `media.clock_skew_secs` ago.
+    pub fn cert_jwt(&self) -> String {
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let claims = cert_claims(&self.issuer, now, self.skew_secs, self.ttl_secs);
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
+            .expect("RS256 signing with a parsed key")
+    }
+
+    /// The URL, when it may be contacted at all.
+    fn checked(&self, url: &str, declared: Option<i64>) -> Result<Url, MediaFailure> {
+        let u = Url::parse(url)
+            .map_err(|e| MediaFailure::fatal("forbidden_origin", format!("media_url: {e}")))?;
+        if !self.origins.contains(&u.origin()) {
+            let detail = format!(
+                "media_url outside allowed origins: {}",
+                u.origin().ascii_serialization()
+            );
+            return Err(MediaFailure::fatal("forbidden_origin", detail));
+        }
+        if let Some(n) = declared.filter(|n| *n as u64 > self.max_bytes) {
+            let detail = format!("declared {n} bytes, over the {} byte cap", self.max_bytes);
+            return Err(MediaFailure::fatal("too_large", detail));
+        }
+        Ok(u)
+    }
+
+    /// Downloads `url` into `blobs` under `key`, retrying 5xx, 429, timeouts and resets a few
+    /// times in the hop, and a refusal (401/403) once at once with a fresh token; other answers
+    /// fail at once. Returns the outcome and the requests made.
+    pub async fn download(
+        &self,
+        url: &str,
+        declared: Option<i64>,
+        blobs: &dyn BlobStore,
+        key: &str,
+    ) -> (Result<Fetched, MediaFailure>, u32) {
+        let url = match self.checked(url, declared) {
+            Ok(u) => u,
+            Err(f) => return (Err(f), 0),
+        };
+        let mut attempts = 0u32;
+        // a token can be refused for reasons a new one fixes (it expired in flight, the service
+        // rotated its view of our key): after a refusal, one more round with a token minted now
+        for round in 0..2 {
+            let res = retry(self.backoff, || {
+                attempts += 1;
+                self.fetch_once(&url, blobs, key)
+            })
+            .await;
+            if round == 1 || !res.as_ref().is_err_and(|f| f.refused) {
+                return (res, attempts);
+            }
+        }
+        unreachable!("the second round returns")
+    }
+
+    async fn fetch_once(
+        &self,
+        url: &Url,
+        blobs: &dyn BlobStore,
+        key: &str,
+    ) -> Result<Fetched, Attempt<MediaFailure>> {
+        let transient = |d: String| Attempt::Transient(MediaFailure::transient(d));
+        let fatal = |c, d: String| Attempt::Permanent(MediaFailure::fatal(c, d));
+        let mut resp = self
+            .http
+            .get(url.clone())
+            .bearer_auth(self.cert_jwt())
+            .send()
+            .await
+            .map_err(|e| transient(format!("request failed: {e}")))?;
+        let status = resp.status().as_u16();
+        if status >= 500 || status == 429 || status == 408 {
+            return Err(transient(format!("media service answered {status}")));
+        }
+        if status == 401 || status == 403 {
+            return Err(Attempt::Permanent(MediaFailure::refused(status)));
+        }
+        if status != 200 {
+            // a redirect is never followed: the cert JWT goes to allowed origins only
+            return Err(fatal(
+                status_code(status),
+                format!("media service answered {status}"),
+            ));
+        }
+        if let Some(n) = resp.content_length().filter(|n| *n > self.max_bytes) {
+            let d = format!("Content-Length {n} is over the {} byte cap", self.max_bytes);
+            return Err(fatal("too_large", d));
+        }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(plain_media_type);
+        let mut out = blobs
+            .create(key)
+            .await
+            .map_err(|e| transient(format!("blob store: {e}")))?;
+        let mut size = 0u64;
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => return Err(transient(format!("body: {e}"))),
+            };
+            size += chunk.len() as u64;
+            if size > self.max_bytes {
+                // the writer is dropped: nothing stays behind
+                let d = format!("body over the {} byte cap", self.max_bytes);
+                return Err(fatal("too_large", d));
+            }
+            out.write(&chunk)
+                .await
+                .map_err(|e| transient(format!("blob store: {e}")))?;
+        }
+        let size = out
+            .commit()
+            .await
+            .map_err(|e| transient(format!("blob store: {e}")))?;
+        Ok(Fetched { size, content_type })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cert_jwts_are_issued_in_the_past_and_live_at_most_300_s_from_issue() {
+        let c = cert_claims("me", 1_000_000, 60, 300);
+        assert_eq!((c.iat, c.exp), (999_940, 1_000_240));
+        assert_eq!(c.aud, "conversations-media");
+        let c = cert_claims("me", 1_000_000, 0, 900);
+        assert_eq!(
+            c.exp - c.iat,
+            300,
+            "the contract's bound whatever the setting"
+        );
+        // a verifier 20 s behind us with no leeway: issued before its now, expiring after it
+        let theirs = 1_000_000 - 20;
+        let c = cert_claims("me", 1_000_000, 60, 300);
+        assert!(c.iat <= theirs && c.exp > theirs);
+    }
+
+    #[test]
+    fn origins_default_to_the_conversations_api_and_compare_exactly() {
+        let o = allowed_origins(&[], "http://127.0.0.1:8090/").unwrap();
+        let ok = Url::parse("http://127.0.0.1:8090/media/x?size=3").unwrap();
+        assert!(o.contains(&ok.origin()));
+        for bad in [
+            "http://127.0.0.1:8091/media/x",
+            "https://127.0.0.1:8090/media/x",
+            "http://localhost:8090/media/x",
+            "http://127.0.0.1:8090@evil.example/x",
+        ] {
+            assert!(!o.contains(&Url::parse(bad).unwrap().origin()), "{bad}");
+        }
+        assert!(allowed_origins(&["file:///etc".into()], "").is_err());
+        assert_eq!(plain_media_type("image/png"), Some("image/png".into()));
+        assert_eq!(
+            plain_media_type("text/html; charset=utf-8").as_deref(),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(plain_media_type("x\r\nSet-Cookie: a"), None);
+        assert_eq!(plain_media_type("nonsense"), None);
+    }
+}

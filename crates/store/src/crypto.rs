@@ -1,0 +1,190 @@
+//! Channel credentials at rest: AES-256-GCM, a random nonce per value, the owning account's id
+//! as associated data (a row copied to another account does not decrypt), and the id of the key
+//! stored beside the ciphertext so keys can rotate (`crypto.credentials_keys`, one active).
+//! Stored layout of the ciphertext: `nonce (12 bytes) || ciphertext+tag`.
+
+use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
+use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
+use base64::Engine;
+use migrator_runtime::settings::CryptoSettings;
+use secrecy::ExposeSecret;
+use std::collections::BTreeMap;
+
+/// The known keys, one of them sealing new values.
+#[derive(Clone)]
+pub struct Keyring {
+    active: String,
+    keys: BTreeMap<String, Aes256Gcm>,
+}
+
+/// A value as stored: the key that sealed it and the ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Id of the key.
+    pub key_id: String,
+    /// `nonce || ciphertext+tag`.
+    pub bytes: Vec<u8>,
+}
+
+/// Why a key or a ciphertext was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    /// A configured key is not 32 bytes of base64.
+    #[error("crypto.credentials_keys.{0} must be 32 bytes, base64-encoded")]
+    BadKey(String),
+    /// The active key is not among the keys.
+    #[error("crypto.active_key {0:?} is not in crypto.credentials_keys")]
+    NoActiveKey(String),
+    /// The value names a key this process does not know.
+    #[error("key {0:?} is unknown")]
+    UnknownKey(String),
+    /// The value was tampered with, sealed with another key, or belongs to another account.
+    #[error("ciphertext could not be decrypted")]
+    Decrypt,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Keyring(active {:?}, {} keys)",
+            self.active,
+            self.keys.len()
+        )
+    }
+}
+
+impl Keyring {
+    /// The keys of the settings.
+    pub fn from_settings(c: &CryptoSettings) -> Result<Self, CryptoError> {
+        let mut keys = BTreeMap::new();
+        for (id, b64) in &c.credentials_keys {
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(b64.expose_secret().trim())
+                .map_err(|_| CryptoError::BadKey(id.clone()))?;
+            if key.len() != 32 {
+                return Err(CryptoError::BadKey(id.clone()));
+            }
+            keys.insert(
+                id.clone(),
+                Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
+            );
+        }
+        if !keys.contains_key(&c.active_key) {
+            return Err(CryptoError::NoActiveKey(c.active_key.clone()));
+        }
+        Ok(Self {
+            active: c.active_key.clone(),
+            keys,
+        })
+    }
+
+    /// Seals `plain` with the active key, bound to `owner` (associated data).
+    pub fn seal(&self, plain: &[u8], owner: &[u8]) -> Sealed {
+        let cipher = &self.keys[&self.active];
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let mut bytes = nonce.to_vec();
+        bytes.extend(
+            cipher
+                .encrypt(
+                    &nonce,
+                    Payload {
+                        msg: plain,
+                        aad: owner,
+                    },
+                )
+                .expect("AES-GCM encryption cannot fail for in-memory buffers"),
+        );
+        Sealed {
+            key_id: self.active.clone(),
+            bytes,
+        }
+    }
+
+    /// Opens a value sealed for `owner` by any known key.
+    pub fn open(&self, sealed: &Sealed, owner: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let cipher = self
+            .keys
+            .get(&sealed.key_id)
+            .ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?;
+        if sealed.bytes.len() < 12 {
+            return Err(CryptoError::Decrypt);
+        }
+        let (nonce, ct) = sealed.bytes.split_at(12);
+        cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: owner,
+                },
+            )
+            .map_err(|_| CryptoError::Decrypt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const KEY: &str = "ZGV2LW9ubHktY3JlZGVudGlhbHMta2V5LTMyYnl0ZXM=";
+
+    fn settings(active: &str, keys: &[(&str, String)]) -> CryptoSettings {
+        CryptoSettings {
+            active_key: active.into(),
+            credentials_keys: keys
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone().into()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn seals_opens_and_detects_tampering_and_swapped_rows() {
+        let ring = Keyring::from_settings(&settings("k1", &[("k1", KEY.into())])).unwrap();
+        let secret = b"{\"provider_token\":\"tok_123\"}";
+        let sealed = ring.seal(secret, b"account-a");
+        assert_eq!(sealed.key_id, "k1");
+        assert!(!sealed.bytes.windows(7).any(|w| w == b"tok_123"));
+        assert_eq!(ring.open(&sealed, b"account-a").unwrap(), secret);
+        // a row copied to another account does not decrypt
+        assert_eq!(ring.open(&sealed, b"account-b"), Err(CryptoError::Decrypt));
+        let mut bad = sealed.clone();
+        *bad.bytes.last_mut().unwrap() ^= 1;
+        assert_eq!(ring.open(&bad, b"account-a"), Err(CryptoError::Decrypt));
+        assert_ne!(ring.seal(b"x", b"a").bytes, ring.seal(b"x", b"a").bytes);
+    }
+
+    #[test]
+    fn keys_rotate_and_bad_keys_are_refused() {
+        let new_key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let old = Keyring::from_settings(&settings("k1", &[("k1", KEY.into())])).unwrap();
+        let sealed_old = old.seal(b"v1", b"acc");
+        let both = [("k1", KEY.to_string()), ("k2", new_key)];
+        let ring = Keyring::from_settings(&settings("k2", &both)).unwrap();
+        assert_eq!(
+            ring.seal(b"v2", b"acc").key_id,
+            "k2",
+            "new values use the active key"
+        );
+        assert_eq!(
+            ring.open(&sealed_old, b"acc").unwrap(),
+            b"v1",
+            "old rows still open"
+        );
+        let only_new = Keyring::from_settings(&settings("k2", &both[1..])).unwrap();
+        assert_eq!(
+            only_new.open(&sealed_old, b"acc"),
+            Err(CryptoError::UnknownKey("k1".into()))
+        );
+        let short = settings("k1", &[("k1", "c2hvcnQ=".into())]);
+        assert_eq!(
+            Keyring::from_settings(&short).unwrap_err(),
+            CryptoError::BadKey("k1".into())
+        );
+        let missing = settings("k9", &[("k1", KEY.into())]);
+        assert!(matches!(
+            Keyring::from_settings(&missing),
+            Err(CryptoError::NoActiveKey(_))
+        ));
+    }
+}

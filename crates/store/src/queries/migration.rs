@@ -1,0 +1,238 @@
+//! The api side of a migration: start/resume, forced re-migration, retries, replays. Every
+//! state change is a step of the state machine applied through [`transitions::apply`], which
+//! records its hop in the outbox in the same transaction. (Reads are in `overview`.)
+
+use super::dead_letters;
+use super::locks::{lock_account, lock_run};
+use super::transitions::{self, Effects, Recorded};
+use crate::models::Account;
+use crate::schema::{
+    brands, channel_sources, channels, contacts, conversations, migration_runs, rejects,
+};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use migrator_core::error::{CoreError, CoreResult};
+use migrator_core::ids::{AccountId, RunId};
+use migrator_core::status::{Event, MigrationStatus, Restart, PHASES};
+use scoped_futures::ScopedFutureExt;
+
+/// What `POST /migrate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// A migration was started or resumed (202); the hop is in the outbox.
+    Started {
+        /// Status now in force (the real one; app endpoints show its app-facing form).
+        status: MigrationStatus,
+        /// The hop recorded, to relay.
+        hop: Recorded,
+    },
+    /// Nothing to start: running or finished (200); the real status.
+    Current(MigrationStatus),
+}
+
+/// Applies `event` to the locked account (with `effects`) and says what it started.
+async fn start_with(
+    conn: &mut AsyncPgConnection,
+    account: &Account,
+    event: Event,
+    effects: Effects<'_>,
+) -> CoreResult<StartOutcome> {
+    let applied = transitions::apply(conn, account, event, effects).await?;
+    Ok(match (applied.step, applied.hop) {
+        (Some(step), Some(hop)) => StartOutcome::Started {
+            status: step.to,
+            hop,
+        },
+        (step, _) => StartOutcome::Current(step.map_or(account.migration_status, |s| s.to)),
+    })
+}
+
+/// `POST /migrate`: start, restart after `channel-failure`, resume after
+/// `recent-messages-failure`, or report the status in force. Concurrent calls serialise on the
+/// account row, so any number of them start at most one migration.
+pub async fn start(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+) -> CoreResult<StartOutcome> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let account = lock_account(c, account_id).await?;
+            start_with(c, &account, Event::Migrate, Effects::default()).await
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Forced re-migration: supersedes the run in force (a worker holding it is fenced out at its
+/// next write), deletes everything the migration created (native rows stay) and starts a new
+/// run. Returns the outcome and every superseded run of the account (their stored files are
+/// now garbage; the new run's files are keyed by its own id).
+pub async fn remigrate(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+) -> CoreResult<(StartOutcome, Vec<(AccountId, RunId)>)> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let account = lock_account(c, account_id).await?;
+            if let Some(old) = account.current_run_id {
+                // waits for a worker's page transaction holding this run, then fences it out
+                lock_run(c, old).await?;
+            }
+            let runs: Vec<RunId> = migration_runs::table
+                .filter(migration_runs::account_id.eq(account_id))
+                .select(migration_runs::id)
+                .load(c)
+                .await?;
+            delete_migrated(c, account_id).await?;
+            let outcome = start_with(c, &account, Event::Remigrate, Effects::default()).await?;
+            Ok((outcome, runs.into_iter().map(|r| (account_id, r)).collect()))
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Re-runs the failed phase of the account without wiping anything (an operator's retry, an
+/// un-park, a dead letter's replay): the run is un-parked with its attempts counted afresh,
+/// then the failure's restart rule applies (a repair, a resume, or a new run). With
+/// `only_parked`, a run that is not parked is a conflict.
+pub async fn retry_failed(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    only_parked: bool,
+) -> CoreResult<StartOutcome> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let account = lock_account(c, account_id).await?;
+            retry_failed_locked(c, &account, only_parked).await
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+async fn retry_failed_locked(
+    c: &mut AsyncPgConnection,
+    account: &Account,
+    only_parked: bool,
+) -> CoreResult<StartOutcome> {
+    let Some(failed) = PHASES
+        .iter()
+        .find(|p| p.failure == account.migration_status)
+    else {
+        return Err(CoreError::Conflict(format!(
+            "the migration is {}, not a failure: nothing to retry",
+            account.migration_status
+        )));
+    };
+    if let Some(run_id) = account.current_run_id {
+        let run = lock_run(c, run_id).await?;
+        if only_parked && run.parked_at.is_none() {
+            return Err(CoreError::Conflict("the migration is not parked".into()));
+        }
+    }
+    let event = match failed.restart {
+        Restart::Repair => Event::Repair,
+        Restart::NewRun | Restart::Resume => Event::Migrate,
+    };
+    // un-parked, its attempts counted afresh
+    let effects = Effects {
+        unpark: true,
+        ..Default::default()
+    };
+    start_with(c, account, event, effects).await
+}
+
+/// Replays a dead letter: its migration's failed phase runs again, as [`retry_failed`] does,
+/// when the run it names is still the account's; the dead letter is marked replayed.
+pub async fn replay_dead_letter(conn: &mut AsyncPgConnection, id: i64) -> CoreResult<StartOutcome> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let dl = dead_letters::lock(c, id).await?;
+            if dl.replayed_at.is_some() {
+                return Err(CoreError::Conflict("already replayed".into()));
+            }
+            let account_id = dl.account_id.ok_or_else(|| {
+                CoreError::Conflict("an unreadable message names no migration".into())
+            })?;
+            let account = lock_account(c, account_id).await?;
+            if account.current_run_id != dl.run_id {
+                return Err(CoreError::Conflict(
+                    "the migration moved on since (its run was superseded)".into(),
+                ));
+            }
+            let outcome = retry_failed_locked(c, &account, false).await?;
+            dead_letters::mark_replayed(c, id).await?;
+            Ok(outcome)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// An operator stops a running migration: its phase in force fails with "cancelled by an
+/// operator" (nothing is deleted) and the run is parked, so the fleet leaves it alone; a worker
+/// holding it is fenced out at its next write. A retry (the app's, or an operator's retry or
+/// un-park) starts it again as the phase's restart rule says. Returns the status now.
+pub async fn cancel(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+) -> CoreResult<MigrationStatus> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let account = lock_account(c, account_id).await?;
+            let pending = migrator_core::status::Phase::pending_in(account.migration_status);
+            let (Some(phase), Some(run)) = (pending, account.current_run_id) else {
+                return Err(CoreError::Conflict(format!(
+                    "the migration is {}, not running: nothing to cancel",
+                    account.migration_status
+                )));
+            };
+            // waits for a worker's page transaction holding this run
+            lock_run(c, run).await?;
+            let effects = Effects {
+                error: Some("cancelled by an operator"),
+                park: true,
+                ..Default::default()
+            };
+            let applied = transitions::apply(c, &account, Event::Failed(phase), effects).await?;
+            Ok(applied.step.map_or(account.migration_status, |s| s.to))
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Deletes the migrated (non-native) rows of each table for the account: one macro for the
+/// four tables, whose Diesel types differ.
+macro_rules! delete_migrated_rows {
+    ($conn:expr, $account:expr, $($table:ident),+) => {$(
+        diesel::delete(
+            $table::table
+                .filter($table::account_id.eq($account))
+                .filter($table::native.eq(false)),
+        )
+        .execute($conn)
+        .await?;
+    )+};
+}
+
+/// Deletes every row the migration created for the account; native rows stay, and the native
+/// brand forgets the source brand it was matched to.
+async fn delete_migrated(conn: &mut AsyncPgConnection, account_id: AccountId) -> CoreResult<()> {
+    // conversations first: their messages and attachments go with them (ON DELETE CASCADE)
+    delete_migrated_rows!(conn, account_id, conversations, contacts);
+    diesel::delete(channel_sources::table.filter(channel_sources::account_id.eq(account_id)))
+        .execute(conn)
+        .await?;
+    delete_migrated_rows!(conn, account_id, channels, brands);
+    diesel::update(brands::table.filter(brands::account_id.eq(account_id)))
+        .set(brands::source_id.eq(None::<String>))
+        .execute(conn)
+        .await?;
+    diesel::delete(rejects::table.filter(rejects::account_id.eq(account_id)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The worker side of a run: checkpoints with figures, and every outcome of a hop — its phase's
+//! end, a continuation, a retry, giving up — each one transaction, a step of the state machine
+//! applied through [`transitions::apply`] with the next hop in the outbox.
+
+use super::lease::lock_if_current;
+use super::locks::lock_run;
+use super::transitions::{self, Applied, Effects, Recorded};
+use crate::models::Account;
+use crate::schema::migration_runs;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use migrator_core::error::{CoreError, CoreResult};
+use migrator_core::hop::MigrationHop;
+use migrator_core::ids::RunId;
+use migrator_core::settle::AfterFailure;
+use migrator_core::status::Event;
+use scoped_futures::ScopedFutureExt;
+
+/// Figures a page adds to the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Figures {
+    /// Threads completed.
+    pub threads: i32,
+    /// Messages inserted.
+    pub messages: i64,
+    /// Rejects recorded.
+    pub rejects: i32,
+    /// Attachments stored.
+    pub attachments_stored: i32,
+    /// Attachments failed.
+    pub attachments_failed: i32,
+    /// Attachments written pending (their downloads start after commit).
+    pub attachments_pending: i32,
+}
+
+impl std::ops::AddAssign for Figures {
+    fn add_assign(&mut self, o: Self) {
+        self.threads += o.threads;
+        self.messages += o.messages;
+        self.rejects += o.rejects;
+        self.attachments_stored += o.attachments_stored;
+        self.attachments_failed += o.attachments_failed;
+        self.attachments_pending += o.attachments_pending;
+    }
+}
+
+/// Inside a page transaction: stores the checkpoint and adds the page's figures.
+pub async fn checkpoint(
+    conn: &mut AsyncPgConnection,
+    run_id: RunId,
+    checkpoint: Option<&serde_json::Value>,
+    f: Figures,
+) -> CoreResult<()> {
+    use migration_runs::dsl as r;
+    diesel::update(r::migration_runs.find(run_id))
+        .set((
+            r::checkpoint.eq(checkpoint.cloned()),
+            r::threads_migrated.eq(r::threads_migrated + f.threads),
+            r::messages_migrated.eq(r::messages_migrated + f.messages),
+            r::rejects.eq(r::rejects + f.rejects),
+            r::attachments_stored.eq(r::attachments_stored + f.attachments_stored),
+            r::attachments_failed.eq(r::attachments_failed + f.attachments_failed),
+            r::attachments_pending.eq(r::attachments_pending + f.attachments_pending),
+            r::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A pending attachment of the run was settled (downloads finish outside page transactions):
+/// one fewer pending, one more stored or failed.
+pub async fn attachment_settled(
+    conn: &mut AsyncPgConnection,
+    run_id: RunId,
+    stored: bool,
+) -> CoreResult<()> {
+    use migration_runs::dsl as r;
+    let (s, f) = if stored { (1, 0) } else { (0, 1) };
+    diesel::update(r::migration_runs.find(run_id))
+        .set((
+            r::attachments_stored.eq(r::attachments_stored + s),
+            r::attachments_failed.eq(r::attachments_failed + f),
+            r::attachments_pending.eq(r::attachments_pending - 1),
+            r::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records what the channels phase found: channels carried over, threads Conversations holds.
+pub async fn set_channel_figures(
+    conn: &mut AsyncPgConnection,
+    run_id: RunId,
+    channels: i32,
+    threads_total: i32,
+) -> CoreResult<()> {
+    diesel::update(migration_runs::table.find(run_id))
+        .set((
+            migration_runs::channels_migrated.eq(channels),
+            migration_runs::threads_total.eq(threads_total),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Inside a fenced transaction (`account` as the fence locked it): the phase ended with
+/// `event` (done, covered, a continuation, nothing to migrate). Returns the next hop recorded
+/// in the outbox.
+pub async fn end_phase(
+    conn: &mut AsyncPgConnection,
+    account: &Account,
+    event: Event,
+) -> CoreResult<Option<Recorded>> {
+    let Applied { hop, .. } = transitions::apply(conn, account, event, Effects::default()).await?;
+    Ok(hop)
+}
+
+/// How a failed hop was settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The lease was no longer the hop's (another worker, a re-migration, a cancel): nothing
+    /// was written.
+    LeaseLost,
+    /// Its retry is recorded in the outbox.
+    Retried(Recorded),
+    /// Its phase failed (parked when `parked`); the hop is a dead letter.
+    GaveUp {
+        /// Past the run's attempts.
+        parked: bool,
+    },
+}
+
+/// Settles a failed attempt of `owner`'s hop in one transaction: counts the failed attempt,
+/// and, as `decide` says from the run's failed attempts now, records the retry in the outbox
+/// (the run released, keeping its error) or fails the phase (the run held, parked past its
+/// attempts, the hop a dead letter). Nothing is written when the lease is no longer `owner`'s.
+pub async fn settle_failure(
+    conn: &mut AsyncPgConnection,
+    hop: &MigrationHop,
+    owner: &str,
+    error: &str,
+    decide: impl FnOnce(i32) -> AfterFailure + Send,
+) -> CoreResult<Settled> {
+    let (hop, owner, error) = (hop.clone(), owner.to_string(), error.to_string());
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let Some(account) = lock_if_current(c, &hop).await? else {
+                return Ok(Settled::LeaseLost);
+            };
+            let run = lock_run(c, hop.run_id).await?;
+            if run.lease_owner.as_deref() != Some(owner.as_str()) {
+                return Ok(Settled::LeaseLost);
+            }
+            let decision = decide(run.total_attempts + 1);
+            settle(c, &account, &hop, &error, decision).await
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Writes a decision about `hop` (its failed attempt counted) for the account the caller has
+/// locked: the retry recorded, or the phase failed and the hop a dead letter.
+pub async fn settle(
+    conn: &mut AsyncPgConnection,
+    account: &Account,
+    hop: &MigrationHop,
+    error: &str,
+    decision: AfterFailure,
+) -> CoreResult<Settled> {
+    let effects = Effects {
+        error: Some(error),
+        failed_attempt: true,
+        ..Default::default()
+    };
+    match decision {
+        AfterFailure::Retry { hop: next, delay } => {
+            let effects = Effects {
+                next: Some(&next),
+                delay_ms: delay.as_millis().min(u64::MAX as u128) as u64,
+                ..effects
+            };
+            let applied =
+                transitions::apply(conn, account, Event::Retry(hop.phase), effects).await?;
+            applied
+                .hop
+                .map(Settled::Retried)
+                .ok_or_else(|| CoreError::Invalid("a retry records a hop".into()))
+        }
+        AfterFailure::GiveUp { park } => {
+            let effects = Effects {
+                park,
+                dead_letter: Some(hop),
+                ..effects
+            };
+            transitions::apply(conn, account, Event::Failed(hop.phase), effects).await?;
+            Ok(Settled::GaveUp { parked: park })
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! What the fleet's sweeper does, one worker at a time: re-enqueue runs whose lease expired or
+//! whose hop went missing, and repair phases whose restart rule is a repair.
+
+use super::runs::{self, Settled};
+use super::transitions::{self, Effects, Recorded};
+use crate::models::Account;
+use crate::schema::{accounts, migration_runs};
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use migrator_core::error::{CoreError, CoreResult};
+use migrator_core::hop::MigrationHop;
+use migrator_core::ids::RunId;
+use migrator_core::settle::{AfterFailure, RetryPolicy};
+use migrator_core::status::{Event, MigrationStatus, Phase, ALL_STATUSES};
+use scoped_futures::ScopedFutureExt;
+
+/// Takes or renews a fleet-wide singleton lock (the sweeper); true when `owner` holds it.
+pub async fn try_fleet_lock(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+    owner: &str,
+    ttl_secs: i64,
+) -> CoreResult<bool> {
+    use diesel::sql_types::{BigInt, Text};
+    let n = diesel::sql_query(
+        "INSERT INTO fleet_locks (name, owner, expires_at) \
+         VALUES ($1, $2, now() + make_interval(secs => $3)) \
+         ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
+         WHERE fleet_locks.expires_at < now() OR fleet_locks.owner = EXCLUDED.owner",
+    )
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(owner)
+    .bind::<BigInt, _>(ttl_secs)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Runs in progress whose lease expired (a worker hung), whose lease holder is gone (it holds
+/// no liveness lock: [`crate::liveness`]; its hop is usually redelivered and takes the
+/// lease over first), or that have been idle, unleased, for `idle_secs` (a hop went missing):
+/// their phase's hop is recorded again. A lost lease counts as a failed attempt; a run past
+/// `policy.max_total_attempts` is parked (failed, recorded as a dead letter) instead. Each is
+/// settled through the state machine's writer, like a hop's own failure.
+pub async fn enqueue_stalled(
+    conn: &mut AsyncPgConnection,
+    idle_secs: i64,
+    policy: RetryPolicy,
+) -> CoreResult<Vec<Recorded>> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            use migration_runs::dsl as r;
+            let now = Utc::now();
+            let idle = now - Duration::seconds(idle_secs);
+            let in_progress: Vec<MigrationStatus> = ALL_STATUSES
+                .into_iter()
+                .filter(|s| s.is_in_progress())
+                .collect();
+            let holder_gone = diesel::dsl::sql::<diesel::sql_types::Bool>(
+                &crate::liveness::holder_gone_sql("migration_runs.lease_owner"),
+            );
+            type Row = (Account, RunId, String, Option<DateTime<Utc>>, i32);
+            let due: Vec<Row> = accounts::table
+                .inner_join(r::migration_runs.on(r::id.nullable().eq(accounts::current_run_id)))
+                .filter(accounts::migration_status.eq_any(in_progress))
+                .filter(r::cancelled.eq(false))
+                .filter(
+                    r::lease_expires_at
+                        .lt(now)
+                        .or(r::lease_owner.is_null().and(r::updated_at.lt(idle)))
+                        .or(r::lease_owner.is_not_null().and(holder_gone.clone())),
+                )
+                .select((
+                    Account::as_select(),
+                    r::id,
+                    r::phase,
+                    r::lease_expires_at,
+                    r::total_attempts,
+                ))
+                .for_update()
+                .skip_locked()
+                .load(c)
+                .await?;
+            let mut out = Vec::new();
+            for (account, run_id, phase, leased, total) in due {
+                let Some(phase) = Phase::parse(&phase) else {
+                    continue;
+                };
+                let hop = MigrationHop::first(account.id, run_id, phase);
+                // a lost lease is a failed attempt; a hop that went missing is not the run's
+                let lost = leased.is_some();
+                let total = total + i32::from(lost);
+                let decision = policy.after_stall(hop.clone(), total);
+                let error = match decision {
+                    AfterFailure::GiveUp { .. } => {
+                        format!("parked after {total} failed attempts (last: lease lost)")
+                    }
+                    AfterFailure::Retry { .. } => "lease lost (a worker died or hung)".into(),
+                };
+                match (lost, decision) {
+                    // a hop that went missing: sent again, no attempt counted
+                    (false, AfterFailure::Retry { .. }) => {
+                        let effects = Effects {
+                            next: Some(&hop),
+                            ..Default::default()
+                        };
+                        let applied =
+                            transitions::apply(c, &account, Event::Retry(phase), effects).await?;
+                        out.extend(applied.hop);
+                    }
+                    (_, decision) => {
+                        if let Settled::Retried(r) =
+                            runs::settle(c, &account, &hop, &error, decision).await?
+                        {
+                            out.push(r);
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Repairs every account in a failure status whose restart rule is a repair and whose run has
+/// been idle for `idle_secs` and is not parked: the phase runs again from its checkpoint. Returns the hops
+/// recorded in the outbox.
+pub async fn enqueue_repairs(
+    conn: &mut AsyncPgConnection,
+    idle_secs: i64,
+) -> CoreResult<Vec<Recorded>> {
+    conn.transaction::<_, CoreError, _>(|c| {
+        async move {
+            let cutoff = Utc::now() - Duration::seconds(idle_secs);
+            let repairable: Vec<MigrationStatus> = ALL_STATUSES
+                .into_iter()
+                .filter(|s| s.on(Event::Repair).is_ok())
+                .collect();
+            let due: Vec<Account> = accounts::table
+                .inner_join(
+                    migration_runs::table
+                        .on(migration_runs::id.nullable().eq(accounts::current_run_id)),
+                )
+                .filter(accounts::migration_status.eq_any(repairable))
+                .filter(migration_runs::updated_at.le(cutoff))
+                .filter(migration_runs::parked_at.is_null())
+                .select(Account::as_select())
+                .for_update()
+                .skip_locked()
+                .load(c)
+                .await?;
+            let mut out = Vec::new();
+            for account in due {
+                let applied =
+                    transitions::apply(c, &account, Event::Repair, Effects::default()).await?;
+                out.extend(applied.hop);
+            }
+            Ok(out)
+        }
+        .scope_boxed()
+    })
+    .await
+}
