@@ -64,13 +64,16 @@ pub const SOURCE_REFUSALS: &str = "migrator_source_refusals_total";
 /// 1 while this worker sees the source's refusals of our credentials as systemic, by service.
 pub const SOURCE_REFUSING: &str = "migrator_source_refusing";
 
+/// Rows the sweeper pruned, by table.
+pub const PRUNED: &str = "migrator_pruned_rows_total";
+
 /// Verifications finished, by result (`match`, `diff`, `failed`).
 pub const VERIFICATIONS: &str = "migrator_verifications_total";
 /// Differences the verifications found.
 pub const VERIFICATION_DIFFS: &str = "migrator_verification_diffs_total";
 
 /// Every metric name, for checks of what refers to them (the Grafana dashboard).
-pub const ALL: [&str; 28] = [
+pub const ALL: [&str; 29] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_RATE_LIMITED,
@@ -97,6 +100,7 @@ pub const ALL: [&str; 28] = [
     FLEET_PAUSED,
     SOURCE_REFUSALS,
     SOURCE_REFUSING,
+    PRUNED,
     VERIFICATIONS,
     VERIFICATION_DIFFS,
 ];
@@ -190,6 +194,7 @@ fn describe() {
         SOURCE_REFUSING,
         "1 while the source's refusals of our credentials are systemic, by service"
     );
+    describe_counter!(PRUNED, "rows the sweeper pruned, by table");
     describe_counter!(VERIFICATIONS, "verifications finished, by result");
     describe_counter!(VERIFICATION_DIFFS, "differences verifications found");
 }

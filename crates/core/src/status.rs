@@ -270,6 +270,11 @@ impl MigrationStatus {
         }
     }
 
+    /// The phase whose failure this status is (`None` for a status that is not a failure).
+    pub fn failed_phase(self) -> Option<Phase> {
+        PHASES.iter().find(|s| s.failure == self).map(|s| s.phase)
+    }
+
     /// True while a phase is pending or running (a hop may be in flight).
     pub fn is_in_progress(self) -> bool {
         Phase::pending_in(self).is_some()

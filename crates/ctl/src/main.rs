@@ -5,7 +5,7 @@
 
 mod duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -46,8 +46,8 @@ enum Cmd {
         /// The latest verification's result (`match`, `diff`).
         #[arg(long)]
         verification: Option<String>,
-        #[arg(long, default_value_t = 1)]
-        page: u32,
+        #[command(flatten)]
+        paged: Paged,
     },
     /// Accounts by status, parked runs, dead letters waiting, outbox backlog.
     Counts,
@@ -90,17 +90,39 @@ enum Cmd {
     },
     /// Operators' writes, newest first.
     Audit {
-        #[arg(long, default_value_t = 1)]
-        page: u32,
+        #[command(flatten)]
+        paged: Paged,
     },
+}
+
+/// Where a list's page starts: a page number (at most 1,000 rows deep) or the `next` cursor
+/// of the page before (any depth, each page as fast as the first).
+#[derive(Args)]
+struct Paged {
+    /// 1-based page.
+    #[arg(long, conflicts_with = "after")]
+    page: Option<u32>,
+    /// The `next` of the page before.
+    #[arg(long)]
+    after: Option<String>,
+}
+
+impl Paged {
+    /// The query's paging parameters.
+    fn query(&self) -> Vec<String> {
+        let mut q = Vec::new();
+        q.extend(self.page.map(|p| format!("page={p}")));
+        q.extend(self.after.as_deref().map(|a| format!("after={}", enc(a))));
+        q
+    }
 }
 
 #[derive(Subcommand)]
 enum DeadLetterCmd {
     /// Newest first.
     List {
-        #[arg(long, default_value_t = 1)]
-        page: u32,
+        #[command(flatten)]
+        paged: Paged,
     },
     /// Re-run the failed phase of the dead letter's migration.
     Replay { id: i64 },
@@ -110,8 +132,8 @@ enum DeadLetterCmd {
 enum ParkedCmd {
     /// Newest first, with their last error.
     List {
-        #[arg(long, default_value_t = 1)]
-        page: u32,
+        #[command(flatten)]
+        paged: Paged,
     },
     /// Let the fleet run it again.
     Unpark { shopper: String },
@@ -158,9 +180,15 @@ fn account(method: reqwest::Method, shopper: &str, what: &str) -> Request {
     )
 }
 
-/// `GET path?page=N`.
-fn page_of(path: &str, page: u32) -> Request {
-    (reqwest::Method::GET, format!("{path}?page={page}"), None)
+/// `GET path?page=N` or `?after=CURSOR`.
+fn page_of(path: &str, paged: &Paged) -> Request {
+    let q = paged.query();
+    let path = if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", q.join("&"))
+    };
+    (reqwest::Method::GET, path, None)
 }
 
 /// `GET /admin/migrations` with the list's filters.
@@ -169,9 +197,9 @@ fn list(
     stuck_for: &Option<u64>,
     error: &Option<String>,
     verification: &Option<String>,
-    page: u32,
+    paged: &Paged,
 ) -> Request {
-    let mut q = vec![format!("page={page}")];
+    let mut q = paged.query();
     q.extend(status.as_deref().map(|s| format!("status={}", enc(s))));
     q.extend(stuck_for.map(|s| format!("stuck_for_secs={s}")));
     q.extend(error.as_deref().map(|e| format!("error={}", enc(e))));
@@ -209,8 +237,8 @@ fn request(cmd: &Cmd) -> Request {
             stuck_for,
             error,
             verification,
-            page,
-        } => list(status, stuck_for, error, verification, *page),
+            paged,
+        } => list(status, stuck_for, error, verification, paged),
         Cmd::Counts => (M::GET, "/admin/counts".into(), None),
         Cmd::Retry { shopper } => account(M::POST, shopper, "retry"),
         Cmd::Cancel { shopper } => account(M::POST, shopper, "cancel"),
@@ -220,19 +248,19 @@ fn request(cmd: &Cmd) -> Request {
         Cmd::Verification { shopper } => account(M::GET, shopper, "verification"),
         Cmd::Preflight { shopper } => account(M::GET, shopper, "preflight"),
         Cmd::DeadLetters {
-            cmd: DeadLetterCmd::List { page },
-        } => page_of("/admin/dead-letters", *page),
+            cmd: DeadLetterCmd::List { paged },
+        } => page_of("/admin/dead-letters", paged),
         Cmd::DeadLetters {
             cmd: DeadLetterCmd::Replay { id },
         } => (M::POST, format!("/admin/dead-letters/{id}/replay"), None),
         Cmd::Parked {
-            cmd: ParkedCmd::List { page },
-        } => page_of("/admin/parked", *page),
+            cmd: ParkedCmd::List { paged },
+        } => page_of("/admin/parked", paged),
         Cmd::Parked {
             cmd: ParkedCmd::Unpark { shopper },
         } => account(M::POST, shopper, "unpark"),
         Cmd::Fleet { cmd } => fleet(cmd),
-        Cmd::Audit { page } => page_of("/admin/audit-log", *page),
+        Cmd::Audit { paged } => page_of("/admin/audit-log", paged),
     }
 }
 

@@ -146,6 +146,8 @@ diesel::table! {
         attachments_pending -> Int4,
         verification -> Nullable<Text>,
         verified_at -> Nullable<Timestamptz>,
+        active -> Bool,
+        superseded -> Bool,
     }
 }
 
@@ -169,6 +171,7 @@ diesel::table! {
         diff_count -> Int8,
         diffs -> Json,
         error -> Nullable<Text>,
+        superseded -> Bool,
     }
 }
 
@@ -204,6 +207,28 @@ diesel::table! {
         max_rest_per_sec -> Nullable<Int4>,
         updated_at -> Timestamptz,
         updated_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    conversation_counts (account_id) {
+        account_id -> Uuid,
+        n -> Int8,
+    }
+}
+
+diesel::table! {
+    fleet_counts (what) {
+        what -> Text,
+        n -> Int8,
+    }
+}
+
+diesel::table! {
+    account_counts (status, shard) {
+        status -> Text,
+        shard -> Int2,
+        n -> Int8,
     }
 }
 

@@ -1,14 +1,23 @@
 //! The sweeper: one worker of the fleet at a time (a fleet lock with expiry) re-enqueues runs
-//! whose lease expired or that sat idle without a hop (parking those past their attempts),
-//! repairs failed phases whose restart is a repair, retries due attachments of finished
-//! migrations, prunes the outbox, old dead letters, old audit entries, old verifications and
-//! workers long gone. (The fleet's gauges are read when the api's `/metrics` is scraped.)
+//! whose lease was lost or that sat idle without a hop (parking those past their attempts),
+//! repairs failed phases whose restart is a repair, prunes every growing table by its
+//! retention rule, forgets workers long gone, and retries due attachments of finished
+//! migrations. (The fleet's gauges are read when the api's `/metrics` is scraped.)
+//!
+//! Every step is a bounded statement along a small index (a batch of [`BATCH`] rows), looped
+//! while it finds a full batch and the sweep's time budget lasts: a sweep costs what there is
+//! to do, never the number of accounts, and catches up over sweeps when there is more.
 
 use crate::context::Ctx;
-use migrator_store::queries::{audit, dead_letters, fleet, outbox, sweeps, verifications};
+use migrator_store::queries::outbox::Recorded;
+use migrator_store::queries::retention::{self, Table};
+use migrator_store::queries::{fleet, sweeps};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// Rows one statement of the sweeper touches at most.
+pub const BATCH: i64 = 5_000;
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -17,42 +26,73 @@ pub struct Swept {
     pub hops: usize,
     /// Attachment downloads retried.
     pub attachments: usize,
-    /// Outbox rows and dead letters deleted.
+    /// Rows pruned.
     pub pruned: usize,
+}
+
+/// Prunes `table` a batch at a time while it finds a full batch and `deadline` is ahead.
+async fn prune(
+    c: &mut migrator_store::DbConn,
+    table: Table,
+    keep: Duration,
+    deadline: Instant,
+) -> anyhow::Result<usize> {
+    let mut done = 0;
+    loop {
+        let n = retention::prune(c, table, keep, BATCH).await?;
+        done += n;
+        if (n as i64) < BATCH || Instant::now() >= deadline {
+            return Ok(done);
+        }
+    }
 }
 
 /// One sweep, if this worker holds the fleet lock.
 pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
     let w = &ctx.settings.worker;
     let started = Instant::now();
+    let period = Duration::from_secs(w.sweep_interval_secs.max(1));
+    // half the period for the bookkeeping, the rest for downloads: well inside the lock's life
+    let deadline = started + period / 2;
     let mut c = ctx.conn().await?;
     let ttl = (w.sweep_interval_secs as i64 * 3).max(5);
     if !sweeps::try_fleet_lock(&mut c, "sweeper", &ctx.worker_id, ttl).await? {
         return Ok(Swept::default());
     }
-    let mut hops = sweeps::enqueue_stalled(&mut c, w.stalled_after_secs, w.retry_policy()).await?;
-    for r in &hops {
-        let h = &r.hop;
-        tracing::warn!(account = %h.account_id, phase = h.phase.as_str(), "re-enqueued a stalled migration");
+    let mut hops: Vec<Recorded> = Vec::new();
+    let policy = w.retry_policy();
+    loop {
+        let batch = sweeps::enqueue_stalled(&mut c, w.stalled_after_secs, policy, BATCH).await?;
+        let full = batch.len() as i64 >= BATCH;
+        for r in &batch {
+            let h = &r.hop;
+            tracing::warn!(account = %h.account_id, phase = h.phase.as_str(), "re-enqueued a stalled migration");
+        }
+        hops.extend(batch);
+        if !full || Instant::now() >= deadline {
+            break;
+        }
     }
-    let repairs = sweeps::enqueue_repairs(&mut c, w.repair_interval_secs as i64).await?;
+    let repairs = sweeps::enqueue_repairs(&mut c, w.repair_interval_secs as i64, BATCH).await?;
     for r in &repairs {
         let h = &r.hop;
         tracing::warn!(account = %h.account_id, phase = h.phase.as_str(), "repairing a failed phase");
     }
     hops.extend(repairs);
-    let pruned = outbox::prune_published(&mut c, w.outbox_retention_secs, 10_000).await?
-        + dead_letters::prune(&mut c, w.dead_letter_retention_days).await?
-        + audit::prune(&mut c, ctx.settings.api.audit_retention_days).await?
-        + fleet::prune_workers(&mut c, (w.fleet_poll_secs as i64 * 20).max(300)).await?
-        + verifications::prune(&mut c, ctx.settings.verify.retention_days).await?;
+    let mut pruned = fleet::prune_workers(&mut c, (w.fleet_poll_secs as i64 * 20).max(300)).await?;
+    for table in Table::ALL {
+        let n = prune(&mut c, table, table.kept(&ctx.settings), deadline).await?;
+        if n > 0 {
+            metrics::counter!(migrator_core::metrics::PRUNED, "table" => table.as_str())
+                .increment(n as u64);
+        }
+        pruned += n;
+    }
     drop(c);
     for r in &hops {
         migrator_queue::relay::publish_recorded(&ctx.pool, &ctx.publisher, r).await;
     }
-    // downloads share the sweep's period, well inside the fleet lock's lifetime
-    let budget = Duration::from_secs(w.sweep_interval_secs.max(1));
-    let attachments = crate::attachments::retry_due(ctx, 200, started + budget).await;
+    let attachments = crate::attachments::retry_due(ctx, 200, started + period).await;
     Ok(Swept {
         hops: hops.len(),
         attachments,
@@ -60,18 +100,21 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
     })
 }
 
-/// Sweeps every `sweep_interval_secs` until `stop` flips.
+/// Sweeps every `sweep_interval_secs` (a sweep that ran long is followed by the next at once,
+/// never by a burst) until `stop` flips: a sweep's bookkeeping uses at most half of each period.
 pub async fn run(ctx: Ctx, mut stop: watch::Receiver<bool>) {
     let period = Duration::from_secs(ctx.settings.worker.sweep_interval_secs.max(1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
         match sweep_once(&ctx).await {
             Ok(s) if s != Swept::default() => tracing::info!(?s, "swept"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(period) => {}
-            _ = stop.changed() => return,
         }
     }
 }

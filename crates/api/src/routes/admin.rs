@@ -17,7 +17,7 @@ use crate::views::{ts, PageInfo};
 use actix_web::{web, HttpResponse};
 use migrator_core::ids::ShopperId;
 use migrator_core::MigrationStatus;
-use migrator_store::queries::{accounts, migration, overview, sweeps};
+use migrator_store::queries::{accounts, listing, migration, overview, sweeps};
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -129,10 +129,14 @@ pub struct ListQuery {
     error: Option<String>,
     /// Only accounts whose run's latest verification gave this result.
     verification: Option<VerificationResult>,
+    /// 1-based; at most 1,000 rows deep (then `after`).
     #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
     per_page: Option<i64>,
+    /// The previous page's `next` (wins over `page`); a cursor belongs to its filter's order.
+    #[param(max_length = 2048)]
+    after: Option<String>,
 }
 
 /// Migrations by status, stuck ones, those whose last error holds a text, or by their
@@ -145,7 +149,6 @@ pub async fn list_migrations(
     _: AdminUser,
     q: web::Query<ListQuery>,
 ) -> ApiResult<web::Json<AccountsPage>> {
-    let (page, per_page) = super::shared::paging(q.page, q.per_page, 50, 100)?;
     if q.stuck_for_secs
         .is_some_and(|s| !(1..=31_536_000).contains(&s))
         || q.error.as_ref().is_some_and(|e| e.chars().count() > 200)
@@ -155,7 +158,7 @@ pub async fn list_migrations(
             "stuck_for_secs is 1 to 31536000, error at most 200 characters",
         ));
     }
-    let filter = overview::ListFilter {
+    let filter = listing::ListFilter {
         status: q.status,
         stuck_for_secs: q.stuck_for_secs,
         error: q.error.clone(),
@@ -167,11 +170,19 @@ pub async fn list_migrations(
             .to_string()
         }),
     };
+    use super::shared::Depth;
+    let asked = super::shared::paging(
+        q.page,
+        q.per_page,
+        q.after.as_deref(),
+        (50, 100, Depth::Bounded),
+        filter.order_name(),
+    )?;
     let mut c = conn(&st).await?;
-    let (rows, total) = overview::list(&mut c, &filter, page, per_page).await?;
+    let page = listing::list(&mut c, &filter, &asked.start, asked.per_page).await?;
     Ok(web::Json(AccountsPage {
-        accounts: rows.iter().map(AccountSummary::from).collect(),
-        paging: PageInfo::new(page, per_page, total),
+        accounts: page.rows.iter().map(AccountSummary::from).collect(),
+        paging: PageInfo::of(&asked, &page),
     }))
 }
 
@@ -206,8 +217,12 @@ pub async fn cancel(
     }))
 }
 
-/// Re-runs the all-messages step for every `messages-failure` account now (parked ones
-/// excepted: un-park them).
+/// Accounts one repair request enqueues at most (call again for more: the answer says how
+/// many it took); the sweeper repairs the rest by itself.
+const REPAIRS_PER_CALL: i64 = 5_000;
+
+/// Re-runs the all-messages step for `messages-failure` accounts now, up to 5,000 a call
+/// (parked ones excepted: un-park them).
 #[utoipa::path(post, path = "/admin/migrations/repair", tag = "admin", security(("bearer" = [])),
     responses((status = 202, description = "repairs enqueued", body = RepairBody), Errors))]
 pub async fn repair(st: web::Data<AppState>, who: AdminUser) -> ApiResult<HttpResponse> {
@@ -216,7 +231,7 @@ pub async fn repair(st: web::Data<AppState>, who: AdminUser) -> ApiResult<HttpRe
         &who,
         "repair",
         "messages-failure",
-        |c| async move { sweeps::enqueue_repairs(c, 0).await }.scope_boxed(),
+        |c| async move { sweeps::enqueue_repairs(c, 0, REPAIRS_PER_CALL).await }.scope_boxed(),
         |h| json!({ "enqueued": h.len() }),
     )
     .await?;

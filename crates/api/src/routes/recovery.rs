@@ -2,7 +2,7 @@
 //! failed phase, parked runs and their un-parking, dead letters and their replay, an account's
 //! failed or pending attachments with their full reasons, and the audit log.
 
-use super::shared::{conn, paging, parse_id, shopper};
+use super::shared::{conn, paging, parse_id, shopper, Depth, Paging};
 use super::starts::{respond, Audience};
 use crate::audit::{audited, outcome_detail};
 use crate::auth::AdminUser;
@@ -17,24 +17,34 @@ use crate::views::errors::{Conflict, Errors};
 use crate::views::PageInfo;
 use actix_web::{web, HttpResponse};
 use migrator_core::ids::ShopperId;
-use migrator_store::queries::{accounts, attachments, audit, dead_letters, migration, overview};
+use migrator_store::queries::{accounts, attachments, audit, dead_letters, listing, migration};
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-/// `?page=&per_page=`.
+/// `?page=&per_page=&after=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    /// 1-based; at most 1,000 rows deep (then `after`).
     #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
     per_page: Option<i64>,
+    /// The previous page's `next` (wins over `page`).
+    #[param(max_length = 2048)]
+    after: Option<String>,
 }
 
 impl Page {
-    fn checked(&self) -> Result<(i64, i64), crate::error::ApiError> {
-        paging(self.page, self.per_page, 50, 100)
+    fn checked(&self, order: &str) -> Result<Paging, crate::error::ApiError> {
+        paging(
+            self.page,
+            self.per_page,
+            self.after.as_deref(),
+            (50, 100, Depth::Bounded),
+            order,
+        )
     }
 }
 
@@ -101,12 +111,12 @@ pub async fn list_parked(
     _: AdminUser,
     q: web::Query<Page>,
 ) -> ApiResult<web::Json<ParkedPage>> {
-    let (page, per_page) = q.checked()?;
+    let asked = q.checked(listing::PARKED)?;
     let mut c = conn(&st).await?;
-    let (rows, total) = overview::list_parked(&mut c, page, per_page).await?;
+    let page = listing::list_parked(&mut c, &asked.start, asked.per_page).await?;
     Ok(web::Json(ParkedPage {
-        parked: rows.iter().map(ParkedBody::from).collect(),
-        paging: PageInfo::new(page, per_page, total),
+        parked: page.rows.iter().map(ParkedBody::from).collect(),
+        paging: PageInfo::of(&asked, &page),
     }))
 }
 
@@ -119,12 +129,12 @@ pub async fn list_dead_letters(
     _: AdminUser,
     q: web::Query<Page>,
 ) -> ApiResult<web::Json<DeadLettersPage>> {
-    let (page, per_page) = q.checked()?;
+    let asked = q.checked(dead_letters::ORDER)?;
     let mut c = conn(&st).await?;
-    let (rows, total) = dead_letters::list(&mut c, page, per_page).await?;
+    let page = dead_letters::list(&mut c, &asked.start, asked.per_page).await?;
     Ok(web::Json(DeadLettersPage {
-        dead_letters: rows.iter().map(DeadLetterBody::from).collect(),
-        paging: PageInfo::new(page, per_page, total),
+        dead_letters: page.rows.iter().map(DeadLetterBody::from).collect(),
+        paging: PageInfo::of(&asked, &page),
     }))
 }
 
@@ -164,15 +174,19 @@ pub enum AttachmentStatus {
     Stored,
 }
 
-/// `?status=failed|pending|stored&page=&per_page=`.
+/// `?status=failed|pending|stored&page=&per_page=&after=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentQuery {
     status: AttachmentStatus,
+    /// 1-based; at most 1,000 rows deep (then `after`).
     #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
     per_page: Option<i64>,
+    /// The previous page's `next` (wins over `page`).
+    #[param(max_length = 2048)]
+    after: Option<String>,
 }
 
 /// An account's attachments in a status, with their full failure reasons and attempts (the
@@ -187,7 +201,13 @@ pub async fn list_attachments(
     q: web::Query<AttachmentQuery>,
 ) -> ApiResult<web::Json<AttachmentsPage>> {
     let shopper_id = shopper(&path)?;
-    let (page, per_page) = paging(q.page, q.per_page, 50, 100)?;
+    let asked = paging(
+        q.page,
+        q.per_page,
+        q.after.as_deref(),
+        (50, 100, Depth::Bounded),
+        attachments::ORDER,
+    )?;
     let status = match q.status {
         AttachmentStatus::Failed => "failed",
         AttachmentStatus::Pending => "pending",
@@ -195,11 +215,12 @@ pub async fn list_attachments(
     };
     let mut c = conn(&st).await?;
     let account = accounts::find_by_shopper(&mut c, &shopper_id).await?;
-    let (rows, total) =
-        attachments::list_by_status(&mut c, account.id, status, page, per_page).await?;
+    let page =
+        attachments::list_by_status(&mut c, account.id, status, &asked.start, asked.per_page)
+            .await?;
     Ok(web::Json(AttachmentsPage {
-        attachments: rows.iter().map(AdminAttachmentBody::from).collect(),
-        paging: PageInfo::new(page, per_page, total),
+        attachments: page.rows.iter().map(AdminAttachmentBody::from).collect(),
+        paging: PageInfo::of(&asked, &page),
     }))
 }
 
@@ -212,11 +233,11 @@ pub async fn list_audit_log(
     _: AdminUser,
     q: web::Query<Page>,
 ) -> ApiResult<web::Json<AuditPage>> {
-    let (page, per_page) = q.checked()?;
+    let asked = q.checked(audit::ORDER)?;
     let mut c = conn(&st).await?;
-    let (rows, total) = audit::list(&mut c, page, per_page).await?;
+    let page = audit::list(&mut c, &asked.start, asked.per_page).await?;
     Ok(web::Json(AuditPage {
-        entries: rows.iter().map(AuditBody::from).collect(),
-        paging: PageInfo::new(page, per_page, total),
+        entries: page.rows.iter().map(AuditBody::from).collect(),
+        paging: PageInfo::of(&asked, &page),
     }))
 }

@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use migrator_store::queries::page::{self, Start};
 use migrator_store::{self as db, DbConn};
 
 /// A pooled connection or a 503.
@@ -10,16 +11,40 @@ pub async fn conn(st: &AppState) -> Result<DbConn, ApiError> {
     Ok(db::conn(&st.pool).await?)
 }
 
-/// Pagination from the query string, checked: page >= 1, 1 <= per_page <= max.
+/// A page asked for: the page number echoed back, its size, and where it starts.
+#[derive(Debug, Clone)]
+pub struct Paging {
+    /// The 1-based page asked for, 0 when asked by cursor alone.
+    pub page: i64,
+    /// Items per page.
+    pub per_page: i64,
+    /// Where the page starts.
+    pub start: Start,
+}
+
+/// How deep `page` may reach: an operator's list is walked by cursor past
+/// [`page::MAX_OFFSET`] rows; the app's inbox keeps any page of its contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// At most [`page::MAX_OFFSET`] rows.
+    Bounded,
+    /// Any page.
+    Any,
+}
+
+/// Pagination from the query string, checked, for a list walked in `order`: `page` is 1 to
+/// 1,000,000 (and within `depth`; past it, `after`); `per_page` 1 to `max`; `after` a cursor
+/// this list gave (a cursor wins over `page`). Each refusal is its own 400: `invalid_page`,
+/// `invalid_per_page`, `invalid_cursor`.
 pub fn paging(
     page: Option<i64>,
     per_page: Option<i64>,
-    default: i64,
-    max: i64,
-) -> Result<(i64, i64), ApiError> {
-    let page = page.unwrap_or(1);
+    after: Option<&str>,
+    (default, max, depth): (i64, i64, Depth),
+    order: &str,
+) -> Result<Paging, ApiError> {
     let per_page = per_page.unwrap_or(default);
-    if !(1..=1_000_000).contains(&page) {
+    if page.is_some_and(|p| !(1..=1_000_000).contains(&p)) {
         return Err(ApiError::bad_request(
             "invalid_page",
             "page must be between 1 and 1000000",
@@ -31,7 +56,24 @@ pub fn paging(
             format!("per_page must be between 1 and {max}"),
         ));
     }
-    Ok((page, per_page))
+    let max_offset = match depth {
+        Depth::Bounded => page::MAX_OFFSET,
+        Depth::Any => i64::MAX,
+    };
+    let start = Start::of(page, after, per_page, order, max_offset).map_err(|e| {
+        let code = if after.is_some() {
+            "invalid_cursor"
+        } else {
+            "invalid_page"
+        };
+        ApiError::bad_request(code, e.to_string())
+    })?;
+    let echoed = page.unwrap_or(if after.is_some() { 0 } else { 1 });
+    Ok(Paging {
+        page: echoed,
+        per_page,
+        start,
+    })
 }
 
 /// Parses a shopper id from a path, or 400.

@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod verify;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use migrator_store::queries::page::Page;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -18,24 +19,31 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A page of a list: where it is and how many there are in all.
+/// A page of a list: where it is, how many there are in all, and where the next page starts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PageInfo {
-    /// 1-based page.
+    /// The 1-based page asked for (0 when the page was asked for by `after` alone).
     pub page: i64,
     /// Items per page.
     pub per_page: i64,
-    /// Items in all.
+    /// Items in all: exact when `total_exact`, else a lower bound (counting stops at 1,000).
     pub total_count: i64,
+    /// Whether `total_count` is exact.
+    pub total_exact: bool,
+    /// The cursor of the next page, to send back as `after` (null after the last page). Any
+    /// page reached by cursor costs what the first does.
+    pub next: Option<String>,
 }
 
 impl PageInfo {
-    /// Page `page` of `per_page` items, of `total_count` in all.
-    pub fn new(page: i64, per_page: i64, total_count: i64) -> Self {
+    /// The paging of `page`, asked for as `asked`.
+    pub fn of<T>(asked: &crate::routes::shared::Paging, page: &Page<T>) -> Self {
         Self {
-            page,
-            per_page,
-            total_count,
+            page: asked.page,
+            per_page: asked.per_page,
+            total_count: page.total.n,
+            total_exact: page.total.exact,
+            next: page.next.clone(),
         }
     }
 }

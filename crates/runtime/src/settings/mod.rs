@@ -395,6 +395,11 @@ pub struct WorkerSettings {
     pub outbox_retention_secs: i64,
     /// Dead letters recorded in Postgres are deleted after this many days.
     pub dead_letter_retention_days: i64,
+    /// Rejected source items are deleted after this many days.
+    pub rejects_retention_days: i64,
+    /// Runs no account points at any more (superseded by a new run) are deleted this many days
+    /// after they finished.
+    pub runs_retention_days: i64,
     /// How often a worker reads the fleet's steering (pause, caps) and says it is alive.
     pub fleet_poll_secs: u64,
     /// Lease lifetime; the heartbeat renews it every third of this.

@@ -1,6 +1,7 @@
 //! Attachment rows: written with their messages (pending, or failed when the source entry is
 //! unusable), then settled by the download (stored, or failed with a reason).
 
+use super::page::{self, Key, Page, Start, Total};
 use crate::schema::attachments;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -104,18 +105,19 @@ pub async fn due_of_account(
 }
 
 /// Pending attachments, of accounts whose migration is over, whose download is due now: what
-/// the sweeper retries. Oldest due first, up to `limit`.
+/// the sweeper retries. Oldest due first, up to `limit`: walked along `attachments_retry` with
+/// each one's account looked up, never a scan of the accounts.
 pub async fn due_after_migration(conn: &mut AsyncPgConnection, limit: i64) -> CoreResult<Vec<Due>> {
     use crate::schema::accounts;
     let over: Vec<MigrationStatus> = ALL_STATUSES
         .into_iter()
         .filter(|s| !s.is_in_progress() && *s != MigrationStatus::NotStarted)
         .collect();
-    let accounts_over = accounts::table
-        .filter(accounts::migration_status.eq_any(over))
-        .select(accounts::id);
+    let account_over = accounts::table
+        .filter(accounts::id.eq(attachments::account_id))
+        .filter(accounts::migration_status.eq_any(over));
     Ok(due_query()
-        .filter(attachments::account_id.eq_any(accounts_over))
+        .filter(diesel::dsl::exists(account_over))
         .order(attachments::next_attempt_at.asc().nulls_first())
         .limit(limit)
         .load(conn)
@@ -269,26 +271,45 @@ pub async fn settle(
     Ok(n == 1)
 }
 
-/// The account's attachments in `status` (`failed`, `pending`), a page at a time, with their
-/// full failure reasons (operators only); and the total.
+/// The order name of this list's cursors.
+pub const ORDER: &str = "attachments";
+
+/// The account's attachments in `status` (`failed`, `pending`, `stored`), with their full
+/// failure reasons (operators only), by id, `per_page` from `start`, with the next page's
+/// cursor and the total counted up to [`page::COUNT_CAP`] (along `attachments_by_status`).
 pub async fn list_by_status(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
     status: &str,
-    page: i64,
+    start: &Start,
     per_page: i64,
-) -> CoreResult<(Vec<crate::models::Attachment>, i64)> {
+) -> CoreResult<Page<crate::models::Attachment>> {
     use crate::models::Attachment;
-    let q = attachments::table
-        .filter(attachments::account_id.eq(account_id))
-        .filter(attachments::status.eq(status));
-    let total: i64 = q.count().get_result(conn).await?;
+    let of = || {
+        attachments::table
+            .filter(attachments::account_id.eq(account_id))
+            .filter(attachments::status.eq(status.to_string()))
+            .into_boxed()
+    };
+    let mut q = of();
+    if let Start::After(k) = start {
+        let id = k.id.parse::<uuid::Uuid>().unwrap_or_default();
+        q = q.filter(attachments::id.gt(AttachmentId(id)));
+    }
     let rows = q
         .order(attachments::id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+        .offset(start.offset())
+        .limit(per_page + 1)
         .select(Attachment::as_select())
         .load(conn)
         .await?;
-    Ok((rows, total))
+    let counted: Vec<AttachmentId> = of()
+        .select(attachments::id)
+        .limit(page::COUNT_CAP + 1)
+        .load(conn)
+        .await?;
+    let total = Total::capped(counted.len() as i64);
+    Ok(Page::of(rows, per_page, total, |a| {
+        Key::new(ORDER, 0, a.id)
+    }))
 }

@@ -1,9 +1,9 @@
 //! The audit log of operators' writes: who, what, when, on what. Written in the transaction of
 //! the write itself, listed for operators, pruned after its retention.
 
+use super::page::{self, Key, Page, Start, Total};
 use crate::models::AuditEntry;
 use crate::schema::audit_log;
-use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::CoreResult;
@@ -28,29 +28,34 @@ pub async fn record(
     Ok(())
 }
 
-/// Entries, newest first, a page at a time; and the total.
+/// The order name of this list's cursors.
+pub const ORDER: &str = "audit";
+
+/// Newest first, `per_page` from `start` (a cursor's id, or a bounded offset), with the next
+/// page's cursor and the total counted up to [`page::COUNT_CAP`].
 pub async fn list(
     conn: &mut AsyncPgConnection,
-    page: i64,
+    start: &Start,
     per_page: i64,
-) -> CoreResult<(Vec<AuditEntry>, i64)> {
-    let total: i64 = audit_log::table.count().get_result(conn).await?;
-    let rows = audit_log::table
+) -> CoreResult<Page<AuditEntry>> {
+    let mut q = audit_log::table.into_boxed();
+    if let Start::After(k) = start {
+        q = q.filter(audit_log::id.lt(k.n));
+    }
+    let rows = q
         .order(audit_log::id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+        .offset(start.offset())
+        .limit(per_page + 1)
         .select(AuditEntry::as_select())
         .load(conn)
         .await?;
-    Ok((rows, total))
-}
-
-/// Deletes entries older than `days`; returns how many.
-pub async fn prune(conn: &mut AsyncPgConnection, days: i64) -> CoreResult<usize> {
-    let cutoff = Utc::now() - Duration::days(days);
-    Ok(
-        diesel::delete(audit_log::table.filter(audit_log::created_at.lt(cutoff)))
-            .execute(conn)
-            .await?,
-    )
+    let counted: Vec<i64> = audit_log::table
+        .select(audit_log::id)
+        .limit(page::COUNT_CAP + 1)
+        .load(conn)
+        .await?;
+    let total = Total::capped(counted.len() as i64);
+    Ok(Page::of(rows, per_page, total, |r| {
+        Key::new(ORDER, r.id, "")
+    }))
 }

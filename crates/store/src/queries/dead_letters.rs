@@ -1,9 +1,10 @@
 //! Hops that were given up, kept where operators see them (the dead-letter queue holds a
 //! bounded copy): listed, replayed, pruned after their retention.
 
+use super::page::{self, Key, Page, Start, Total};
 use crate::models::DeadLetter;
 use crate::schema::dead_letters;
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::{CoreError, CoreResult};
@@ -46,21 +47,36 @@ pub async fn record_unreadable(
         .await?)
 }
 
-/// Dead letters, newest first, a page at a time; returns the page and the total.
+/// The order name of this list's cursors.
+pub const ORDER: &str = "dead_letters";
+
+/// Newest first, `per_page` from `start` (a cursor's id, or a bounded offset), with the next
+/// page's cursor and the total counted up to [`page::COUNT_CAP`].
 pub async fn list(
     conn: &mut AsyncPgConnection,
-    page: i64,
+    start: &Start,
     per_page: i64,
-) -> CoreResult<(Vec<DeadLetter>, i64)> {
-    let total: i64 = dead_letters::table.count().get_result(conn).await?;
-    let rows = dead_letters::table
+) -> CoreResult<Page<DeadLetter>> {
+    let mut q = dead_letters::table.into_boxed();
+    if let Start::After(k) = start {
+        q = q.filter(dead_letters::id.lt(k.n));
+    }
+    let rows = q
         .order(dead_letters::id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+        .offset(start.offset())
+        .limit(per_page + 1)
         .select(DeadLetter::as_select())
         .load(conn)
         .await?;
-    Ok((rows, total))
+    let counted: Vec<i64> = dead_letters::table
+        .select(dead_letters::id)
+        .limit(page::COUNT_CAP + 1)
+        .load(conn)
+        .await?;
+    let total = Total::capped(counted.len() as i64);
+    Ok(Page::of(rows, per_page, total, |r| {
+        Key::new(ORDER, r.id, "")
+    }))
 }
 
 /// One dead letter, locked for the caller's transaction.
@@ -82,14 +98,4 @@ pub async fn mark_replayed(conn: &mut AsyncPgConnection, id: i64) -> CoreResult<
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// Deletes dead letters older than `days`; returns how many.
-pub async fn prune(conn: &mut AsyncPgConnection, days: i64) -> CoreResult<usize> {
-    let cutoff = Utc::now() - Duration::days(days);
-    Ok(
-        diesel::delete(dead_letters::table.filter(dead_letters::created_at.lt(cutoff)))
-            .execute(conn)
-            .await?,
-    )
 }

@@ -118,20 +118,3 @@ pub async fn backlog(conn: &mut AsyncPgConnection) -> CoreResult<i64> {
         .get_result(conn)
         .await?)
 }
-
-/// Deletes up to `limit` rows published more than `older_than_secs` ago; returns how many.
-pub async fn prune_published(
-    conn: &mut AsyncPgConnection,
-    older_than_secs: i64,
-    limit: i64,
-) -> CoreResult<usize> {
-    use diesel::sql_types::BigInt;
-    Ok(diesel::sql_query(
-        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
-         WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)",
-    )
-    .bind::<BigInt, _>(older_than_secs)
-    .bind::<BigInt, _>(limit)
-    .execute(conn)
-    .await?)
-}

@@ -1,5 +1,5 @@
 //! What the app and operators read about migrations: the status view (one indexed read), the
-//! operators' view of a run, lists by status with filters, parked runs, counts.
+//! operators' view of a run, the fleet's counts. (The operators' lists: `listing`.)
 
 use crate::models::{Account, MigrationRun};
 use crate::schema::{accounts, migration_runs};
@@ -94,69 +94,6 @@ pub async fn admin_view(
     Ok(AdminView { account, run })
 }
 
-/// Filters of a list of migrations.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    /// Only this status (the real one).
-    pub status: Option<MigrationStatus>,
-    /// Only runs without progress (no change of account or run) for this long: stuck ones.
-    pub stuck_for_secs: Option<i64>,
-    /// Only runs whose last error holds this text (case-insensitive).
-    pub error: Option<String>,
-    /// Only runs whose latest verification gave this result (`match`, `diff`).
-    pub verification: Option<String>,
-}
-
-/// Accounts matching `f` with their runs in force, oldest change first, a page at a time;
-/// returns the page and the total.
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    f: &ListFilter,
-    page: i64,
-    per_page: i64,
-) -> CoreResult<(Vec<(Account, Option<MigrationRun>)>, i64)> {
-    let query = || {
-        let mut q = accounts::table
-            .left_join(
-                migration_runs::table
-                    .on(migration_runs::id.nullable().eq(accounts::current_run_id)),
-            )
-            .into_boxed();
-        if let Some(st) = f.status {
-            q = q.filter(accounts::migration_status.eq(st));
-        }
-        if let Some(secs) = f.stuck_for_secs {
-            let cutoff = Utc::now() - chrono::Duration::seconds(secs);
-            q = q.filter(accounts::updated_at.lt(cutoff)).filter(
-                migration_runs::updated_at
-                    .lt(cutoff)
-                    .or(migration_runs::updated_at.is_null()),
-            );
-        }
-        if let Some(text) = &f.error {
-            // the operator's text is matched literally
-            let escaped = text
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            q = q.filter(migration_runs::last_error.ilike(format!("%{escaped}%")));
-        }
-        if let Some(result) = &f.verification {
-            q = q.filter(migration_runs::verification.eq(result.clone()));
-        }
-        q
-    };
-    let total: i64 = query().count().get_result(conn).await?;
-    let rows = query()
-        .order((accounts::updated_at, accounts::id))
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .select((Account::as_select(), Option::<MigrationRun>::as_select()))
-        .load(conn)
-        .await?;
-    Ok((rows, total))
-}
-
 /// How many accounts are in each status, how many runs are parked, how many dead letters wait
 /// for an operator, and the outbox backlog.
 #[derive(Debug, Clone)]
@@ -171,9 +108,10 @@ pub struct Counts {
     pub outbox_backlog: i64,
 }
 
-/// The fleet's counts.
+/// The fleet's counts: every figure read from a summary kept by triggers in the transactions
+/// that change it (`account_counts`, `fleet_counts`) or along a partial index of what is
+/// waiting (the outbox backlog): O(statuses), whatever the population.
 pub async fn counts(conn: &mut AsyncPgConnection) -> CoreResult<Counts> {
-    use crate::schema::dead_letters;
     let found = super::accounts::count_by_status(conn).await?;
     let by_status = migrator_core::status::ALL_STATUSES
         .into_iter()
@@ -184,46 +122,27 @@ pub async fn counts(conn: &mut AsyncPgConnection) -> CoreResult<Counts> {
             )
         })
         .collect();
-    let dead: i64 = dead_letters::table
-        .filter(dead_letters::replayed_at.is_null())
-        .count()
-        .get_result(conn)
-        .await?;
     Ok(Counts {
         by_status,
         parked: count_parked(conn).await?,
-        dead_letters: dead,
+        dead_letters: fleet_count(conn, "dead_letters").await?,
         outbox_backlog: super::outbox::backlog(conn).await?,
     })
 }
 
-/// How many runs are parked.
+/// How many runs are parked (`fleet_counts`).
 pub async fn count_parked(conn: &mut AsyncPgConnection) -> CoreResult<i64> {
-    Ok(migration_runs::table
-        .filter(migration_runs::parked_at.is_not_null())
-        .count()
-        .get_result(conn)
-        .await?)
+    fleet_count(conn, "parked").await
 }
 
-/// Parked runs (newest first) with their accounts, a page at a time; and the total.
-pub async fn list_parked(
-    conn: &mut AsyncPgConnection,
-    page: i64,
-    per_page: i64,
-) -> CoreResult<(Vec<(Account, MigrationRun)>, i64)> {
-    let q = accounts::table
-        .inner_join(
-            migration_runs::table.on(migration_runs::id.nullable().eq(accounts::current_run_id)),
-        )
-        .filter(migration_runs::parked_at.is_not_null());
-    let total: i64 = q.count().get_result(conn).await?;
-    let rows = q
-        .order((migration_runs::parked_at.desc(), accounts::id))
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .select((Account::as_select(), MigrationRun::as_select()))
-        .load(conn)
-        .await?;
-    Ok((rows, total))
+/// A figure of `fleet_counts` (`parked`, `dead_letters`: not replayed).
+async fn fleet_count(conn: &mut AsyncPgConnection, what: &str) -> CoreResult<i64> {
+    use crate::schema::fleet_counts;
+    Ok(fleet_counts::table
+        .find(what)
+        .select(fleet_counts::n)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or(0))
 }

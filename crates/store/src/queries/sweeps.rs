@@ -47,6 +47,7 @@ pub async fn enqueue_stalled(
     conn: &mut AsyncPgConnection,
     idle_secs: i64,
     policy: RetryPolicy,
+    limit: i64,
 ) -> CoreResult<Vec<Recorded>> {
     conn.transaction::<_, CoreError, _>(|c| {
         async move {
@@ -60,9 +61,13 @@ pub async fn enqueue_stalled(
             let holder_gone = diesel::dsl::sql::<diesel::sql_types::Bool>(
                 &crate::liveness::holder_gone_sql("migration_runs.lease_owner"),
             );
+            let candidates = stalled_candidates(c, idle, limit).await?;
             type Row = (Account, RunId, String, Option<DateTime<Utc>>, i32);
+            // the candidates checked again under their locks
             let due: Vec<Row> = accounts::table
                 .inner_join(r::migration_runs.on(r::id.nullable().eq(accounts::current_run_id)))
+                .filter(r::id.eq_any(candidates))
+                .filter(r::active.eq(true))
                 .filter(accounts::migration_status.eq_any(in_progress))
                 .filter(r::cancelled.eq(false))
                 .filter(
@@ -78,6 +83,7 @@ pub async fn enqueue_stalled(
                     r::lease_expires_at,
                     r::total_attempts,
                 ))
+                .limit(limit)
                 .for_update()
                 .skip_locked()
                 .load(c)
@@ -125,12 +131,47 @@ pub async fn enqueue_stalled(
     .await
 }
 
-/// Repairs every account in a failure status whose restart rule is a repair and whose run has
-/// been idle for `idle_secs` and is not parked: the phase runs again from its checkpoint. Returns the hops
-/// recorded in the outbox.
+/// Up to `limit` runs in progress that may have stalled, each found along a small partial
+/// index of runs in progress (never the population): an expired lease
+/// (`migration_runs_leased`), a lease held by a known worker that no longer holds its liveness
+/// lock (`migration_runs_lease_worker`, for the few workers of `fleet_workers`), an unleased
+/// run idle since `idle` (`migration_runs_idle`).
+async fn stalled_candidates(
+    c: &mut AsyncPgConnection,
+    idle: DateTime<Utc>,
+    limit: i64,
+) -> CoreResult<Vec<RunId>> {
+    use diesel::sql_types::{BigInt, Timestamptz};
+    #[derive(QueryableByName)]
+    struct Candidate {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: RunId,
+    }
+    let gone = crate::liveness::holder_gone_sql("w.worker_id");
+    let rows: Vec<Candidate> = diesel::sql_query(format!(
+        "(SELECT id FROM migration_runs \
+          WHERE active AND lease_owner IS NOT NULL AND lease_expires_at < now() LIMIT $2) \
+         UNION (SELECT id FROM migration_runs \
+          WHERE active AND lease_owner IS NULL AND updated_at < $1 LIMIT $2) \
+         UNION (SELECT id FROM migration_runs \
+          WHERE active AND lease_owner IS NOT NULL AND split_part(lease_owner, '/', 1) IN \
+            (SELECT w.worker_id FROM fleet_workers w WHERE {gone}) LIMIT $2) \
+         LIMIT $2"
+    ))
+    .bind::<Timestamptz, _>(idle)
+    .bind::<BigInt, _>(limit)
+    .load(c)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Repairs up to `limit` accounts in a failure status whose restart rule is a repair and whose
+/// run has been idle for `idle_secs` and is not parked (along `migration_runs_held`): the phase
+/// runs again from its checkpoint. Returns the hops recorded in the outbox.
 pub async fn enqueue_repairs(
     conn: &mut AsyncPgConnection,
     idle_secs: i64,
+    limit: i64,
 ) -> CoreResult<Vec<Recorded>> {
     conn.transaction::<_, CoreError, _>(|c| {
         async move {
@@ -139,14 +180,32 @@ pub async fn enqueue_repairs(
                 .into_iter()
                 .filter(|s| s.on(Event::Repair).is_ok())
                 .collect();
+            // held runs of a repairable phase, not parked, idle since the cutoff, found along
+            // migration_runs_held (what is due, never every failed account), then locked
+            let phases: Vec<&str> = repairable
+                .iter()
+                .filter_map(|st| st.failed_phase())
+                .map(|p| p.as_str())
+                .collect();
+            let held: Vec<RunId> = migration_runs::table
+                .filter(migration_runs::active.eq(false))
+                .filter(migration_runs::finished_at.is_null())
+                .filter(migration_runs::parked_at.is_null())
+                .filter(migration_runs::phase.eq_any(phases))
+                .filter(migration_runs::updated_at.le(cutoff))
+                .select(migration_runs::id)
+                .limit(limit)
+                .load(c)
+                .await?;
             let due: Vec<Account> = accounts::table
                 .inner_join(
                     migration_runs::table
                         .on(migration_runs::id.nullable().eq(accounts::current_run_id)),
                 )
-                .filter(accounts::migration_status.eq_any(repairable))
-                .filter(migration_runs::updated_at.le(cutoff))
+                .filter(migration_runs::id.eq_any(held))
                 .filter(migration_runs::parked_at.is_null())
+                .filter(migration_runs::updated_at.le(cutoff))
+                .filter(accounts::migration_status.eq_any(repairable))
                 .select(Account::as_select())
                 .for_update()
                 .skip_locked()

@@ -59,7 +59,7 @@ pub async fn apply(
     let Some(step) = account.migration_status.on(event)? else {
         return Ok(Applied::default());
     };
-    let run = write_run(conn, account, event, step.action, &effects).await?;
+    let run = write_run(conn, account, event, step, &effects).await?;
     stamp_phases_done(conn, event, run).await?;
     if step.to != account.migration_status || run != account.current_run_id {
         diesel::update(accounts::table.find(account.id))
@@ -96,7 +96,7 @@ async fn write_run(
     conn: &mut AsyncPgConnection,
     account: &Account,
     event: Event,
-    action: RunAction,
+    Step { to, action }: Step,
     effects: &Effects<'_>,
 ) -> CoreResult<Option<RunId>> {
     let run = account.current_run_id;
@@ -115,6 +115,7 @@ async fn write_run(
                     migration_runs::id.eq(id),
                     migration_runs::account_id.eq(account.id),
                     migration_runs::phase.eq(phase.as_str()),
+                    migration_runs::active.eq(phase.entry().is_in_progress()),
                 ))
                 .execute(conn)
                 .await?;
@@ -124,7 +125,7 @@ async fn write_run(
             // a phase just done hands over with a fresh checkpoint; a continuation, a retry,
             // a resume or a repair keeps it
             let fresh = matches!(event, Event::Done(_));
-            next_phase(conn, id, phase, fresh).await?;
+            next_phase(conn, id, phase, fresh, to.is_in_progress()).await?;
             failed_attempt(conn, id, effects).await?;
             if effects.unpark {
                 unpark(conn, id).await?;
@@ -137,6 +138,10 @@ async fn write_run(
         }
         (RunAction::Hold, Some(id)) => {
             super::lease::release(conn, id, None, effects.error.unwrap_or("failed")).await?;
+            diesel::update(migration_runs::table.find(id))
+                .set(migration_runs::active.eq(false))
+                .execute(conn)
+                .await?;
             failed_attempt(conn, id, effects).await?;
             if effects.park {
                 diesel::update(migration_runs::table.find(id))
@@ -180,12 +185,17 @@ pub fn target(from: MigrationStatus, event: Event) -> CoreResult<MigrationStatus
     Ok(from.on(event)?.map(|s| s.to).unwrap_or(from))
 }
 
-/// Marks a run as over (superseded when `cancelled`), releasing its lease.
+/// Marks a run as over and superseded by a newer one (`cancelled` when an operator's
+/// re-migration did it), releasing its lease; it is pruned `worker.runs_retention_days` later.
 async fn close_run(conn: &mut AsyncPgConnection, run_id: RunId, cancelled: bool) -> CoreResult<()> {
     use migration_runs::dsl as r;
     diesel::update(r::migration_runs.find(run_id))
         .set((
             r::cancelled.eq(cancelled),
+            r::superseded.eq(true),
+            r::active.eq(false),
+            // a superseded run waits for no operator
+            r::parked_at.eq(None::<DateTime<Utc>>),
             r::lease_owner.eq(None::<String>),
             r::lease_expires_at.eq(None::<DateTime<Utc>>),
             r::finished_at.eq(Some(Utc::now())),
@@ -196,17 +206,20 @@ async fn close_run(conn: &mut AsyncPgConnection, run_id: RunId, cancelled: bool)
     Ok(())
 }
 
-/// The run goes on at `phase`, unleased, its hop's attempts counted afresh.
+/// The run goes on at `phase`, unleased, its hop's attempts counted afresh; `active` while the
+/// account's status is in progress (a repair runs in `messages-failure`).
 async fn next_phase(
     conn: &mut AsyncPgConnection,
     run_id: RunId,
     phase: Phase,
     fresh: bool,
+    active: bool,
 ) -> CoreResult<()> {
     use migration_runs::dsl as r;
     let q = diesel::update(r::migration_runs.find(run_id));
     let common = (
         r::phase.eq(phase.as_str()),
+        r::active.eq(active),
         r::hop_attempts.eq(0),
         r::lease_owner.eq(None::<String>),
         r::lease_expires_at.eq(None::<DateTime<Utc>>),
@@ -245,6 +258,7 @@ async fn finish_run(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<(
     diesel::update(r::migration_runs.find(run_id))
         .set((
             r::phase.eq("done"),
+            r::active.eq(false),
             r::checkpoint.eq(None::<serde_json::Value>),
             r::hop_attempts.eq(0),
             r::last_error.eq(None::<String>),

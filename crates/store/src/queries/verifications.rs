@@ -89,7 +89,7 @@ pub async fn request(
 ) -> CoreResult<Verification> {
     use verifications::dsl as v;
     let id = VerificationId::new();
-    diesel::insert_into(v::verifications)
+    let asked = diesel::insert_into(v::verifications)
         .values((
             v::id.eq(id),
             v::account_id.eq(account_id),
@@ -99,6 +99,18 @@ pub async fn request(
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
+    if asked > 0 {
+        // the account's earlier ones may be pruned once old (`verifications_superseded`)
+        diesel::update(
+            v::verifications
+                .filter(v::account_id.eq(account_id))
+                .filter(v::id.ne(id))
+                .filter(v::superseded.eq(false)),
+        )
+        .set(v::superseded.eq(true))
+        .execute(conn)
+        .await?;
+    }
     let open = v::verifications
         .filter(v::account_id.eq(account_id))
         .filter(v::status.eq_any(["pending", "running"]))
@@ -322,18 +334,4 @@ pub async fn latest(
         .first(conn)
         .await
         .optional()?)
-}
-
-/// Deletes finished verifications older than `days`, except each account's newest.
-pub async fn prune(conn: &mut AsyncPgConnection, days: i64) -> CoreResult<usize> {
-    use diesel::sql_types::Integer;
-    Ok(diesel::sql_query(
-        "DELETE FROM verifications v WHERE v.status IN ('done', 'failed') \
-           AND v.requested_at < now() - make_interval(days => $1) \
-           AND EXISTS (SELECT 1 FROM verifications n WHERE n.account_id = v.account_id \
-                       AND n.requested_at > v.requested_at)",
-    )
-    .bind::<Integer, _>(days as i32)
-    .execute(conn)
-    .await?)
 }

@@ -1,0 +1,127 @@
+//! How long the fleet's own bookkeeping is kept, and its pruning: each growing table's rule in
+//! one place, each prune a bounded batch (`LIMIT`) taken oldest first along an index, so a
+//! batch costs the same whatever the table's size and the sweeper can loop batches within a
+//! time budget until it has caught up.
+//!
+//! | table | kept | pruned along |
+//! |---|---|---|
+//! | `outbox` | published rows for `worker.outbox_retention_secs` | `outbox_published` |
+//! | `dead_letters` | `worker.dead_letter_retention_days` | `dead_letters_created` |
+//! | `audit_log` | `api.audit_retention_days` | `audit_log_created` |
+//! | `verifications` | finished ones superseded by a newer one of their account, `verify.retention_days` (each account's newest always kept) | `verifications_superseded` |
+//! | `rejects` | `worker.rejects_retention_days` | `rejects_created` |
+//! | `migration_runs` | runs superseded by a newer run of their account, `worker.runs_retention_days` after they finished (an account's run in force always kept) | `migration_runs_superseded` |
+//!
+//! Accounts and what was migrated for them are the product, not bookkeeping: never pruned.
+
+use diesel::sql_types::{BigInt, Double};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use migrator_core::error::CoreResult;
+use std::time::Duration;
+
+/// A table the sweeper prunes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Published outbox rows.
+    Outbox,
+    /// Dead letters.
+    DeadLetters,
+    /// Operators' writes.
+    Audit,
+    /// Finished verifications (each account's newest kept).
+    Verifications,
+    /// Rejected source items.
+    Rejects,
+    /// Finished runs no account points at.
+    Runs,
+}
+
+impl Table {
+    /// Every table with a retention rule.
+    pub const ALL: [Table; 6] = [
+        Table::Outbox,
+        Table::DeadLetters,
+        Table::Audit,
+        Table::Verifications,
+        Table::Rejects,
+        Table::Runs,
+    ];
+
+    /// Its name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Table::Outbox => "outbox",
+            Table::DeadLetters => "dead_letters",
+            Table::Audit => "audit_log",
+            Table::Verifications => "verifications",
+            Table::Rejects => "rejects",
+            Table::Runs => "migration_runs",
+        }
+    }
+
+    /// How long its rows are kept, by the settings (the table above).
+    pub fn kept(self, s: &migrator_runtime::settings::Settings) -> Duration {
+        let w = &s.worker;
+        let day = |d: i64| Duration::from_secs(d.max(0) as u64 * 86_400);
+        match self {
+            Table::Outbox => Duration::from_secs(w.outbox_retention_secs.max(0) as u64),
+            Table::DeadLetters => day(w.dead_letter_retention_days),
+            Table::Audit => day(s.api.audit_retention_days),
+            Table::Verifications => day(s.verify.retention_days),
+            Table::Rejects => day(w.rejects_retention_days),
+            Table::Runs => day(w.runs_retention_days),
+        }
+    }
+
+    /// The batch's statement: `$1` the age in seconds, `$2` the batch size.
+    fn sql(self) -> &'static str {
+        match self {
+            Table::Outbox => {
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+                 WHERE published_at < now() - make_interval(secs => $1) \
+                 ORDER BY published_at LIMIT $2)"
+            }
+            Table::DeadLetters => {
+                "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters \
+                 WHERE created_at < now() - make_interval(secs => $1) \
+                 ORDER BY created_at LIMIT $2)"
+            }
+            Table::Audit => {
+                "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log \
+                 WHERE created_at < now() - make_interval(secs => $1) \
+                 ORDER BY created_at LIMIT $2)"
+            }
+            Table::Verifications => {
+                "DELETE FROM verifications WHERE id IN (SELECT id FROM verifications \
+                 WHERE superseded AND status IN ('done', 'failed') \
+                   AND finished_at < now() - make_interval(secs => $1) \
+                 ORDER BY finished_at LIMIT $2)"
+            }
+            Table::Rejects => {
+                "DELETE FROM rejects WHERE id IN (SELECT id FROM rejects \
+                 WHERE created_at < now() - make_interval(secs => $1) \
+                 ORDER BY created_at LIMIT $2)"
+            }
+            Table::Runs => {
+                "DELETE FROM migration_runs WHERE id IN (SELECT r.id FROM migration_runs r \
+                 WHERE r.superseded AND r.finished_at < now() - make_interval(secs => $1) \
+                   AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.current_run_id = r.id) \
+                 ORDER BY r.finished_at LIMIT $2)"
+            }
+        }
+    }
+}
+
+/// Deletes up to `limit` rows of `table` older than `kept`, oldest first; returns how many.
+pub async fn prune(
+    conn: &mut AsyncPgConnection,
+    table: Table,
+    kept: Duration,
+    limit: i64,
+) -> CoreResult<usize> {
+    Ok(diesel::sql_query(table.sql())
+        .bind::<Double, _>(kept.as_secs_f64())
+        .bind::<BigInt, _>(limit)
+        .execute(conn)
+        .await?)
+}
