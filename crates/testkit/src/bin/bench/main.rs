@@ -3,7 +3,7 @@
 //! raw limits measured in the same run. Sizes: BENCH_ALL_MESSAGES (100000), BENCH_RSS_MESSAGES
 //! (1000000), BENCH_C1S (1000); the open-loop figure's in [`arrivals`]. BENCH_ONLY=a,b runs a
 //! subset of the figures: `all-messages`, `channels`, `recent`, `status`, `rss`, `fleet`,
-//! `source-cap`, `open` (BENCH_ONLY_ALL_MESSAGES: all-messages alone).
+//! `source-cap`, `open`, `scale` (BENCH_ONLY_ALL_MESSAGES: all-messages alone).
 //!
 //! - [`arrivals`]: the open-loop herd (C1s opening the app at fixed rates);
 //! - [`figures`]: each figure's workload and row;
@@ -11,12 +11,15 @@
 //! - [`windows`]: CPU by role over each measured window, perf profiles, peak RSS;
 //! - [`source_cap`]: the fleet-wide DynamoDB read cap, measured at a counting proxy;
 //! - [`report`]: the table;
-//! - [`statements`]: Postgres statements per account (`pg_stat_statements`).
+//! - [`statements`]: Postgres statements per account (`pg_stat_statements`);
+//! - [`scale`], [`scale_fill`]: the fleet's bookkeeping at 2M accounts beside 20k.
 
 mod arrivals;
 mod figures;
 mod raw;
 mod report;
+mod scale;
+mod scale_fill;
 mod source_cap;
 mod statements;
 mod windows;
@@ -140,6 +143,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs("open") {
         b.arrivals().await?;
+    }
+    if runs("scale") {
+        b.scale().await?;
     }
     // last: its million messages stay in the in-memory emulator, which slows with what it
     // holds (the figures before it read a smaller one)
