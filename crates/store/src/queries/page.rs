@@ -223,10 +223,17 @@ mod tests {
         let last = Page::of(vec![1, 2], 2, Total::capped(2), |n| Key::new("o", *n, ""));
         assert!(last.next.is_none());
         assert_eq!(
-            Total::capped(10_001),
+            Total::capped(COUNT_CAP + 1),
             Total {
-                n: 10_000,
+                n: COUNT_CAP,
                 exact: false
+            }
+        );
+        assert_eq!(
+            Total::capped(COUNT_CAP),
+            Total {
+                n: COUNT_CAP,
+                exact: true
             }
         );
     }
