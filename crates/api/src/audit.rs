@@ -50,6 +50,8 @@ pub fn outcome_detail(o: &StartOutcome) -> Value {
         StartOutcome::Started { status, hop, .. } => json!({
             "migration_status": status, "run_id": hop.hop.run_id, "phase": hop.hop.phase,
         }),
-        StartOutcome::Current(status) => json!({ "migration_status": status }),
+        StartOutcome::Current(status) | StartOutcome::Promoted { status, .. } => {
+            json!({ "migration_status": status })
+        }
     }
 }

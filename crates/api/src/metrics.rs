@@ -68,3 +68,61 @@ pub async fn refresh_fleet_gauges(pool: &DbPool) {
         Err(e) => tracing::warn!(error = %e, "fleet gauges not read"),
     }
 }
+
+/// When the program's gauges were last read.
+static PROGRAM_READ: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Reads the program's gauges (done share, projected finish, deadline, on track; the live
+/// campaign's accounts by state), unless read less than 10 s ago. An unknown figure is NaN,
+/// which no alert's comparison matches.
+pub async fn refresh_program_gauges(st: &crate::state::AppState) {
+    use migrator_core::metrics::{
+        CAMPAIGN_MEMBERS, PROGRAM_DEADLINE, PROGRAM_DONE_SHARE, PROGRAM_ON_TRACK,
+        PROGRAM_PROJECTED_FINISH,
+    };
+    {
+        let mut last = PROGRAM_READ.lock().expect("gauges lock");
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
+            return;
+        }
+        *last = Some(Instant::now());
+    }
+    let read = async {
+        let mut c = migrator_store::conn(&st.pool).await?;
+        let view = crate::routes::campaigns::program_view(st, &mut c)
+            .await
+            .map_err(|e| migrator_core::CoreError::Invalid(e.to_string()))?;
+        let live = migrator_store::queries::campaigns::live(&mut c).await?;
+        let members = match &live {
+            Some(camp) => Some((
+                camp.selected,
+                migrator_store::queries::campaigns::members(&mut c, camp.id).await?,
+            )),
+            None => None,
+        };
+        Ok::<_, migrator_core::CoreError>((view, members))
+    };
+    match read.await {
+        Ok((view, members)) => {
+            let secs = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or(f64::NAN, |t| t.timestamp() as f64)
+            };
+            metrics::gauge!(PROGRAM_DONE_SHARE).set(view.done_share);
+            metrics::gauge!(PROGRAM_PROJECTED_FINISH).set(secs(view.finish));
+            metrics::gauge!(PROGRAM_DEADLINE).set(secs(view.deadline));
+            metrics::gauge!(PROGRAM_ON_TRACK).set(view.on_track.map_or(f64::NAN, f64::from));
+            let (selected, m) = members.unwrap_or_default();
+            for (state, n) in [
+                ("selected", selected),
+                ("in_flight", m.in_flight()),
+                ("completed", m.get("completed")),
+                ("failed", m.failed()),
+                ("parked", m.get("parked")),
+                ("remaining", (selected - m.settled()).max(0)),
+            ] {
+                metrics::gauge!(CAMPAIGN_MEMBERS, "state" => state).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "program gauges not read"),
+    }
+}

@@ -4,6 +4,36 @@ use crate::ids::{AccountId, HopId, RunId};
 use crate::status::Phase;
 use serde::{Deserialize, Serialize};
 
+/// Which queue a hop goes to: the app's (a C1 waiting, operators) or the campaign's, which
+/// workers take with fewer slots and whose source reads yield to the app's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lane {
+    /// The on-demand path: the phase queues.
+    #[default]
+    App,
+    /// A campaign's: the campaign queue, lowest priority.
+    Campaign,
+}
+
+impl Lane {
+    /// Its name in the database and in routing keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::App => "app",
+            Lane::Campaign => "campaign",
+        }
+    }
+
+    /// Parses a stored lane (anything else is the app's).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "campaign" => Lane::Campaign,
+            _ => Lane::App,
+        }
+    }
+}
+
 /// One unit of work: run `phase` of `run_id` for `account_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MigrationHop {
@@ -17,6 +47,9 @@ pub struct MigrationHop {
     pub phase: Phase,
     /// Delivery attempt of this hop (1-based; a continuation starts again at 1).
     pub attempt: u32,
+    /// Its queue (absent in hops published before campaigns: the app's).
+    #[serde(default)]
+    pub lane: Lane,
 }
 
 impl MigrationHop {
@@ -28,7 +61,14 @@ impl MigrationHop {
             run_id,
             phase,
             attempt: 1,
+            lane: Lane::App,
         }
+    }
+
+    /// On `lane`.
+    pub fn on(mut self, lane: Lane) -> Self {
+        self.lane = lane;
+        self
     }
 
     /// The same attempt again, under a new id (a delay that was not the hop's fault).
@@ -62,9 +102,18 @@ mod tests {
             run_id: RunId(Uuid::nil()),
             phase: Phase::RecentMessages,
             attempt: 2,
+            lane: Lane::Campaign,
         };
         let v = serde_json::to_value(&hop).unwrap();
         assert_eq!(v["phase"], "recent-messages");
+        assert_eq!(v["lane"], "campaign");
+        // a hop published before lanes existed is the app's
+        let mut old = v.clone();
+        old.as_object_mut().unwrap().remove("lane");
+        assert_eq!(
+            serde_json::from_value::<MigrationHop>(old).unwrap().lane,
+            Lane::App
+        );
         assert_eq!(serde_json::from_value::<MigrationHop>(v).unwrap(), hop);
         assert_eq!(hop.retry().attempt, 3);
         assert_eq!(hop.again().attempt, 2);

@@ -53,6 +53,8 @@ uuid_id!(
     HopId,
     /// One verification of an account.
     VerificationId,
+    /// One campaign of the program.
+    CampaignId,
 );
 
 /// A C1's identity in both platforms. Read back from the database as stored (only valid ones

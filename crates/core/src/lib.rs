@@ -6,6 +6,7 @@
 //! `migrator-runtime` (settings, logs, signals).
 
 pub mod blob;
+pub mod campaign;
 pub mod error;
 pub mod hop;
 pub mod ids;

@@ -72,8 +72,29 @@ pub const VERIFICATIONS: &str = "migrator_verifications_total";
 /// Differences the verifications found.
 pub const VERIFICATION_DIFFS: &str = "migrator_verification_diffs_total";
 
+/// Accounts a campaign started (or found started), by how (`started`, `redriven`, `visited`,
+/// `given_up`).
+pub const CAMPAIGN_ACCOUNTS: &str = "migrator_campaign_accounts_total";
+/// Driver ticks that started fewer accounts than the rate allowed, by reason (`fleet_paused`,
+/// `inbox_slow`, `in_flight_cap`).
+pub const CAMPAIGN_HELD_BACK: &str = "migrator_campaign_held_back_total";
+/// Campaign runs moved to the app lane because their C1 opened the app.
+pub const CAMPAIGN_PROMOTED: &str = "migrator_campaign_promoted_total";
+/// The live campaign's accounts, by state (`selected`, `in_flight`, `completed`, `failed`,
+/// `parked`, `remaining`); read when the api is scraped.
+pub const CAMPAIGN_MEMBERS: &str = "migrator_campaign_accounts";
+/// Share of all accounts completed (0–1).
+pub const PROGRAM_DONE_SHARE: &str = "migrator_program_done_share";
+/// When the program is projected to finish at the last hour's rate (Unix seconds; absent
+/// without a rate).
+pub const PROGRAM_PROJECTED_FINISH: &str = "migrator_program_projected_finish_timestamp_seconds";
+/// The program's deadline (Unix seconds; absent without one).
+pub const PROGRAM_DEADLINE: &str = "migrator_program_deadline_timestamp_seconds";
+/// 1 when the projection meets the deadline, 0 when it misses it (absent when unknown).
+pub const PROGRAM_ON_TRACK: &str = "migrator_program_on_track";
+
 /// Every metric name, for checks of what refers to them (the Grafana dashboard).
-pub const ALL: [&str; 29] = [
+pub const ALL: [&str; 37] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_RATE_LIMITED,
@@ -103,6 +124,14 @@ pub const ALL: [&str; 29] = [
     PRUNED,
     VERIFICATIONS,
     VERIFICATION_DIFFS,
+    CAMPAIGN_ACCOUNTS,
+    CAMPAIGN_HELD_BACK,
+    CAMPAIGN_PROMOTED,
+    CAMPAIGN_MEMBERS,
+    PROGRAM_DONE_SHARE,
+    PROGRAM_PROJECTED_FINISH,
+    PROGRAM_DEADLINE,
+    PROGRAM_ON_TRACK,
 ];
 
 /// Buckets of the `_seconds` histograms: a request takes milliseconds, a hop up to a minute.
@@ -197,4 +226,24 @@ fn describe() {
     describe_counter!(PRUNED, "rows the sweeper pruned, by table");
     describe_counter!(VERIFICATIONS, "verifications finished, by result");
     describe_counter!(VERIFICATION_DIFFS, "differences verifications found");
+    describe_counter!(CAMPAIGN_ACCOUNTS, "accounts a campaign drove, by how");
+    describe_counter!(
+        CAMPAIGN_HELD_BACK,
+        "campaign driver ticks held back, by reason"
+    );
+    describe_counter!(
+        CAMPAIGN_PROMOTED,
+        "campaign runs moved to the app lane when their C1 opened the app"
+    );
+    describe_gauge!(CAMPAIGN_MEMBERS, "the live campaign's accounts, by state");
+    describe_gauge!(PROGRAM_DONE_SHARE, "share of all accounts completed");
+    describe_gauge!(
+        PROGRAM_PROJECTED_FINISH,
+        "projected end of the program at the last hour's rate, Unix seconds"
+    );
+    describe_gauge!(PROGRAM_DEADLINE, "the program's deadline, Unix seconds");
+    describe_gauge!(
+        PROGRAM_ON_TRACK,
+        "1 when the projected finish meets the deadline, 0 when it misses it"
+    );
 }

@@ -3,6 +3,7 @@
 //! (`MIGRATOR_ADMIN_TOKEN`), the api from `MIGRATOR_ADMIN_URL`. Answers are printed as JSON;
 //! an error answer goes to stderr with exit status 1.
 
+mod campaign;
 mod duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -93,6 +94,13 @@ enum Cmd {
         #[command(flatten)]
         paged: Paged,
     },
+    /// The program's backstop: campaigns that migrate the C1s who never open the app.
+    Campaign {
+        #[command(subcommand)]
+        cmd: campaign::CampaignCmd,
+    },
+    /// The whole population's progress, projected against the deadline.
+    Program,
 }
 
 /// Where a list's page starts: a page number (at most 1,000 rows deep) or the `next` cursor
@@ -228,9 +236,9 @@ fn fleet(cmd: &FleetCmd) -> Request {
 }
 
 /// The admin request of a command.
-fn request(cmd: &Cmd) -> Request {
+fn request(cmd: &Cmd) -> anyhow::Result<Request> {
     use reqwest::Method as M;
-    match cmd {
+    Ok(match cmd {
         Cmd::Status { shopper } => account(M::GET, shopper, "migration"),
         Cmd::List {
             status,
@@ -261,7 +269,9 @@ fn request(cmd: &Cmd) -> Request {
         } => account(M::POST, shopper, "unpark"),
         Cmd::Fleet { cmd } => fleet(cmd),
         Cmd::Audit { paged } => page_of("/admin/audit-log", paged),
-    }
+        Cmd::Campaign { cmd } => campaign::request(cmd)?,
+        Cmd::Program => (M::GET, "/admin/program".into(), None),
+    })
 }
 
 /// Sends one admin request: (status, JSON or text answer).
@@ -294,7 +304,7 @@ async fn verification_result(
         shopper: shopper.to_string(),
     };
     loop {
-        let (status, text) = send(http, cli, request(&latest)).await?;
+        let (status, text) = send(http, cli, request(&latest)?).await?;
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if !status.is_success() || matches!(v["status"].as_str(), Some("done" | "failed")) {
             return Ok((status, text));
@@ -311,9 +321,9 @@ async fn verification_result(
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(std::time::Duration::from_secs(60))
         .build()?;
-    let (mut status, mut text) = send(&http, &cli, request(&cli.cmd)).await?;
+    let (mut status, mut text) = send(&http, &cli, request(&cli.cmd)?).await?;
     if let Cmd::Verify {
         shopper,
         no_wait: false,

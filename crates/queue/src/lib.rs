@@ -12,6 +12,10 @@
 //!   `<ms>.*`, with a queue-level TTL and dead-lettering back to `<p>.work`: a delayed hop is
 //!   published with key `<ms>.<phase>` and, when its tier's TTL expires, reaches its phase's
 //!   queue. Every message of a tier has the same TTL, so none waits behind a longer one.
+//! - `<p>.campaign`: every phase's hops of campaign runs (the program's backstop), published
+//!   with key `<phase>.campaign` (`<ms>.<phase>.campaign` when delayed; each tier is also bound
+//!   `<ms>.*.campaign`) and bound `#.campaign`: workers take them with a few slots of their own,
+//!   so a campaign never queues ahead of a C1 who opened the app.
 //! - `<p>.dead`: hops that were given up, bounded in length and age by a policy ([`policies`];
 //!   each is also recorded in Postgres, where the admin API lists and replays it).
 //!
@@ -71,6 +75,19 @@ impl QueueNames {
         format!("{}.{}", self.prefix, p.as_str())
     }
 
+    /// The campaigns' queue (every phase).
+    pub fn campaign(&self) -> String {
+        format!("{}.campaign", self.prefix)
+    }
+
+    /// The routing key of `hop` (without a delay tier).
+    pub fn key(hop: &MigrationHop) -> String {
+        match hop.lane {
+            migrator_core::hop::Lane::App => hop.phase.as_str().to_string(),
+            migrator_core::hop::Lane::Campaign => format!("{}.campaign", hop.phase.as_str()),
+        }
+    }
+
     /// The queue of a delay tier.
     pub fn tier(&self, ms: u64) -> String {
         format!("{}.retry.{ms}", self.prefix)
@@ -79,6 +96,7 @@ impl QueueNames {
     /// Every queue of the topology (tests delete them).
     pub fn all_queues(&self) -> Vec<String> {
         let mut q: Vec<String> = ALL_PHASES.iter().map(|p| self.phase(*p)).collect();
+        q.push(self.campaign());
         q.extend(RETRY_TIERS_MS.iter().map(|t| self.tier(*t)));
         q.push(self.dead.clone());
         q
@@ -172,7 +190,21 @@ mod tests {
         let n = QueueNames::new("t1");
         assert_eq!(n.phase(Phase::AllMessages), "t1.all-messages");
         assert_eq!(n.tier(5000), "t1.retry.5000");
-        assert_eq!(n.all_queues().len(), 3 + RETRY_TIERS_MS.len() + 1);
+        assert_eq!(n.campaign(), "t1.campaign");
+        // the phase queues, the campaigns', the tiers, the dead letters
+        assert_eq!(n.all_queues().len(), 3 + 1 + RETRY_TIERS_MS.len() + 1);
+    }
+
+    #[test]
+    fn a_campaign_hop_is_routed_apart_from_the_app_s() {
+        use migrator_core::hop::Lane;
+        let hop = MigrationHop::first(Default::default(), Default::default(), Phase::Channels);
+        assert_eq!(QueueNames::key(&hop), "channels");
+        // bound `#.campaign`, and matched by no phase queue's `#.<phase>`
+        assert_eq!(
+            QueueNames::key(&hop.on(Lane::Campaign)),
+            "channels.campaign"
+        );
     }
 
     #[test]

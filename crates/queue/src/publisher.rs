@@ -97,15 +97,15 @@ impl Publisher {
         &self.broker
     }
 
-    /// Publishes `hop` to its phase's queue, or through the delay tier of `delay_ms` when > 0.
+    /// Publishes `hop` to its phase's queue (a campaign's to the campaign queue), or through the delay tier of `delay_ms` when > 0.
     pub async fn publish_hop(&self, hop: &MigrationHop, delay_ms: u64) -> Result<(), QueueError> {
         let body = serde_json::to_vec(hop).expect("hop serialises");
         let n = &self.broker.names;
         let (exchange, key) = if delay_ms > 0 {
             let tier = retry_tier(delay_ms);
-            (n.retry.as_str(), format!("{tier}.{}", hop.phase.as_str()))
+            (n.retry.as_str(), format!("{tier}.{}", QueueNames::key(hop)))
         } else {
-            (n.work.as_str(), hop.phase.as_str().to_string())
+            (n.work.as_str(), QueueNames::key(hop))
         };
         let mut headers = FieldTable::default();
         headers.insert("hop_id".into(), text(&hop.hop_id.to_string()));

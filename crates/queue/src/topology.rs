@@ -55,6 +55,17 @@ pub async fn declare_topology(
         )
         .await?;
     }
+    let campaign = n.campaign();
+    ch.queue_declare(&campaign, durable, args(std::slice::from_ref(&qtype)))
+        .await?;
+    ch.queue_bind(
+        &campaign,
+        &n.work,
+        "#.campaign",
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
     for ms in RETRY_TIERS_MS {
         let q = n.tier(ms);
         let tier_args = args(&[
@@ -67,15 +78,16 @@ pub async fn declare_topology(
             ("x-overflow", text("reject-publish")),
         ]);
         ch.queue_declare(&q, durable, tier_args).await?;
-        let key = format!("{ms}.*");
-        ch.queue_bind(
-            &q,
-            &n.retry,
-            &key,
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+        for key in [format!("{ms}.*"), format!("{ms}.*.campaign")] {
+            ch.queue_bind(
+                &q,
+                &n.retry,
+                &key,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        }
     }
     declare_dead(conn, &n.dead, args(&[qtype])).await
 }

@@ -2,9 +2,36 @@
 //! share of a fleet-wide cap, recomputed as workers come and go). Written here rather than taken
 //! from `governor`, whose quotas are fixed at construction; this one is a few lines and async.
 
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+/// Whose source calls these are: the app's (a C1 waiting) or a campaign's, which yield.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// On-demand work: takes any token.
+    #[default]
+    High,
+    /// A campaign's hop: takes a token only while the bucket holds more than half its burst,
+    /// so on-demand calls keep that half and come first whenever they want the budget.
+    Low,
+}
+
+tokio::task_local! {
+    static PRIORITY: Priority;
+}
+
+/// The priority of the calls made in this task (High outside [`scoped`]).
+pub fn current() -> Priority {
+    PRIORITY.try_with(|p| *p).unwrap_or_default()
+}
+
+/// Runs `f` with its source calls at `priority` (a task spawned inside takes it along only if
+/// it is spawned through this again, with [`current`]).
+pub async fn scoped<F: Future>(priority: Priority, f: F) -> F::Output {
+    PRIORITY.scope(priority, f).await
+}
 
 /// Calls per second allowed (None: unlimited), with a burst of one second's worth.
 #[derive(Debug)]
@@ -82,7 +109,12 @@ impl RateLimiter {
                     return;
                 };
                 b.refill(Instant::now());
-                if b.tokens >= 1.0 {
+                // a low-priority call leaves half the burst to the app's
+                let reserve = match current() {
+                    Priority::High => 0.0,
+                    Priority::Low => (rate.max(1.0) - 1.0) / 2.0,
+                };
+                if b.tokens >= 1.0 + reserve {
                     b.tokens -= 1.0;
                     if waited {
                         metrics::histogram!(migrator_core::metrics::SOURCE_WAIT, "kind" => self.kind)
@@ -90,7 +122,7 @@ impl RateLimiter {
                     }
                     return;
                 }
-                Duration::from_secs_f64((1.0 - b.tokens) / rate)
+                Duration::from_secs_f64((1.0 + reserve - b.tokens) / rate)
             };
             waited = true;
             tokio::time::sleep(wait).await;
@@ -101,6 +133,48 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn low_priority_calls_yield_the_budget_to_the_app() {
+        let l = std::sync::Arc::new(RateLimiter::new(Some(10.0)));
+        // alone, a campaign's calls get the whole rate: half the burst at once, then 10 a
+        // second (20 more take 2 s)
+        let start = Instant::now();
+        scoped(Priority::Low, async {
+            for _ in 0..25 {
+                l.acquire().await;
+            }
+        })
+        .await;
+        let took = start.elapsed().as_secs_f64();
+        assert!((1.9..2.1).contains(&took), "{took}");
+        // beside the app's calls at the full rate, the campaign's wait: the app takes every
+        // token and the bucket never holds more than the reserve
+        let app = {
+            let l = l.clone();
+            tokio::spawn(async move {
+                for _ in 0..30 {
+                    l.acquire().await;
+                }
+            })
+        };
+        let low = {
+            let l = l.clone();
+            tokio::spawn(scoped(Priority::Low, async move {
+                l.acquire().await;
+                Instant::now()
+            }))
+        };
+        let start = Instant::now();
+        app.await.unwrap();
+        let app_done = start.elapsed();
+        let low_at = low.await.unwrap().duration_since(start);
+        assert!(
+            low_at >= app_done,
+            "{low_at:?} before the app's {app_done:?}"
+        );
+        assert_eq!(current(), Priority::High);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn holds_the_rate_and_follows_a_change() {

@@ -148,6 +148,9 @@ diesel::table! {
         verified_at -> Nullable<Timestamptz>,
         active -> Bool,
         superseded -> Bool,
+        lane -> Text,
+        campaign_id -> Nullable<Uuid>,
+        opened_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -273,6 +276,59 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    campaigns (id) {
+        id -> Uuid,
+        state -> Text,
+        statuses -> Array<Text>,
+        created_before -> Nullable<Timestamptz>,
+        shopper_ids -> Nullable<Array<Text>>,
+        rate_per_sec -> Float8,
+        max_in_flight -> Int4,
+        deadline -> Timestamptz,
+        selecting -> Bool,
+        select_after -> Nullable<Uuid>,
+        selected -> Int8,
+        cursor -> Nullable<Uuid>,
+        walked -> Bool,
+        enqueued -> Int8,
+        held_back -> Nullable<Text>,
+        created_at -> Timestamptz,
+        created_by -> Text,
+        updated_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    campaign_accounts (campaign_id, account_id) {
+        campaign_id -> Uuid,
+        account_id -> Uuid,
+        status -> Text,
+        drives -> Int2,
+        last_drive_at -> Nullable<Timestamptz>,
+        given_up -> Bool,
+    }
+}
+
+diesel::table! {
+    campaign_counts (campaign_id, key, shard) {
+        campaign_id -> Uuid,
+        key -> Text,
+        shard -> Int2,
+        n -> Int8,
+    }
+}
+
+diesel::table! {
+    completions (minute, lane, shard) {
+        minute -> Timestamptz,
+        lane -> Text,
+        shard -> Int2,
+        n -> Int8,
+    }
+}
+
 diesel::joinable!(brands -> accounts (account_id));
 diesel::joinable!(channels -> brands (brand_id));
 diesel::joinable!(conversations -> contacts (contact_id));
@@ -297,4 +353,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     fleet_settings,
     fleet_workers,
+    campaigns,
+    campaign_accounts,
+    campaign_counts,
+    completions,
 );

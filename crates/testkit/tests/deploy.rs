@@ -173,3 +173,37 @@ fn the_manifests_set_only_settings_that_exist() {
         "only {checked} settings found in the manifests"
     );
 }
+
+#[test]
+fn the_alert_rules_parse_pass_their_unit_tests_and_name_exported_metrics() {
+    let dir = workspace().join("deploy/prometheus");
+    let rules = std::fs::read_to_string(dir.join("migrator-alerts.yaml")).expect("rules");
+    let known: BTreeSet<&str> = migrator_core::metrics::ALL.into_iter().collect();
+    let names = metric_names(&rules);
+    assert!(
+        names.iter().any(|n| n == "migrator_program_on_track"),
+        "the program's alert: {names:?}"
+    );
+    for name in names {
+        assert!(
+            known.contains(name.as_str()),
+            "the rules name {name}, which no service exports"
+        );
+    }
+    for args in [
+        vec!["check", "rules", "migrator-alerts.yaml"],
+        vec!["test", "rules", "migrator-alerts.test.yaml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool (Debian package prometheus; scripts/services.sh installs it)");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -448,6 +448,17 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
         "finished_at IS NOT NULL",
     )
     .await;
+    // the program's completions: one a day old (pruned), one of now (kept)
+    diesel::sql_query(
+        "INSERT INTO completions (minute, lane, shard, n) VALUES \
+         (date_trunc('minute', now() - interval '3 days'), 'app', 0, 5), \
+         (date_trunc('minute', now()), 'campaign', 7, 1) \
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let completions = count(&mut db, "completions").await;
     let runs = count(&mut db, "migration_runs").await;
     assert_eq!(runs, 2);
     let outbox = count(&mut db, "outbox").await;
@@ -476,6 +487,7 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
         ("verifications", 1),
         ("rejects", 3),
         ("migration_runs", 1),
+        ("completions", 1),
     ]
     .into();
     assert_eq!(pruned, want);
@@ -493,6 +505,7 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
     let (_, c) = env.admin(Method::GET, "/admin/counts", None).await;
     assert_eq!(c["dead_letters"], 1, "kept through the prune: {c}");
     assert_eq!(count(&mut db, "outbox").await, 1);
+    assert_eq!(count(&mut db, "completions").await, completions - 1);
     env.shutdown().await;
 }
 

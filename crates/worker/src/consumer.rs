@@ -1,7 +1,8 @@
-//! The RabbitMQ consumer loop, written once. One consumer per phase queue, each on a channel of
-//! its own with as many slots as the settings give that phase (prefetch = slots): a C1 who has
-//! just opened the app gets a channels slot even while every all-messages slot is busy with
-//! another C1's history. Reconnects after broker trouble; on shutdown it stops taking hops and
+//! The RabbitMQ consumer loop, written once. One consumer per phase queue and one for the
+//! campaigns' queue, each on a channel of its own with as many slots as the settings give it
+//! (prefetch = slots): a C1 who has just opened the app gets a channels slot even while every
+//! all-messages slot is busy with another C1's history and every campaign slot with the
+//! program's backstop. Reconnects after broker trouble; on shutdown it stops taking hops and
 //! lets the ones in hand finish; while operators pause the fleet, or while this worker does not
 //! hold its liveness lock ([`migrator_store::liveness`]), it takes none. It knows no phase's
 //! details: [`crate::hop`] runs each delivery.
@@ -16,9 +17,12 @@ use migrator_queue::{self as queue, QueueError};
 use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
 
-/// A phase's slots in this worker.
+/// A queue's slots in this worker: a phase's, or the campaigns'.
 struct Slots {
-    phase: Phase,
+    /// The queue.
+    queue: String,
+    /// Its name in consumer tags.
+    label: &'static str,
     size: u32,
     free: Arc<Semaphore>,
 }
@@ -56,29 +60,33 @@ impl Signals {
     }
 }
 
-/// A phase's slots sized from the settings.
-fn slots(w: &migrator_runtime::settings::WorkerSettings) -> Vec<Slots> {
-    [
+/// Each queue's slots sized from the settings: a phase queue each, and the campaigns' queue
+/// (every phase of campaign runs, fewest slots; none when `campaign_concurrency` is 0).
+fn slots(w: &migrator_runtime::settings::WorkerSettings, names: &queue::QueueNames) -> Vec<Slots> {
+    let slots = |queue: String, label, n: u16| Slots {
+        queue,
+        label,
+        size: u32::from(n),
+        free: Arc::new(Semaphore::new(n as usize)),
+    };
+    let mut all: Vec<Slots> = [
         (Phase::Channels, w.channels_concurrency),
         (Phase::RecentMessages, w.recent_concurrency),
         (Phase::AllMessages, w.concurrency),
     ]
     .into_iter()
-    .map(|(phase, n)| {
-        let size = u32::from(n.max(1));
-        Slots {
-            phase,
-            size,
-            free: Arc::new(Semaphore::new(size as usize)),
-        }
-    })
-    .collect()
+    .map(|(phase, n)| slots(names.phase(phase), phase.as_str(), n.max(1)))
+    .collect();
+    if w.campaign_concurrency > 0 {
+        all.push(slots(names.campaign(), "campaign", w.campaign_concurrency));
+    }
+    all
 }
 
 /// Consumes hops until `shutdown` flips; reconnects after broker trouble. In-flight hops are
 /// finished before this returns.
 pub async fn run(ctx: Ctx, shutdown: watch::Receiver<bool>) {
-    let slots = slots(&ctx.settings.worker);
+    let slots = slots(&ctx.settings.worker, &ctx.publisher.broker().names);
     let mut signals = Signals {
         shutdown,
         paused: ctx.steering.paused(),
@@ -193,10 +201,10 @@ async fn open(
         queue::declare_topology(&conn, &ch, broker).await?;
         let prefetch = u16::try_from(s.size).unwrap_or(u16::MAX);
         ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
-        let tag = format!("{}-{}", ctx.worker_id, s.phase.as_str());
+        let tag = format!("{}-{}", ctx.worker_id, s.label);
         let consumer = ch
             .basic_consume(
-                &broker.names.phase(s.phase),
+                &s.queue,
                 &tag,
                 BasicConsumeOptions::default(),
                 FieldTable::default(),

@@ -43,7 +43,13 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) {
         attempt = hop.attempt,
         shopper_id = tracing::field::Empty,
     );
-    match run(ctx, &hop, delivery.redelivered).instrument(span).await {
+    // a campaign's hop reads the source at low priority: the app's calls come first
+    let priority = match hop.lane {
+        migrator_core::hop::Lane::App => migrator_source::ratelimit::Priority::High,
+        migrator_core::hop::Lane::Campaign => migrator_source::ratelimit::Priority::Low,
+    };
+    let ran = migrator_source::ratelimit::scoped(priority, run(ctx, &hop, delivery.redelivered));
+    match ran.instrument(span).await {
         Ok(()) => {
             let _ = delivery.ack(BasicAckOptions::default()).await;
         }

@@ -1,7 +1,9 @@
 //! The migration worker: consumes hops from RabbitMQ and runs each phase; also relays the
-//! outbox and, one worker at a time, sweeps stalled and failed migrations.
+//! outbox and, one worker at a time, sweeps stalled and failed migrations and drives the live
+//! campaign.
 
 pub mod attachments;
+pub mod campaign;
 pub mod consumer;
 pub mod context;
 pub mod error;
@@ -55,10 +57,12 @@ pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Res
     };
     let sweeper = tokio::spawn(sweeper::run(ctx.clone(), stop.clone()));
     let verifier = tokio::spawn(verifier::run(ctx.clone(), stop.clone()));
+    let campaigns = tokio::spawn(campaign::run(ctx.clone(), stop.clone()));
     consumer::run(ctx.clone(), stop).await;
     let _ = verifier.await;
     let _ = relay.await;
     let _ = sweeper.await;
+    let _ = campaigns.await;
     let _ = steering.await;
     let _ = release.send(true);
     let _ = liveness.await;

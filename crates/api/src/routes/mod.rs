@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod attachments;
+pub mod campaigns;
 pub mod fleet;
 pub mod inbox;
 pub mod migration;
@@ -166,6 +167,17 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
     endpoint!(cfg, post, "/admin/fleet/pause", fleet::pause);
     endpoint!(cfg, post, "/admin/fleet/resume", fleet::resume);
     endpoint!(cfg, post, "/admin/fleet/throttle", fleet::throttle);
+    endpoint!(cfg, get, "/admin/program", campaigns::get_program);
+    cfg.service(
+        web::resource("/admin/campaigns")
+            .route(web::post().to(campaigns::start))
+            .route(web::get().to(campaigns::list))
+            .default_service(web::to(not_allowed("GET, POST"))),
+    );
+    endpoint!(cfg, get, "/admin/campaigns/{id}", campaigns::get);
+    endpoint!(cfg, post, "/admin/campaigns/{id}/pause", campaigns::pause);
+    endpoint!(cfg, post, "/admin/campaigns/{id}/resume", campaigns::resume);
+    endpoint!(cfg, post, "/admin/campaigns/{id}/cancel", campaigns::cancel);
     configure_probes(cfg);
     endpoint!(cfg, get, "/metrics", ops::metrics);
     endpoint!(cfg, get, "/openapi.json", ops::openapi);

@@ -35,11 +35,12 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text format; the fleet's gauges read now.
+/// Prometheus text format; the fleet's and the program's gauges read now.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
 pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
     crate::metrics::refresh_fleet_gauges(&st.pool).await;
+    crate::metrics::refresh_program_gauges(&st).await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(migrator_core::metrics::render())

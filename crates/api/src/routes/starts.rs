@@ -47,5 +47,10 @@ pub fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> HttpRespon
             HttpResponse::Accepted().json(shown(status))
         }
         StartOutcome::Current(status) => HttpResponse::Ok().json(shown(status)),
+        StartOutcome::Promoted { status, hop } => {
+            metrics::counter!(migrator_core::metrics::CAMPAIGN_PROMOTED).increment(1);
+            relay(st, vec![hop]);
+            HttpResponse::Ok().json(shown(status))
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod campaigns;
 pub mod errors;
 pub mod fleet;
 pub mod verify;

@@ -28,6 +28,14 @@ pub enum StartOutcome {
     },
     /// Nothing to start: running or finished (200); the real status.
     Current(MigrationStatus),
+    /// A campaign's run in progress moved to the app lane (200, as `Current`): its phase's
+    /// hop recorded again there, to relay.
+    Promoted {
+        /// Status in force.
+        status: MigrationStatus,
+        /// The hop recorded on the app lane.
+        hop: Recorded,
+    },
 }
 
 /// Applies `event` to the locked account (with `effects`) and says what it started.
@@ -48,8 +56,9 @@ async fn start_with(
 }
 
 /// `POST /migrate`: start, restart after `channel-failure`, resume after
-/// `recent-messages-failure`, or report the status in force. Concurrent calls serialise on the
-/// account row, so any number of them start at most one migration.
+/// `recent-messages-failure`, or report the status in force — moving a campaign's run in
+/// progress to the app lane, so the C1 gets their inbox at once and still one run. Concurrent
+/// calls serialise on the account row, so any number of them start at most one migration.
 pub async fn start(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
@@ -57,7 +66,19 @@ pub async fn start(
     conn.transaction::<_, CoreError, _>(|c| {
         async move {
             let account = lock_account(c, account_id).await?;
-            start_with(c, &account, Event::Migrate, Effects::default()).await
+            let opened = Effects {
+                opened: true,
+                ..Default::default()
+            };
+            match start_with(c, &account, Event::Migrate, opened).await? {
+                StartOutcome::Current(status) => {
+                    Ok(match transitions::promote(c, &account).await? {
+                        Some(hop) => StartOutcome::Promoted { status, hop },
+                        None => StartOutcome::Current(status),
+                    })
+                }
+                started => Ok(started),
+            }
         }
         .scope_boxed()
     })

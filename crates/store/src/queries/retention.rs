@@ -10,6 +10,7 @@
 //! | `audit_log` | `api.audit_retention_days` | `audit_log_created` |
 //! | `verifications` | finished ones superseded by a newer one of their account, `verify.retention_days` (each account's newest always kept) | `verifications_superseded` |
 //! | `rejects` | `worker.rejects_retention_days` | `rejects_created` |
+//! | `completions` | two days (the program's rates read the last day) | its primary key |
 //! | `migration_runs` | runs superseded by a newer run of their account, `worker.runs_retention_days` after they finished (an account's run in force always kept) | `migration_runs_superseded` |
 //!
 //! Accounts and what was migrated for them are the product, not bookkeeping: never pruned.
@@ -34,17 +35,20 @@ pub enum Table {
     Rejects,
     /// Finished runs no account points at.
     Runs,
+    /// The program's completions a minute.
+    Completions,
 }
 
 impl Table {
     /// Every table with a retention rule.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Outbox,
         Table::DeadLetters,
         Table::Audit,
         Table::Verifications,
         Table::Rejects,
         Table::Runs,
+        Table::Completions,
     ];
 
     /// Its name in logs and metrics.
@@ -56,6 +60,7 @@ impl Table {
             Table::Verifications => "verifications",
             Table::Rejects => "rejects",
             Table::Runs => "migration_runs",
+            Table::Completions => "completions",
         }
     }
 
@@ -70,6 +75,8 @@ impl Table {
             Table::Verifications => day(s.verify.retention_days),
             Table::Rejects => day(w.rejects_retention_days),
             Table::Runs => day(w.runs_retention_days),
+            // fixed: the program reads a day of them
+            Table::Completions => day(2),
         }
     }
 
@@ -107,6 +114,11 @@ impl Table {
                  WHERE r.superseded AND r.finished_at < now() - make_interval(secs => $1) \
                    AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.current_run_id = r.id) \
                  ORDER BY r.finished_at LIMIT $2)"
+            }
+            Table::Completions => {
+                "DELETE FROM completions WHERE (minute, lane, shard) IN (SELECT minute, lane, \
+                 shard FROM completions WHERE minute < now() - make_interval(secs => $1) \
+                 ORDER BY minute LIMIT $2)"
             }
         }
     }

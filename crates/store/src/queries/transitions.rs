@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::{CoreError, CoreResult};
-use migrator_core::hop::MigrationHop;
-use migrator_core::ids::RunId;
+use migrator_core::hop::{Lane, MigrationHop};
+use migrator_core::ids::{CampaignId, RunId};
 use migrator_core::status::{Event, MigrationStatus, Phase, RunAction, Step};
 
 pub use super::outbox::Recorded;
@@ -37,6 +37,23 @@ pub struct Effects<'a> {
     pub unpark: bool,
     /// With a hold: the given-up hop, recorded as a dead letter.
     pub dead_letter: Option<&'a MigrationHop>,
+    /// With a start (a new run, a resume): started by this campaign, its hops on the
+    /// campaign lane.
+    pub campaign: Option<CampaignId>,
+    /// With a start: the app asked for it (`POST /migrate`): its hops on the app lane, and
+    /// its time to inbox counted from now.
+    pub opened: bool,
+}
+
+impl Effects<'_> {
+    /// The lane a start puts the run on, when it says (None: the run keeps its own).
+    fn lane(&self) -> Option<Lane> {
+        match (self.campaign, self.opened) {
+            (_, true) => Some(Lane::App),
+            (Some(_), false) => Some(Lane::Campaign),
+            (None, false) => None,
+        }
+    }
 }
 
 /// What applying an event did.
@@ -59,7 +76,7 @@ pub async fn apply(
     let Some(step) = account.migration_status.on(event)? else {
         return Ok(Applied::default());
     };
-    let run = write_run(conn, account, event, step, &effects).await?;
+    let (run, lane) = write_run(conn, account, event, step, &effects).await?;
     stamp_phases_done(conn, event, run).await?;
     if step.to != account.migration_status || run != account.current_run_id {
         diesel::update(accounts::table.find(account.id))
@@ -80,7 +97,8 @@ pub async fn apply(
             let hop = match effects.next {
                 Some(h) => h.clone(),
                 None => MigrationHop::first(account.id, run, phase),
-            };
+            }
+            .on(lane);
             Some(outbox::push(conn, hop, effects.delay_ms).await?)
         }
         _ => None,
@@ -91,17 +109,17 @@ pub async fn apply(
     })
 }
 
-/// The run's side of a step; returns the account's run after it.
+/// The run's side of a step; returns the account's run after it and the lane of its hops.
 async fn write_run(
     conn: &mut AsyncPgConnection,
     account: &Account,
     event: Event,
     Step { to, action }: Step,
     effects: &Effects<'_>,
-) -> CoreResult<Option<RunId>> {
+) -> CoreResult<(Option<RunId>, Lane)> {
     let run = account.current_run_id;
     match (action, run) {
-        (RunAction::None, _) => Ok(run),
+        (RunAction::None, _) => Ok((run, Lane::App)),
         (RunAction::NewRun(phase), old) => {
             if let Some(old) = old {
                 if effects.unpark {
@@ -116,10 +134,13 @@ async fn write_run(
                     migration_runs::account_id.eq(account.id),
                     migration_runs::phase.eq(phase.as_str()),
                     migration_runs::active.eq(phase.entry().is_in_progress()),
+                    migration_runs::lane.eq(effects.lane().unwrap_or_default().as_str()),
+                    migration_runs::campaign_id.eq(effects.campaign),
+                    migration_runs::opened_at.eq(effects.opened.then(Utc::now)),
                 ))
                 .execute(conn)
                 .await?;
-            Ok(Some(id))
+            Ok((Some(id), effects.lane().unwrap_or_default()))
         }
         (RunAction::Hop(phase), Some(id)) => {
             // a phase just done hands over with a fresh checkpoint; a continuation, a retry,
@@ -130,11 +151,11 @@ async fn write_run(
             if effects.unpark {
                 unpark(conn, id).await?;
             }
-            Ok(run)
+            Ok((run, set_lane(conn, id, effects).await?))
         }
         (RunAction::Finish, Some(id)) => {
             finish_run(conn, id).await?;
-            Ok(run)
+            Ok((run, Lane::App))
         }
         (RunAction::Hold, Some(id)) => {
             super::lease::release(conn, id, None, effects.error.unwrap_or("failed")).await?;
@@ -152,13 +173,96 @@ async fn write_run(
             if let Some(hop) = effects.dead_letter {
                 dead_letters::record(conn, hop, effects.error.unwrap_or("failed")).await?;
             }
-            Ok(run)
+            Ok((run, Lane::App))
         }
         (action, None) => Err(CoreError::Invalid(format!(
             "{action:?} needs a run; account {} has none",
             account.id
         ))),
     }
+}
+
+/// The lane of the run's hops: the one a start gives it (a campaign's resume, the app's),
+/// else its own.
+async fn set_lane(
+    conn: &mut AsyncPgConnection,
+    run_id: RunId,
+    effects: &Effects<'_>,
+) -> CoreResult<Lane> {
+    use migration_runs::dsl as r;
+    let lane: String = match effects.lane() {
+        Some(lane) => {
+            diesel::update(r::migration_runs.find(run_id))
+                .set((
+                    r::lane.eq(lane.as_str()),
+                    r::campaign_id.eq(effects.campaign),
+                    r::opened_at.eq(effects.opened.then(Utc::now)),
+                ))
+                .returning(r::lane)
+                .get_result(conn)
+                .await?
+        }
+        None => {
+            r::migration_runs
+                .find(run_id)
+                .select(r::lane)
+                .first(conn)
+                .await?
+        }
+    };
+    Ok(Lane::parse(&lane))
+}
+
+/// A C1 opened the app while a campaign's run of theirs is in progress: the run moves to the
+/// app lane (its time to inbox counted from now) and its phase's hop is recorded again there,
+/// ahead of the campaign's queue. The campaign's hop, when it comes, finds the phase leased or
+/// done and is dropped. None when the run is not a campaign's in progress.
+pub async fn promote(
+    conn: &mut AsyncPgConnection,
+    account: &Account,
+) -> CoreResult<Option<Recorded>> {
+    use migration_runs::dsl as r;
+    let Some(run) = account.current_run_id else {
+        return Ok(None);
+    };
+    if !account.migration_status.is_in_progress() {
+        return Ok(None);
+    }
+    let phase: Option<String> = diesel::update(
+        r::migration_runs
+            .find(run)
+            .filter(r::lane.eq(Lane::Campaign.as_str()))
+            .filter(r::active.eq(true)),
+    )
+    .set((
+        r::lane.eq(Lane::App.as_str()),
+        r::opened_at.eq(Some(Utc::now())),
+    ))
+    .returning(r::phase)
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some(phase) = phase.as_deref().and_then(Phase::parse) else {
+        return Ok(None);
+    };
+    let hop = MigrationHop::first(account.id, run, phase);
+    Ok(Some(outbox::push(conn, hop, 0).await?))
+}
+
+/// A run held after its failure is parked with `why` (a campaign gave it up): the fleet leaves
+/// it alone and operators find it in the parked list.
+pub async fn park_held(conn: &mut AsyncPgConnection, run_id: RunId, why: &str) -> CoreResult<()> {
+    use diesel::sql_types::{Text, Uuid as SqlUuid};
+    diesel::sql_query(
+        "UPDATE migration_runs SET parked_at = now(), updated_at = now(), \
+           last_error = coalesce(last_error || '; ', '') || $2 \
+         WHERE id = $1 AND NOT active AND finished_at IS NULL AND parked_at IS NULL",
+    )
+    .bind::<SqlUuid, _>(run_id.0)
+    .bind::<Text, _>(why)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// One more failed attempt on the run, with its error, when the effects say so.

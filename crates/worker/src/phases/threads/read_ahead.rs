@@ -16,7 +16,9 @@ impl ReadAhead {
     /// Starts reading the first page of each (thread, start key), `n` at a time.
     pub fn start(dynamo: DynamoSource, threads: Vec<(String, Option<Item>)>, n: usize) -> Self {
         let (tx, rx) = tokio::sync::mpsc::channel(n);
-        let task = tokio::spawn(async move {
+        // the hop's priority on the source's budget goes along (a campaign's yields)
+        let priority = migrator_source::ratelimit::current();
+        let task = tokio::spawn(migrator_source::ratelimit::scoped(priority, async move {
             let mut pages = futures::stream::iter(threads)
                 .map(|(id, key)| {
                     let d = dynamo.clone();
@@ -28,7 +30,7 @@ impl ReadAhead {
                     return;
                 }
             }
-        });
+        }));
         Self { rx, task }
     }
 

@@ -1,0 +1,242 @@
+//! Campaigns and the program (spec/api.md): an operator starts a campaign over the accounts
+//! the app path has not moved, pauses, resumes or cancels it, and reads the program's
+//! progress against the sunset date. Every write is audited; the driver runs in the workers.
+
+use super::shared::{conn, parse_id};
+use crate::audit::audited;
+use crate::auth::AdminUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonObject;
+use crate::state::AppState;
+use crate::views::campaigns::{
+    shopper_ids, CampaignBody, CampaignRequest, CampaignsBody, ProgramBody, ProgramView,
+};
+use crate::views::errors::{BodyErrors, Errors};
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Duration, Utc};
+use diesel_async::AsyncPgConnection;
+use migrator_core::campaign::CampaignMove;
+use migrator_core::ids::CampaignId;
+use migrator_core::MigrationStatus;
+use migrator_store::queries::campaign_drive::completed_since;
+use migrator_store::queries::campaigns::{self, Campaign, NewCampaign, Selection};
+use migrator_store::queries::program;
+use scoped_futures::ScopedFutureExt;
+use serde_json::json;
+
+/// Shopper ids one campaign may name.
+const MAX_SHOPPER_IDS: usize = 10_000;
+/// How long `POST /admin/campaigns` takes the selection before it answers (the driver
+/// finishes a larger one).
+const SELECT_FOR: std::time::Duration = std::time::Duration::from_secs(20);
+
+fn bad(code: &'static str, msg: impl Into<String>) -> ApiError {
+    ApiError::bad_request(code, msg.into())
+}
+
+fn instant(s: &str, field: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| bad("invalid_time", format!("{field} must be an RFC 3339 time")))
+}
+
+/// The request checked: every refusal its own 400.
+fn checked(r: CampaignRequest, by: &str) -> Result<NewCampaign, ApiError> {
+    let statuses = r.statuses.unwrap_or_else(|| {
+        vec![
+            MigrationStatus::NotStarted,
+            MigrationStatus::ChannelFailure,
+            MigrationStatus::RecentMessagesFailure,
+        ]
+    });
+    if statuses.is_empty() || statuses.len() > 8 {
+        return Err(bad("invalid_statuses", "statuses lists 1 to 8 statuses"));
+    }
+    let deadline = instant(&r.deadline, "deadline")?;
+    if deadline <= Utc::now() {
+        return Err(bad("invalid_deadline", "the deadline is in the past"));
+    }
+    let created_before = r
+        .created_before
+        .as_deref()
+        .map(|s| instant(s, "created_before"))
+        .transpose()?;
+    let ids = match r.shopper_ids {
+        Some(ids) if ids.is_empty() || ids.len() > MAX_SHOPPER_IDS => {
+            return Err(bad(
+                "invalid_shopper_ids",
+                format!("shopper_ids lists 1 to {MAX_SHOPPER_IDS} ids, or is null"),
+            ))
+        }
+        Some(ids) => Some(shopper_ids(&ids).map_err(|e| bad("invalid_shopper_ids", e))?),
+        None => None,
+    };
+    let rate = r.rate_per_sec.unwrap_or(20.0);
+    if !(rate > 0.0 && rate <= 10_000.0) {
+        return Err(bad(
+            "invalid_rate",
+            "rate_per_sec is above 0 and at most 10000",
+        ));
+    }
+    let max_in_flight = r.max_in_flight.unwrap_or(200);
+    if !(1..=100_000).contains(&max_in_flight) {
+        return Err(bad("invalid_max_in_flight", "max_in_flight is 1 to 100000"));
+    }
+    Ok(NewCampaign {
+        selection: Selection {
+            statuses,
+            created_before,
+            shopper_ids: ids,
+        },
+        rate_per_sec: rate,
+        max_in_flight,
+        deadline,
+        created_by: by.to_string(),
+    })
+}
+
+/// A campaign's body: its figures from `campaign_counts` and the completions table.
+async fn body(c: &mut AsyncPgConnection, camp: &Campaign) -> ApiResult<CampaignBody> {
+    let now = Utc::now();
+    let since = (now - Duration::minutes(10)).max(camp.created_at);
+    let members = campaigns::members(c, camp.id).await?;
+    let recent = completed_since(c, Some("campaign"), since).await?;
+    Ok(CampaignBody::new(camp, &members, recent, since, now))
+}
+
+/// Starts a campaign: its selection is taken (in batches; a selection that takes longer than
+/// 20 s is finished by the driver, `selecting` true meanwhile), then workers start its
+/// accounts at its rate. 409 while another is running or paused.
+#[utoipa::path(post, path = "/admin/campaigns", tag = "program", security(("bearer" = [])),
+    request_body = CampaignRequest,
+    responses((status = 201, description = "started", body = CampaignBody), Errors, BodyErrors))]
+pub async fn start(
+    st: web::Data<AppState>,
+    who: AdminUser,
+    req: JsonObject<CampaignRequest>,
+) -> ApiResult<HttpResponse> {
+    let new = checked(req.into_inner(), &who.sub)?;
+    let id = audited(
+        &st,
+        &who,
+        "campaign_start",
+        "campaigns",
+        |c| async move { campaigns::create(c, &new).await }.scope_boxed(),
+        |id| json!({ "campaign": id }),
+    )
+    .await?;
+    let mut c = conn(&st).await?;
+    let until = std::time::Instant::now() + SELECT_FOR;
+    let batch = st.settings.campaign.select_batch;
+    while !campaigns::select_batch(&mut c, id, batch).await? && std::time::Instant::now() < until {}
+    let camp = campaigns::get(&mut c, id).await?;
+    Ok(HttpResponse::Created().json(body(&mut c, &camp).await?))
+}
+
+/// Campaigns, newest first (the newest 100).
+#[utoipa::path(get, path = "/admin/campaigns", tag = "program", security(("bearer" = [])),
+    responses((status = 200, description = "campaigns", body = CampaignsBody), Errors))]
+pub async fn list(st: web::Data<AppState>, _: AdminUser) -> ApiResult<web::Json<CampaignsBody>> {
+    let mut c = conn(&st).await?;
+    let mut out = Vec::new();
+    for camp in campaigns::list(&mut c, 100).await? {
+        out.push(body(&mut c, &camp).await?);
+    }
+    Ok(web::Json(CampaignsBody { campaigns: out }))
+}
+
+/// A campaign and its figures; 404 when unknown.
+#[utoipa::path(get, path = "/admin/campaigns/{id}", tag = "program", security(("bearer" = [])),
+    params(("id" = String, Path, description = "campaign id")),
+    responses((status = 200, description = "the campaign", body = CampaignBody), Errors))]
+pub async fn get(
+    st: web::Data<AppState>,
+    _: AdminUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<CampaignBody>> {
+    let id: CampaignId = parse_id(&id)?;
+    let mut c = conn(&st).await?;
+    let camp = campaigns::get(&mut c, id).await?;
+    Ok(web::Json(body(&mut c, &camp).await?))
+}
+
+async fn change(
+    st: &AppState,
+    who: &AdminUser,
+    id: &str,
+    m: CampaignMove,
+    action: &'static str,
+) -> ApiResult<web::Json<CampaignBody>> {
+    let id: CampaignId = parse_id(id)?;
+    let camp = audited(
+        st,
+        who,
+        action,
+        &id.to_string(),
+        |c| async move { campaigns::change(c, id, m).await }.scope_boxed(),
+        |c| json!({ "state": c.state() }),
+    )
+    .await?;
+    let mut c = conn(st).await?;
+    Ok(web::Json(body(&mut c, &camp).await?))
+}
+
+/// Stops starting accounts; migrations in flight go on. 409 when it is over.
+#[utoipa::path(post, path = "/admin/campaigns/{id}/pause", tag = "program",
+    security(("bearer" = [])), params(("id" = String, Path, description = "campaign id")),
+    responses((status = 200, description = "paused", body = CampaignBody), Errors))]
+pub async fn pause(
+    st: web::Data<AppState>,
+    who: AdminUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<CampaignBody>> {
+    change(&st, &who, &id, CampaignMove::Pause, "campaign_pause").await
+}
+
+/// Starts accounts again. 409 when it is over.
+#[utoipa::path(post, path = "/admin/campaigns/{id}/resume", tag = "program",
+    security(("bearer" = [])), params(("id" = String, Path, description = "campaign id")),
+    responses((status = 200, description = "resumed", body = CampaignBody), Errors))]
+pub async fn resume(
+    st: web::Data<AppState>,
+    who: AdminUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<CampaignBody>> {
+    change(&st, &who, &id, CampaignMove::Resume, "campaign_resume").await
+}
+
+/// Stops for good; nothing in flight is undone. 409 when it is over.
+#[utoipa::path(post, path = "/admin/campaigns/{id}/cancel", tag = "program",
+    security(("bearer" = [])), params(("id" = String, Path, description = "campaign id")),
+    responses((status = 200, description = "cancelled", body = CampaignBody), Errors))]
+pub async fn cancel(
+    st: web::Data<AppState>,
+    who: AdminUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<CampaignBody>> {
+    change(&st, &who, &id, CampaignMove::Cancel, "campaign_cancel").await
+}
+
+/// The program's figures worked out, with the deadline in force (the live campaign's, else
+/// `program.deadline`).
+pub async fn program_view(st: &AppState, c: &mut AsyncPgConnection) -> ApiResult<ProgramView> {
+    let figures = program::read(c).await?;
+    let deadline = match campaigns::live(c).await? {
+        Some(camp) => Some(camp.deadline),
+        None => st.settings.program.deadline,
+    };
+    Ok(ProgramView::new(figures, deadline, Utc::now()))
+}
+
+/// The whole population's progress: accounts by status, completions by lane, the projected
+/// finish at the last hour's rate against the deadline. Read from summaries, never a count.
+#[utoipa::path(get, path = "/admin/program", tag = "program", security(("bearer" = [])),
+    responses((status = 200, description = "the program", body = ProgramBody), Errors))]
+pub async fn get_program(
+    st: web::Data<AppState>,
+    _: AdminUser,
+) -> ApiResult<web::Json<ProgramBody>> {
+    let mut c = conn(&st).await?;
+    let view = program_view(&st, &mut c).await?;
+    Ok(web::Json(ProgramBody::from(&view)))
+}

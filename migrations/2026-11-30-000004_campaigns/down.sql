@@ -1,0 +1,14 @@
+DROP TRIGGER completions_count ON accounts;
+DROP FUNCTION completions_count();
+DROP TABLE completions;
+DROP INDEX migration_runs_opening;
+DROP INDEX migration_runs_inbox;
+ALTER TABLE migration_runs DROP COLUMN opened_at, DROP COLUMN campaign_id, DROP COLUMN lane;
+DROP TRIGGER campaign_accounts_follow ON accounts;
+DROP FUNCTION campaign_accounts_follow();
+DROP FUNCTION campaign_selection_lock();
+DROP FUNCTION campaign_counts_add(uuid, text, uuid, bigint);
+DROP FUNCTION campaign_key(text, boolean);
+DROP TABLE campaign_counts;
+DROP TABLE campaign_accounts;
+DROP TABLE campaigns;
