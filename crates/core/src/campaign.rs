@@ -150,11 +150,15 @@ pub struct Load {
     pub max_in_flight: i64,
 }
 
-/// The driver's token bucket: `rate_per_sec` accounts a second, a burst of one second's worth
-/// (at least one account).
+/// The driver's pace: a token bucket of `rate_per_sec` accounts a second (a burst of one
+/// second's worth, at least one account), and its cap on accounts in flight, which grows and
+/// gives way as TCP's window does (AIMD): from one account, one more at each tick the app's
+/// time to inbox is within its limit, up to the campaign's `max_in_flight`; halved at each
+/// tick it is past it. A new driver (or one taking over) starts from one again.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pace {
     tokens: f64,
+    cap: Option<f64>,
 }
 
 impl Default for Pace {
@@ -166,7 +170,23 @@ impl Default for Pace {
 impl Pace {
     /// An empty bucket (a new driver starts slowly, never with a burst).
     pub fn new() -> Self {
-        Self { tokens: 0.0 }
+        Self {
+            tokens: 0.0,
+            cap: None,
+        }
+    }
+
+    /// The cap on accounts in flight in force (None before the first tick).
+    pub fn cap(&self) -> Option<i64> {
+        self.cap.map(|c| c.floor() as i64)
+    }
+
+    #[cfg(test)]
+    fn warmed(cap: f64) -> Self {
+        Self {
+            tokens: 0.0,
+            cap: Some(cap),
+        }
     }
 
     /// Accounts that may be started now, after `elapsed` at `rate_per_sec` under `load`
@@ -181,14 +201,18 @@ impl Pace {
         if load.fleet_paused {
             return Err(GiveWay::FleetPaused);
         }
+        let max = load.max_in_flight.max(1) as f64;
+        let cap = self.cap.get_or_insert(0.0);
         if let Some(p99) = load.inbox_p99_ms.filter(|p| *p > load.max_inbox_p99_ms) {
+            *cap = (*cap / 2.0).max(1.0);
             self.tokens = 0.0;
             return Err(GiveWay::InboxSlow {
                 p99_ms: p99,
                 max_ms: load.max_inbox_p99_ms,
             });
         }
-        let room = load.max_in_flight - load.in_flight;
+        *cap = (*cap + 1.0).min(max);
+        let room = cap.floor() as i64 - load.in_flight;
         if room <= 0 {
             return Err(GiveWay::InFlightCap);
         }
@@ -267,7 +291,7 @@ mod tests {
 
     #[test]
     fn pace_holds_the_rate_and_the_cap() {
-        let mut p = Pace::new();
+        let mut p = Pace::warmed(100.0);
         // 20/s over half a second: 10
         assert_eq!(p.allow(Std::from_millis(500), 20.0, load(), 500), Ok(10));
         p.spend(10);
@@ -288,14 +312,14 @@ mod tests {
             Err(GiveWay::InFlightCap)
         );
         // a fractional rate: one every two seconds
-        let mut slow = Pace::new();
+        let mut slow = Pace::warmed(100.0);
         assert_eq!(slow.allow(Std::from_secs(1), 0.5, load(), 500), Ok(0));
         assert_eq!(slow.allow(Std::from_secs(1), 0.5, load(), 500), Ok(1));
     }
 
     #[test]
     fn gives_way_to_the_app_and_the_operators() {
-        let mut p = Pace::new();
+        let mut p = Pace::warmed(100.0);
         let paused = Load {
             fleet_paused: true,
             ..load()
@@ -311,14 +335,34 @@ mod tests {
         let e = p.allow(Std::from_secs(1), 20.0, slow, 500).unwrap_err();
         assert_eq!(e.label(), "inbox_slow");
         assert!(e.to_string().contains("1500 ms"), "{e}");
-        // once the inbox is fast again it starts from an empty bucket, no burst
+        // once the inbox is fast again it starts from an empty bucket, no burst, and a cap
+        // on accounts in flight halved (100 → 50), growing by one a tick
+        assert_eq!(p.cap(), Some(50));
         assert_eq!(p.allow(Std::from_millis(100), 20.0, load(), 500), Ok(2));
-        // no app C1s measured: nothing to give way to
+        assert_eq!(p.cap(), Some(51));
+        let busy = Load {
+            in_flight: 49,
+            ..load()
+        };
+        assert_eq!(p.allow(Std::from_secs(1), 20.0, busy, 500), Ok(3));
+        // each slow tick halves it again, never below one
+        for _ in 0..10 {
+            let _ = p.allow(Std::from_secs(1), 20.0, slow, 500);
+        }
+        assert_eq!(p.cap(), Some(1));
+        // no app C1s measured: nothing to give way to; the cap recovers a step a tick
         let none = Load {
             inbox_p99_ms: None,
             ..load()
         };
-        assert_eq!(p.allow(Std::from_secs(1), 20.0, none, 500), Ok(20));
+        assert_eq!(p.allow(Std::from_secs(1), 20.0, none, 500), Ok(2));
+        // a new driver starts from one account in flight, one more a tick while the app is
+        // fine
+        let mut fresh = Pace::new();
+        for want in [1, 2, 3] {
+            assert_eq!(fresh.allow(Std::from_secs(1), 20.0, none, 500), Ok(want));
+        }
+        assert_eq!(fresh.cap(), Some(3));
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! A token bucket whose rate can change while it runs: each worker holds one per source (its
-//! share of a fleet-wide cap, recomputed as workers come and go). Written here rather than taken
+//! share of a fleet-wide cap, recomputed as workers come and go). Calls have a priority: a
+//! campaign's ([`Priority::Low`], task-local) wait while app work is in flight in the process
+//! ([`AppWork`]) and leave half the burst to the app's. Written here rather than taken
 //! from `governor`, whose quotas are fixed at construction; this one is a few lines and async.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
 /// Whose source calls these are: the app's (a C1 waiting) or a campaign's, which yield.
@@ -25,6 +28,43 @@ tokio::task_local! {
 /// The priority of the calls made in this task (High outside [`scoped`]).
 pub fn current() -> Priority {
     PRIORITY.try_with(|p| *p).unwrap_or_default()
+}
+
+/// App work in flight in this process, and a wake-up for when there is none.
+static APP_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static APP_IDLE: Notify = Notify::const_new();
+
+/// App work (a hop of the app's lane) in flight in this process while it lives: a campaign's
+/// calls wait for none to be left before each source call, so a worker gives its CPU, its
+/// connections and the source to the C1 who is waiting.
+#[derive(Debug)]
+pub struct AppWork(());
+
+impl AppWork {
+    /// Marks app work in flight until dropped.
+    pub fn start() -> Self {
+        APP_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        AppWork(())
+    }
+}
+
+impl Drop for AppWork {
+    fn drop(&mut self) {
+        if APP_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst) == 1 {
+            APP_IDLE.notify_waiters();
+        }
+    }
+}
+
+/// Waits until no app work is in flight in this process (at once when there is none).
+async fn app_idle() {
+    loop {
+        let idle = APP_IDLE.notified();
+        if APP_IN_FLIGHT.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        idle.await;
+    }
 }
 
 /// Runs `f` with its source calls at `priority` (a task spawned inside takes it along only if
@@ -98,14 +138,23 @@ impl RateLimiter {
         self.bucket.lock().await.rate
     }
 
-    /// Waits for a token; a wait is recorded in `migrator_source_wait_seconds`.
+    /// Waits for a token; a wait is recorded in `migrator_source_wait_seconds`. A campaign's
+    /// call ([`Priority::Low`]) first waits while app work is in flight in this process.
     pub async fn acquire(&self) {
         let started = Instant::now();
         let mut waited = false;
+        if current() == Priority::Low && APP_IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+            app_idle().await;
+            waited = true;
+        }
         loop {
             let wait = {
                 let mut b = self.bucket.lock().await;
                 let Some(rate) = b.rate else {
+                    if waited {
+                        metrics::histogram!(migrator_core::metrics::SOURCE_WAIT, "kind" => self.kind)
+                            .record(started.elapsed().as_secs_f64());
+                    }
                     return;
                 };
                 b.refill(Instant::now());
@@ -134,8 +183,12 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    /// The tests that use priorities, one at a time: app work in flight is process-wide.
+    static PRIORITIES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[tokio::test(start_paused = true)]
     async fn low_priority_calls_yield_the_budget_to_the_app() {
+        let _one = PRIORITIES.lock().await;
         let l = std::sync::Arc::new(RateLimiter::new(Some(10.0)));
         // alone, a campaign's calls get the whole rate: half the burst at once, then 10 a
         // second (20 more take 2 s)
@@ -174,6 +227,27 @@ mod tests {
             "{low_at:?} before the app's {app_done:?}"
         );
         assert_eq!(current(), Priority::High);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_campaign_call_waits_while_app_work_is_in_flight() {
+        let _one = PRIORITIES.lock().await;
+        let l = std::sync::Arc::new(RateLimiter::new(None));
+        let app = AppWork::start();
+        let low = {
+            let l = l.clone();
+            tokio::spawn(scoped(Priority::Low, async move {
+                l.acquire().await;
+                Instant::now()
+            }))
+        };
+        // the app's own calls go on
+        l.acquire().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!low.is_finished(), "a campaign call ran beside app work");
+        let released = Instant::now();
+        drop(app);
+        assert!(low.await.unwrap() >= released);
     }
 
     #[tokio::test(start_paused = true)]

@@ -48,6 +48,9 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) {
         migrator_core::hop::Lane::App => migrator_source::ratelimit::Priority::High,
         migrator_core::hop::Lane::Campaign => migrator_source::ratelimit::Priority::Low,
     };
+    // an app hop in flight holds the campaign's source calls in this worker back
+    let _app = (priority == migrator_source::ratelimit::Priority::High)
+        .then(migrator_source::ratelimit::AppWork::start);
     let ran = migrator_source::ratelimit::scoped(priority, run(ctx, &hop, delivery.redelivered));
     match ran.instrument(span).await {
         Ok(()) => {
