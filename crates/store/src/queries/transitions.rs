@@ -146,12 +146,16 @@ async fn write_run(
             // a phase just done hands over with a fresh checkpoint; a continuation, a retry,
             // a resume or a repair keeps it
             let fresh = matches!(event, Event::Done(_));
-            next_phase(conn, id, phase, fresh, to.is_in_progress()).await?;
+            let lane = next_phase(conn, id, phase, fresh, to.is_in_progress()).await?;
             failed_attempt(conn, id, effects).await?;
             if effects.unpark {
                 unpark(conn, id).await?;
             }
-            Ok((run, set_lane(conn, id, effects).await?))
+            let lane = match effects.lane() {
+                Some(_) => set_lane(conn, id, effects).await?,
+                None => lane,
+            };
+            Ok((run, lane))
         }
         (RunAction::Finish, Some(id)) => {
             finish_run(conn, id).await?;
@@ -182,35 +186,23 @@ async fn write_run(
     }
 }
 
-/// The lane of the run's hops: the one a start gives it (a campaign's resume, the app's),
-/// else its own.
+/// A start moves the run to its lane (a campaign's resume, the app's).
 async fn set_lane(
     conn: &mut AsyncPgConnection,
     run_id: RunId,
     effects: &Effects<'_>,
 ) -> CoreResult<Lane> {
     use migration_runs::dsl as r;
-    let lane: String = match effects.lane() {
-        Some(lane) => {
-            diesel::update(r::migration_runs.find(run_id))
-                .set((
-                    r::lane.eq(lane.as_str()),
-                    r::campaign_id.eq(effects.campaign),
-                    r::opened_at.eq(effects.opened.then(Utc::now)),
-                ))
-                .returning(r::lane)
-                .get_result(conn)
-                .await?
-        }
-        None => {
-            r::migration_runs
-                .find(run_id)
-                .select(r::lane)
-                .first(conn)
-                .await?
-        }
-    };
-    Ok(Lane::parse(&lane))
+    let lane = effects.lane().unwrap_or_default();
+    diesel::update(r::migration_runs.find(run_id))
+        .set((
+            r::lane.eq(lane.as_str()),
+            r::campaign_id.eq(effects.campaign),
+            r::opened_at.eq(effects.opened.then(Utc::now)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(lane)
 }
 
 /// A C1 opened the app while a campaign's run of theirs is in progress: the run moves to the
@@ -311,14 +303,15 @@ async fn close_run(conn: &mut AsyncPgConnection, run_id: RunId, cancelled: bool)
 }
 
 /// The run goes on at `phase`, unleased, its hop's attempts counted afresh; `active` while the
-/// account's status is in progress (a repair runs in `messages-failure`).
+/// account's status is in progress (a repair runs in `messages-failure`). Returns the run's
+/// lane.
 async fn next_phase(
     conn: &mut AsyncPgConnection,
     run_id: RunId,
     phase: Phase,
     fresh: bool,
     active: bool,
-) -> CoreResult<()> {
+) -> CoreResult<Lane> {
     use migration_runs::dsl as r;
     let q = diesel::update(r::migration_runs.find(run_id));
     let common = (
@@ -329,18 +322,19 @@ async fn next_phase(
         r::lease_expires_at.eq(None::<DateTime<Utc>>),
         r::updated_at.eq(diesel::dsl::now),
     );
-    if fresh {
+    let lane: String = if fresh {
         q.set((
             common,
             r::checkpoint.eq(None::<serde_json::Value>),
             r::last_error.eq(None::<String>),
         ))
-        .execute(conn)
-        .await?;
+        .returning(r::lane)
+        .get_result(conn)
+        .await?
     } else {
-        q.set(common).execute(conn).await?;
-    }
-    Ok(())
+        q.set(common).returning(r::lane).get_result(conn).await?
+    };
+    Ok(Lane::parse(&lane))
 }
 
 /// The run is taken out of the parked list with its failed attempts counted afresh.
