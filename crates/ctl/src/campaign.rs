@@ -1,6 +1,7 @@
 //! `migratorctl campaign …` and `migratorctl program`: the program's backstop over
 //! `/admin/campaigns` and its progress over `/admin/program`.
 
+use crate::enc;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
@@ -39,16 +40,6 @@ pub enum CampaignCmd {
     Resume { id: String },
     /// Stop for good; nothing in flight is undone.
     Cancel { id: String },
-}
-
-/// A path segment percent-encoded, never altered.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The admin request of a campaign command (a shopper-id file is read here).

@@ -170,7 +170,7 @@ enum FleetCmd {
 type Request = (reqwest::Method, String, Option<Value>);
 
 /// A path segment percent-encoded, never altered: the api refuses what is not a valid id.
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),

@@ -42,6 +42,8 @@ pub async fn list(
     if let Start::After(k) = start {
         q = q.filter(audit_log::id.lt(k.n));
     }
+    // the shape of dead_letters::list (newest first by id, a capped total): a function generic over
+    // Diesel's typed tables would be longer than the two
     let rows = q
         .order(audit_log::id.desc())
         .offset(start.offset())

@@ -61,6 +61,8 @@ pub async fn list(
     if let Start::After(k) = start {
         q = q.filter(dead_letters::id.lt(k.n));
     }
+    // the shape of audit::list (newest first by id, a capped total): a function generic over
+    // Diesel's typed tables would be longer than the two
     let rows = q
         .order(dead_letters::id.desc())
         .offset(start.offset())
