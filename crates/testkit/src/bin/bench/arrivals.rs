@@ -27,12 +27,12 @@ struct Timed {
 }
 
 /// One step's figures.
-struct Step {
+pub(crate) struct Step {
     rate: usize,
     /// DynamoDB requests and Conversations REST calls per C1 (its verification included).
     reads: f64,
     rest: f64,
-    inbox: (f64, f64),
+    pub inbox: (f64, f64),
     completed: (f64, f64),
     growth: f64,
     sustained: bool,
@@ -157,7 +157,12 @@ impl Bench {
     }
 
     /// Sends `c1s` at `rate` per second, then waits for all of them to complete.
-    async fn step(&mut self, rate: usize, c1s: &[C1Spec], drain: Duration) -> anyhow::Result<Step> {
+    pub(crate) async fn step(
+        &mut self,
+        rate: usize,
+        c1s: &[C1Spec],
+        drain: Duration,
+    ) -> anyhow::Result<Step> {
         let env = &self.env;
         let start = Instant::now();
         let every = Duration::from_secs_f64(1.0 / rate as f64);

@@ -216,6 +216,7 @@ impl Bench {
             .sum();
         wait_completed(env, "b-m%", many.len(), start).await?;
         let agg = total as f64 / start.elapsed().as_secs_f64();
+        self.fleet_rate = Some(c1s as f64 / start.elapsed().as_secs_f64());
         self.cpu.push(win.close());
         // statements per account include each account's verification, which follows it
         wait_verified(env, "b-m%").await;

@@ -3,7 +3,7 @@
 //! raw limits measured in the same run. Sizes: BENCH_ALL_MESSAGES (100000), BENCH_RSS_MESSAGES
 //! (1000000), BENCH_C1S (1000); the open-loop figure's in [`arrivals`]. BENCH_ONLY=a,b runs a
 //! subset of the figures: `all-messages`, `channels`, `recent`, `status`, `rss`, `fleet`,
-//! `source-cap`, `open`, `scale` (BENCH_ONLY_ALL_MESSAGES: all-messages alone).
+//! `source-cap`, `open`, `campaign`, `scale` (BENCH_ONLY_ALL_MESSAGES: all-messages alone).
 //!
 //! - [`arrivals`]: the open-loop herd (C1s opening the app at fixed rates);
 //! - [`figures`]: each figure's workload and row;
@@ -12,9 +12,11 @@
 //! - [`source_cap`]: the fleet-wide DynamoDB read cap, measured at a counting proxy;
 //! - [`report`]: the table;
 //! - [`statements`]: Postgres statements per account (`pg_stat_statements`);
-//! - [`scale`], [`scale_fill`]: the fleet's bookkeeping at 2M accounts beside 20k.
+//! - [`scale`], [`scale_fill`]: the fleet's bookkeeping at 2M accounts beside 20k;
+//! - [`campaign`]: app opens beside a campaign running flat out, against app opens alone.
 
 mod arrivals;
+mod campaign;
 mod figures;
 mod raw;
 mod report;
@@ -87,6 +89,8 @@ pub struct Bench {
     rows: Vec<Row>,
     cpu: Vec<String>,
     t0: Instant,
+    /// The fleet figure's closed-loop C1s a second, for the campaign figure's row.
+    fleet_rate: Option<f64>,
 }
 
 impl Bench {
@@ -107,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
         rows: Vec::new(),
         cpu: Vec::new(),
         t0: Instant::now(),
+        fleet_rate: None,
     };
     let only: Option<Vec<String>> = match std::env::var("BENCH_ONLY") {
         Ok(v) => Some(v.split(',').map(|s| s.trim().to_string()).collect()),
@@ -143,6 +148,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs("open") {
         b.arrivals().await?;
+    }
+    if runs("campaign") {
+        b.campaign().await?;
     }
     if runs("scale") {
         b.scale().await?;

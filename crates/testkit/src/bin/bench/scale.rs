@@ -13,11 +13,12 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use migrator_core::ids::{ConversationId, ShopperId};
 use migrator_core::status::MigrationStatus;
+use migrator_store::queries::campaigns::{self, NewCampaign, Selection};
 use migrator_store::queries::listing::{self, ListFilter};
 use migrator_store::queries::overview;
 use migrator_store::queries::page::{micros, Key, Start};
 use migrator_store::queries::retention::{self, Table};
-use migrator_store::queries::{accounts, inbox, sweeps};
+use migrator_store::queries::{accounts, campaign_drive, inbox, program, sweeps};
 use std::time::{Duration, Instant};
 
 /// Median milliseconds of 5 runs of `$e` after one warm-up.
@@ -170,7 +171,65 @@ async fn measure(url: &str, n: u64) -> anyhow::Result<Vec<(String, f64)>> {
         "messages page 1",
         timed!(inbox::messages_page(&mut c, big, conv, &Start::First, 100).await?),
     );
+    campaign(&mut c, &mut put).await?;
     Ok(out)
+}
+
+/// The program at this size: its view, a campaign's selection (each batch holds status moves
+/// back), its figures, a driver tick's look and its starts.
+async fn campaign(
+    c: &mut AsyncPgConnection,
+    put: &mut impl FnMut(&str, f64),
+) -> anyhow::Result<()> {
+    put("program view", timed!(program::read(c).await?));
+    let new = NewCampaign {
+        selection: Selection {
+            statuses: vec![
+                MigrationStatus::NotStarted,
+                MigrationStatus::ChannelFailure,
+                MigrationStatus::RecentMessagesFailure,
+            ],
+            created_before: None,
+            shopper_ids: None,
+        },
+        rate_per_sec: 20.0,
+        max_in_flight: 200,
+        deadline: chrono::Utc::now() + chrono::Duration::days(30),
+        created_by: "bench".into(),
+    };
+    let id = campaigns::create(c, &new).await?;
+    let (started, mut longest, mut batches) = (Instant::now(), 0.0f64, 0);
+    loop {
+        let t = Instant::now();
+        let whole = campaigns::select_batch(c, id, 20_000).await?;
+        longest = longest.max(t.elapsed().as_secs_f64() * 1000.0);
+        batches += 1;
+        if whole {
+            break;
+        }
+    }
+    let selected = campaigns::get(c, id).await?.selected;
+    eprintln!(
+        "[bench scale] campaign selection: {selected} accounts in {batches} batches, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    put(
+        "campaign: longest selection batch (20,000 accounts)",
+        longest,
+    );
+    put(
+        "campaign: its figures",
+        timed!(campaigns::members(c, id).await?),
+    );
+    put(
+        "campaign: a driver tick's look (inbox p99)",
+        timed!(campaign_drive::inbox_p99_ms(c).await?),
+    );
+    put(
+        "campaign: a driver tick starting 200 accounts",
+        timed!(campaign_drive::walk(c, id, 200).await?),
+    );
+    Ok(())
 }
 
 /// Rows a table's prune deletes a second, batches of 5,000 (three batches, or fewer when the
