@@ -89,9 +89,7 @@ pub async fn refresh_program_gauges(st: &crate::state::AppState) {
     }
     let read = async {
         let mut c = migrator_store::conn(&st.pool).await?;
-        let view = crate::routes::campaigns::program_view(st, &mut c)
-            .await
-            .map_err(|e| migrator_core::CoreError::Invalid(e.to_string()))?;
+        let view = crate::routes::campaigns::program_view(st, &mut c).await?;
         let live = migrator_store::queries::campaigns::live(&mut c).await?;
         let members = match &live {
             Some(camp) => Some((

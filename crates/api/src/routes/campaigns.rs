@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::views::campaigns::{
     shopper_ids, CampaignBody, CampaignRequest, CampaignsBody, ProgramBody, ProgramView,
 };
-use crate::views::errors::{BodyErrors, Errors};
+use crate::views::errors::{BodyErrors, Conflict, Errors};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use diesel_async::AsyncPgConnection;
@@ -109,7 +109,8 @@ async fn body(c: &mut AsyncPgConnection, camp: &Campaign) -> ApiResult<CampaignB
 /// accounts at its rate. 409 while another is running or paused.
 #[utoipa::path(post, path = "/admin/campaigns", tag = "program", security(("bearer" = [])),
     request_body = CampaignRequest,
-    responses((status = 201, description = "started", body = CampaignBody), Errors, BodyErrors))]
+    responses((status = 201, description = "started", body = CampaignBody), Errors, BodyErrors,
+        Conflict))]
 pub async fn start(
     st: web::Data<AppState>,
     who: AdminUser,
@@ -147,7 +148,7 @@ pub async fn list(st: web::Data<AppState>, _: AdminUser) -> ApiResult<web::Json<
 
 /// A campaign and its figures; 404 when unknown.
 #[utoipa::path(get, path = "/admin/campaigns/{id}", tag = "program", security(("bearer" = [])),
-    params(("id" = String, Path, description = "campaign id")),
+    params(("id" = uuid::Uuid, Path, description = "campaign id")),
     responses((status = 200, description = "the campaign", body = CampaignBody), Errors))]
 pub async fn get(
     st: web::Data<AppState>,
@@ -183,8 +184,8 @@ async fn change(
 
 /// Stops starting accounts; migrations in flight go on. 409 when it is over.
 #[utoipa::path(post, path = "/admin/campaigns/{id}/pause", tag = "program",
-    security(("bearer" = [])), params(("id" = String, Path, description = "campaign id")),
-    responses((status = 200, description = "paused", body = CampaignBody), Errors))]
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "campaign id")),
+    responses((status = 200, description = "paused", body = CampaignBody), Errors, Conflict))]
 pub async fn pause(
     st: web::Data<AppState>,
     who: AdminUser,
@@ -195,8 +196,8 @@ pub async fn pause(
 
 /// Starts accounts again. 409 when it is over.
 #[utoipa::path(post, path = "/admin/campaigns/{id}/resume", tag = "program",
-    security(("bearer" = [])), params(("id" = String, Path, description = "campaign id")),
-    responses((status = 200, description = "resumed", body = CampaignBody), Errors))]
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "campaign id")),
+    responses((status = 200, description = "resumed", body = CampaignBody), Errors, Conflict))]
 pub async fn resume(
     st: web::Data<AppState>,
     who: AdminUser,
@@ -207,8 +208,8 @@ pub async fn resume(
 
 /// Stops for good; nothing in flight is undone. 409 when it is over.
 #[utoipa::path(post, path = "/admin/campaigns/{id}/cancel", tag = "program",
-    security(("bearer" = [])), params(("id" = String, Path, description = "campaign id")),
-    responses((status = 200, description = "cancelled", body = CampaignBody), Errors))]
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "campaign id")),
+    responses((status = 200, description = "cancelled", body = CampaignBody), Errors, Conflict))]
 pub async fn cancel(
     st: web::Data<AppState>,
     who: AdminUser,
@@ -219,7 +220,10 @@ pub async fn cancel(
 
 /// The program's figures worked out, with the deadline in force (the live campaign's, else
 /// `program.deadline`).
-pub async fn program_view(st: &AppState, c: &mut AsyncPgConnection) -> ApiResult<ProgramView> {
+pub async fn program_view(
+    st: &AppState,
+    c: &mut AsyncPgConnection,
+) -> migrator_core::CoreResult<ProgramView> {
     let figures = program::read(c).await?;
     let deadline = match campaigns::live(c).await? {
         Some(camp) => Some(camp.deadline),

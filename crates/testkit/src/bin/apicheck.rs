@@ -30,7 +30,10 @@ async fn main() -> anyhow::Result<()> {
     ] {
         eprintln!("[api-check] schemathesis as the {who}");
         // one worker: schemathesis's own generator is not thread-safe in every version
+        let config = migrator_testkit::workspace().join("scripts/schemathesis.toml");
         let status = Command::new(&st)
+            .arg("--config-file")
+            .arg(&config)
             .arg("run")
             .arg(&schema)
             .args(["--checks", "all", "--workers", "1"])
