@@ -3,8 +3,13 @@
 //! `MIGRATOR__DATABASE__URL`). Every key is documented in `docs/configuration.md`. A production
 //! start refuses development values ([`production`]).
 
+mod campaign;
+mod conn_url;
 mod load;
 pub mod production;
+
+pub use campaign::{CampaignSettings, ProgramSettings};
+pub use conn_url::ConnUrl;
 
 pub use load::SettingsError;
 
@@ -54,34 +59,6 @@ pub struct Settings {
     pub program: ProgramSettings,
 }
 
-/// The campaign driver (one in the fleet at a time, like the sweeper).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct CampaignSettings {
-    /// How often the driver starts the next accounts, in ms.
-    pub tick_ms: u64,
-    /// Accounts one tick starts at most (a transaction each tick).
-    pub max_batch: i64,
-    /// Times a campaign starts one account (its first start and drives after a failure the
-    /// app path left) before it gives the account up and parks its run.
-    pub max_attempts: i16,
-    /// Wait after a member's failure before the campaign drives it again, in seconds.
-    pub redrive_after_secs: i64,
-    /// Time to inbox p99 of the app's C1s over the last minute past which the campaign starts
-    /// nothing, in ms (gh-ost's `max-load`).
-    pub max_inbox_p99_ms: u64,
-    /// Accounts looked at per batch while a campaign's selection is taken (a transaction
-    /// each; status moves wait for it).
-    pub select_batch: i64,
-}
-
-/// The program: moving every C1 before Conversations is switched off.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct ProgramSettings {
-    /// The sunset date (RFC 3339), used by `GET /admin/program` when no campaign is live.
-    #[serde(default)]
-    pub deadline: Option<chrono::DateTime<chrono::Utc>>,
-}
-
 /// Verifications: source and destination of an account compared, by the workers.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct VerifySettings {
@@ -110,77 +87,6 @@ pub struct SourceSettings {
     pub max_reads_per_sec: u32,
     /// REST calls per second for the whole fleet, shared by the live workers (0: none).
     pub max_rest_per_sec: u32,
-}
-
-/// A connection URL (`postgres://user:password@host/db`, `amqp://…`) whose password never
-/// shows in logs or `Debug` output.
-#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct ConnUrl(String);
-
-impl ConnUrl {
-    /// The URL, password included: for the driver only.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The URL with its secrets masked: the password of its user-info (all of a user-info
-    /// without one, which may be a token), and the value of every query parameter whose name
-    /// says it holds a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `key`, …).
-    pub fn redacted(&self) -> String {
-        redact_url(&self.0)
-    }
-}
-
-/// Query parameter names (lower case) whose values are secrets, matched as substrings.
-const SECRET_PARAMS: [&str; 6] = ["pass", "pwd", "secret", "token", "key", "auth"];
-
-/// See [`ConnUrl::redacted`].
-fn redact_url(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (url, None),
-    };
-    let head = match (head.find("://"), head.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &head[scheme + 3..at];
-            let user = match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***"),
-                None => "***".to_string(),
-            };
-            format!("{}{user}{}", &head[..scheme + 3], &head[at..])
-        }
-        _ => head.to_string(),
-    };
-    let Some(query) = query else {
-        return head;
-    };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _))
-                if SECRET_PARAMS
-                    .iter()
-                    .any(|s| k.to_ascii_lowercase().contains(s)) =>
-            {
-                format!("{k}=***")
-            }
-            _ => kv.to_string(),
-        })
-        .collect();
-    format!("{head}?{}", query.join("&"))
-}
-
-impl From<String> for ConnUrl {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
-
-impl std::fmt::Debug for ConnUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.redacted())
-    }
 }
 
 /// Postgres connection.
