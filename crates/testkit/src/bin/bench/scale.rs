@@ -198,10 +198,15 @@ async fn campaign(
         created_by: "bench".into(),
     };
     let id = campaigns::create(c, &new).await?;
+    let batch = migrator_runtime::settings::Settings::load_from(
+        &migrator_testkit::workspace().join("config"),
+    )?
+    .campaign
+    .select_batch;
     let (started, mut longest, mut batches) = (Instant::now(), 0.0f64, 0);
     loop {
         let t = Instant::now();
-        let whole = campaigns::select_batch(c, id, 20_000).await?;
+        let whole = campaigns::select_batch(c, id, batch).await?;
         longest = longest.max(t.elapsed().as_secs_f64() * 1000.0);
         batches += 1;
         if whole {
