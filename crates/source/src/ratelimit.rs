@@ -1,7 +1,7 @@
 //! A token bucket whose rate can change while it runs: each worker holds one per source (its
 //! share of a fleet-wide cap, recomputed as workers come and go). Calls have a priority: a
 //! campaign's ([`Priority::Low`], task-local) wait while app work is in flight in the process
-//! ([`AppWork`]) and leave half the burst to the app's. Written here rather than taken
+//! ([`AppWork`], at most [`MAX_YIELD`] a call) and leave half the burst to the app's. Written here rather than taken
 //! from `governor`, whose quotas are fixed at construction; this one is a few lines and async.
 
 use std::future::Future;
@@ -29,6 +29,9 @@ tokio::task_local! {
 pub fn current() -> Priority {
     PRIORITY.try_with(|p| *p).unwrap_or_default()
 }
+
+/// The longest a campaign's call waits for app work in its process to end.
+pub const MAX_YIELD: Duration = Duration::from_secs(1);
 
 /// App work in flight in this process, and a wake-up for when there is none.
 static APP_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
@@ -144,7 +147,9 @@ impl RateLimiter {
         let started = Instant::now();
         let mut waited = false;
         if current() == Priority::Low && APP_IN_FLIGHT.load(Ordering::SeqCst) > 0 {
-            app_idle().await;
+            // bounded: under steady app work a campaign hop still makes a call a second,
+            // never waits out its watchdog
+            let _ = tokio::time::timeout(MAX_YIELD, app_idle()).await;
             waited = true;
         }
         loop {
@@ -242,12 +247,23 @@ mod tests {
             }))
         };
         // the app's own calls go on
+        let start = Instant::now();
         l.acquire().await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(!low.is_finished(), "a campaign call ran beside app work");
         let released = Instant::now();
         drop(app);
         assert!(low.await.unwrap() >= released);
+        // under app work that never ends, a campaign call waits MAX_YIELD, no longer
+        let _busy = AppWork::start();
+        let waited = scoped(Priority::Low, async {
+            let t = Instant::now();
+            l.acquire().await;
+            t.elapsed()
+        })
+        .await;
+        assert_eq!(waited, MAX_YIELD);
+        assert!(start.elapsed() >= MAX_YIELD);
     }
 
     #[tokio::test(start_paused = true)]

@@ -176,9 +176,11 @@ fn failure_statuses() -> Vec<String> {
 /// its run, held after its failure, parked.
 async fn give_up(c: &mut AsyncPgConnection, id: CampaignId, account: AccountId) -> CoreResult<()> {
     let acc = lock_account(c, account).await?;
-    diesel::sql_query(
+    // only while it is still in the failure it was found in (the app may have restarted it)
+    let given_up = diesel::sql_query(
         "WITH m AS (UPDATE campaign_accounts SET given_up = true \
-           WHERE campaign_id = $1 AND account_id = $2 AND NOT given_up RETURNING status) \
+           WHERE campaign_id = $1 AND account_id = $2 AND NOT given_up \
+             AND status IN ('channel-failure', 'recent-messages-failure') RETURNING status) \
          SELECT campaign_counts_add($1, campaign_key(m.status, false), $2, -1), \
                 campaign_counts_add($1, campaign_key(m.status, true), $2, 1) FROM m",
     )
@@ -186,6 +188,9 @@ async fn give_up(c: &mut AsyncPgConnection, id: CampaignId, account: AccountId) 
     .bind::<SqlUuid, _>(account.0)
     .execute(c)
     .await?;
+    if given_up == 0 {
+        return Ok(());
+    }
     if let Some(run) = acc.current_run_id {
         transitions::park_held(
             c,

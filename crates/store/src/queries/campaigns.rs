@@ -258,7 +258,7 @@ pub(crate) async fn lock(c: &mut AsyncPgConnection, id: CampaignId) -> CoreResul
     campaigns::table
         .find(id)
         .select(CampaignRow::as_select())
-        .for_update()
+        .for_no_key_update()
         .first(c)
         .await
         .optional()?

@@ -84,7 +84,7 @@ pub async fn enqueue_stalled(
                     r::total_attempts,
                 ))
                 .limit(limit)
-                .for_update()
+                .for_no_key_update()
                 .skip_locked()
                 .load(c)
                 .await?;
@@ -207,7 +207,7 @@ pub async fn enqueue_repairs(
                 .filter(migration_runs::updated_at.le(cutoff))
                 .filter(accounts::migration_status.eq_any(repairable))
                 .select(Account::as_select())
-                .for_update()
+                .for_no_key_update()
                 .skip_locked()
                 .load(c)
                 .await?;
