@@ -188,6 +188,15 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    /// A campaign's call on `l` in a task of its own: when it got through.
+    fn spawn_low(l: &std::sync::Arc<RateLimiter>) -> tokio::task::JoinHandle<Instant> {
+        let l = l.clone();
+        tokio::spawn(scoped(Priority::Low, async move {
+            l.acquire().await;
+            Instant::now()
+        }))
+    }
+
     /// The tests that use priorities, one at a time: app work in flight is process-wide.
     static PRIORITIES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -216,13 +225,7 @@ mod tests {
                 }
             })
         };
-        let low = {
-            let l = l.clone();
-            tokio::spawn(scoped(Priority::Low, async move {
-                l.acquire().await;
-                Instant::now()
-            }))
-        };
+        let low = spawn_low(&l);
         let start = Instant::now();
         app.await.unwrap();
         let app_done = start.elapsed();
@@ -239,13 +242,7 @@ mod tests {
         let _one = PRIORITIES.lock().await;
         let l = std::sync::Arc::new(RateLimiter::new(None));
         let app = AppWork::start();
-        let low = {
-            let l = l.clone();
-            tokio::spawn(scoped(Priority::Low, async move {
-                l.acquire().await;
-                Instant::now()
-            }))
-        };
+        let low = spawn_low(&l);
         // the app's own calls go on
         let start = Instant::now();
         l.acquire().await;

@@ -41,12 +41,12 @@ async fn start(
     c: &mut AsyncPgConnection,
     campaign: CampaignId,
     account_id: AccountId,
-    statuses: &[String],
+    statuses: &[impl AsRef<str>],
 ) -> CoreResult<Option<Recorded>> {
     let account = lock_account(c, account_id).await?;
     if !statuses
         .iter()
-        .any(|s| s == account.migration_status.as_str())
+        .any(|s| s.as_ref() == account.migration_status.as_str())
     {
         return Ok(None);
     }
@@ -126,10 +126,7 @@ pub async fn redrive(
             let cutoff = chrono::Utc::now() - chrono::Duration::seconds(after_secs);
             let due: Vec<(AccountId, i16)> = campaign_accounts::table
                 .filter(campaign_accounts::campaign_id.eq(id))
-                .filter(campaign_accounts::status.eq_any([
-                    MigrationStatus::ChannelFailure.as_str(),
-                    MigrationStatus::RecentMessagesFailure.as_str(),
-                ]))
+                .filter(campaign_accounts::status.eq_any(driven_again()))
                 .filter(campaign_accounts::given_up.eq(false))
                 .filter(campaign_accounts::last_drive_at.lt(cutoff))
                 .order(campaign_accounts::last_drive_at)
@@ -144,7 +141,7 @@ pub async fn redrive(
                     out.given_up += 1;
                     continue;
                 }
-                let hop = start(c, id, account, &failure_statuses()).await?;
+                let hop = start(c, id, account, &driven_again()).await?;
                 diesel::update(campaign_accounts::table.find((id, account)))
                     .set((
                         campaign_accounts::drives.eq(campaign_accounts::drives + 1),
@@ -162,14 +159,13 @@ pub async fn redrive(
     .await
 }
 
-fn failure_statuses() -> Vec<String> {
+/// The failures the app path leaves until the C1 comes back, which a campaign drives again
+/// (the partial index `campaign_accounts_failed` holds the same two).
+fn driven_again() -> [&'static str; 2] {
     [
-        MigrationStatus::ChannelFailure,
-        MigrationStatus::RecentMessagesFailure,
+        MigrationStatus::ChannelFailure.as_str(),
+        MigrationStatus::RecentMessagesFailure.as_str(),
     ]
-    .iter()
-    .map(|s| s.as_str().to_string())
-    .collect()
 }
 
 /// The campaign stops driving `account`: counted `parked` (unless it completed meanwhile) and
@@ -180,12 +176,13 @@ async fn give_up(c: &mut AsyncPgConnection, id: CampaignId, account: AccountId) 
     let given_up = diesel::sql_query(
         "WITH m AS (UPDATE campaign_accounts SET given_up = true \
            WHERE campaign_id = $1 AND account_id = $2 AND NOT given_up \
-             AND status IN ('channel-failure', 'recent-messages-failure') RETURNING status) \
+             AND status = ANY($3) RETURNING status) \
          SELECT campaign_counts_add($1, campaign_key(m.status, false), $2, -1), \
                 campaign_counts_add($1, campaign_key(m.status, true), $2, 1) FROM m",
     )
     .bind::<SqlUuid, _>(id.0)
     .bind::<SqlUuid, _>(account.0)
+    .bind::<diesel::sql_types::Array<Text>, _>(driven_again().to_vec())
     .execute(c)
     .await?;
     if given_up == 0 {
