@@ -458,6 +458,16 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
     .execute(&mut db)
     .await
     .unwrap();
+    // the console's sessions: one expired two days ago (pruned), one live (kept)
+    diesel::sql_query(
+        "INSERT INTO console_sessions (secret_sha256, operator, csrf_token, expires_at, \
+         absolute_until) VALUES \
+         ('\\x01', 'gone', 't', now() - interval '2 days', now() - interval '2 days'), \
+         ('\\x02', 'here', 't', now() + interval '1 hour', now() + interval '1 hour')",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
     let completions = count(&mut db, "completions").await;
     let runs = count(&mut db, "migration_runs").await;
     assert_eq!(runs, 2);
@@ -488,6 +498,7 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
         ("rejects", 3),
         ("migration_runs", 1),
         ("completions", 1),
+        ("console_sessions", 1),
     ]
     .into();
     assert_eq!(pruned, want);
@@ -506,6 +517,7 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
     assert_eq!(c["dead_letters"], 1, "kept through the prune: {c}");
     assert_eq!(count(&mut db, "outbox").await, 1);
     assert_eq!(count(&mut db, "completions").await, completions - 1);
+    assert_eq!(count(&mut db, "console_sessions").await, 1);
     env.shutdown().await;
 }
 

@@ -11,6 +11,7 @@
 //! | `verifications` | finished ones superseded by a newer one of their account, `verify.retention_days` (each account's newest always kept) | `verifications_superseded` |
 //! | `rejects` | `worker.rejects_retention_days` | `rejects_created` |
 //! | `completions` | two days (the program's rates read the last day) | its primary key |
+//! | `console_sessions` | until the session expires (idle or absolute, `console.*`) | `console_sessions_expires` |
 //! | `migration_runs` | runs superseded by a newer run of their account, `worker.runs_retention_days` after they finished (an account's run in force always kept) | `migration_runs_superseded` |
 //!
 //! Accounts and what was migrated for them are the product, not bookkeeping: never pruned.
@@ -37,11 +38,13 @@ pub enum Table {
     Runs,
     /// The program's completions a minute.
     Completions,
+    /// The console's expired sessions.
+    ConsoleSessions,
 }
 
 impl Table {
     /// Every table with a retention rule.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Outbox,
         Table::DeadLetters,
         Table::Audit,
@@ -49,6 +52,7 @@ impl Table {
         Table::Rejects,
         Table::Runs,
         Table::Completions,
+        Table::ConsoleSessions,
     ];
 
     /// Its name in logs and metrics.
@@ -61,6 +65,7 @@ impl Table {
             Table::Rejects => "rejects",
             Table::Runs => "migration_runs",
             Table::Completions => "completions",
+            Table::ConsoleSessions => "console_sessions",
         }
     }
 
@@ -77,6 +82,8 @@ impl Table {
             Table::Runs => day(w.runs_retention_days),
             // fixed: the program reads a day of them
             Table::Completions => day(2),
+            // `expires_at` is already the end of its life
+            Table::ConsoleSessions => Duration::ZERO,
         }
     }
 
@@ -119,6 +126,11 @@ impl Table {
                 "DELETE FROM completions WHERE (minute, lane, shard) IN (SELECT minute, lane, \
                  shard FROM completions WHERE minute < now() - make_interval(secs => $1) \
                  ORDER BY minute LIMIT $2)"
+            }
+            Table::ConsoleSessions => {
+                "DELETE FROM console_sessions WHERE id IN (SELECT id FROM console_sessions \
+                 WHERE expires_at < now() - make_interval(secs => $1) \
+                 ORDER BY expires_at LIMIT $2)"
             }
         }
     }
