@@ -62,6 +62,8 @@ impl Modify for BearerAuth {
         crate::routes::recovery::list_dead_letters,
         crate::routes::recovery::replay_dead_letter,
         crate::routes::recovery::list_audit_log,
+        crate::routes::history::get_history,
+        crate::routes::history::list_rejects,
         crate::routes::ops::healthz,
         crate::routes::ops::readyz,
         crate::routes::ops::metrics,

@@ -246,4 +246,43 @@ impl Publisher {
     pub async fn ping(&self) -> bool {
         self.channel().await.is_ok()
     }
+
+    /// Messages ready and consumers of each of `queues`, read by passive declares on a
+    /// channel of their own (a missing queue closes that channel, not the publisher's): in
+    /// order, `None` for a queue not read. Each read within the broker's timeout; fails when
+    /// the broker cannot be reached.
+    pub async fn depths(&self, queues: &[String]) -> Result<Vec<Option<(u32, u32)>>, QueueError> {
+        self.channel().await?;
+        let t = self.broker.timeout;
+        let ch = {
+            // held for the channel's open only (its own timeout)
+            let state = self.state.lock().await;
+            match state.as_ref() {
+                Some((c, _)) => bounded(t, "channel open", c.create_channel()).await?,
+                None => return Err(QueueError::Timeout("broker connection")),
+            }
+        };
+        let mut out = Vec::with_capacity(queues.len());
+        for q in queues {
+            let passive = lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let declared = bounded(
+                t,
+                "queue depth",
+                ch.queue_declare(q, passive, FieldTable::default()),
+            )
+            .await;
+            match declared {
+                Ok(d) => out.push(Some((d.message_count(), d.consumer_count()))),
+                Err(_) => break,
+            }
+        }
+        out.resize(queues.len(), None);
+        if ch.status().connected() {
+            let _ = bounded(t, "channel close", ch.close(200, "depths read")).await;
+        }
+        Ok(out)
+    }
 }

@@ -120,23 +120,23 @@ pub enum VerificationResult {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this status (the real one).
-    status: Option<MigrationStatus>,
+    pub status: Option<MigrationStatus>,
     /// Only migrations without progress for this many seconds (stuck ones).
     #[param(minimum = 1, maximum = 31536000)]
-    stuck_for_secs: Option<i64>,
+    pub stuck_for_secs: Option<i64>,
     /// Only runs whose last error holds this text (case-insensitive).
     #[param(max_length = 200)]
-    error: Option<String>,
+    pub error: Option<String>,
     /// Only accounts whose run's latest verification gave this result.
-    verification: Option<VerificationResult>,
+    pub verification: Option<VerificationResult>,
     /// 1-based; at most 1,000 rows deep (then `after`).
     #[param(minimum = 1, maximum = 1000000)]
-    page: Option<i64>,
+    pub page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
-    per_page: Option<i64>,
+    pub per_page: Option<i64>,
     /// The previous page's `next` (wins over `page`); a cursor belongs to its filter's order.
     #[param(max_length = 2048)]
-    after: Option<String>,
+    pub after: Option<String>,
 }
 
 /// Migrations by status, stuck ones, those whose last error holds a text, or by their

@@ -8,7 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
 use crate::state::AppState;
 use crate::views::errors::{BodyErrors, Errors};
-use crate::views::fleet::{CountsBody, FleetBody, Throttle};
+use crate::views::fleet::{CountsBody, FleetBody, QueueDepth, Throttle};
 use actix_web::web;
 use migrator_store::queries::fleet::{self, FleetChange};
 use migrator_store::queries::overview;
@@ -20,9 +20,39 @@ use serde_json::json;
     responses((status = 200, description = "the fleet's counts", body = CountsBody), Errors))]
 pub async fn counts(st: web::Data<AppState>, _: AdminUser) -> ApiResult<web::Json<CountsBody>> {
     let mut c = conn(&st).await?;
-    Ok(web::Json(CountsBody::from(
-        &overview::counts(&mut c).await?,
-    )))
+    let mut body = CountsBody::from(&overview::counts(&mut c).await?);
+    drop(c);
+    body.queues = queue_depths(&st).await;
+    Ok(web::Json(body))
+}
+
+/// The work queues' and the dead-letter queue's depths, or `None` when the broker is not
+/// reachable (logged; the counts answer anyway).
+async fn queue_depths(st: &AppState) -> Option<Vec<QueueDepth>> {
+    let names = st.publisher.names();
+    let mut queues: Vec<String> = migrator_core::status::ALL_PHASES
+        .iter()
+        .map(|p| names.phase(*p))
+        .collect();
+    queues.push(names.campaign());
+    queues.push(names.dead.clone());
+    match st.publisher.depths(&queues).await {
+        Ok(d) => Some(
+            queues
+                .into_iter()
+                .zip(d)
+                .map(|(queue, d)| QueueDepth {
+                    queue,
+                    messages: d.map(|d| d.0),
+                    consumers: d.map(|d| d.1),
+                })
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::info!(error = %e, "queue depths not read");
+            None
+        }
+    }
 }
 
 /// The fleet's steering, its live workers and the refusals of our credentials they met.

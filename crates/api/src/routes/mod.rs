@@ -7,6 +7,7 @@ pub mod admin;
 pub mod attachments;
 pub mod campaigns;
 pub mod fleet;
+pub mod history;
 pub mod inbox;
 pub mod migration;
 pub mod ops;
@@ -94,6 +95,13 @@ fn configure_probes(cfg: &mut web::ServiceConfig) {
     endpoint!(cfg, get, "/readyz", ops::readyz);
 }
 
+/// The admin listener with the operators' console (`console.enabled`): the console is served
+/// there only, never where the app's endpoints are.
+pub fn configure_admin_console(cfg: &mut web::ServiceConfig) {
+    configure_admin(cfg);
+    crate::console::configure(cfg);
+}
+
 /// Operators' endpoints, probes, `/metrics` and the OpenAPI document: the admin listener.
 pub fn configure_admin(cfg: &mut web::ServiceConfig) {
     endpoint!(cfg, post, "/admin/accounts", admin::create_account);
@@ -132,6 +140,18 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
         get,
         "/admin/accounts/{shopper_id}/attachments",
         recovery::list_attachments
+    );
+    endpoint!(
+        cfg,
+        get,
+        "/admin/accounts/{shopper_id}/history",
+        history::get_history
+    );
+    endpoint!(
+        cfg,
+        get,
+        "/admin/accounts/{shopper_id}/rejects",
+        history::list_rejects
     );
     endpoint!(cfg, get, "/admin/migrations", admin::list_migrations);
     endpoint!(cfg, post, "/admin/migrations/repair", admin::repair);

@@ -28,12 +28,12 @@ use utoipa::{IntoParams, ToSchema};
 pub struct Page {
     /// 1-based; at most 1,000 rows deep (then `after`).
     #[param(minimum = 1, maximum = 1000000)]
-    page: Option<i64>,
+    pub page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
-    per_page: Option<i64>,
+    pub per_page: Option<i64>,
     /// The previous page's `next` (wins over `page`).
     #[param(max_length = 2048)]
-    after: Option<String>,
+    pub after: Option<String>,
 }
 
 impl Page {
@@ -178,15 +178,15 @@ pub enum AttachmentStatus {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentQuery {
-    status: AttachmentStatus,
+    pub status: AttachmentStatus,
     /// 1-based; at most 1,000 rows deep (then `after`).
     #[param(minimum = 1, maximum = 1000000)]
-    page: Option<i64>,
+    pub page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
-    per_page: Option<i64>,
+    pub per_page: Option<i64>,
     /// The previous page's `next` (wins over `page`).
     #[param(max_length = 2048)]
-    after: Option<String>,
+    pub after: Option<String>,
 }
 
 /// An account's attachments in a status, with their full failure reasons and attempts (the

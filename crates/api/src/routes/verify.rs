@@ -29,7 +29,7 @@ pub struct WaitQuery {
     /// answer at once (202). At most 30: a request is not held longer than load balancers'
     /// usual idle timeouts allow; poll `GET …/verification` for longer waits.
     #[param(minimum = 0, maximum = 30)]
-    wait_secs: Option<u64>,
+    pub wait_secs: Option<u64>,
 }
 
 /// Asks for a verification of the account's migration: a worker compares source and

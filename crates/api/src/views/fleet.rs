@@ -17,6 +17,18 @@ pub struct CountsBody {
     pub dead_letters: i64,
     /// Outbox rows not yet published.
     pub outbox_backlog: i64,
+    /// The work queues (each phase's, the campaigns') and the dead-letter queue as RabbitMQ
+    /// has them now; null when the broker could not be asked.
+    pub queues: Option<Vec<QueueDepth>>,
+}
+
+/// One queue's depth.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueDepth {
+    pub queue: String,
+    /// Messages ready (null: not read, e.g. the queue is not declared yet).
+    pub messages: Option<u32>,
+    pub consumers: Option<u32>,
 }
 
 /// Accounts in one status.
@@ -40,6 +52,7 @@ impl From<&Counts> for CountsBody {
             parked: c.parked,
             dead_letters: c.dead_letters,
             outbox_backlog: c.outbox_backlog,
+            queues: None,
         }
     }
 }

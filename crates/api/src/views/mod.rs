@@ -6,6 +6,7 @@ pub mod app;
 pub mod campaigns;
 pub mod errors;
 pub mod fleet;
+pub mod history;
 pub mod verify;
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -1,0 +1,86 @@
+//! An account's history and its rejects, for operators (and the console's account page): what
+//! happened to the C1's migration, when, and which source items were refused with their raw
+//! bodies. Reads only; each along an index of the account and bounded.
+
+use super::shared::{conn, paging, shopper, Depth};
+use crate::auth::AdminUser;
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::views::errors::Errors;
+use crate::views::history::{HistoryBody, RejectBody, RejectsPage};
+use crate::views::PageInfo;
+use actix_web::web;
+use migrator_core::ids::ShopperId;
+use migrator_store::queries::{accounts, history};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// What one history holds at most of each kind.
+const BOUNDS: history::Bounds = history::Bounds {
+    runs: 20,
+    audit: 50,
+    dead_letters: 20,
+};
+
+/// The account's runs and one timeline of everything that happened to its migration: each
+/// run's start (and lane), phases, parking, verification and end, its dead letters and the
+/// operators' writes on it; newest first.
+#[utoipa::path(get, path = "/admin/accounts/{shopper_id}/history", tag = "admin",
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path)),
+    responses((status = 200, description = "the account's history", body = HistoryBody), Errors))]
+pub async fn get_history(
+    st: web::Data<AppState>,
+    _: AdminUser,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<HistoryBody>> {
+    let shopper_id = shopper(&path)?;
+    let mut c = conn(&st).await?;
+    let account = accounts::find_by_shopper(&mut c, &shopper_id).await?;
+    let h = history::of_account(&mut c, account.id, shopper_id.as_str(), BOUNDS).await?;
+    Ok(web::Json(HistoryBody::new(
+        shopper_id,
+        account.migration_status,
+        &h,
+    )))
+}
+
+/// `?per_page=&after=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RejectsQuery {
+    /// 1-based; at most 1,000 rows deep (then `after`).
+    #[param(minimum = 1, maximum = 1000000)]
+    pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<i64>,
+    /// The previous page's `next` (wins over `page`).
+    #[param(max_length = 2048)]
+    pub after: Option<String>,
+}
+
+/// The account's rejected source items, newest first: the reason and the raw item.
+#[utoipa::path(get, path = "/admin/accounts/{shopper_id}/rejects", tag = "admin",
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path), RejectsQuery),
+    responses((status = 200, description = "a page of rejects", body = RejectsPage), Errors))]
+pub async fn list_rejects(
+    st: web::Data<AppState>,
+    _: AdminUser,
+    path: web::Path<String>,
+    q: web::Query<RejectsQuery>,
+) -> ApiResult<web::Json<RejectsPage>> {
+    let shopper_id = shopper(&path)?;
+    let asked = paging(
+        q.page,
+        q.per_page,
+        q.after.as_deref(),
+        (20, 100, Depth::Bounded),
+        history::REJECTS,
+    )?;
+    let mut c = conn(&st).await?;
+    let account = accounts::find_by_shopper(&mut c, &shopper_id).await?;
+    let page = history::rejects(&mut c, account.id, &asked.start, asked.per_page).await?;
+    Ok(web::Json(RejectsPage {
+        rejects: page.rows.iter().map(RejectBody::from).collect(),
+        paging: PageInfo::of(&asked, &page),
+    }))
+}
