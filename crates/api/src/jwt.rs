@@ -100,6 +100,12 @@ impl JwtVerifier {
         let token = header
             .strip_prefix("Bearer ")
             .ok_or("authorization must be a bearer token")?;
+        self.verify_token(token)
+    }
+
+    /// A token (without `Bearer `), checked as [`JwtVerifier::verify`] checks a header's: its
+    /// subject and whether it claims the admin role (the console's sign-in form).
+    pub fn verify_token(&self, token: &str) -> Result<(String, bool), String> {
         let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.key, &self.validation)
             .map_err(|e| format!("invalid token: {e}"))?;
         let admin = data.claims.role.as_deref() == Some("admin");

@@ -100,18 +100,21 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     };
     let (routes, admin): (Routes, Option<String>) = match settings_admin_listen {
         Some(admin) => (routes::configure_public, Some(admin)),
-        None => (routes::configure, None),
+        None => {
+            if state.settings.console.enabled {
+                tracing::info!("the console is served on api.admin_listen only: it is empty");
+            }
+            (routes::configure, None)
+        }
+    };
+    let admin_routes: Routes = if state.settings.console.enabled {
+        routes::configure_admin_console
+    } else {
+        routes::configure_admin
     };
     let public = serve(("api.listen", &listen), state.clone(), max_body, routes)?;
     let admin = admin
-        .map(|a| {
-            serve(
-                ("api.admin_listen", &a),
-                state,
-                max_body,
-                routes::configure_admin,
-            )
-        })
+        .map(|a| serve(("api.admin_listen", &a), state, max_body, admin_routes))
         .transpose()?;
     let base_url = public.0.clone();
     let admin_url = admin.as_ref().map_or(base_url.clone(), |a| a.0.clone());

@@ -5,11 +5,13 @@
 
 mod campaign;
 mod conn_url;
+mod console;
 mod load;
 pub mod production;
 
 pub use campaign::{CampaignSettings, ProgramSettings};
 pub use conn_url::ConnUrl;
+pub use console::ConsoleSettings;
 
 pub use load::SettingsError;
 
@@ -57,6 +59,9 @@ pub struct Settings {
     /// The program as a whole.
     #[serde(default)]
     pub program: ProgramSettings,
+    /// The operators' console.
+    #[serde(default)]
+    pub console: ConsoleSettings,
 }
 
 /// Verifications: source and destination of an account compared, by the workers.

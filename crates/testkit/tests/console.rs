@@ -1,0 +1,498 @@
+//! The operators' console in a real browser (Debian's chromium, driven through chromedriver
+//! by fantoccini) against the real api, Postgres, RabbitMQ and the DynamoDB emulator: a
+//! signed-out browser is sent to sign-in; sign-in with an operator token; the overview shows
+//! the counts the API gives; find a migrated C1 and read its timeline; press retry on a failed
+//! one and see its status move and an audit row appear; a form without the CSRF token is
+//! refused and changes nothing; sign-out. Screenshots of each page land in `var/console/`.
+
+use conversations_sim::model::{generate, GenOptions};
+use diesel_async::RunQueryDsl;
+use fantoccini::{Client, ClientBuilder, Locator};
+use migrator_testkit::{workspace, EnvOptions, TestEnv};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(60);
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    assert!(
+        std::path::Path::new(&bin).exists(),
+        "{bin} is missing: scripts/services.sh installs Debian's chromium and chromium-driver"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let end = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "chromedriver did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": binary,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,1400"],
+        }),
+    );
+    let http = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(http)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a chromium session")
+}
+
+/// The text of the first element matching `css`, waiting up to 10 s for one to appear.
+async fn text(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Waits (up to 10 s) until the browser is at a URL whose path and query start with `want`
+/// (a click's navigation is not awaited by the click).
+async fn at(c: &Client, want: &str) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let u = c.current_url().await.unwrap();
+        let here = match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        };
+        if here.starts_with(want) {
+            return;
+        }
+        assert!(Instant::now() < end, "at {here}, never at {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn shot(c: &Client, name: &str) {
+    let dir = workspace().join("var/console");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn audit_entries(env: &TestEnv) -> Vec<Value> {
+    let (s, v) = env
+        .admin(Method::GET, "/admin/audit-log?per_page=100", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["entries"].as_array().unwrap().clone()
+}
+
+fn with_console(s: &mut migrator_runtime::settings::Settings) {
+    s.api.admin_listen = "127.0.0.1:0".into();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_signs_in_reads_and_acts_in_a_real_browser() {
+    let env = TestEnv::start_with(EnvOptions::default(), with_console).await;
+    // given a migrated C1 with a reject, and one the app path left in channel-failure
+    let ok = generate("console-ok", &GenOptions::new(2, 3, 7));
+    env.add_c1(&ok).await;
+    env.post("console-ok", "/migrate", None).await;
+    env.wait_admin_status("console-ok", "completed", T).await;
+    let failed = generate("console-fail", &GenOptions::new(1, 2, 8));
+    env.add_c1(&failed).await;
+    let mut db = env.db().await;
+    diesel::sql_query(
+        "INSERT INTO rejects (account_id, source_table, source_key, reason, raw) \
+         SELECT id, 'messages', 't1#0042', 'sent_at is not a time', \
+         '{\"sort_key\": \"0042\", \"sent_at\": \"<script>alert(1)</script>\"}' \
+         FROM accounts WHERE shopper_id = 'console-ok'",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    diesel::sql_query(
+        "WITH a AS (SELECT id FROM accounts WHERE shopper_id = 'console-fail'), \
+         r AS (INSERT INTO migration_runs (id, account_id, phase, active, last_error, \
+                 total_attempts) \
+               SELECT gen_random_uuid(), id, 'channels', false, 'HTTP 502 from configs', 3 \
+               FROM a RETURNING id, account_id) \
+         UPDATE accounts SET migration_status = 'channel-failure', current_run_id = r.id \
+         FROM r WHERE accounts.id = r.account_id",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    // the console is on the admin listener only
+    let on_app = env
+        .http
+        .get(format!("{}/console/", env.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_app.status(), StatusCode::NOT_FOUND);
+
+    let driver = chromedriver();
+    let c = browser(&driver).await;
+    let console = format!("{}/console", env.admin_url);
+
+    // a signed-out browser is sent to sign-in; a bad token is refused
+    c.goto(&format!("{console}/accounts")).await.unwrap();
+    at(&c, "/console/sign-in").await;
+    shot(&c, "sign-in").await;
+    let token = c.find(Locator::Id("token")).await.unwrap();
+    token
+        .send_keys(&env.token(json!({"sub": "console-ok", "exp": 4102444800u64})))
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&c, "#refused").await.contains("refused"));
+
+    // when the operator signs in with their token
+    let token = c.find(Locator::Id("token")).await.unwrap();
+    token.send_keys(&env.admin_token()).await.unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // then they land where they were going, with a session cookie scripts cannot read
+    at(&c, "/console/accounts").await;
+    let cookie = c
+        .get_named_cookie("__Host-migrator-console")
+        .await
+        .expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.secure(), Some(true));
+    assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+    let seen: Value = Client::execute(&c, "return document.cookie", vec![])
+        .await
+        .unwrap();
+    assert_eq!(seen, json!(""), "HttpOnly: no script reads the session");
+
+    // the overview shows the counts the API gives
+    c.goto(&format!("{console}/")).await.unwrap();
+    let (_, counts) = env.admin(Method::GET, "/admin/counts", None).await;
+    let (_, program) = env.admin(Method::GET, "/admin/program", None).await;
+    assert_eq!(
+        text(&c, "#program-total").await,
+        program["total"].to_string()
+    );
+    for s in counts["accounts"].as_array().unwrap() {
+        let css = format!("td[data-status=\"{}\"]", s["status"].as_str().unwrap());
+        assert_eq!(text(&c, &css).await, s["count"].to_string(), "{css}");
+    }
+    assert_eq!(text(&c, "#workers-live").await, "1");
+    shot(&c, "overview").await;
+
+    // find a migrated C1 and read its timeline
+    c.goto(&format!("{console}/accounts")).await.unwrap();
+    c.find(Locator::Id("shopper_id"))
+        .await
+        .unwrap()
+        .send_keys("console-ok")
+        .await
+        .unwrap();
+    c.find(Locator::Id("find"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    at(&c, "/console/accounts/console-ok").await;
+    assert_eq!(text(&c, "#migration-status").await, "completed");
+    for kind in [
+        "run_started",
+        "channels_migrated",
+        "recent_messages_migrated",
+        "all_messages_migrated",
+    ] {
+        c.find(Locator::Css(&format!("#timeline li[data-kind=\"{kind}\"]")))
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} in the timeline"));
+    }
+    // the reject's raw item is shown as text, never run
+    let rejects = text(&c, "#rejects").await;
+    assert!(rejects.contains("sent_at is not a time"), "{rejects}");
+    c.find(Locator::Css("#rejects summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&c, "#rejects pre")
+        .await
+        .contains("<script>alert(1)</script>"));
+    shot(&c, "account").await;
+
+    // a filtered list, cursor-paged
+    c.goto(&format!("{console}/accounts?status=completed"))
+        .await
+        .unwrap();
+    assert!(text(&c, "#accounts").await.contains("console-ok"));
+    shot(&c, "accounts").await;
+
+    // a form without the CSRF token is refused and changes nothing
+    c.goto(&format!("{console}/accounts/console-fail"))
+        .await
+        .unwrap();
+    assert_eq!(text(&c, "#migration-status").await, "channel-failure");
+    let before = audit_entries(&env).await.len();
+    Client::execute(
+        &c,
+        "document.querySelector('form[action$=\"/retry\"] input[name=csrf]').remove()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("action-retry"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&c, "#error-message").await.contains("CSRF"));
+    assert!(text(&c, "h1").await.starts_with("403"));
+    assert_eq!(audit_entries(&env).await.len(), before);
+    assert_eq!(
+        env.admin_view("console-fail").await["migration_status"],
+        "channel-failure"
+    );
+
+    // press retry on the failed one: its status moves and an audit row appears
+    c.goto(&format!("{console}/accounts/console-fail"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("action-retry"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    at(&c, "/console/accounts/console-fail?done=retry").await;
+    assert!(text(&c, "#notice").await.contains("runs again"));
+    let end = Instant::now() + T;
+    loop {
+        c.goto(&format!("{console}/accounts/console-fail"))
+            .await
+            .unwrap();
+        if text(&c, "#migration-status").await == "completed" {
+            break;
+        }
+        assert!(Instant::now() < end, "the retried account never completed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let entries = audit_entries(&env).await;
+    let retry = entries
+        .iter()
+        .find(|e| e["action"] == "retry")
+        .expect("an audit row for the retry");
+    assert_eq!(retry["target"], "console-fail");
+    assert_eq!(retry["actor"], "operator");
+    c.find(Locator::Css("#timeline li[data-kind=\"operator_action\"]"))
+        .await
+        .expect("the retry in the account's timeline");
+    c.goto(&format!("{console}/audit")).await.unwrap();
+    let audit = text(&c, "#audit").await;
+    assert!(
+        audit.contains("retry") && audit.contains("console_sign_in"),
+        "{audit}"
+    );
+    shot(&c, "audit").await;
+    c.goto(&format!("{console}/dead-letters")).await.unwrap();
+    shot(&c, "dead-letters").await;
+
+    // a re-migration asks for the shopper id first
+    c.goto(&format!("{console}/accounts/console-ok"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("action-remigrate"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    at(&c, "/console/accounts/console-ok/remigrate").await;
+    c.find(Locator::Id("confirm"))
+        .await
+        .unwrap()
+        .send_keys("console-fail")
+        .await
+        .unwrap();
+    c.find(Locator::Id("remigrate-confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&c, "#mismatch").await.contains("nothing was done"));
+    assert!(!audit_entries(&env)
+        .await
+        .iter()
+        .any(|e| e["action"] == "remigrate"));
+
+    // the fleet's pause button is the API's pause
+    c.goto(&format!("{console}/")).await.unwrap();
+    c.find(Locator::Id("fleet-toggle"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    at(&c, "/console/?done=fleet_pause").await;
+    assert!(text(&c, "#fleet-state").await.contains("paused"));
+    let (_, fleet) = env.admin(Method::GET, "/admin/fleet", None).await;
+    assert_eq!(fleet["paused"], true);
+    assert_eq!(fleet["updated_by"], "operator");
+
+    // sign-out ends the session: the next page asks to sign in again
+    c.find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    at(&c, "/console/sign-in").await;
+    c.goto(&format!("{console}/accounts/console-ok"))
+        .await
+        .unwrap();
+    at(&c, "/console/sign-in?next=/console/accounts/console-ok").await;
+    let mut db = env.db().await;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let left: Vec<N> = diesel::sql_query("SELECT count(*) AS n FROM console_sessions")
+        .load(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(left[0].n, 0, "the session is gone from the database");
+    c.close().await.unwrap();
+    env.shutdown().await;
+}
+
+/// A response's `Set-Cookie` value of the session cookie, if it sets one.
+fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-migrator-console="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_an_identity_proxy_its_header_signs_in_and_cross_site_posts_are_refused() {
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |s| {
+        with_console(s);
+        s.console.trusted_header = "X-Forwarded-Email".into();
+    })
+    .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let console = format!("{}/console", env.admin_url);
+    // without the proxy's header: the sign-in form
+    let r = http.get(format!("{console}/sign-in")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(session_cookie(&r).is_none());
+    // with it: a session for that operator, and back to where they were going
+    let r = http
+        .get(format!("{console}/sign-in?next=/console/audit"))
+        .header("x-forwarded-email", "ops@example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/console/audit");
+    let cookie = session_cookie(&r).expect("a session cookie");
+    let page = |who: &'static str| {
+        http.get(format!("{console}/audit"))
+            .header("cookie", cookie.clone())
+            .header("x-forwarded-email", who)
+            .send()
+    };
+    assert_eq!(
+        page("ops@example.com").await.unwrap().status(),
+        StatusCode::OK
+    );
+    // the session belongs to the proxy's operator: another one is asked to sign in
+    assert_eq!(
+        page("mallory@example.com").await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    // an open redirect is not offered: `next` stays on the console
+    let r = http
+        .get(format!("{console}/sign-in?next=//evil.example/"))
+        .header("x-forwarded-email", "ops@example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/console/");
+    // a POST from another origin is refused before anything runs, CSRF token or not
+    let r = http
+        .post(format!("{console}/fleet/pause"))
+        .header("cookie", cookie.clone())
+        .header("x-forwarded-email", "ops@example.com")
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", "whatever")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (_, fleet) = env.admin(Method::GET, "/admin/fleet", None).await;
+    assert_eq!(fleet["paused"], false);
+    // the sign-ins are on record under the proxy's operator
+    let signed_in: Vec<Value> = audit_entries(&env)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "console_sign_in")
+        .collect();
+    assert_eq!(signed_in.len(), 2, "{signed_in:?}");
+    assert!(signed_in.iter().all(|e| e["actor"] == "ops@example.com"));
+    env.shutdown().await;
+}
