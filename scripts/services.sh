@@ -30,7 +30,9 @@ wait_port() { # host port name
 }
 
 # --- Debian packages on a bare machine ---------------------------------------
-# PostgreSQL, RabbitMQ and promtool (the `prometheus` package) are installed when missing, so
+# PostgreSQL, RabbitMQ, promtool (the `prometheus` package) and the console's test browser
+# (Debian's chromium and chromium-driver: /usr/bin/chromium, /usr/bin/chromedriver) are
+# installed when missing, so
 # a machine with only a Rust toolchain, Node.js and Python needs nothing else.
 apt_install() {
   log "installing $* (Debian packages)"
@@ -48,6 +50,7 @@ if ! command -v pg_ctlcluster >/dev/null; then
 fi
 command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
 command -v promtool >/dev/null || apt_install prometheus
+[ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ] || apt_install chromium chromium-driver
 
 # --- PostgreSQL -----------------------------------------------------------
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
