@@ -1,5 +1,7 @@
--- The operators' console (spec/api.md, Operator console): server-side sessions, and the
--- indexes an account's history reads along.
+-- The operators' console (spec/api.md, Operator console): server-side sessions. The indexes an
+-- account's history reads along follow, one migration each: built CONCURRENTLY (outside a
+-- transaction, which Postgres needs one statement at a time), so workers keep writing
+-- rejects, dead letters and audit rows while they build.
 
 -- A signed-in browser. The cookie holds a random secret; only its SHA-256 is stored, so a
 -- read of this table signs nobody in. `expires_at` slides with use (the idle timeout) and
@@ -17,10 +19,3 @@ CREATE TABLE console_sessions (
     CHECK (expires_at <= absolute_until)
 );
 CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
-
--- An account's history: the operators' writes on it (their target is its shopper id) and its
--- dead letters, newest first, a bounded number each.
-CREATE INDEX audit_log_target ON audit_log (target, id DESC);
-CREATE INDEX dead_letters_account ON dead_letters (account_id, id DESC) WHERE account_id IS NOT NULL;
--- An account's rejects, newest first, walked by cursor.
-CREATE INDEX rejects_account ON rejects (account_id, id DESC);

@@ -22,6 +22,20 @@ struct Claims {
     sub: String,
     #[serde(default)]
     role: Option<String>,
+    /// Required by the validation (seconds since the epoch).
+    #[serde(default)]
+    exp: u64,
+}
+
+/// A token checked: who, whether it claims the admin role, and when it expires.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// `sub`.
+    pub sub: String,
+    /// `role` is `admin`.
+    pub admin: bool,
+    /// `exp`, seconds since the epoch.
+    pub exp: u64,
 }
 
 /// The settings of one verifier.
@@ -100,16 +114,20 @@ impl JwtVerifier {
         let token = header
             .strip_prefix("Bearer ")
             .ok_or("authorization must be a bearer token")?;
-        self.verify_token(token)
+        let v = self.verify_token(token)?;
+        Ok((v.sub, v.admin))
     }
 
-    /// A token (without `Bearer `), checked as [`JwtVerifier::verify`] checks a header's: its
-    /// subject and whether it claims the admin role (the console's sign-in form).
-    pub fn verify_token(&self, token: &str) -> Result<(String, bool), String> {
+    /// A token (without `Bearer `), checked as [`JwtVerifier::verify`] checks a header's (the
+    /// console's sign-in form).
+    pub fn verify_token(&self, token: &str) -> Result<Verified, String> {
         let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.key, &self.validation)
             .map_err(|e| format!("invalid token: {e}"))?;
-        let admin = data.claims.role.as_deref() == Some("admin");
-        Ok((data.claims.sub, admin))
+        Ok(Verified {
+            admin: data.claims.role.as_deref() == Some("admin"),
+            sub: data.claims.sub,
+            exp: data.claims.exp,
+        })
     }
 }
 

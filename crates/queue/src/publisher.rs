@@ -15,6 +15,7 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 use migrator_core::retry::Backoff;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Mutex;
 
@@ -70,7 +71,7 @@ impl Circuit {
 /// holding the channel's lock across a connect or a confirm.
 pub struct Publisher {
     broker: Broker,
-    state: Mutex<Option<(Connection, Channel)>>,
+    state: Mutex<Option<(Arc<Connection>, Channel)>>,
     /// Held across a connection attempt: one at a time.
     connecting: Mutex<()>,
     circuit: std::sync::Mutex<Circuit>,
@@ -145,7 +146,7 @@ impl Publisher {
         match self.connect_new().await {
             Ok((conn, ch)) => {
                 self.circuit().close();
-                *self.state.lock().await = Some((conn, ch.clone()));
+                *self.state.lock().await = Some((Arc::new(conn), ch.clone()));
                 Ok(ch)
             }
             Err(e) => {
@@ -254,14 +255,12 @@ impl Publisher {
     pub async fn depths(&self, queues: &[String]) -> Result<Vec<Option<(u32, u32)>>, QueueError> {
         self.channel().await?;
         let t = self.broker.timeout;
-        let ch = {
-            // held for the channel's open only (its own timeout)
-            let state = self.state.lock().await;
-            match state.as_ref() {
-                Some((c, _)) => bounded(t, "channel open", c.create_channel()).await?,
-                None => return Err(QueueError::Timeout("broker connection")),
-            }
+        // the lock is held to clone the connection only, never across a call to the broker
+        let conn = match self.state.lock().await.as_ref() {
+            Some((c, _)) => c.clone(),
+            None => return Err(QueueError::Timeout("broker connection")),
         };
+        let mut ch = bounded(t, "channel open", conn.create_channel()).await?;
         let mut out = Vec::with_capacity(queues.len());
         for q in queues {
             let passive = lapin::options::QueueDeclareOptions {
@@ -276,10 +275,15 @@ impl Publisher {
             .await;
             match declared {
                 Ok(d) => out.push(Some((d.message_count(), d.consumer_count()))),
-                Err(_) => break,
+                Err(_) => {
+                    // a queue not declared (404) closed the channel: the next on a fresh one
+                    out.push(None);
+                    if !ch.status().connected() {
+                        ch = bounded(t, "channel open", conn.create_channel()).await?;
+                    }
+                }
             }
         }
-        out.resize(queues.len(), None);
         if ch.status().connected() {
             let _ = bounded(t, "channel close", ch.close(200, "depths read")).await;
         }

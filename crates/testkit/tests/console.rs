@@ -486,13 +486,52 @@ async fn behind_an_identity_proxy_its_header_signs_in_and_cross_site_posts_are_r
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let (_, fleet) = env.admin(Method::GET, "/admin/fleet", None).await;
     assert_eq!(fleet["paused"], false);
+    // a visit with a live session of the same operator opens no new one
+    let r = http
+        .get(format!("{console}/sign-in"))
+        .header("cookie", cookie.clone())
+        .header("x-forwarded-email", "ops@example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(session_cookie(&r).is_none());
+    // a session opened with a token never outlives it
+    let exp = chrono::Utc::now().timestamp() + 120;
+    let a = &env.settings.api;
+    let token = migrator_testkit::client::sign(
+        &a.admin_jwt_secret,
+        &json!({"sub": "short", "role": "admin", "exp": exp,
+                "aud": a.admin_jwt_audience, "iss": a.admin_jwt_issuer}),
+    );
+    let r = http
+        .post(format!("{console}/sign-in"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    #[derive(diesel::QueryableByName)]
+    struct Until {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        until: i64,
+    }
+    let until: Vec<Until> = diesel::sql_query(
+        "SELECT extract(epoch FROM absolute_until)::bigint AS until FROM console_sessions \
+         WHERE operator = 'short'",
+    )
+    .load(&mut env.db().await)
+    .await
+    .unwrap();
+    assert!(until[0].until <= exp + 1, "{} > {exp}", until[0].until);
     // the sign-ins are on record under the proxy's operator
     let signed_in: Vec<Value> = audit_entries(&env)
         .await
         .into_iter()
         .filter(|e| e["action"] == "console_sign_in")
         .collect();
-    assert_eq!(signed_in.len(), 2, "{signed_in:?}");
-    assert!(signed_in.iter().all(|e| e["actor"] == "ops@example.com"));
+    assert_eq!(signed_in.len(), 3, "{signed_in:?}");
+    let by_proxy = signed_in.iter().filter(|e| e["actor"] == "ops@example.com");
+    assert_eq!(by_proxy.count(), 2, "{signed_in:?}");
     env.shutdown().await;
 }

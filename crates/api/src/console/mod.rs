@@ -56,6 +56,17 @@ fn same_origin(req: &actix_web::dev::ServiceRequest) -> bool {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
+            // the origin check inside, the headers outside (its 403 carries them too)
+            .wrap_fn(|req, srv| {
+                if req.method() == Method::POST && !same_origin(&req) {
+                    let e = render::ConsoleError::from(ApiError::forbidden(
+                        "this form was not sent from the console's own pages",
+                    ));
+                    let res = req.into_response(e.error_response());
+                    return Either::Left(ready(Ok(res)));
+                }
+                Either::Right(srv.call(req))
+            })
             .wrap(
                 DefaultHeaders::new()
                     .add(("cache-control", "no-store"))
@@ -68,16 +79,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                          frame-ancestors 'none'; base-uri 'none'",
                     )),
             )
-            .wrap_fn(|req, srv| {
-                if req.method() == Method::POST && !same_origin(&req) {
-                    let e = render::ConsoleError::from(ApiError::forbidden(
-                        "this form was not sent from the console's own pages",
-                    ));
-                    let res = req.into_response(e.error_response());
-                    return Either::Left(ready(Ok(res)));
-                }
-                Either::Right(srv.call(req))
-            })
             .route("/", web::get().to(pages::overview))
             .route("/console.css", web::get().to(css))
             .route("/sign-in", web::get().to(session::sign_in_form))
@@ -100,7 +101,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/dead-letters", web::get().to(pages::dead_letters))
             .route("/dead-letters/{id}/replay", web::post().to(pages::replay))
-            .route("/audit", web::get().to(pages::audit)),
+            .route("/audit", web::get().to(pages::audit))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(render::ConsoleError::from(ApiError::not_found("page")))
+            })),
     );
     cfg.route(
         "/console",

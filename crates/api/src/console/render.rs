@@ -58,9 +58,11 @@ impl ResponseError for ConsoleError {
                 }
                 .render()
                 .unwrap_or_else(|_| e.message.clone());
-                HttpResponse::build(e.status)
-                    .content_type("text/html; charset=utf-8")
-                    .body(body)
+                let mut r = HttpResponse::build(e.status);
+                if let Some(after) = e.retry_after {
+                    r.insert_header(("retry-after", after.to_string()));
+                }
+                r.content_type("text/html; charset=utf-8").body(body)
             }
         }
     }

@@ -114,7 +114,10 @@ impl FromRequest for ConsoleUser {
         let req = req.clone();
         Box::pin(async move {
             let st = state(&req);
-            let next = req.uri().path_and_query().map(|p| p.as_str().to_string());
+            // back to this page after signing in; a form's POST is not a page to go back to
+            let next = (req.method() == actix_web::http::Method::GET)
+                .then(|| req.uri().path_and_query().map(|p| p.as_str().to_string()))
+                .flatten();
             let sign_in = || ConsoleError::SignIn(safe_next(next.as_deref()));
             let cookie = req.cookie(COOKIE).ok_or_else(sign_in)?;
             let mut c = crate::routes::shared::conn(&st).await?;
@@ -140,11 +143,19 @@ impl FromRequest for ConsoleUser {
 async fn start(
     st: &AppState,
     operator: String,
-    how: &'static str,
+    (how, until): (&'static str, Option<u64>),
     next: &str,
 ) -> Result<HttpResponse, ConsoleError> {
     let secret = random_token();
-    let (hash, csrf, life) = (digest(&secret), random_token(), lifetime(st));
+    let (hash, csrf, mut life) = (digest(&secret), random_token(), lifetime(st));
+    // a session never outlives the token that opened it
+    if let Some(until) = until {
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        life.max = life
+            .max
+            .min(Duration::from_secs(until.saturating_sub(now).max(1)));
+        life.idle = life.idle.min(life.max);
+    }
     let who = AdminUser { sub: operator };
     let by = who.sub.clone();
     audited(
@@ -189,7 +200,17 @@ pub async fn sign_in_form(
 ) -> Result<HttpResponse, ConsoleError> {
     let next = safe_next(q.next.as_deref());
     if let Some(who) = proxy_identity(&st, &req) {
-        return start(&st, who, "trusted_header", &next).await;
+        // a live session of the same operator is kept: no new session (nor audit row) a visit
+        if let Some(cookie) = req.cookie(COOKIE) {
+            let mut c = crate::routes::shared::conn(&st).await?;
+            let live = sessions::touch(&mut c, &digest(cookie.value()), lifetime(&st).idle)
+                .await
+                .map_err(crate::error::ApiError::from)?;
+            if live.is_some_and(|s| s.operator == who) {
+                return Ok(super::render::see_other(&next));
+            }
+        }
+        return start(&st, who, ("trusted_header", None), &next).await;
     }
     page(
         HttpResponse::Ok(),
@@ -215,7 +236,9 @@ pub async fn sign_in(
 ) -> Result<HttpResponse, ConsoleError> {
     let next = safe_next(form.next.as_deref());
     match st.admin_jwt.verify_token(&form.token) {
-        Ok((sub, true)) if !sub.is_empty() => start(&st, sub, "operator_token", &next).await,
+        Ok(v) if v.admin && !v.sub.is_empty() => {
+            start(&st, v.sub, ("operator_token", Some(v.exp)), &next).await
+        }
         Ok(_) | Err(_) => {
             tracing::info!("console sign-in refused");
             page(

@@ -48,8 +48,8 @@ pub struct EventBody {
     #[schema(format = DateTime)]
     pub at: String,
     /// `run_started`, `channels_migrated`, `recent_messages_migrated`,
-    /// `all_messages_migrated`, `parked`, `verified`, `run_finished`, `dead_letter` or
-    /// `operator_action`.
+    /// `all_messages_migrated`, `parked`, `verified`, `run_finished`, `dead_letter`,
+    /// `dead_letter_replayed` or `operator_action`.
     pub kind: String,
     pub run_id: Option<RunId>,
     /// What happened, in words (an error's text, who did what).
@@ -121,6 +121,10 @@ impl HistoryBody {
         for d in &h.dead_letters {
             let detail = format!("{} hop given up: {}", d.phase, d.error);
             push(d.created_at, "dead_letter", d.run_id, detail);
+            if let Some(t) = d.replayed_at {
+                let detail = format!("dead letter {} replayed", d.id);
+                push(t, "dead_letter_replayed", d.run_id, detail);
+            }
         }
         for a in &h.audit {
             let detail = format!("{} by {}", a.action, a.actor);
