@@ -53,12 +53,24 @@ pub async fn refresh_fleet_gauges(pool: &DbPool) {
         }
         *last = Some(Instant::now());
     }
-    let counts = match migrator_store::conn(pool).await {
-        Ok(mut c) => overview::counts(&mut c).await,
-        Err(e) => Err(e),
+    let read = async {
+        let mut c = migrator_store::conn(pool).await?;
+        let counts = overview::counts(&mut c).await?;
+        let oldest = migrator_store::queries::outbox::oldest_unpublished(&mut c).await?;
+        let locks = migrator_store::queries::sweeps::fleet_locks_held(&mut c).await?;
+        Ok::<_, migrator_core::CoreError>((counts, oldest, locks))
     };
-    match counts {
-        Ok(c) => {
+    match read.await {
+        Ok((c, oldest, locks)) => {
+            use migrator_core::metrics::{FLEET_LOCK_HELD, OUTBOX_OLDEST_AGE};
+            let age = oldest.map_or(0.0, |t| {
+                (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+            });
+            metrics::gauge!(OUTBOX_OLDEST_AGE).set(age);
+            for lock in ["sweeper", "campaign"] {
+                let held = locks.iter().any(|(n, h)| n == lock && *h);
+                metrics::gauge!(FLEET_LOCK_HELD, "lock" => lock).set(f64::from(u8::from(held)));
+            }
             for (status, n) in &c.by_status {
                 metrics::gauge!(ACCOUNTS, "status" => status.as_str()).set(*n as f64);
             }

@@ -83,6 +83,23 @@ pub const CAMPAIGN_PROMOTED: &str = "migrator_campaign_promoted_total";
 /// The live campaign's accounts, by state (`selected`, `in_flight`, `completed`, `failed`,
 /// `parked`, `remaining`); read when the api is scraped.
 pub const CAMPAIGN_MEMBERS: &str = "migrator_campaign_accounts";
+/// 1, labelled with the build's `version` and `git_sha`.
+pub const BUILD_INFO: &str = "migrator_build_info";
+/// Connections of this process's Postgres pool, by state (`in_use`, `idle`).
+pub const DB_POOL_CONNECTIONS: &str = "migrator_db_pool_connections";
+/// The pool's size limit (`database.pool_size`).
+pub const DB_POOL_MAX: &str = "migrator_db_pool_max_connections";
+/// Tasks waiting for a pooled connection now.
+pub const DB_POOL_WAITING: &str = "migrator_db_pool_waiting";
+/// Time a task waited for a pooled connection.
+pub const DB_POOL_WAIT: &str = "migrator_db_pool_wait_seconds";
+/// Waits for a pooled connection that ended without one (`database.pool_wait_ms`).
+pub const DB_POOL_TIMEOUTS: &str = "migrator_db_pool_timeouts_total";
+/// Age of the oldest outbox row not yet published, in seconds (0 when none; read at scrape).
+pub const OUTBOX_OLDEST_AGE: &str = "migrator_outbox_oldest_age_seconds";
+/// 1 while a worker holds the fleet lock (`sweeper`, `campaign`); read at scrape.
+pub const FLEET_LOCK_HELD: &str = "migrator_fleet_lock_held";
+
 /// Share of all accounts completed (0–1).
 pub const PROGRAM_DONE_SHARE: &str = "migrator_program_done_share";
 /// When the program is projected to finish at the last hour's rate (Unix seconds; absent
@@ -94,7 +111,7 @@ pub const PROGRAM_DEADLINE: &str = "migrator_program_deadline_timestamp_seconds"
 pub const PROGRAM_ON_TRACK: &str = "migrator_program_on_track";
 
 /// Every metric name, for checks of what refers to them (the Grafana dashboard).
-pub const ALL: [&str; 37] = [
+pub const ALL: [&str; 45] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_RATE_LIMITED,
@@ -132,6 +149,14 @@ pub const ALL: [&str; 37] = [
     PROGRAM_PROJECTED_FINISH,
     PROGRAM_DEADLINE,
     PROGRAM_ON_TRACK,
+    BUILD_INFO,
+    DB_POOL_CONNECTIONS,
+    DB_POOL_MAX,
+    DB_POOL_WAITING,
+    DB_POOL_WAIT,
+    DB_POOL_TIMEOUTS,
+    OUTBOX_OLDEST_AGE,
+    FLEET_LOCK_HELD,
 ];
 
 /// Buckets of the `_seconds` histograms: a request takes milliseconds, a hop up to a minute.
@@ -163,9 +188,17 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Everything recorded so far, in Prometheus text format.
+/// The process's own figures (CPU seconds, resident memory, open file descriptors, threads,
+/// start time) under the Prometheus client conventions' names (`process_*`), by the
+/// well-kept `metrics-process` crate.
+static PROCESS: std::sync::LazyLock<metrics_process::Collector> =
+    std::sync::LazyLock::new(metrics_process::Collector::default);
+
+/// Everything recorded so far, in Prometheus text format (the process's figures read now).
 pub fn render() -> String {
-    handle().render()
+    let h = handle();
+    PROCESS.collect();
+    h.render()
 }
 
 fn describe() {
@@ -196,6 +229,30 @@ fn describe() {
         LEASE_TAKEOVERS,
         "leases taken over from a worker that is gone, before they expired"
     );
+    describe_gauge!(
+        BUILD_INFO,
+        "1, labelled with the build's version and git_sha"
+    );
+    describe_gauge!(DB_POOL_CONNECTIONS, "Postgres pool connections, by state");
+    describe_gauge!(DB_POOL_MAX, "the Postgres pool's size limit");
+    describe_gauge!(DB_POOL_WAITING, "tasks waiting for a pooled connection");
+    describe_histogram!(
+        DB_POOL_WAIT,
+        Unit::Seconds,
+        "time waited for a pooled connection"
+    );
+    describe_counter!(
+        DB_POOL_TIMEOUTS,
+        "waits for a pooled connection that ended without one"
+    );
+    describe_gauge!(
+        OUTBOX_OLDEST_AGE,
+        Unit::Seconds,
+        "age of the oldest unpublished outbox row"
+    );
+    describe_gauge!(FLEET_LOCK_HELD, "1 while a worker holds the fleet lock");
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "git_sha" => env!("MIGRATOR_GIT_SHA")).set(1.0);
+    PROCESS.describe();
     describe_gauge!(ACCOUNTS, "accounts by migration status");
     describe_gauge!(OUTBOX_BACKLOG, "outbox rows not yet published");
     describe_gauge!(PARKED_RUNS, "runs parked after their attempts");

@@ -81,9 +81,29 @@ fn check_when_idle(after: Duration) -> Hook<AsyncPgConnection> {
     })
 }
 
-/// Takes a connection from the pool.
+/// Takes a connection from the pool; how long it waited is `migrator_db_pool_wait_seconds`,
+/// a wait that ended without one `migrator_db_pool_timeouts_total`.
 pub async fn conn(pool: &DbPool) -> CoreResult<DbConn> {
-    pool.get().await.map_err(|e| CoreError::Pool(e.to_string()))
+    use migrator_core::metrics::{DB_POOL_TIMEOUTS, DB_POOL_WAIT};
+    let started = std::time::Instant::now();
+    let got = pool.get().await;
+    metrics::histogram!(DB_POOL_WAIT).record(started.elapsed().as_secs_f64());
+    got.map_err(|e| {
+        metrics::counter!(DB_POOL_TIMEOUTS).increment(1);
+        CoreError::Pool(e.to_string())
+    })
+}
+
+/// Sets the pool's gauges (`migrator_db_pool_connections{state}`, `…_max_connections`,
+/// `…_waiting`) from its status now: call when `/metrics` is scraped.
+pub fn record_pool_gauges(pool: &DbPool) {
+    use migrator_core::metrics::{DB_POOL_CONNECTIONS, DB_POOL_MAX, DB_POOL_WAITING};
+    let s = pool.status();
+    let idle = s.available as f64;
+    metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
+    metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(s.size as f64 - idle);
+    metrics::gauge!(DB_POOL_MAX).set(s.max_size as f64);
+    metrics::gauge!(DB_POOL_WAITING).set(s.waiting as f64);
 }
 
 /// A blocking connection for the migration harness (diesel_migrations is synchronous), used on

@@ -301,6 +301,12 @@ async fn the_api_and_a_worker_expose_their_metrics_as_prometheus_reads_them_on_o
         "migrator_time_to_inbox_seconds_bucket",
         "migrator_migration_duration_seconds_bucket",
         "migrator_fleet_paused 0",
+        "migrator_build_info{",
+        "migrator_db_pool_connections{state=\"in_use\"}",
+        "migrator_db_pool_max_connections",
+        "migrator_db_pool_wait_seconds_bucket",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
     ] {
         assert!(
             worker.contains(name),
@@ -322,6 +328,7 @@ async fn the_api_and_a_worker_expose_their_metrics_as_prometheus_reads_them_on_o
         "migrator_accounts{status=\"not-started\"} 0",
         "migrator_outbox_backlog 0",
         "migrator_parked_runs 0",
+        "migrator_outbox_oldest_age_seconds 0",
     ] {
         assert!(
             api.lines().any(|l| l == line),
@@ -329,6 +336,18 @@ async fn the_api_and_a_worker_expose_their_metrics_as_prometheus_reads_them_on_o
         );
     }
     assert!(api.contains("migrator_http_request_duration_seconds_bucket"));
+    // the sweeper's lock, held by the in-process worker, and the build's identity
+    assert!(
+        api.lines()
+            .any(|l| l == "migrator_fleet_lock_held{lock=\"sweeper\"} 1"),
+        "api /metrics has the sweeper's lock:\n{api}"
+    );
+    let build = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
+    assert!(
+        api.lines()
+            .any(|l| l.starts_with("migrator_build_info{") && l.contains(&build)),
+        "api /metrics has its build:\n{api}"
+    );
     promtool_check(&api);
 
     // the public listener serves the app and probes, never operators' endpoints or metrics

@@ -36,7 +36,8 @@ async fn readyz(ctx: web::Data<Ctx>) -> HttpResponse {
     }
 }
 
-async fn metrics() -> HttpResponse {
+async fn metrics(ctx: web::Data<Ctx>) -> HttpResponse {
+    migrator_store::record_pool_gauges(&ctx.pool);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(migrator_core::metrics::render())

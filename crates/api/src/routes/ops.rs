@@ -41,6 +41,7 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
     crate::metrics::refresh_fleet_gauges(&st.pool).await;
     crate::metrics::refresh_program_gauges(&st).await;
+    migrator_store::record_pool_gauges(&st.pool);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(migrator_core::metrics::render())

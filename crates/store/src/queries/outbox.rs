@@ -118,3 +118,17 @@ pub async fn backlog(conn: &mut AsyncPgConnection) -> CoreResult<i64> {
         .get_result(conn)
         .await?)
 }
+
+/// When the oldest row not yet published was written (along `outbox_unpublished`: the lowest
+/// id waiting), `None` when nothing waits.
+pub async fn oldest_unpublished(
+    conn: &mut AsyncPgConnection,
+) -> CoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+    Ok(outbox::table
+        .filter(outbox::published_at.is_null())
+        .order(outbox::id)
+        .select(outbox::created_at)
+        .first(conn)
+        .await
+        .optional()?)
+}

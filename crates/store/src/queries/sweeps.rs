@@ -223,3 +223,20 @@ pub async fn enqueue_repairs(
     })
     .await
 }
+
+/// The fleet locks (`sweeper`, `campaign`) and whether a worker holds each now (a row whose
+/// lease has not expired). A handful of rows: the table holds one per lock name.
+pub async fn fleet_locks_held(conn: &mut AsyncPgConnection) -> CoreResult<Vec<(String, bool)>> {
+    #[derive(diesel::QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        held: bool,
+    }
+    let rows: Vec<Held> =
+        diesel::sql_query("SELECT name, expires_at > now() AS held FROM fleet_locks LIMIT 100")
+            .load(conn)
+            .await?;
+    Ok(rows.into_iter().map(|h| (h.name, h.held)).collect())
+}
