@@ -174,10 +174,21 @@ fn the_manifests_set_only_settings_that_exist() {
     );
 }
 
+/// The rule file inside the PrometheusRule's `spec` (its lines, two spaces less indented).
+fn rule_file() -> String {
+    let path = workspace().join("deploy/k8s/monitoring/prometheusrule.yaml");
+    let text = std::fs::read_to_string(path).expect("PrometheusRule");
+    let mut lines = text.lines().skip_while(|l| *l != "spec:");
+    assert_eq!(lines.next(), Some("spec:"), "the PrometheusRule has a spec");
+    lines
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn the_alert_rules_parse_pass_their_unit_tests_and_name_exported_metrics() {
-    let dir = workspace().join("deploy/prometheus");
-    let rules = std::fs::read_to_string(dir.join("migrator-alerts.yaml")).expect("rules");
+    let rules = rule_file();
     let known: BTreeSet<&str> = migrator_core::metrics::ALL.into_iter().collect();
     let names = metric_names(&rules);
     assert!(
@@ -190,6 +201,35 @@ fn the_alert_rules_parse_pass_their_unit_tests_and_name_exported_metrics() {
             "the rules name {name}, which no service exports"
         );
     }
+    // every alert has a runbook in docs/operations.md and a unit test
+    let doc = std::fs::read_to_string(workspace().join("docs/operations.md")).expect("doc");
+    let tests =
+        std::fs::read_to_string(workspace().join("deploy/prometheus/migrator-alerts.test.yaml"))
+            .expect("rule tests");
+    let alerts: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert!(alerts.len() >= 11, "{alerts:?}");
+    for a in &alerts {
+        let anchor = a.to_ascii_lowercase();
+        assert!(
+            rules.contains(&format!("runbook_url: \"docs/operations.md#{anchor}\"")),
+            "{a} has a runbook_url"
+        );
+        assert!(
+            doc.contains(&format!("### {a}")),
+            "docs/operations.md has a runbook for {a}"
+        );
+        assert!(
+            tests.contains(&format!("alertname: {a}")),
+            "{a} has a unit test"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("migrator-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("migrator-alerts.yaml"), &rules).unwrap();
+    std::fs::write(dir.join("migrator-alerts.test.yaml"), &tests).unwrap();
     for args in [
         vec!["check", "rules", "migrator-alerts.yaml"],
         vec!["test", "rules", "migrator-alerts.test.yaml"],
@@ -206,4 +246,5 @@ fn the_alert_rules_parse_pass_their_unit_tests_and_name_exported_metrics() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
