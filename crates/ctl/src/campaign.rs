@@ -1,12 +1,9 @@
 //! `migratorctl campaign …` and `migratorctl program`: the program's backstop over
 //! `/admin/campaigns` and its progress over `/admin/program`.
 
-use crate::enc;
+use crate::request::Request;
 use clap::Subcommand;
-use serde_json::{json, Value};
-
-/// An admin request: method, path and body.
-pub type Request = (reqwest::Method, String, Option<Value>);
+use serde_json::json;
 
 #[derive(Subcommand)]
 pub enum CampaignCmd {
@@ -44,7 +41,6 @@ pub enum CampaignCmd {
 
 /// The admin request of a campaign command (a shopper-id file is read here).
 pub fn request(cmd: &CampaignCmd) -> anyhow::Result<Request> {
-    use reqwest::Method as M;
     Ok(match cmd {
         CampaignCmd::Start {
             deadline,
@@ -80,22 +76,12 @@ pub fn request(cmd: &CampaignCmd) -> anyhow::Result<Request> {
                     o.insert(k.into(), v);
                 }
             }
-            (M::POST, "/admin/campaigns".into(), Some(body))
+            Request::post(&["admin", "campaigns"]).json(body)
         }
-        CampaignCmd::Status { id: None } => (M::GET, "/admin/campaigns".into(), None),
-        CampaignCmd::Status { id: Some(id) } => {
-            (M::GET, format!("/admin/campaigns/{}", enc(id)), None)
-        }
-        CampaignCmd::Pause { id } => (M::POST, format!("/admin/campaigns/{}/pause", enc(id)), None),
-        CampaignCmd::Resume { id } => (
-            M::POST,
-            format!("/admin/campaigns/{}/resume", enc(id)),
-            None,
-        ),
-        CampaignCmd::Cancel { id } => (
-            M::POST,
-            format!("/admin/campaigns/{}/cancel", enc(id)),
-            None,
-        ),
+        CampaignCmd::Status { id: None } => Request::get(&["admin", "campaigns"]),
+        CampaignCmd::Status { id: Some(id) } => Request::get(&["admin", "campaigns", id]),
+        CampaignCmd::Pause { id } => Request::post(&["admin", "campaigns", id, "pause"]),
+        CampaignCmd::Resume { id } => Request::post(&["admin", "campaigns", id, "resume"]),
+        CampaignCmd::Cancel { id } => Request::post(&["admin", "campaigns", id, "cancel"]),
     })
 }

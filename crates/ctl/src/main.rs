@@ -1,13 +1,22 @@
 //! `migratorctl`: the operators' command line over the admin API. Every command is one admin
 //! endpoint (see `docs/operations.md`); its own operator token comes from the environment
-//! (`MIGRATOR_ADMIN_TOKEN`), the api from `MIGRATOR_ADMIN_URL`. Answers are printed as JSON;
-//! an error answer goes to stderr with exit status 1.
+//! (`MIGRATOR_ADMIN_TOKEN`), the api from `MIGRATOR_ADMIN_URL`. Answers print as a table on a
+//! terminal and as the api's JSON otherwise (`-o table|json`); an error answer goes to stderr,
+//! and the exit status says what kind of outcome it was ([`exit`]).
 
+mod api;
+mod bulk;
 mod campaign;
-mod duration;
+mod exit;
+mod output;
+mod request;
 
-use clap::{Args, Parser, Subcommand};
+use api::Api;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use output::Format;
+use request::Request;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -24,7 +33,10 @@ struct Cli {
     url: String,
     /// An operator token (never an app token).
     #[arg(long, env = "MIGRATOR_ADMIN_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
+    /// How answers print: `table` (the default on a terminal) or `json` (otherwise).
+    #[arg(short = 'o', long = "output", value_enum, global = true)]
+    output: Option<Format>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -39,8 +51,8 @@ enum Cmd {
         #[arg(long)]
         status: Option<String>,
         /// No progress for this long (`90s`, `10m`, `2h`, `1d`).
-        #[arg(long, value_parser = duration::parse)]
-        stuck_for: Option<u64>,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        stuck_for: Option<Duration>,
         /// Text in the last error (case-insensitive).
         #[arg(long)]
         error: Option<String>,
@@ -55,9 +67,19 @@ enum Cmd {
     /// Re-run a C1's failed phase without wiping anything.
     Retry { shopper: String },
     /// Stop a C1's running migration (nothing deleted; parked until a retry or un-park).
-    Cancel { shopper: String },
+    Cancel {
+        shopper: String,
+        /// Do not ask to type the shopper id (needed when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Forced re-migration: remove what the migration created and start again.
-    Remigrate { shopper: String },
+    Remigrate {
+        shopper: String,
+        /// Do not ask to type the shopper id (needed when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Re-run the all-messages phase of every `messages-failure` account now.
     Repair,
     /// Compare a C1's destination with its source (a worker runs it); waits for the result.
@@ -67,8 +89,8 @@ enum Cmd {
         #[arg(long)]
         no_wait: bool,
         /// Longest wait for the result (`90s`, `10m`, `2h`).
-        #[arg(long, value_parser = duration::parse, default_value = "10m")]
-        timeout: u64,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+        timeout: Duration,
     },
     /// A C1's latest verification.
     Verification { shopper: String },
@@ -101,6 +123,12 @@ enum Cmd {
     },
     /// The whole population's progress, projected against the deadline.
     Program,
+    /// One action on every account a list gives (retry, verify, unpark, replay), at a rate.
+    Bulk(bulk::BulkArgs),
+    /// A shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// The manual page (roff) on stdout: `migratorctl man > migratorctl.1`.
+    Man,
 }
 
 /// Where a list's page starts: a page number (at most 1,000 rows deep) or the `next` cursor
@@ -116,12 +144,10 @@ struct Paged {
 }
 
 impl Paged {
-    /// The query's paging parameters.
-    fn query(&self) -> Vec<String> {
-        let mut q = Vec::new();
-        q.extend(self.page.map(|p| format!("page={p}")));
-        q.extend(self.after.as_deref().map(|a| format!("after={}", enc(a))));
-        q
+    /// `r` with the paging parameters.
+    fn on(&self, r: Request) -> Request {
+        r.param("page", self.page)
+            .param("after", self.after.as_deref())
     }
 }
 
@@ -166,164 +192,153 @@ enum FleetCmd {
     },
 }
 
-/// An admin request: method, path (with its query) and body.
-type Request = (reqwest::Method, String, Option<Value>);
-
-/// A path segment percent-encoded, never altered: the api refuses what is not a valid id.
-pub(crate) fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// `method /admin/accounts/{shopper}/{what}`.
-fn account(method: reqwest::Method, shopper: &str, what: &str) -> Request {
-    (
-        method,
-        format!("/admin/accounts/{}/{what}", enc(shopper)),
-        None,
-    )
-}
-
-/// `GET path?page=N` or `?after=CURSOR`.
-fn page_of(path: &str, paged: &Paged) -> Request {
-    let q = paged.query();
-    let path = if q.is_empty() {
-        path.to_string()
+fn account(post: bool, shopper: &str, what: &str) -> Request {
+    let segs = ["admin", "accounts", shopper, what];
+    if post {
+        Request::post(&segs)
     } else {
-        format!("{path}?{}", q.join("&"))
-    };
-    (reqwest::Method::GET, path, None)
-}
-
-/// `GET /admin/migrations` with the list's filters.
-fn list(
-    status: &Option<String>,
-    stuck_for: &Option<u64>,
-    error: &Option<String>,
-    verification: &Option<String>,
-    paged: &Paged,
-) -> Request {
-    let mut q = paged.query();
-    q.extend(status.as_deref().map(|s| format!("status={}", enc(s))));
-    q.extend(stuck_for.map(|s| format!("stuck_for_secs={s}")));
-    q.extend(error.as_deref().map(|e| format!("error={}", enc(e))));
-    q.extend(
-        verification
-            .as_deref()
-            .map(|v| format!("verification={}", enc(v))),
-    );
-    let path = format!("/admin/migrations?{}", q.join("&"));
-    (reqwest::Method::GET, path, None)
+        Request::get(&segs)
+    }
 }
 
 /// The fleet's endpoints.
 fn fleet(cmd: &FleetCmd) -> Request {
-    use reqwest::Method as M;
     match cmd {
-        FleetCmd::Show => (M::GET, "/admin/fleet".into(), None),
-        FleetCmd::Pause => (M::POST, "/admin/fleet/pause".into(), None),
-        FleetCmd::Resume => (M::POST, "/admin/fleet/resume".into(), None),
-        FleetCmd::Throttle { reads, rest } => (
-            M::POST,
-            "/admin/fleet/throttle".into(),
-            Some(json!({ "max_reads_per_sec": reads, "max_rest_per_sec": rest })),
-        ),
+        FleetCmd::Show => Request::get(&["admin", "fleet"]),
+        FleetCmd::Pause => Request::post(&["admin", "fleet", "pause"]),
+        FleetCmd::Resume => Request::post(&["admin", "fleet", "resume"]),
+        FleetCmd::Throttle { reads, rest } => Request::post(&["admin", "fleet", "throttle"])
+            .json(json!({ "max_reads_per_sec": reads, "max_rest_per_sec": rest })),
     }
 }
 
-/// The admin request of a command.
-fn request(cmd: &Cmd) -> anyhow::Result<Request> {
-    use reqwest::Method as M;
-    Ok(match cmd {
-        Cmd::Status { shopper } => account(M::GET, shopper, "migration"),
+/// The admin request of a command (`None`: the command is not one request).
+fn request(cmd: &Cmd) -> anyhow::Result<Option<Request>> {
+    Ok(Some(match cmd {
+        Cmd::Status { shopper } => account(false, shopper, "migration"),
         Cmd::List {
             status,
             stuck_for,
             error,
             verification,
             paged,
-        } => list(status, stuck_for, error, verification, paged),
-        Cmd::Counts => (M::GET, "/admin/counts".into(), None),
-        Cmd::Retry { shopper } => account(M::POST, shopper, "retry"),
-        Cmd::Cancel { shopper } => account(M::POST, shopper, "cancel"),
-        Cmd::Remigrate { shopper } => account(M::POST, shopper, "remigrate"),
-        Cmd::Repair => (M::POST, "/admin/migrations/repair".into(), None),
-        Cmd::Verify { shopper, .. } => account(M::POST, shopper, "verify"),
-        Cmd::Verification { shopper } => account(M::GET, shopper, "verification"),
-        Cmd::Preflight { shopper } => account(M::GET, shopper, "preflight"),
+        } => paged.on(Request::get(&["admin", "migrations"])
+            .param("status", status.as_deref())
+            .param("stuck_for_secs", stuck_for.map(|d| d.as_secs().max(1)))
+            .param("error", error.as_deref())
+            .param("verification", verification.as_deref())),
+        Cmd::Counts => Request::get(&["admin", "counts"]),
+        Cmd::Retry { shopper } => account(true, shopper, "retry"),
+        Cmd::Cancel { shopper, .. } => account(true, shopper, "cancel"),
+        Cmd::Remigrate { shopper, .. } => account(true, shopper, "remigrate"),
+        Cmd::Repair => Request::post(&["admin", "migrations", "repair"]),
+        Cmd::Verify { shopper, .. } => account(true, shopper, "verify"),
+        Cmd::Verification { shopper } => account(false, shopper, "verification"),
+        Cmd::Preflight { shopper } => account(false, shopper, "preflight"),
         Cmd::DeadLetters {
             cmd: DeadLetterCmd::List { paged },
-        } => page_of("/admin/dead-letters", paged),
+        } => paged.on(Request::get(&["admin", "dead-letters"])),
         Cmd::DeadLetters {
             cmd: DeadLetterCmd::Replay { id },
-        } => (M::POST, format!("/admin/dead-letters/{id}/replay"), None),
+        } => Request::post(&["admin", "dead-letters", &id.to_string(), "replay"]),
         Cmd::Parked {
             cmd: ParkedCmd::List { paged },
-        } => page_of("/admin/parked", paged),
+        } => paged.on(Request::get(&["admin", "parked"])),
         Cmd::Parked {
             cmd: ParkedCmd::Unpark { shopper },
-        } => account(M::POST, shopper, "unpark"),
+        } => account(true, shopper, "unpark"),
         Cmd::Fleet { cmd } => fleet(cmd),
-        Cmd::Audit { paged } => page_of("/admin/audit-log", paged),
+        Cmd::Audit { paged } => paged.on(Request::get(&["admin", "audit-log"])),
         Cmd::Campaign { cmd } => campaign::request(cmd)?,
-        Cmd::Program => (M::GET, "/admin/program".into(), None),
-    })
+        Cmd::Program => Request::get(&["admin", "program"]),
+        Cmd::Bulk(_) | Cmd::Completions { .. } | Cmd::Man => return Ok(None),
+    }))
 }
 
-/// Sends one admin request: (status, JSON or text answer).
-async fn send(
-    http: &reqwest::Client,
-    cli: &Cli,
-    (method, path, body): (reqwest::Method, String, Option<Value>),
-) -> anyhow::Result<(reqwest::StatusCode, String)> {
-    let mut req = http
-        .request(method, format!("{}{path}", cli.url.trim_end_matches('/')))
-        .bearer_auth(&cli.token);
-    if let Some(b) = body {
-        req = req.json(&b);
+/// A destructive command goes ahead with `--yes`, or once the shopper id is typed at the
+/// terminal; without a terminal and without `--yes` it does not (exit [`exit::USAGE`]).
+fn confirmed(what: &str, shopper: &str, yes: bool) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return true;
     }
-    let resp = req.send().await?;
-    let status = resp.status();
-    Ok((status, resp.text().await?))
+    if !std::io::stdin().is_terminal() {
+        eprintln!("{what} {shopper}: pass --yes to confirm (no terminal to ask on)");
+        return false;
+    }
+    eprint!("{what} {shopper}? Type the shopper id to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut typed = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut typed);
+    let ok = typed.trim() == shopper;
+    if !ok {
+        eprintln!("not confirmed: nothing was done");
+    }
+    ok
 }
 
-/// A worker runs a verification: polls the C1's latest one until it is done or failed (exit 2
-/// after `timeout_secs`).
+/// A worker runs a verification: polls the C1's latest one until it is done or failed.
+/// Exit status: [`exit::DIFF`] on `diff` or `failed`, [`exit::TIMEOUT`] past `timeout`.
 async fn verification_result(
-    http: &reqwest::Client,
-    cli: &Cli,
+    api: &Api,
     shopper: &str,
-    timeout_secs: u64,
-) -> anyhow::Result<(reqwest::StatusCode, String)> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout_secs);
-    let latest = Cmd::Verification {
-        shopper: shopper.to_string(),
-    };
+    timeout: Duration,
+) -> Result<(reqwest::StatusCode, String, i32), i32> {
+    let deadline = std::time::Instant::now() + timeout;
+    let latest = account(false, shopper, "verification");
     loop {
-        let (status, text) = send(http, cli, request(&latest)?).await?;
+        let (status, text) = api.send(&latest).await?;
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if !status.is_success() || matches!(v["status"].as_str(), Some("done" | "failed")) {
-            return Ok((status, text));
+        if !status.is_success() {
+            return Ok((status, text, exit::of(status)));
+        }
+        match (v["status"].as_str(), v["result"].as_str()) {
+            (Some("done"), Some("match")) => return Ok((status, text, exit::OK)),
+            (Some("done" | "failed"), _) => return Ok((status, text, exit::DIFF)),
+            _ => {}
         }
         if std::time::Instant::now() > deadline {
-            eprintln!("still {} after the timeout\n{text}", v["status"]);
-            std::process::exit(2);
+            return Ok((status, text, exit::TIMEOUT));
         }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()?;
-    let (mut status, mut text) = send(&http, &cli, request(&cli.cmd)?).await?;
+/// Runs the command: its exit status.
+async fn run(cli: &Cli) -> anyhow::Result<i32> {
+    match &cli.cmd {
+        Cmd::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "migratorctl", &mut std::io::stdout());
+            return Ok(exit::OK);
+        }
+        Cmd::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            return Ok(exit::OK);
+        }
+        Cmd::Cancel { shopper, yes } if !confirmed("cancel", shopper, *yes) => {
+            return Ok(exit::USAGE)
+        }
+        Cmd::Remigrate { shopper, yes } if !confirmed("re-migrate", shopper, *yes) => {
+            return Ok(exit::USAGE)
+        }
+        _ => {}
+    }
+    let Some(token) = cli.token.clone() else {
+        eprintln!("an operator token is needed: --token or MIGRATOR_ADMIN_TOKEN");
+        return Ok(exit::USAGE);
+    };
+    let api = Api::new(&cli.url, token)?;
+    if let Cmd::Bulk(b) = &cli.cmd {
+        return bulk::run(&api, b).await;
+    }
+    let req = request(&cli.cmd)?.expect("every other command is one request");
+    let (mut status, mut text) = match api.send(&req).await {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    let mut code = exit::of(status);
     if let Cmd::Verify {
         shopper,
         no_wait: false,
@@ -331,17 +346,30 @@ async fn main() -> anyhow::Result<()> {
     } = &cli.cmd
     {
         if status.is_success() {
-            (status, text) = verification_result(&http, &cli, shopper, *timeout).await?;
+            (status, text, code) = match verification_result(&api, shopper, *timeout).await {
+                Ok(r) => r,
+                Err(code) => return Ok(code),
+            };
         }
     }
-    let shown = serde_json::from_str::<Value>(&text)
-        .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
-        .unwrap_or(text);
+    let shown = output::render(&text, Format::or_default(cli.output));
     if status.is_success() {
         println!("{shown}");
-        Ok(())
     } else {
         eprintln!("{status}\n{shown}");
-        std::process::exit(1);
     }
+    Ok(code)
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let code = match run(&cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e:#}");
+            exit::USAGE
+        }
+    };
+    std::process::exit(code);
 }

@@ -6,7 +6,7 @@ use conversations_sim::model::{generate, C1Spec, GenOptions};
 use migrator_testkit::dynamo_proxy::ProxyFaults;
 use migrator_testkit::process::{binary, kill9, spawn_worker};
 use migrator_testkit::{verify, EnvOptions, TestEnv};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,24 +16,40 @@ fn spec(shopper: &str, threads: usize, messages: usize) -> C1Spec {
     generate(shopper, &GenOptions::new(threads, messages, 17))
 }
 
-/// Runs `migratorctl` against the env's api with an operator token: (success, JSON answer).
-fn ctl(env: &TestEnv, args: &[&str]) -> (bool, Value) {
+/// Runs `migratorctl` against `url` with an operator token: (exit status, stdout, the JSON
+/// answer: stdout's on success, stderr's after its status line otherwise).
+fn ctl_at(env: &TestEnv, url: &str, args: &[&str]) -> (i32, String, Value) {
     let out = Command::new(binary("migratorctl"))
         .args(args)
-        .env("MIGRATOR_ADMIN_URL", &env.admin_url)
+        .env("MIGRATOR_ADMIN_URL", url)
         .env("MIGRATOR_ADMIN_TOKEN", env.admin_token())
+        .stdin(std::process::Stdio::null())
         .output()
         .expect("migratorctl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let text = if out.status.success() {
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout.clone()
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
         err.lines().skip(1).collect::<Vec<_>>().join("\n")
     };
     (
-        out.status.success(),
+        out.status.code().unwrap_or(-1),
+        stdout,
         serde_json::from_str(&text).unwrap_or(Value::Null),
     )
+}
+
+/// `migratorctl` against the env's admin listener: (success, JSON answer).
+fn ctl(env: &TestEnv, args: &[&str]) -> (bool, Value) {
+    let (code, _, v) = ctl_at(env, &env.admin_url, args);
+    (code == 0, v)
+}
+
+/// Its exit status and JSON answer.
+fn ctl_code(env: &TestEnv, args: &[&str]) -> (i32, Value) {
+    let (code, _, v) = ctl_at(env, &env.admin_url, args);
+    (code, v)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -94,10 +110,20 @@ async fn operators_steer_the_fleet_from_the_command_line() {
     env.post("ctl-two", "/migrate", None).await;
     env.wait_admin_status("ctl-two", "recent-messages-migrated", T)
         .await;
-    let (ok, c) = ctl(&env, &["cancel", "ctl-two"]);
+    // a cancel without --yes and without a terminal to ask on does nothing (usage, 2)
+    let (code, _) = ctl_code(&env, &["cancel", "ctl-two"]);
+    assert_eq!(code, 2);
+    assert_ne!(
+        env.admin_view("ctl-two").await["migration_status"],
+        "messages-failure"
+    );
+    let (ok, c) = ctl(&env, &["cancel", "ctl-two", "--yes"]);
     assert!(ok && c["migration_status"] == "messages-failure", "{c}");
-    let (ok, _) = ctl(&env, &["cancel", "ctl-two"]);
-    assert!(!ok, "nothing left to cancel");
+    let (code, _) = ctl_code(&env, &["cancel", "ctl-two", "--yes"]);
+    assert_eq!(code, 4, "nothing left to cancel: a conflict");
+    // bulk, by filter: a dry run names the targets and does nothing
+    let (ok, b) = ctl(&env, &["bulk", "unpark", "--dry-run"]);
+    assert!(ok && b["targets"] == json!(["ctl-two"]), "{b}");
     let (_, l) = ctl(&env, &["list", "--error", "CANCELLED by"]);
     assert_eq!(l["accounts"][0]["shopper_id"], "ctl-two", "{l}");
     let (_, p) = ctl(&env, &["parked", "list"]);
@@ -113,15 +139,15 @@ async fn operators_steer_the_fleet_from_the_command_line() {
     assert_eq!(l["total_count"], 0, "{l}");
     let (_, l) = ctl(&env, &["list", "--stuck-for", "1s"]);
     assert_eq!(l["total_count"], 0, "{l}");
-    let (ok, e) = ctl(&env, &["dead-letters", "replay", "999999"]);
-    assert!(!ok && e["error"] == "not_found", "{e}");
+    let (code, e) = ctl_code(&env, &["dead-letters", "replay", "999999"]);
+    assert!(code == 3 && e["error"] == "not_found", "{e}");
     env.proxy.as_ref().unwrap().set(ProxyFaults::default());
     let (ok, r) = ctl(&env, &["retry", "ctl-two"]);
     assert!(ok && r["migration_status"] == "messages-failure", "{r}");
     env.wait_admin_status("ctl-two", "completed", T).await;
     verify::destination_equals_source(&env, &two, |_| false).await;
 
-    let (ok, _) = ctl(&env, &["remigrate", "ctl-one"]);
+    let (ok, _) = ctl(&env, &["remigrate", "ctl-one", "--yes"]);
     assert!(ok);
     env.wait_admin_status("ctl-one", "completed", T).await;
     let (ok, r) = ctl(&env, &["repair"]);
@@ -147,9 +173,36 @@ async fn operators_steer_the_fleet_from_the_command_line() {
     ] {
         assert!(actions.contains(&want), "{want} audited: {actions:?}");
     }
-    // refused input is an error exit, never another account
-    let (ok, e) = ctl(&env, &["remigrate", "ctl-one/../x"]);
-    assert!(!ok && e["error"] == "invalid_shopper_id", "{e}");
+    // refused input is an error exit (1), never another account
+    let (code, e) = ctl_code(&env, &["remigrate", "ctl-one/../x", "--yes"]);
+    assert!(code == 1 && e["error"] == "invalid_shopper_id", "{e}");
+    // bulk verify of the completed accounts, at a rate: one request each, each audited
+    let (ok, b) = ctl(
+        &env,
+        &["bulk", "verify", "--status", "completed", "--rate", "50"],
+    );
+    assert!(ok && b["targets"] == 2, "{b}");
+    let acted: u64 = b["outcomes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(acted, 2, "{b}");
+    // a table on request; completions and the manual need no api
+    let (code, table, _) = ctl_at(&env, &env.admin_url, &["-o", "table", "counts"]);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("completed") && table.contains('│'),
+        "{table}"
+    );
+    let (code, bash, _) = ctl_at(&env, "http://127.0.0.1:1", &["completions", "bash"]);
+    assert!(code == 0 && bash.contains("migratorctl"), "{bash}");
+    let (code, man, _) = ctl_at(&env, "http://127.0.0.1:1", &["man"]);
+    assert!(code == 0 && man.contains(".TH"), "{man}");
+    // an api that does not answer: 6
+    let (code, _, _) = ctl_at(&env, "http://127.0.0.1:1", &["counts"]);
+    assert_eq!(code, 6);
     env.shutdown().await;
 }
 
