@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod request_id;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -9,7 +9,6 @@ use actix_web::dev::{ServerHandle, Service, ServiceFactory, ServiceRequest, Serv
 use actix_web::error::JsonPayloadError;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::HttpMessage;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use migrator_core::retry::Backoff;
@@ -21,7 +20,7 @@ use migrator_store as db;
 use migrator_store::blob::FsBlobStore;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing_actix_web::{RequestId, TracingLogger};
+use tracing_actix_web::TracingLogger;
 
 /// A running api.
 pub struct RunningApi {
@@ -225,7 +224,7 @@ fn app(
         })
         .wrap_fn(|req, srv| {
             // the request id of the span, returned to the caller for support requests
-            let id = req.extensions().get::<RequestId>().map(|r| r.to_string());
+            let id = crate::request_id::of(&req);
             let fut = srv.call(req);
             async move {
                 let mut res = fut.await?;
@@ -236,7 +235,7 @@ fn app(
                 Ok(res)
             }
         })
-        .wrap(TracingLogger::default())
+        .wrap(TracingLogger::<crate::request_id::Spans>::new())
         .configure(routes)
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::not_found("endpoint"))

@@ -416,3 +416,28 @@ async fn each_c1_has_its_own_request_budget() {
     assert!(metrics.contains(r#"migrator_http_rate_limited_total{limit="writes"}"#));
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_request_id_is_kept_when_plain_and_replaced_otherwise() {
+    let env = TestEnv::start_with(migrator_testkit::EnvOptions::no_workers(), |_| {}).await;
+    let id_of = |sent: &'static str| {
+        let http = env.http.clone();
+        let url = format!("{}/healthz", env.api_url);
+        async move {
+            let r = http
+                .get(url)
+                .header("x-request-id", sent)
+                .send()
+                .await
+                .unwrap();
+            r.headers()["x-request-id"].to_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(id_of("edge-4f2a:17").await, "edge-4f2a:17");
+    let replaced = id_of("<script>alert(1)</script>").await;
+    assert_ne!(replaced, "<script>alert(1)</script>");
+    assert!(uuid::Uuid::parse_str(&replaced).is_ok(), "{replaced}");
+    let long: &'static str = Box::leak("a".repeat(65).into_boxed_str());
+    assert_ne!(id_of(long).await, long);
+    env.shutdown().await;
+}
