@@ -57,6 +57,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     migrator_core::metrics::handle();
     if settings.database.migrate_at_start {
         db::run_migrations(settings.database.url.as_str()).await?;
+    } else {
+        db::check_schema(settings.database.url.as_str()).await?;
     }
     let pool = db::pool(&settings.database)?;
     let broker = Broker::from_settings(&settings.amqp);

@@ -127,6 +127,32 @@ type SyncConn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<A
 /// Applies pending migrations. Serialised with an advisory lock so an api and workers starting
 /// together do not race.
 pub async fn run_migrations(url: &str) -> CoreResult<()> {
+    run_migrations_locked(url).await
+}
+
+/// Refuses (with the names of the missing migrations) while the database's schema is behind
+/// this release's: a process that does not migrate at start serves nothing on an old schema
+/// (the release's migrate Job runs first). A schema ahead of the release (a rollback) is
+/// allowed: migrations only add.
+pub async fn check_schema(url: &str) -> CoreResult<()> {
+    let pending = with_sync_conn(url, |c| {
+        c.pending_migrations(MIGRATIONS)
+            .map(|p| p.iter().map(|m| m.name().to_string()).collect::<Vec<_>>())
+            .map_err(|e| CoreError::Invalid(format!("schema check failed: {e}")))
+    })
+    .await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    Err(CoreError::Invalid(format!(
+        "the database schema is behind this release ({} migrations missing: {}): run the \
+         release's migrate Job (`migrator-api migrate`) first",
+        pending.len(),
+        pending.join(", ")
+    )))
+}
+
+async fn run_migrations_locked(url: &str) -> CoreResult<()> {
     with_sync_conn(url, |c| {
         use diesel::RunQueryDsl;
         diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(c)?;

@@ -76,3 +76,33 @@ async fn a_taken_configured_port_stops_the_start_with_one_line_naming_the_settin
     drop(taken);
     env.shutdown().await;
 }
+
+/// A release's processes do not serve on an older schema: without `migrate_at_start` (as in a
+/// cluster, where the migrate Job runs first) the api and the worker refuse to start, naming
+/// the migrations missing; once migrated, they start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_worker_refuse_a_schema_behind_their_release() {
+    let tag = format!("schema{}", std::process::id());
+    migrator_testkit::db::create_database(&tag).await.unwrap();
+    let mut s = migrator_testkit::test_settings(&tag);
+    s.database.migrate_at_start = false;
+    s.api.admin_listen = String::new();
+    let Err(e) = migrator_api::startup::start(s.clone()).await else {
+        panic!("the api started on an old schema")
+    };
+    assert!(e.to_string().contains("schema is behind"), "{e}");
+    assert!(e.to_string().contains("_console"), "names the missing: {e}");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let Err(e) = migrator_worker::run(s.clone(), rx).await else {
+        panic!("the worker ran on an old schema")
+    };
+    assert!(e.to_string().contains("schema is behind"), "{e}");
+    migrator_store::run_migrations(s.database.url.as_str())
+        .await
+        .unwrap();
+    let api = migrator_api::startup::start(s)
+        .await
+        .expect("starts once migrated");
+    api.stop().await;
+    migrator_testkit::db::drop_database(&tag).await.unwrap();
+}

@@ -26,6 +26,8 @@ pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Res
     migrator_core::metrics::handle();
     if settings.database.migrate_at_start {
         migrator_store::run_migrations(settings.database.url.as_str()).await?;
+    } else {
+        migrator_store::check_schema(settings.database.url.as_str()).await?;
     }
     let ctx = Ctx::new(settings).await?;
     let (http, _) = http::start(&ctx)?;
