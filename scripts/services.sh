@@ -12,6 +12,9 @@
 # they are started if they are down, and RabbitMQ's management plugin is enabled (the api
 # applies the queues' policies through it).
 set -euo pipefail
+# Debian keeps the servers' commands (rabbitmq-server, pg_ctlcluster's helpers) in sbin, which a
+# non-root PATH often lacks
+export PATH="$PATH:/usr/sbin:/sbin:/usr/lib/rabbitmq/bin"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${MIGRATOR_TOOLS_DIR:-$here/.local}"
 run="$tools/run"
@@ -34,28 +37,44 @@ wait_port() { # host port name
 # (Debian's chromium and chromium-driver: /usr/bin/chromium, /usr/bin/chromedriver) are
 # installed when missing, so
 # a machine with only a Rust toolchain, Node.js and Python needs nothing else.
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+apt_updated=""
 apt_install() {
   log "installing $* (Debian packages)"
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
+  [ -n "$apt_updated" ] || { $sudo apt-get update -qq; apt_updated=1; }
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+# the newest PostgreSQL version installed (there may be several)
+pg_version() { ls /etc/postgresql 2>/dev/null | sort -V | tail -1; }
 if ! command -v pg_ctlcluster >/dev/null; then
   apt_install postgresql
-  # a fresh local cluster: the tests connect as postgres over 127.0.0.1 without a password
-  for hba in /etc/postgresql/*/main/pg_hba.conf; do
-    sed -i -E 's#^(host\s+all\s+all\s+127\.0\.0\.1/32\s+)\S+#\1trust#' "$hba"
-  done
+  # a fresh local cluster: the tests connect as postgres over 127.0.0.1 without a password;
+  # a cluster the install already started reads the change on reload
+  v="$(pg_version)"
+  $sudo sed -i -E 's#^(host\s+all\s+all\s+127\.0\.0\.1/32\s+)\S+#\1trust#' \
+    "/etc/postgresql/$v/main/pg_hba.conf"
+  $sudo pg_ctlcluster --skip-systemctl-redirect "$v" main reload 2>/dev/null || true
 fi
 command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
-command -v promtool >/dev/null || apt_install prometheus
+if ! command -v promtool >/dev/null; then
+  # Debian ships promtool only inside the `prometheus` package, whose server we do not want
+  # running (:9090): a policy-rc.d keeps the install from starting it, and systemd from
+  # starting it at boot
+  $sudo sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+  apt_install prometheus || { $sudo rm -f /usr/sbin/policy-rc.d; exit 1; }
+  $sudo rm -f /usr/sbin/policy-rc.d
+  if [ -d /run/systemd/system ]; then $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+fi
+# npm and the venv module are packages of their own on Debian, beside Node.js and Python
+command -v npm >/dev/null || apt_install npm
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ] || apt_install chromium chromium-driver
 
 # --- PostgreSQL -----------------------------------------------------------
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   log "starting PostgreSQL"
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  pg_ctlcluster --skip-systemctl-redirect "$(pg_version)" main start
 fi
 wait_port 127.0.0.1 5432 PostgreSQL
 
@@ -69,7 +88,7 @@ wait_port 127.0.0.1 5672 RabbitMQ
 # the management API: the api applies the queues' policies through it (amqp.management_url)
 if ! (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null; then
   log "enabling RabbitMQ's management plugin"
-  PATH="$PATH:/usr/sbin:/usr/lib/rabbitmq/bin" rabbitmq-plugins enable rabbitmq_management >/dev/null
+  rabbitmq-plugins enable rabbitmq_management >/dev/null
 fi
 wait_port 127.0.0.1 15672 "RabbitMQ management"
 
