@@ -50,6 +50,10 @@ pub struct MigrationHop {
     /// Its queue (absent in hops published before campaigns: the app's).
     #[serde(default)]
     pub lane: Lane,
+    /// The W3C `traceparent` of the span that recorded it, while spans are exported: the
+    /// worker's span continues that trace (absent otherwise; checked before use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl MigrationHop {
@@ -62,6 +66,7 @@ impl MigrationHop {
             phase,
             attempt: 1,
             lane: Lane::App,
+            traceparent: None,
         }
     }
 
@@ -103,6 +108,7 @@ mod tests {
             phase: Phase::RecentMessages,
             attempt: 2,
             lane: Lane::Campaign,
+            traceparent: None,
         };
         let v = serde_json::to_value(&hop).unwrap();
         assert_eq!(v["phase"], "recent-messages");

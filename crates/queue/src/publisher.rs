@@ -110,6 +110,9 @@ impl Publisher {
         };
         let mut headers = FieldTable::default();
         headers.insert("hop_id".into(), text(&hop.hop_id.to_string()));
+        if let Some(tp) = &hop.traceparent {
+            headers.insert("traceparent".into(), text(tp));
+        }
         self.send(exchange, &key, &body, headers).await
     }
 

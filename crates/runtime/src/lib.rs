@@ -4,3 +4,4 @@
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace_context;

@@ -43,6 +43,10 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) {
         attempt = hop.attempt,
         shopper_id = tracing::field::Empty,
     );
+    // the trace of the request (or hop) that recorded this one goes on here
+    if let Some(tp) = &hop.traceparent {
+        migrator_runtime::trace_context::follow(&span, tp);
+    }
     // a campaign's hop reads the source at low priority: the app's calls come first
     let priority = match hop.lane {
         migrator_core::hop::Lane::App => migrator_source::ratelimit::Priority::High,

@@ -24,6 +24,11 @@ pub async fn push(
     hop: MigrationHop,
     delay_ms: u64,
 ) -> CoreResult<Recorded> {
+    let mut hop = hop;
+    // the span recording it (a request's, or the hop's before it): its trace goes on
+    if let Some(tp) = migrator_runtime::trace_context::current() {
+        hop.traceparent = Some(tp);
+    }
     let payload = serde_json::to_value(&hop).expect("hop serialises");
     let id = diesel::insert_into(outbox::table)
         .values((
