@@ -143,6 +143,25 @@ async fn measure(url: &str, n: u64) -> anyhow::Result<Vec<(String, f64)>> {
         timed!(migrator_store::queries::attachments::due_after_migration(&mut c, 200).await?),
     );
 
+    // the console's account page: the history and the rejects of one account
+    let one = accounts::find_by_shopper(&mut c, &shopper).await?.id;
+    let bounds = migrator_store::queries::history::Bounds {
+        runs: 20,
+        audit: 50,
+        dead_letters: 20,
+    };
+    put(
+        "console: an account's history",
+        timed!(
+            migrator_store::queries::history::of_account(&mut c, one, shopper.as_str(), bounds)
+                .await?
+        ),
+    );
+    put(
+        "console: an account's rejects, page 1",
+        timed!(migrator_store::queries::history::rejects(&mut c, one, &Start::First, 20).await?),
+    );
+
     let big = accounts::find_by_shopper(&mut c, &ShopperId::parse("scale-60")?)
         .await?
         .id;
