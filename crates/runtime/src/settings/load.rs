@@ -67,3 +67,30 @@ fn default_config_dir() -> String {
         manifest_cfg.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `MIGRATOR__SECTION__KEY` variables override the files, nested keys and map keys
+    /// included (the map's key is read lowercased, as the docs' key ids are written).
+    #[test]
+    fn environment_variables_override_the_files() {
+        std::env::set_var("MIGRATOR__CONSOLE__IDLE_TIMEOUT_SECS", "77");
+        std::env::set_var("MIGRATOR__CRYPTO__CREDENTIALS_KEYS__ENVTESTKEY", "x");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let s = Settings::load_from(&dir).unwrap();
+        std::env::remove_var("MIGRATOR__CONSOLE__IDLE_TIMEOUT_SECS");
+        std::env::remove_var("MIGRATOR__CRYPTO__CREDENTIALS_KEYS__ENVTESTKEY");
+        assert_eq!(s.console.idle_timeout_secs, 77);
+        assert!(
+            s.crypto.credentials_keys.contains_key("envtestkey"),
+            "{:?}",
+            s.crypto.credentials_keys.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            s.api.listen, "127.0.0.1:8080",
+            "the files' value where nothing overrides"
+        );
+    }
+}
