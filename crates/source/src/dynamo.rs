@@ -374,7 +374,7 @@ mod tests {
             duration_secs: 900,
             refresh_before_secs: 60,
             access_key_id: String::new(),
-            secret_access_key: SecretString::new(String::new()),
+            secret_access_key: SecretString::from(String::new()),
         };
         let t = TimeoutConfig::builder()
             .operation_timeout(Duration::from_secs(10))

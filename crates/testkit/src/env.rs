@@ -145,7 +145,8 @@ impl TestEnv {
         };
         let sim = server::start(
             SimConfig {
-                token: secrecy::ExposeSecret::expose_secret(&settings.conversations.token).clone(),
+                token: secrecy::ExposeSecret::expose_secret(&settings.conversations.token)
+                    .to_string(),
                 media_public_key_pem: std::fs::read_to_string(
                     workspace().join("config/dev-keys/DEV-ONLY-media-signing-public.pem"),
                 )
