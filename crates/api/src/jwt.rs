@@ -74,7 +74,7 @@ impl JwtVerifier {
         let (alg, key) = match c.algorithm.to_ascii_uppercase().as_str() {
             "HS256" => (
                 Algorithm::HS256,
-                DecodingKey::from_secret(c.secret.expose_secret().as_bytes()),
+                DecodingKey::from_secret(c.secret.expose_secret().as_bytes())?,
             ),
             "RS256" => (
                 Algorithm::RS256,
@@ -202,7 +202,7 @@ mod tests {
         let hs = jsonwebtoken::encode(
             &Header::default(),
             &json!({"sub": "s1", "exp": exp, "iss": "godaddy-sso", "aud": "reamaze-app"}),
-            &EncodingKey::from_secret(settings("RS256").jwt_public_key_pem.as_bytes()),
+            &EncodingKey::from_secret(settings("RS256").jwt_public_key_pem.as_bytes()).unwrap(),
         )
         .unwrap();
         assert!(v.verify(&req(&hs)).is_err());

@@ -150,7 +150,7 @@ pub fn sign(secret: &secrecy::SecretString, claims: &Value) -> String {
     jsonwebtoken::encode(
         &Header::default(),
         claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
+        &EncodingKey::from_secret(secret.as_bytes()).expect("an HS256 key"),
     )
     .expect("sign")
 }

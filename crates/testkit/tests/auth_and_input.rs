@@ -39,7 +39,7 @@ async fn the_auth_matrix_holds() {
     let forged = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &json!({"sub": "alice", "exp": now() + 600}),
-        &jsonwebtoken::EncodingKey::from_secret(b"someone else's secret"),
+        &jsonwebtoken::EncodingKey::from_secret(b"someone else's secret").unwrap(),
     )
     .unwrap();
     let (s, v) = env

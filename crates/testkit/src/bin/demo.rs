@@ -24,7 +24,7 @@ fn token(secret: &str, claims: Value) -> String {
     jsonwebtoken::encode(
         &Header::default(),
         &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
+        &EncodingKey::from_secret(secret.as_bytes()).expect("an HS256 key"),
     )
     .expect("sign")
 }
