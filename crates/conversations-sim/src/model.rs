@@ -233,9 +233,9 @@ pub fn generate(shopper_id: &str, o: &GenOptions) -> C1Spec {
     let threads = (0..o.threads)
         .map(|t| {
             let ch = &channels[t % kinds.len()];
-            let last = o.now_ms - rng.gen_range(0..120 * day);
+            let last = o.now_ms - rng.random_range(0..120 * day);
             let n = o.messages_per_thread.max(1);
-            let created = last - (n as i64) * 60_000 - rng.gen_range(0..day);
+            let created = last - (n as i64) * 60_000 - rng.random_range(0..day);
             let messages = (0..n)
                 .map(|m| {
                     let sent_at = if m + 1 == n { last } else { created + (m as i64) * 60_000 };

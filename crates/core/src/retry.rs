@@ -32,7 +32,7 @@ impl Backoff {
             .saturating_mul(1u64 << n.saturating_sub(1).min(30))
             .min(self.max_ms)
             .max(1);
-        let ms = rand::thread_rng().gen_range(exp / 2..=exp);
+        let ms = rand::rng().random_range(exp / 2..=exp);
         Duration::from_millis(ms)
     }
 }

@@ -75,7 +75,8 @@ fn digest(secret: &str) -> Vec<u8> {
 
 fn random_token() -> String {
     let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
+    // the thread's CSPRNG (ChaCha12, seeded and reseeded from the OS)
+    rand::rng().fill_bytes(&mut b);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
