@@ -72,7 +72,7 @@ impl AssumeRoleCredentials {
         if !cfg.access_key_id.is_empty() {
             b = b.credentials_provider(Credentials::new(
                 cfg.access_key_id.clone(),
-                cfg.secret_access_key.expose_secret().clone(),
+                cfg.secret_access_key.expose_secret(),
                 None,
                 None,
                 "migrator-base",
