@@ -255,28 +255,30 @@ async fn inbox_pages_by_cursor_are_the_pages_by_number_and_new_conversations_do_
     env.shutdown().await;
 }
 
-/// Accounts by status, counted, and as the summary keeps them.
+/// Accounts by status, counted, and as the summary keeps them — in one statement, so both
+/// are read from the same snapshot while workers go on moving accounts.
 async fn counted_and_kept(env: &TestEnv) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
     #[derive(QueryableByName)]
     struct N {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        source: String,
         #[diesel(sql_type = diesel::sql_types::Text)]
         status: String,
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
     let mut db = env.db().await;
-    let read = |sql: &'static str| diesel::sql_query(sql);
-    let counted: Vec<N> =
-        read("SELECT migration_status AS status, count(*) AS n FROM accounts GROUP BY 1")
-            .load(&mut db)
-            .await
-            .unwrap();
-    let kept: Vec<N> = read(
-        "SELECT status, sum(n)::bigint AS n FROM account_counts GROUP BY 1 HAVING sum(n) <> 0",
+    let rows: Vec<N> = diesel::sql_query(
+        "SELECT 'counted' AS source, migration_status AS status, count(*) AS n \
+         FROM accounts GROUP BY 2 \
+         UNION ALL \
+         SELECT 'kept', status, sum(n)::bigint FROM account_counts GROUP BY 2 \
+         HAVING sum(n) <> 0",
     )
     .load(&mut db)
     .await
     .unwrap();
+    let (counted, kept): (Vec<N>, Vec<N>) = rows.into_iter().partition(|r| r.source == "counted");
     let map = |v: Vec<N>| v.into_iter().map(|r| (r.status, r.n)).collect();
     (map(counted), map(kept))
 }

@@ -63,7 +63,7 @@ pub async fn show(
         Err(e) if e.status == StatusCode::NOT_FOUND => None,
         Err(e) => return Err(e.into()),
     };
-    let rq = history::RejectsQuery {
+    let rq = recovery::Page {
         page: None,
         per_page: Some(20),
         after: q.rejects_after.clone(),

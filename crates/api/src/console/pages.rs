@@ -36,6 +36,15 @@ pub fn done_text(done: Option<&str>) -> Option<&'static str> {
     })
 }
 
+/// A list's page of 50 from the cursor `after` (the first page without one).
+fn fifty_after(after: Option<String>) -> web::Query<recovery::Page> {
+    web::Query(recovery::Page {
+        page: None,
+        per_page: Some(50),
+        after,
+    })
+}
+
 /// `?done=`.
 #[derive(Debug, Deserialize)]
 pub struct DoneQuery {
@@ -211,12 +220,8 @@ pub async fn accounts(
     let (mut list, mut parked) = (None, None);
     let next;
     if !q.parked.is_empty() {
-        let p = recovery::Page {
-            page: None,
-            per_page: Some(50),
-            after: q.after.clone(),
-        };
-        let body = recovery::list_parked(st, who, web::Query(p)).await?.0;
+        let p = fifty_after(q.after.clone());
+        let body = recovery::list_parked(st, who, p).await?.0;
         next = body.paging.next.clone();
         parked = Some(body);
     } else {
@@ -298,14 +303,8 @@ pub async fn dead_letters(
     user: ConsoleUser,
     q: web::Query<CursorQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let p = recovery::Page {
-        page: None,
-        per_page: Some(50),
-        after: q.after.clone(),
-    };
-    let list = recovery::list_dead_letters(st, user.admin(), web::Query(p))
-        .await?
-        .0;
+    let p = fifty_after(q.after.clone());
+    let list = recovery::list_dead_letters(st, user.admin(), p).await?.0;
     let notice = done_text(q.done.as_deref());
     page(HttpResponse::Ok(), &DeadLetters { user, notice, list })
 }
@@ -336,14 +335,8 @@ pub async fn audit(
     user: ConsoleUser,
     q: web::Query<CursorQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let p = recovery::Page {
-        page: None,
-        per_page: Some(50),
-        after: q.after.clone(),
-    };
-    let list = recovery::list_audit_log(st, user.admin(), web::Query(p))
-        .await?
-        .0;
+    let p = fifty_after(q.after.clone());
+    let list = recovery::list_audit_log(st, user.admin(), p).await?.0;
     page(
         HttpResponse::Ok(),
         &Audit {

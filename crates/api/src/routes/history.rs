@@ -2,6 +2,7 @@
 //! happened to the C1's migration, when, and which source items were refused with their raw
 //! bodies. Reads only; each along an index of the account and bounded.
 
+use super::recovery::Page;
 use super::shared::{conn, paging, shopper, Depth};
 use crate::auth::AdminUser;
 use crate::error::ApiResult;
@@ -12,8 +13,6 @@ use crate::views::PageInfo;
 use actix_web::web;
 use migrator_core::ids::ShopperId;
 use migrator_store::queries::{accounts, history};
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 /// What one history holds at most of each kind.
 const BOUNDS: history::Bounds = history::Bounds {
@@ -44,29 +43,15 @@ pub async fn get_history(
     )))
 }
 
-/// `?per_page=&after=`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct RejectsQuery {
-    /// 1-based; at most 1,000 rows deep (then `after`).
-    #[param(minimum = 1, maximum = 1000000)]
-    pub page: Option<i64>,
-    #[param(minimum = 1, maximum = 100)]
-    pub per_page: Option<i64>,
-    /// The previous page's `next` (wins over `page`).
-    #[param(max_length = 2048)]
-    pub after: Option<String>,
-}
-
 /// The account's rejected source items, newest first: the reason and the raw item.
 #[utoipa::path(get, path = "/admin/accounts/{shopper_id}/rejects", tag = "admin",
-    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path), RejectsQuery),
+    security(("bearer" = [])), params(("shopper_id" = ShopperId, Path), Page),
     responses((status = 200, description = "a page of rejects", body = RejectsPage), Errors))]
 pub async fn list_rejects(
     st: web::Data<AppState>,
     _: AdminUser,
     path: web::Path<String>,
-    q: web::Query<RejectsQuery>,
+    q: web::Query<Page>,
 ) -> ApiResult<web::Json<RejectsPage>> {
     let shopper_id = shopper(&path)?;
     let asked = paging(
