@@ -30,18 +30,9 @@ pub struct BulkArgs {
     /// letters not replayed).
     #[arg(value_enum)]
     action: Action,
-    /// retry, verify: a status (`messages-failure`, …).
-    #[arg(long)]
-    status: Option<String>,
-    /// retry, verify: no progress for this long (`10m`, `2h`, `1d`).
-    #[arg(long, value_parser = humantime::parse_duration)]
-    stuck_for: Option<Duration>,
-    /// retry, verify: text in the last error.
-    #[arg(long)]
-    error: Option<String>,
-    /// retry, verify: the latest verification's result (`match`, `diff`).
-    #[arg(long)]
-    verification: Option<String>,
+    /// retry, verify: the accounts these select.
+    #[command(flatten)]
+    filters: crate::Filters,
     /// List the targets; do nothing.
     #[arg(long)]
     dry_run: bool,
@@ -56,15 +47,7 @@ pub struct BulkArgs {
 /// The list walked for `a`, and how a row names its target.
 fn source(b: &BulkArgs) -> (Request, &'static str, &'static str) {
     match b.action {
-        Action::Retry | Action::Verify => (
-            Request::get(&["admin", "migrations"])
-                .param("status", b.status.as_deref())
-                .param("stuck_for_secs", b.stuck_for.map(|d| d.as_secs().max(1)))
-                .param("error", b.error.as_deref())
-                .param("verification", b.verification.as_deref()),
-            "accounts",
-            "shopper_id",
-        ),
+        Action::Retry | Action::Verify => (b.filters.migrations(), "accounts", "shopper_id"),
         Action::Unpark => (Request::get(&["admin", "parked"]), "parked", "shopper_id"),
         Action::Replay => (
             Request::get(&["admin", "dead-letters"]),

@@ -47,18 +47,8 @@ enum Cmd {
     Status { shopper: String },
     /// Migrations by status, stuck ones, or those whose last error holds a text.
     List {
-        /// A status (`messages-failure`, `migrating`, …).
-        #[arg(long)]
-        status: Option<String>,
-        /// No progress for this long (`90s`, `10m`, `2h`, `1d`).
-        #[arg(long, value_parser = humantime::parse_duration)]
-        stuck_for: Option<Duration>,
-        /// Text in the last error (case-insensitive).
-        #[arg(long)]
-        error: Option<String>,
-        /// The latest verification's result (`match`, `diff`).
-        #[arg(long)]
-        verification: Option<String>,
+        #[command(flatten)]
+        filters: Filters,
         #[command(flatten)]
         paged: Paged,
     },
@@ -129,6 +119,34 @@ enum Cmd {
     Completions { shell: clap_complete::Shell },
     /// The manual page (roff) on stdout: `migratorctl man > migratorctl.1`.
     Man,
+}
+
+/// The filters of `GET /admin/migrations` (they combine), for `list` and `bulk`.
+#[derive(Debug, Args)]
+pub struct Filters {
+    /// A status (`messages-failure`, `migrating`, …).
+    #[arg(long)]
+    status: Option<String>,
+    /// No progress for this long (`90s`, `10m`, `2h`, `1d`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    stuck_for: Option<Duration>,
+    /// Text in the last error (case-insensitive).
+    #[arg(long)]
+    error: Option<String>,
+    /// The latest verification's result (`match`, `diff`).
+    #[arg(long)]
+    verification: Option<String>,
+}
+
+impl Filters {
+    /// `GET /admin/migrations` with these filters.
+    pub fn migrations(&self) -> Request {
+        Request::get(&["admin", "migrations"])
+            .param("status", self.status.as_deref())
+            .param("stuck_for_secs", self.stuck_for.map(|d| d.as_secs().max(1)))
+            .param("error", self.error.as_deref())
+            .param("verification", self.verification.as_deref())
+    }
 }
 
 /// Where a list's page starts: a page number (at most 1,000 rows deep) or the `next` cursor
@@ -217,17 +235,7 @@ fn fleet(cmd: &FleetCmd) -> Request {
 fn request(cmd: &Cmd) -> anyhow::Result<Option<Request>> {
     Ok(Some(match cmd {
         Cmd::Status { shopper } => account(false, shopper, "migration"),
-        Cmd::List {
-            status,
-            stuck_for,
-            error,
-            verification,
-            paged,
-        } => paged.on(Request::get(&["admin", "migrations"])
-            .param("status", status.as_deref())
-            .param("stuck_for_secs", stuck_for.map(|d| d.as_secs().max(1)))
-            .param("error", error.as_deref())
-            .param("verification", verification.as_deref())),
+        Cmd::List { filters, paged } => paged.on(filters.migrations()),
         Cmd::Counts => Request::get(&["admin", "counts"]),
         Cmd::Retry { shopper } => account(true, shopper, "retry"),
         Cmd::Cancel { shopper, .. } => account(true, shopper, "cancel"),

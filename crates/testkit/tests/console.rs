@@ -90,6 +90,26 @@ async fn text(c: &Client, css: &str) -> String {
         .to_string()
 }
 
+/// Clicks the element matching `css`.
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Types `keys` into the field matching `css`.
+async fn type_in(c: &Client, css: &str, keys: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
 /// Waits (up to 10 s) until the browser is at a URL whose path and query start with `want`
 /// (a click's navigation is not awaited by the click).
 async fn at(c: &Client, want: &str) {
@@ -176,28 +196,18 @@ async fn an_operator_signs_in_reads_and_acts_in_a_real_browser() {
     c.goto(&format!("{console}/accounts")).await.unwrap();
     at(&c, "/console/sign-in").await;
     shot(&c, "sign-in").await;
-    let token = c.find(Locator::Id("token")).await.unwrap();
-    token
-        .send_keys(&env.token(json!({"sub": "console-ok", "exp": 4102444800u64})))
-        .await
-        .unwrap();
-    c.find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_in(
+        &c,
+        "#token",
+        &env.token(json!({"sub": "console-ok", "exp": 4102444800u64})),
+    )
+    .await;
+    click(&c, "#sign-in").await;
     assert!(text(&c, "#refused").await.contains("refused"));
 
     // when the operator signs in with their token
-    let token = c.find(Locator::Id("token")).await.unwrap();
-    token.send_keys(&env.admin_token()).await.unwrap();
-    c.find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_in(&c, "#token", &env.admin_token()).await;
+    click(&c, "#sign-in").await;
     // then they land where they were going, with a session cookie scripts cannot read
     at(&c, "/console/accounts").await;
     let cookie = c
@@ -229,18 +239,8 @@ async fn an_operator_signs_in_reads_and_acts_in_a_real_browser() {
 
     // find a migrated C1 and read its timeline
     c.goto(&format!("{console}/accounts")).await.unwrap();
-    c.find(Locator::Id("shopper_id"))
-        .await
-        .unwrap()
-        .send_keys("console-ok")
-        .await
-        .unwrap();
-    c.find(Locator::Id("find"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_in(&c, "#shopper_id", "console-ok").await;
+    click(&c, "#find").await;
     at(&c, "/console/accounts/console-ok").await;
     assert_eq!(text(&c, "#migration-status").await, "completed");
     for kind in [
@@ -256,12 +256,7 @@ async fn an_operator_signs_in_reads_and_acts_in_a_real_browser() {
     // the reject's raw item is shown as text, never run
     let rejects = text(&c, "#rejects").await;
     assert!(rejects.contains("sent_at is not a time"), "{rejects}");
-    c.find(Locator::Css("#rejects summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#rejects summary").await;
     assert!(text(&c, "#rejects pre")
         .await
         .contains("<script>alert(1)</script>"));
@@ -287,12 +282,7 @@ async fn an_operator_signs_in_reads_and_acts_in_a_real_browser() {
     )
     .await
     .unwrap();
-    c.find(Locator::Id("action-retry"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#action-retry").await;
     assert!(text(&c, "#error-message").await.contains("CSRF"));
     assert!(text(&c, "h1").await.starts_with("403"));
     assert_eq!(audit_entries(&env).await.len(), before);
@@ -305,12 +295,7 @@ async fn an_operator_signs_in_reads_and_acts_in_a_real_browser() {
     c.goto(&format!("{console}/accounts/console-fail"))
         .await
         .unwrap();
-    c.find(Locator::Id("action-retry"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#action-retry").await;
     at(&c, "/console/accounts/console-fail?done=retry").await;
     assert!(text(&c, "#notice").await.contains("runs again"));
     let end = Instant::now() + T;
@@ -348,25 +333,10 @@ async fn an_operator_signs_in_reads_and_acts_in_a_real_browser() {
     c.goto(&format!("{console}/accounts/console-ok"))
         .await
         .unwrap();
-    c.find(Locator::Id("action-remigrate"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#action-remigrate").await;
     at(&c, "/console/accounts/console-ok/remigrate").await;
-    c.find(Locator::Id("confirm"))
-        .await
-        .unwrap()
-        .send_keys("console-fail")
-        .await
-        .unwrap();
-    c.find(Locator::Id("remigrate-confirm"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_in(&c, "#confirm", "console-fail").await;
+    click(&c, "#remigrate-confirm").await;
     assert!(text(&c, "#mismatch").await.contains("nothing was done"));
     assert!(!audit_entries(&env)
         .await
@@ -375,12 +345,7 @@ async fn an_operator_signs_in_reads_and_acts_in_a_real_browser() {
 
     // the fleet's pause button is the API's pause
     c.goto(&format!("{console}/")).await.unwrap();
-    c.find(Locator::Id("fleet-toggle"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#fleet-toggle").await;
     at(&c, "/console/?done=fleet_pause").await;
     assert!(text(&c, "#fleet-state").await.contains("paused"));
     let (_, fleet) = env.admin(Method::GET, "/admin/fleet", None).await;
@@ -388,12 +353,7 @@ async fn an_operator_signs_in_reads_and_acts_in_a_real_browser() {
     assert_eq!(fleet["updated_by"], "operator");
 
     // sign-out ends the session: the next page asks to sign in again
-    c.find(Locator::Css("header form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "header form button").await;
     at(&c, "/console/sign-in").await;
     c.goto(&format!("{console}/accounts/console-ok"))
         .await
