@@ -91,6 +91,22 @@ fn proxy_identity(st: &AppState, req: &HttpRequest) -> Option<String> {
     (!v.is_empty() && v.len() <= 256 && v.chars().all(|c| !c.is_control())).then(|| v.to_string())
 }
 
+/// The live session the request's cookie names (its idle timeout slid forward), if any.
+async fn live_session(
+    st: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<sessions::Session>, ConsoleError> {
+    let Some(cookie) = req.cookie(COOKIE) else {
+        return Ok(None);
+    };
+    let mut c = crate::routes::shared::conn(st).await?;
+    Ok(
+        sessions::touch(&mut c, &digest(cookie.value()), lifetime(st).idle)
+            .await
+            .map_err(crate::error::ApiError::from)?,
+    )
+}
+
 /// Where to go after signing in: a console path, or the overview (never another origin).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
@@ -120,12 +136,7 @@ impl FromRequest for ConsoleUser {
                 .then(|| req.uri().path_and_query().map(|p| p.as_str().to_string()))
                 .flatten();
             let sign_in = || ConsoleError::SignIn(safe_next(next.as_deref()));
-            let cookie = req.cookie(COOKIE).ok_or_else(sign_in)?;
-            let mut c = crate::routes::shared::conn(&st).await?;
-            let found = sessions::touch(&mut c, &digest(cookie.value()), lifetime(&st).idle)
-                .await
-                .map_err(crate::error::ApiError::from)?
-                .ok_or_else(sign_in)?;
+            let found = live_session(&st, &req).await?.ok_or_else(sign_in)?;
             // behind the proxy, the session is the proxy's operator's only
             if !st.settings.console.trusted_header.trim().is_empty()
                 && proxy_identity(&st, &req).as_deref() != Some(found.operator.as_str())
@@ -202,14 +213,11 @@ pub async fn sign_in_form(
     let next = safe_next(q.next.as_deref());
     if let Some(who) = proxy_identity(&st, &req) {
         // a live session of the same operator is kept: no new session (nor audit row) a visit
-        if let Some(cookie) = req.cookie(COOKIE) {
-            let mut c = crate::routes::shared::conn(&st).await?;
-            let live = sessions::touch(&mut c, &digest(cookie.value()), lifetime(&st).idle)
-                .await
-                .map_err(crate::error::ApiError::from)?;
-            if live.is_some_and(|s| s.operator == who) {
-                return Ok(super::render::see_other(&next));
-            }
+        if live_session(&st, &req)
+            .await?
+            .is_some_and(|s| s.operator == who)
+        {
+            return Ok(super::render::see_other(&next));
         }
         return start(&st, who, ("trusted_header", None), &next).await;
     }
