@@ -11,9 +11,8 @@
 use super::topology::{declare_topology, text};
 use super::{bounded, connect, retry_tier, Broker, MigrationHop, QueueError, QueueNames};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use migrator_core::retry::Backoff;
 use std::sync::Arc;
 use std::time::Instant;
@@ -168,7 +167,7 @@ impl Publisher {
                 let _ = bounded(
                     self.broker.timeout,
                     "close",
-                    conn.close(200, "setup failed"),
+                    conn.close(200, "setup failed".into()),
                 )
                 .await;
                 Err(e)
@@ -214,7 +213,9 @@ impl Publisher {
         };
         let limit = self.broker.timeout;
         let sent = async {
-            let pending = ch.basic_publish(exchange, key, opts, body, props).await?;
+            let pending = ch
+                .basic_publish(exchange.into(), key.into(), opts, body, props)
+                .await?;
             pending.await
         };
         match bounded(limit, "publish confirm", sent).await {
@@ -241,7 +242,7 @@ impl Publisher {
             // the connection's close closes the channel (kept until then: a channel handle
             // dropped while open closes itself in the background, racing the connection)
             let t = self.broker.timeout;
-            let _ = bounded(t, "connection close", conn.close(200, "bye")).await;
+            let _ = bounded(t, "connection close", conn.close(200, "bye".into())).await;
             drop(ch);
         }
     }
@@ -273,7 +274,7 @@ impl Publisher {
             let declared = bounded(
                 t,
                 "queue depth",
-                ch.queue_declare(q, passive, FieldTable::default()),
+                ch.queue_declare(q.as_str().into(), passive, FieldTable::default()),
             )
             .await;
             match declared {
@@ -288,7 +289,7 @@ impl Publisher {
             }
         }
         if ch.status().connected() {
-            let _ = bounded(t, "channel close", ch.close(200, "depths read")).await;
+            let _ = bounded(t, "channel close", ch.close(200, "depths read".into())).await;
         }
         Ok(out)
     }

@@ -38,30 +38,43 @@ pub async fn declare_topology(
     };
     let qtype = ("x-queue-type", text(&b.queue_type));
     for ex in [&n.work, &n.retry] {
-        ch.exchange_declare(ex, ExchangeKind::Topic, exchange, FieldTable::default())
-            .await?;
+        ch.exchange_declare(
+            ex.as_str().into(),
+            ExchangeKind::Topic,
+            exchange,
+            FieldTable::default(),
+        )
+        .await?;
     }
     for p in ALL_PHASES {
         let q = n.phase(p);
-        ch.queue_declare(&q, durable, args(std::slice::from_ref(&qtype)))
-            .await?;
+        ch.queue_declare(
+            q.as_str().into(),
+            durable,
+            args(std::slice::from_ref(&qtype)),
+        )
+        .await?;
         let key = format!("#.{}", p.as_str());
         ch.queue_bind(
-            &q,
-            &n.work,
-            &key,
+            q.as_str().into(),
+            n.work.as_str().into(),
+            key.into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )
         .await?;
     }
     let campaign = n.campaign();
-    ch.queue_declare(&campaign, durable, args(std::slice::from_ref(&qtype)))
-        .await?;
+    ch.queue_declare(
+        campaign.as_str().into(),
+        durable,
+        args(std::slice::from_ref(&qtype)),
+    )
+    .await?;
     ch.queue_bind(
-        &campaign,
-        &n.work,
-        "#.campaign",
+        campaign.into(),
+        n.work.as_str().into(),
+        "#.campaign".into(),
         QueueBindOptions::default(),
         FieldTable::default(),
     )
@@ -77,12 +90,13 @@ pub async fn declare_topology(
             ("x-dead-letter-strategy", text("at-least-once")),
             ("x-overflow", text("reject-publish")),
         ]);
-        ch.queue_declare(&q, durable, tier_args).await?;
+        ch.queue_declare(q.as_str().into(), durable, tier_args)
+            .await?;
         for key in [format!("{ms}.*"), format!("{ms}.*.campaign")] {
             ch.queue_bind(
-                &q,
-                &n.retry,
-                &key,
+                q.as_str().into(),
+                n.retry.as_str().into(),
+                key.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
@@ -102,12 +116,12 @@ async fn declare_dead(conn: &Connection, name: &str, args: FieldTable) -> Result
         durable: true,
         ..Default::default()
     };
-    match ch.queue_declare(name, durable, args).await {
+    match ch.queue_declare(name.into(), durable, args).await {
         Ok(_) => {
-            let _ = ch.close(200, "declared").await;
+            let _ = ch.close(200, "declared".into()).await;
             Ok(())
         }
-        Err(lapin::Error::ProtocolError(e)) if e.get_id() == 406 => {
+        Err(e) if matches!(e.kind(), lapin::ErrorKind::ProtocolError(p) if p.get_id() == 406) => {
             tracing::warn!(
                 queue = name,
                 "the dead-letter queue has its bounds as arguments (an earlier release): they \

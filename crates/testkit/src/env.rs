@@ -318,15 +318,17 @@ impl TestEnv {
             let ch = conn.create_channel().await;
             if let Ok(ch) = &ch {
                 for q in broker.names.all_queues() {
-                    let _ = ch.queue_delete(&q, Default::default()).await;
+                    let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
                 }
                 for ex in [&broker.names.work, &broker.names.retry] {
-                    let _ = ch.exchange_delete(ex, Default::default()).await;
+                    let _ = ch
+                        .exchange_delete(ex.as_str().into(), Default::default())
+                        .await;
                 }
             }
             // the channel is kept until its connection is closed: one dropped while open
             // closes itself in the background, racing the connection's close
-            let _ = conn.close(200, "bye").await;
+            let _ = conn.close(200, "bye".into()).await;
             drop(ch);
         }
         let management = &self.settings.amqp.management_url;

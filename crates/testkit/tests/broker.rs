@@ -92,7 +92,9 @@ async fn a_dead_letter_queue_declared_with_its_bounds_as_arguments_is_left_as_it
     let broker = Broker::from_settings(&env.settings.amqp);
     let conn = queue::connect(&broker).await.unwrap();
     let ch = conn.create_channel().await.unwrap();
-    ch.queue_delete(&old, Default::default()).await.unwrap();
+    ch.queue_delete(old.as_str().into(), Default::default())
+        .await
+        .unwrap();
     let mut args = FieldTable::default();
     args.insert(
         "x-queue-type".into(),
@@ -104,8 +106,10 @@ async fn a_dead_letter_queue_declared_with_its_bounds_as_arguments_is_left_as_it
         durable: true,
         ..Default::default()
     };
-    ch.queue_declare(&old, durable, args).await.unwrap();
-    let _ = conn.close(200, "bye").await;
+    ch.queue_declare(old.as_str().into(), durable, args)
+        .await
+        .unwrap();
+    let _ = conn.close(200, "bye".into()).await;
     drop(ch);
     let p = Publisher::new(broker);
     p.publish_dead(b"{}")

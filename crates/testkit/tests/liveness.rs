@@ -184,8 +184,8 @@ async fn a_short_retry_does_not_wait_behind_a_long_one() {
     let ch = conn.create_channel().await.unwrap();
     let mut consumer = ch
         .basic_consume(
-            &broker.names.phase(Phase::AllMessages),
-            "test",
+            broker.names.phase(Phase::AllMessages).into(),
+            "test".into(),
             Default::default(),
             Default::default(),
         )
@@ -198,7 +198,7 @@ async fn a_short_retry_does_not_wait_behind_a_long_one() {
         .unwrap();
     let got: MigrationHop = serde_json::from_slice(&first.data).unwrap();
     assert_eq!(got, short, "the short retry came first");
-    let _ = conn.close(200, "bye").await;
+    let _ = conn.close(200, "bye".into()).await;
     env.shutdown().await;
 }
 
@@ -340,11 +340,14 @@ async fn a_hop_no_queue_takes_is_an_error_not_a_silent_loss() {
     // the phase's queue disappears (an operator's mistake): the broker returns the message
     let conn = queue::connect(&broker).await.unwrap();
     let ch = conn.create_channel().await.unwrap();
-    ch.queue_delete(&broker.names.phase(Phase::Channels), Default::default())
-        .await
-        .unwrap();
+    ch.queue_delete(
+        broker.names.phase(Phase::Channels).into(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let err = publisher.publish_hop(&hop, 0).await.unwrap_err();
     assert!(matches!(err, queue::QueueError::Unroutable(_)), "{err}");
-    let _ = conn.close(200, "bye").await;
+    let _ = conn.close(200, "bye".into()).await;
     env.shutdown().await;
 }

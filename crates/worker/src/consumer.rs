@@ -177,14 +177,14 @@ async fn stop_consuming(
 ) {
     let t = ctx.publisher.broker().timeout;
     for (ch, tag) in channels.iter().zip(tags) {
-        let cancel = ch.basic_cancel(tag, BasicCancelOptions::default());
+        let cancel = ch.basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
         let _ = queue::bounded(t, "cancel", cancel).await;
     }
     drop(deliveries);
     for s in slots {
         let _all = s.free.acquire_many(s.size).await.expect("open");
     }
-    let _ = queue::bounded(t, "connection close", conn.close(200, "bye")).await;
+    let _ = queue::bounded(t, "connection close", conn.close(200, "bye".into())).await;
     drop(channels);
 }
 
@@ -204,8 +204,8 @@ async fn open(
         let tag = format!("{}-{}", ctx.worker_id, s.label);
         let consumer = ch
             .basic_consume(
-                &s.queue,
-                &tag,
+                s.queue.as_str().into(),
+                tag.as_str().into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
