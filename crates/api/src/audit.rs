@@ -10,7 +10,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use migrator_core::{CoreError, CoreResult};
 use migrator_store::queries::audit;
 use migrator_store::queries::migration::StartOutcome;
-use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
+use scoped_futures::ScopedBoxFuture;
 use serde_json::{json, Value};
 
 /// Runs `write` and records it as `action` on `target` by `who`, with `detail` of its outcome.
@@ -31,13 +31,10 @@ where
     let mut c = conn(st).await?;
     let (actor, target) = (who.sub.clone(), target.to_string());
     let out = c
-        .transaction::<T, CoreError, _>(|c| {
-            async move {
-                let out = write(c).await?;
-                audit::record(c, &actor, action, &target, detail(&out)).await?;
-                Ok(out)
-            }
-            .scope_boxed()
+        .transaction::<T, CoreError, _>(async move |c| {
+            let out = write(c).await?;
+            audit::record(c, &actor, action, &target, detail(&out)).await?;
+            Ok(out)
         })
         .await?;
     tracing::info!(actor = %who.sub, action, "operator action");

@@ -163,11 +163,12 @@ async fn a_lease_whose_holder_is_gone_is_taken_over_before_it_expires() {
     let (account, run) = started(&env, "lease-2").await;
     let mut db = env.db().await;
     let hop = MigrationHop::first(account, run, Phase::Channels);
-    let attempts = |db: &mut diesel_async::AsyncPgConnection| {
+    let attempts = async |db: &mut diesel_async::AsyncPgConnection| {
         migration_runs::table
             .find(run)
             .select(migration_runs::total_attempts)
             .first::<i32>(db)
+            .await
     };
     let (w1, w2) = (alive(&env, "w1").await, alive(&env, "w2").await);
     // an hour-long lease of a live worker: a duplicate is told so

@@ -8,7 +8,6 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::{CoreError, CoreResult};
 use migrator_core::ids::{AccountId, BrandId, ChannelId, ShopperId};
 use migrator_core::status::{Event, MigrationStatus};
-use scoped_futures::ScopedFutureExt;
 
 /// An account with its brands and channels (credentials never included).
 #[derive(Debug, Clone)]
@@ -42,70 +41,67 @@ pub async fn create_with_webchat(
 ) -> CoreResult<AccountTree> {
     let shopper = shopper.clone();
     let name = name.to_string();
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let now = chrono::Utc::now();
-            let account = Account {
-                id: AccountId::new(),
-                shopper_id: shopper.clone(),
-                name: name.clone(),
-                status: "active".into(),
-                migration_status: MigrationStatus::NotStarted,
-                current_run_id: None,
-                created_at: now,
-                updated_at: now,
-            };
-            let inserted = diesel::insert_into(accounts::table)
-                .values(&account)
-                .on_conflict(accounts::shopper_id)
-                .do_nothing()
-                .execute(c)
-                .await?;
-            if inserted == 0 {
-                return Err(CoreError::Conflict(format!(
-                    "an account for shopper_id {shopper} already exists"
-                )));
-            }
-            let brand = Brand {
-                id: BrandId::new(),
-                account_id: account.id,
-                source_id: None,
-                name: name.clone().into(),
-                website: None,
-                native: true,
-                created_at: now,
-            };
-            diesel::insert_into(brands::table)
-                .values(&brand)
-                .execute(c)
-                .await?;
-            let channel_id = ChannelId::new();
-            diesel::insert_into(channels::table)
-                .values((
-                    channels::id.eq(channel_id),
-                    channels::account_id.eq(account.id),
-                    channels::brand_id.eq(brand.id),
-                    channels::kind.eq("webchat"),
-                    channels::name.eq("Web chat"),
-                    channels::native.eq(true),
-                ))
-                .execute(c)
-                .await?;
-            let channel = Channel {
-                id: channel_id,
-                account_id: account.id,
-                brand_id: brand.id,
-                kind: "webchat".into(),
-                name: "Web chat".into(),
-                address: None,
-                native: true,
-            };
-            Ok(AccountTree {
-                account,
-                brands: vec![(brand, vec![channel])],
-            })
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let now = chrono::Utc::now();
+        let account = Account {
+            id: AccountId::new(),
+            shopper_id: shopper.clone(),
+            name: name.clone(),
+            status: "active".into(),
+            migration_status: MigrationStatus::NotStarted,
+            current_run_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let inserted = diesel::insert_into(accounts::table)
+            .values(&account)
+            .on_conflict(accounts::shopper_id)
+            .do_nothing()
+            .execute(c)
+            .await?;
+        if inserted == 0 {
+            return Err(CoreError::Conflict(format!(
+                "an account for shopper_id {shopper} already exists"
+            )));
         }
-        .scope_boxed()
+        let brand = Brand {
+            id: BrandId::new(),
+            account_id: account.id,
+            source_id: None,
+            name: name.clone().into(),
+            website: None,
+            native: true,
+            created_at: now,
+        };
+        diesel::insert_into(brands::table)
+            .values(&brand)
+            .execute(c)
+            .await?;
+        let channel_id = ChannelId::new();
+        diesel::insert_into(channels::table)
+            .values((
+                channels::id.eq(channel_id),
+                channels::account_id.eq(account.id),
+                channels::brand_id.eq(brand.id),
+                channels::kind.eq("webchat"),
+                channels::name.eq("Web chat"),
+                channels::native.eq(true),
+            ))
+            .execute(c)
+            .await?;
+        let channel = Channel {
+            id: channel_id,
+            account_id: account.id,
+            brand_id: brand.id,
+            kind: "webchat".into(),
+            name: "Web chat".into(),
+            address: None,
+            native: true,
+        };
+        Ok(AccountTree {
+            account,
+            brands: vec![(brand, vec![channel])],
+        })
     })
     .await
 }

@@ -16,7 +16,6 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::{CoreError, CoreResult};
 use migrator_core::ids::{AccountId, CampaignId};
 use migrator_core::status::{Event, MigrationStatus};
-use scoped_futures::ScopedFutureExt;
 
 /// What a tick's starts did.
 #[derive(Debug, Default)]
@@ -62,47 +61,44 @@ async fn start(
 /// Visits the next `n` accounts of the selection: starts those still waiting, counts the rest
 /// as enqueued, and moves the campaign's place past them; `walked` once none is left.
 pub async fn walk(conn: &mut AsyncPgConnection, id: CampaignId, n: i64) -> CoreResult<Drove> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let Some(row) = running(c, id).await? else {
-                return Ok(Drove::default());
-            };
-            let mut q = campaign_accounts::table
-                .filter(campaign_accounts::campaign_id.eq(id))
-                .order(campaign_accounts::account_id)
-                .select(campaign_accounts::account_id)
-                .limit(n)
-                .into_boxed();
-            if let Some(after) = row.cursor {
-                q = q.filter(campaign_accounts::account_id.gt(AccountId(after)));
-            }
-            let next: Vec<AccountId> = q.load(c).await?;
-            let mut out = Drove::default();
-            for account in &next {
-                let hop = start(c, id, *account, &row.statuses).await?;
-                diesel::update(campaign_accounts::table.find((id, *account)))
-                    .set((
-                        campaign_accounts::drives
-                            .eq(campaign_accounts::drives + i16::from(hop.is_some())),
-                        campaign_accounts::last_drive_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(c)
-                    .await?;
-                out.hops.extend(hop);
-            }
-            out.visited = next.len() as i64;
-            diesel::update(campaigns::table.find(id))
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let Some(row) = running(c, id).await? else {
+            return Ok(Drove::default());
+        };
+        let mut q = campaign_accounts::table
+            .filter(campaign_accounts::campaign_id.eq(id))
+            .order(campaign_accounts::account_id)
+            .select(campaign_accounts::account_id)
+            .limit(n)
+            .into_boxed();
+        if let Some(after) = row.cursor {
+            q = q.filter(campaign_accounts::account_id.gt(AccountId(after)));
+        }
+        let next: Vec<AccountId> = q.load(c).await?;
+        let mut out = Drove::default();
+        for account in &next {
+            let hop = start(c, id, *account, &row.statuses).await?;
+            diesel::update(campaign_accounts::table.find((id, *account)))
                 .set((
-                    campaigns::cursor.eq(next.last().map(|a| a.0).or(row.cursor)),
-                    campaigns::enqueued.eq(campaigns::enqueued + out.visited),
-                    campaigns::walked.eq((next.len() as i64) < n),
-                    campaigns::updated_at.eq(diesel::dsl::now),
+                    campaign_accounts::drives
+                        .eq(campaign_accounts::drives + i16::from(hop.is_some())),
+                    campaign_accounts::last_drive_at.eq(diesel::dsl::now),
                 ))
                 .execute(c)
                 .await?;
-            Ok(out)
+            out.hops.extend(hop);
         }
-        .scope_boxed()
+        out.visited = next.len() as i64;
+        diesel::update(campaigns::table.find(id))
+            .set((
+                campaigns::cursor.eq(next.last().map(|a| a.0).or(row.cursor)),
+                campaigns::enqueued.eq(campaigns::enqueued + out.visited),
+                campaigns::walked.eq((next.len() as i64) < n),
+                campaigns::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(c)
+            .await?;
+        Ok(out)
     })
     .await
 }
@@ -118,43 +114,40 @@ pub async fn redrive(
     max_attempts: i16,
     after_secs: i64,
 ) -> CoreResult<Drove> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            if running(c, id).await?.is_none() {
-                return Ok(Drove::default());
-            }
-            let cutoff = chrono::Utc::now() - chrono::Duration::seconds(after_secs);
-            let due: Vec<(AccountId, i16)> = campaign_accounts::table
-                .filter(campaign_accounts::campaign_id.eq(id))
-                .filter(campaign_accounts::status.eq_any(driven_again()))
-                .filter(campaign_accounts::given_up.eq(false))
-                .filter(campaign_accounts::last_drive_at.lt(cutoff))
-                .order(campaign_accounts::last_drive_at)
-                .limit(n)
-                .select((campaign_accounts::account_id, campaign_accounts::drives))
-                .load(c)
-                .await?;
-            let mut out = Drove::default();
-            for (account, drives) in due {
-                if drives >= max_attempts {
-                    give_up(c, id, account).await?;
-                    out.given_up += 1;
-                    continue;
-                }
-                let hop = start(c, id, account, &driven_again()).await?;
-                diesel::update(campaign_accounts::table.find((id, account)))
-                    .set((
-                        campaign_accounts::drives.eq(campaign_accounts::drives + 1),
-                        campaign_accounts::last_drive_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(c)
-                    .await?;
-                out.hops.extend(hop);
-                out.visited += 1;
-            }
-            Ok(out)
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        if running(c, id).await?.is_none() {
+            return Ok(Drove::default());
         }
-        .scope_boxed()
+        let cutoff = chrono::Utc::now() - chrono::Duration::seconds(after_secs);
+        let due: Vec<(AccountId, i16)> = campaign_accounts::table
+            .filter(campaign_accounts::campaign_id.eq(id))
+            .filter(campaign_accounts::status.eq_any(driven_again()))
+            .filter(campaign_accounts::given_up.eq(false))
+            .filter(campaign_accounts::last_drive_at.lt(cutoff))
+            .order(campaign_accounts::last_drive_at)
+            .limit(n)
+            .select((campaign_accounts::account_id, campaign_accounts::drives))
+            .load(c)
+            .await?;
+        let mut out = Drove::default();
+        for (account, drives) in due {
+            if drives >= max_attempts {
+                give_up(c, id, account).await?;
+                out.given_up += 1;
+                continue;
+            }
+            let hop = start(c, id, account, &driven_again()).await?;
+            diesel::update(campaign_accounts::table.find((id, account)))
+                .set((
+                    campaign_accounts::drives.eq(campaign_accounts::drives + 1),
+                    campaign_accounts::last_drive_at.eq(diesel::dsl::now),
+                ))
+                .execute(c)
+                .await?;
+            out.hops.extend(hop);
+            out.visited += 1;
+        }
+        Ok(out)
     })
     .await
 }

@@ -17,7 +17,6 @@ use migrator_core::campaign::{CampaignMove, CampaignState};
 use migrator_core::error::{CoreError, CoreResult};
 use migrator_core::ids::{CampaignId, ShopperId};
 use migrator_core::status::{MigrationStatus, ALL_STATUSES};
-use scoped_futures::ScopedFutureExt;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -193,62 +192,59 @@ pub async fn select_batch(
     id: CampaignId,
     batch: i64,
 ) -> CoreResult<bool> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            // the campaign row first, then the selection lock: the order the driver keeps
-            let camp = lock(c, id).await?;
-            if !camp.selecting {
-                return Ok(true);
-            }
-            diesel::sql_query("SELECT pg_advisory_xact_lock(campaign_selection_lock())")
-                .execute(c)
-                .await?;
-            let by_list = camp.shopper_ids.is_some();
-            let scanned = if by_list {
-                "SELECT id, migration_status, created_at FROM accounts \
-                 WHERE shopper_id = ANY($4) ORDER BY id"
-            } else {
-                "SELECT id, migration_status, created_at FROM accounts \
-                 WHERE ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
-            };
-            let sql = format!(
-                "WITH scanned AS ({scanned}), \
-                 sel AS (INSERT INTO campaign_accounts (campaign_id, account_id, status) \
-                   SELECT $1, id, migration_status FROM scanned \
-                   WHERE migration_status = ANY($5) AND ($6::timestamptz IS NULL OR created_at < $6) \
-                   ON CONFLICT DO NOTHING RETURNING account_id, status), \
-                 counted AS (INSERT INTO campaign_counts (campaign_id, key, shard, n) \
-                   SELECT $1, campaign_key(status, false), abs(hashtext(account_id::text)) % 16, count(*) \
-                   FROM sel GROUP BY 2, 3 \
-                   ON CONFLICT (campaign_id, key, shard) DO UPDATE SET n = campaign_counts.n + EXCLUDED.n \
-                   RETURNING 1) \
-                 SELECT (SELECT id FROM scanned ORDER BY id DESC LIMIT 1) AS last, \
-                        (SELECT count(*) FROM scanned) AS scanned, \
-                        (SELECT count(*) FROM sel) AS selected, \
-                        (SELECT count(*) FROM counted) AS counted"
-            );
-            let b: Batch = diesel::sql_query(sql)
-                .bind::<SqlUuid, _>(id.0)
-                .bind::<Nullable<SqlUuid>, _>(camp.select_after)
-                .bind::<BigInt, _>(batch)
-                .bind::<Array<Text>, _>(camp.shopper_ids.clone().unwrap_or_default())
-                .bind::<Array<Text>, _>(camp.statuses.clone())
-                .bind::<Nullable<Timestamptz>, _>(camp.created_before)
-                .get_result(c)
-                .await?;
-            let whole = by_list || b.scanned < batch;
-            diesel::update(campaigns::table.find(id))
-                .set((
-                    campaigns::selecting.eq(!whole),
-                    campaigns::select_after.eq(b.last.or(camp.select_after)),
-                    campaigns::selected.eq(campaigns::selected + b.selected),
-                    campaigns::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(c)
-                .await?;
-            Ok(whole)
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        // the campaign row first, then the selection lock: the order the driver keeps
+        let camp = lock(c, id).await?;
+        if !camp.selecting {
+            return Ok(true);
         }
-        .scope_boxed()
+        diesel::sql_query("SELECT pg_advisory_xact_lock(campaign_selection_lock())")
+            .execute(c)
+            .await?;
+        let by_list = camp.shopper_ids.is_some();
+        let scanned = if by_list {
+            "SELECT id, migration_status, created_at FROM accounts \
+             WHERE shopper_id = ANY($4) ORDER BY id"
+        } else {
+            "SELECT id, migration_status, created_at FROM accounts \
+             WHERE ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        };
+        let sql = format!(
+            "WITH scanned AS ({scanned}), \
+             sel AS (INSERT INTO campaign_accounts (campaign_id, account_id, status) \
+               SELECT $1, id, migration_status FROM scanned \
+               WHERE migration_status = ANY($5) AND ($6::timestamptz IS NULL OR created_at < $6) \
+               ON CONFLICT DO NOTHING RETURNING account_id, status), \
+             counted AS (INSERT INTO campaign_counts (campaign_id, key, shard, n) \
+               SELECT $1, campaign_key(status, false), abs(hashtext(account_id::text)) % 16, count(*) \
+               FROM sel GROUP BY 2, 3 \
+               ON CONFLICT (campaign_id, key, shard) DO UPDATE SET n = campaign_counts.n + EXCLUDED.n \
+               RETURNING 1) \
+             SELECT (SELECT id FROM scanned ORDER BY id DESC LIMIT 1) AS last, \
+                    (SELECT count(*) FROM scanned) AS scanned, \
+                    (SELECT count(*) FROM sel) AS selected, \
+                    (SELECT count(*) FROM counted) AS counted"
+        );
+        let b: Batch = diesel::sql_query(sql)
+            .bind::<SqlUuid, _>(id.0)
+            .bind::<Nullable<SqlUuid>, _>(camp.select_after)
+            .bind::<BigInt, _>(batch)
+            .bind::<Array<Text>, _>(camp.shopper_ids.clone().unwrap_or_default())
+            .bind::<Array<Text>, _>(camp.statuses.clone())
+            .bind::<Nullable<Timestamptz>, _>(camp.created_before)
+            .get_result(c)
+            .await?;
+        let whole = by_list || b.scanned < batch;
+        diesel::update(campaigns::table.find(id))
+            .set((
+                campaigns::selecting.eq(!whole),
+                campaigns::select_after.eq(b.last.or(camp.select_after)),
+                campaigns::selected.eq(campaigns::selected + b.selected),
+                campaigns::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(c)
+            .await?;
+        Ok(whole)
     })
     .await
 }
@@ -334,22 +330,19 @@ pub async fn change(
     id: CampaignId,
     m: CampaignMove,
 ) -> CoreResult<Campaign> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let row = lock(c, id).await?;
-            let to = CampaignState::parse(&row.state)?.on(m)?;
-            let ended = !to.is_live();
-            diesel::update(campaigns::table.find(id))
-                .set((
-                    campaigns::state.eq(to.as_str()),
-                    campaigns::updated_at.eq(diesel::dsl::now),
-                    campaigns::finished_at.eq(ended.then(Utc::now)),
-                ))
-                .execute(c)
-                .await?;
-            get(c, id).await
-        }
-        .scope_boxed()
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let row = lock(c, id).await?;
+        let to = CampaignState::parse(&row.state)?.on(m)?;
+        let ended = !to.is_live();
+        diesel::update(campaigns::table.find(id))
+            .set((
+                campaigns::state.eq(to.as_str()),
+                campaigns::updated_at.eq(diesel::dsl::now),
+                campaigns::finished_at.eq(ended.then(Utc::now)),
+            ))
+            .execute(c)
+            .await?;
+        get(c, id).await
     })
     .await
 }

@@ -14,7 +14,6 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::{CoreError, CoreResult};
 use migrator_core::ids::{AccountId, RunId};
 use migrator_core::status::{Event, MigrationStatus, Restart, PHASES};
-use scoped_futures::ScopedFutureExt;
 
 /// What `POST /migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,24 +62,19 @@ pub async fn start(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
 ) -> CoreResult<StartOutcome> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let account = lock_account(c, account_id).await?;
-            let opened = Effects {
-                opened: true,
-                ..Default::default()
-            };
-            match start_with(c, &account, Event::Migrate, opened).await? {
-                StartOutcome::Current(status) => {
-                    Ok(match transitions::promote(c, &account).await? {
-                        Some(hop) => StartOutcome::Promoted { status, hop },
-                        None => StartOutcome::Current(status),
-                    })
-                }
-                started => Ok(started),
-            }
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let account = lock_account(c, account_id).await?;
+        let opened = Effects {
+            opened: true,
+            ..Default::default()
+        };
+        match start_with(c, &account, Event::Migrate, opened).await? {
+            StartOutcome::Current(status) => Ok(match transitions::promote(c, &account).await? {
+                Some(hop) => StartOutcome::Promoted { status, hop },
+                None => StartOutcome::Current(status),
+            }),
+            started => Ok(started),
         }
-        .scope_boxed()
     })
     .await
 }
@@ -93,23 +87,20 @@ pub async fn remigrate(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
 ) -> CoreResult<(StartOutcome, Vec<(AccountId, RunId)>)> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let account = lock_account(c, account_id).await?;
-            if let Some(old) = account.current_run_id {
-                // waits for a worker's page transaction holding this run, then fences it out
-                lock_run(c, old).await?;
-            }
-            let runs: Vec<RunId> = migration_runs::table
-                .filter(migration_runs::account_id.eq(account_id))
-                .select(migration_runs::id)
-                .load(c)
-                .await?;
-            delete_migrated(c, account_id).await?;
-            let outcome = start_with(c, &account, Event::Remigrate, Effects::default()).await?;
-            Ok((outcome, runs.into_iter().map(|r| (account_id, r)).collect()))
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let account = lock_account(c, account_id).await?;
+        if let Some(old) = account.current_run_id {
+            // waits for a worker's page transaction holding this run, then fences it out
+            lock_run(c, old).await?;
         }
-        .scope_boxed()
+        let runs: Vec<RunId> = migration_runs::table
+            .filter(migration_runs::account_id.eq(account_id))
+            .select(migration_runs::id)
+            .load(c)
+            .await?;
+        delete_migrated(c, account_id).await?;
+        let outcome = start_with(c, &account, Event::Remigrate, Effects::default()).await?;
+        Ok((outcome, runs.into_iter().map(|r| (account_id, r)).collect()))
     })
     .await
 }
@@ -123,12 +114,9 @@ pub async fn retry_failed(
     account_id: AccountId,
     only_parked: bool,
 ) -> CoreResult<StartOutcome> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let account = lock_account(c, account_id).await?;
-            retry_failed_locked(c, &account, only_parked).await
-        }
-        .scope_boxed()
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let account = lock_account(c, account_id).await?;
+        retry_failed_locked(c, &account, only_parked).await
     })
     .await
 }
@@ -168,26 +156,23 @@ async fn retry_failed_locked(
 /// Replays a dead letter: its migration's failed phase runs again, as [`retry_failed`] does,
 /// when the run it names is still the account's; the dead letter is marked replayed.
 pub async fn replay_dead_letter(conn: &mut AsyncPgConnection, id: i64) -> CoreResult<StartOutcome> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let dl = dead_letters::lock(c, id).await?;
-            if dl.replayed_at.is_some() {
-                return Err(CoreError::Conflict("already replayed".into()));
-            }
-            let account_id = dl.account_id.ok_or_else(|| {
-                CoreError::Conflict("an unreadable message names no migration".into())
-            })?;
-            let account = lock_account(c, account_id).await?;
-            if account.current_run_id != dl.run_id {
-                return Err(CoreError::Conflict(
-                    "the migration moved on since (its run was superseded)".into(),
-                ));
-            }
-            let outcome = retry_failed_locked(c, &account, false).await?;
-            dead_letters::mark_replayed(c, id).await?;
-            Ok(outcome)
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let dl = dead_letters::lock(c, id).await?;
+        if dl.replayed_at.is_some() {
+            return Err(CoreError::Conflict("already replayed".into()));
         }
-        .scope_boxed()
+        let account_id = dl.account_id.ok_or_else(|| {
+            CoreError::Conflict("an unreadable message names no migration".into())
+        })?;
+        let account = lock_account(c, account_id).await?;
+        if account.current_run_id != dl.run_id {
+            return Err(CoreError::Conflict(
+                "the migration moved on since (its run was superseded)".into(),
+            ));
+        }
+        let outcome = retry_failed_locked(c, &account, false).await?;
+        dead_letters::mark_replayed(c, id).await?;
+        Ok(outcome)
     })
     .await
 }
@@ -200,27 +185,24 @@ pub async fn cancel(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
 ) -> CoreResult<MigrationStatus> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let account = lock_account(c, account_id).await?;
-            let pending = migrator_core::status::Phase::pending_in(account.migration_status);
-            let (Some(phase), Some(run)) = (pending, account.current_run_id) else {
-                return Err(CoreError::Conflict(format!(
-                    "the migration is {}, not running: nothing to cancel",
-                    account.migration_status
-                )));
-            };
-            // waits for a worker's page transaction holding this run
-            lock_run(c, run).await?;
-            let effects = Effects {
-                error: Some("cancelled by an operator"),
-                park: true,
-                ..Default::default()
-            };
-            let applied = transitions::apply(c, &account, Event::Failed(phase), effects).await?;
-            Ok(applied.step.map_or(account.migration_status, |s| s.to))
-        }
-        .scope_boxed()
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let account = lock_account(c, account_id).await?;
+        let pending = migrator_core::status::Phase::pending_in(account.migration_status);
+        let (Some(phase), Some(run)) = (pending, account.current_run_id) else {
+            return Err(CoreError::Conflict(format!(
+                "the migration is {}, not running: nothing to cancel",
+                account.migration_status
+            )));
+        };
+        // waits for a worker's page transaction holding this run
+        lock_run(c, run).await?;
+        let effects = Effects {
+            error: Some("cancelled by an operator"),
+            park: true,
+            ..Default::default()
+        };
+        let applied = transitions::apply(c, &account, Event::Failed(phase), effects).await?;
+        Ok(applied.step.map_or(account.migration_status, |s| s.to))
     })
     .await
 }

@@ -14,7 +14,6 @@ use migrator_core::hop::MigrationHop;
 use migrator_core::ids::RunId;
 use migrator_core::settle::AfterFailure;
 use migrator_core::status::Event;
-use scoped_futures::ScopedFutureExt;
 
 /// Figures a page adds to the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -145,19 +144,16 @@ pub async fn settle_failure(
     decide: impl FnOnce(i32) -> AfterFailure + Send,
 ) -> CoreResult<Settled> {
     let (hop, owner, error) = (hop.clone(), owner.to_string(), error.to_string());
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let Some(account) = lock_if_current(c, &hop).await? else {
-                return Ok(Settled::LeaseLost);
-            };
-            let run = lock_run(c, hop.run_id).await?;
-            if run.lease_owner.as_deref() != Some(owner.as_str()) {
-                return Ok(Settled::LeaseLost);
-            }
-            let decision = decide(run.total_attempts + 1);
-            settle(c, &account, &hop, &error, decision).await
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let Some(account) = lock_if_current(c, &hop).await? else {
+            return Ok(Settled::LeaseLost);
+        };
+        let run = lock_run(c, hop.run_id).await?;
+        if run.lease_owner.as_deref() != Some(owner.as_str()) {
+            return Ok(Settled::LeaseLost);
         }
-        .scope_boxed()
+        let decision = decide(run.total_attempts + 1);
+        settle(c, &account, &hop, &error, decision).await
     })
     .await
 }

@@ -13,7 +13,6 @@ use migrator_core::hop::MigrationHop;
 use migrator_core::ids::RunId;
 use migrator_core::settle::{AfterFailure, RetryPolicy};
 use migrator_core::status::{Event, MigrationStatus, Phase, ALL_STATUSES};
-use scoped_futures::ScopedFutureExt;
 
 /// Takes or renews a fleet-wide singleton lock (the sweeper); true when `owner` holds it.
 pub async fn try_fleet_lock(
@@ -49,84 +48,81 @@ pub async fn enqueue_stalled(
     policy: RetryPolicy,
     limit: i64,
 ) -> CoreResult<Vec<Recorded>> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            use migration_runs::dsl as r;
-            let now = Utc::now();
-            let idle = now - Duration::seconds(idle_secs);
-            let in_progress: Vec<MigrationStatus> = ALL_STATUSES
-                .into_iter()
-                .filter(|s| s.is_in_progress())
-                .collect();
-            let holder_gone = diesel::dsl::sql::<diesel::sql_types::Bool>(
-                &crate::liveness::holder_gone_sql("migration_runs.lease_owner"),
-            );
-            let candidates = stalled_candidates(c, idle, limit).await?;
-            type Row = (Account, RunId, String, Option<DateTime<Utc>>, i32);
-            // the candidates checked again under their locks
-            let due: Vec<Row> = accounts::table
-                .inner_join(r::migration_runs.on(r::id.nullable().eq(accounts::current_run_id)))
-                .filter(r::id.eq_any(candidates))
-                .filter(r::active.eq(true))
-                .filter(accounts::migration_status.eq_any(in_progress))
-                .filter(r::cancelled.eq(false))
-                .filter(
-                    r::lease_expires_at
-                        .lt(now)
-                        .or(r::lease_owner.is_null().and(r::updated_at.lt(idle)))
-                        .or(r::lease_owner.is_not_null().and(holder_gone.clone())),
-                )
-                .select((
-                    Account::as_select(),
-                    r::id,
-                    r::phase,
-                    r::lease_expires_at,
-                    r::total_attempts,
-                ))
-                .limit(limit)
-                .for_no_key_update()
-                .skip_locked()
-                .load(c)
-                .await?;
-            let mut out = Vec::new();
-            for (account, run_id, phase, leased, total) in due {
-                let Some(phase) = Phase::parse(&phase) else {
-                    continue;
-                };
-                let hop = MigrationHop::first(account.id, run_id, phase);
-                // a lost lease is a failed attempt; a hop that went missing is not the run's
-                let lost = leased.is_some();
-                let total = total + i32::from(lost);
-                let decision = policy.after_stall(hop.clone(), total);
-                let error = match decision {
-                    AfterFailure::GiveUp { .. } => {
-                        format!("parked after {total} failed attempts (last: lease lost)")
-                    }
-                    AfterFailure::Retry { .. } => "lease lost (a worker died or hung)".into(),
-                };
-                match (lost, decision) {
-                    // a hop that went missing: sent again, no attempt counted
-                    (false, AfterFailure::Retry { .. }) => {
-                        let effects = Effects {
-                            next: Some(&hop),
-                            ..Default::default()
-                        };
-                        let applied =
-                            transitions::apply(c, &account, Event::Retry(phase), effects).await?;
-                        out.extend(applied.hop);
-                    }
-                    (_, decision) => {
-                        if let Settled::Retried(r) =
-                            runs::settle(c, &account, &hop, &error, decision).await?
-                        {
-                            out.push(r);
-                        }
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        use migration_runs::dsl as r;
+        let now = Utc::now();
+        let idle = now - Duration::seconds(idle_secs);
+        let in_progress: Vec<MigrationStatus> = ALL_STATUSES
+            .into_iter()
+            .filter(|s| s.is_in_progress())
+            .collect();
+        let holder_gone = diesel::dsl::sql::<diesel::sql_types::Bool>(
+            &crate::liveness::holder_gone_sql("migration_runs.lease_owner"),
+        );
+        let candidates = stalled_candidates(c, idle, limit).await?;
+        type Row = (Account, RunId, String, Option<DateTime<Utc>>, i32);
+        // the candidates checked again under their locks
+        let due: Vec<Row> = accounts::table
+            .inner_join(r::migration_runs.on(r::id.nullable().eq(accounts::current_run_id)))
+            .filter(r::id.eq_any(candidates))
+            .filter(r::active.eq(true))
+            .filter(accounts::migration_status.eq_any(in_progress))
+            .filter(r::cancelled.eq(false))
+            .filter(
+                r::lease_expires_at
+                    .lt(now)
+                    .or(r::lease_owner.is_null().and(r::updated_at.lt(idle)))
+                    .or(r::lease_owner.is_not_null().and(holder_gone.clone())),
+            )
+            .select((
+                Account::as_select(),
+                r::id,
+                r::phase,
+                r::lease_expires_at,
+                r::total_attempts,
+            ))
+            .limit(limit)
+            .for_no_key_update()
+            .skip_locked()
+            .load(c)
+            .await?;
+        let mut out = Vec::new();
+        for (account, run_id, phase, leased, total) in due {
+            let Some(phase) = Phase::parse(&phase) else {
+                continue;
+            };
+            let hop = MigrationHop::first(account.id, run_id, phase);
+            // a lost lease is a failed attempt; a hop that went missing is not the run's
+            let lost = leased.is_some();
+            let total = total + i32::from(lost);
+            let decision = policy.after_stall(hop.clone(), total);
+            let error = match decision {
+                AfterFailure::GiveUp { .. } => {
+                    format!("parked after {total} failed attempts (last: lease lost)")
+                }
+                AfterFailure::Retry { .. } => "lease lost (a worker died or hung)".into(),
+            };
+            match (lost, decision) {
+                // a hop that went missing: sent again, no attempt counted
+                (false, AfterFailure::Retry { .. }) => {
+                    let effects = Effects {
+                        next: Some(&hop),
+                        ..Default::default()
+                    };
+                    let applied =
+                        transitions::apply(c, &account, Event::Retry(phase), effects).await?;
+                    out.extend(applied.hop);
+                }
+                (_, decision) => {
+                    if let Settled::Retried(r) =
+                        runs::settle(c, &account, &hop, &error, decision).await?
+                    {
+                        out.push(r);
                     }
                 }
             }
-            Ok(out)
         }
-        .scope_boxed()
+        Ok(out)
     })
     .await
 }
@@ -173,53 +169,50 @@ pub async fn enqueue_repairs(
     idle_secs: i64,
     limit: i64,
 ) -> CoreResult<Vec<Recorded>> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let cutoff = Utc::now() - Duration::seconds(idle_secs);
-            let repairable: Vec<MigrationStatus> = ALL_STATUSES
-                .into_iter()
-                .filter(|s| s.on(Event::Repair).is_ok())
-                .collect();
-            // held runs of a repairable phase, not parked, idle since the cutoff, found along
-            // migration_runs_held (what is due, never every failed account), then locked
-            let phases: Vec<&str> = repairable
-                .iter()
-                .filter_map(|st| st.failed_phase())
-                .map(|p| p.as_str())
-                .collect();
-            let held: Vec<RunId> = migration_runs::table
-                .filter(migration_runs::active.eq(false))
-                .filter(migration_runs::finished_at.is_null())
-                .filter(migration_runs::parked_at.is_null())
-                .filter(migration_runs::phase.eq_any(phases))
-                .filter(migration_runs::updated_at.le(cutoff))
-                .select(migration_runs::id)
-                .limit(limit)
-                .load(c)
-                .await?;
-            let due: Vec<Account> = accounts::table
-                .inner_join(
-                    migration_runs::table
-                        .on(migration_runs::id.nullable().eq(accounts::current_run_id)),
-                )
-                .filter(migration_runs::id.eq_any(held))
-                .filter(migration_runs::parked_at.is_null())
-                .filter(migration_runs::updated_at.le(cutoff))
-                .filter(accounts::migration_status.eq_any(repairable))
-                .select(Account::as_select())
-                .for_no_key_update()
-                .skip_locked()
-                .load(c)
-                .await?;
-            let mut out = Vec::new();
-            for account in due {
-                let applied =
-                    transitions::apply(c, &account, Event::Repair, Effects::default()).await?;
-                out.extend(applied.hop);
-            }
-            Ok(out)
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let cutoff = Utc::now() - Duration::seconds(idle_secs);
+        let repairable: Vec<MigrationStatus> = ALL_STATUSES
+            .into_iter()
+            .filter(|s| s.on(Event::Repair).is_ok())
+            .collect();
+        // held runs of a repairable phase, not parked, idle since the cutoff, found along
+        // migration_runs_held (what is due, never every failed account), then locked
+        let phases: Vec<&str> = repairable
+            .iter()
+            .filter_map(|st| st.failed_phase())
+            .map(|p| p.as_str())
+            .collect();
+        let held: Vec<RunId> = migration_runs::table
+            .filter(migration_runs::active.eq(false))
+            .filter(migration_runs::finished_at.is_null())
+            .filter(migration_runs::parked_at.is_null())
+            .filter(migration_runs::phase.eq_any(phases))
+            .filter(migration_runs::updated_at.le(cutoff))
+            .select(migration_runs::id)
+            .limit(limit)
+            .load(c)
+            .await?;
+        let due: Vec<Account> = accounts::table
+            .inner_join(
+                migration_runs::table
+                    .on(migration_runs::id.nullable().eq(accounts::current_run_id)),
+            )
+            .filter(migration_runs::id.eq_any(held))
+            .filter(migration_runs::parked_at.is_null())
+            .filter(migration_runs::updated_at.le(cutoff))
+            .filter(accounts::migration_status.eq_any(repairable))
+            .select(Account::as_select())
+            .for_no_key_update()
+            .skip_locked()
+            .load(c)
+            .await?;
+        let mut out = Vec::new();
+        for account in due {
+            let applied =
+                transitions::apply(c, &account, Event::Repair, Effects::default()).await?;
+            out.extend(applied.hop);
         }
-        .scope_boxed()
+        Ok(out)
     })
     .await
 }

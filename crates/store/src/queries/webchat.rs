@@ -7,7 +7,6 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::{CoreError, CoreResult};
 use migrator_core::ids::{AccountId, ContactId, ConversationId, MessageId};
-use scoped_futures::ScopedFutureExt;
 
 /// A new native web chat conversation with its first (inbound) message.
 pub async fn create_webchat_conversation(
@@ -16,42 +15,39 @@ pub async fn create_webchat_conversation(
     contact_name: Option<String>,
     body: String,
 ) -> CoreResult<(ConversationId, MessageId)> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let (channel_id, _) = native_webchat(c, account_id)
-                .await?
-                .ok_or(CoreError::NotFound("web chat channel"))?;
-            let contact_id = ContactId::new();
-            diesel::insert_into(contacts::table)
-                .values((
-                    contacts::id.eq(contact_id),
-                    contacts::account_id.eq(account_id),
-                    contacts::name.eq(contact_name.map(migrator_core::text::ExactText::from)),
-                    contacts::native.eq(true),
-                ))
-                .execute(c)
-                .await?;
-            let now = chrono::Utc::now();
-            let conversation_id = ConversationId::new();
-            diesel::insert_into(conversations::table)
-                .values((
-                    conversations::id.eq(conversation_id),
-                    conversations::account_id.eq(account_id),
-                    conversations::channel_id.eq(channel_id),
-                    conversations::contact_id.eq(Some(contact_id)),
-                    conversations::status.eq("open"),
-                    conversations::created_at.eq(now),
-                    conversations::last_message_at.eq(now),
-                    conversations::messages_complete.eq(true),
-                    conversations::native.eq(true),
-                ))
-                .execute(c)
-                .await?;
-            let message_id =
-                insert_native_message(c, account_id, conversation_id, "inbound", body).await?;
-            Ok((conversation_id, message_id))
-        }
-        .scope_boxed()
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let (channel_id, _) = native_webchat(c, account_id)
+            .await?
+            .ok_or(CoreError::NotFound("web chat channel"))?;
+        let contact_id = ContactId::new();
+        diesel::insert_into(contacts::table)
+            .values((
+                contacts::id.eq(contact_id),
+                contacts::account_id.eq(account_id),
+                contacts::name.eq(contact_name.map(migrator_core::text::ExactText::from)),
+                contacts::native.eq(true),
+            ))
+            .execute(c)
+            .await?;
+        let now = chrono::Utc::now();
+        let conversation_id = ConversationId::new();
+        diesel::insert_into(conversations::table)
+            .values((
+                conversations::id.eq(conversation_id),
+                conversations::account_id.eq(account_id),
+                conversations::channel_id.eq(channel_id),
+                conversations::contact_id.eq(Some(contact_id)),
+                conversations::status.eq("open"),
+                conversations::created_at.eq(now),
+                conversations::last_message_at.eq(now),
+                conversations::messages_complete.eq(true),
+                conversations::native.eq(true),
+            ))
+            .execute(c)
+            .await?;
+        let message_id =
+            insert_native_message(c, account_id, conversation_id, "inbound", body).await?;
+        Ok((conversation_id, message_id))
     })
     .await
 }
@@ -64,21 +60,18 @@ pub async fn add_webchat_message(
     direction: &'static str,
     body: String,
 ) -> CoreResult<MessageId> {
-    conn.transaction::<_, CoreError, _>(|c| {
-        async move {
-            let owned: Option<ConversationId> = conversations::table
-                .find(conversation_id)
-                .filter(conversations::account_id.eq(account_id))
-                .filter(conversations::native.eq(true))
-                .select(conversations::id)
-                .for_no_key_update()
-                .first(c)
-                .await
-                .optional()?;
-            owned.ok_or(CoreError::NotFound("conversation"))?;
-            insert_native_message(c, account_id, conversation_id, direction, body).await
-        }
-        .scope_boxed()
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let owned: Option<ConversationId> = conversations::table
+            .find(conversation_id)
+            .filter(conversations::account_id.eq(account_id))
+            .filter(conversations::native.eq(true))
+            .select(conversations::id)
+            .for_no_key_update()
+            .first(c)
+            .await
+            .optional()?;
+        owned.ok_or(CoreError::NotFound("conversation"))?;
+        insert_native_message(c, account_id, conversation_id, direction, body).await
     })
     .await
 }

@@ -186,12 +186,9 @@ where
     let mut conn = ctx.conn().await?;
     let (hop, owner) = (leased.hop.clone(), leased.owner.clone());
     let out = conn
-        .transaction::<T, migrator_core::CoreError, _>(|c| {
-            async move {
-                let account = lease::fence(c, &hop, &owner).await?;
-                f(c, account).await
-            }
-            .scope_boxed()
+        .transaction::<T, migrator_core::CoreError, _>(async move |c| {
+            let account = lease::fence(c, &hop, &owner).await?;
+            f(c, account).await
         })
         .await?;
     Ok(out)
