@@ -44,6 +44,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	python3 scripts/module-cycles.py
+	scripts/deny.sh
 
 fmt:
 	cargo fmt --all
