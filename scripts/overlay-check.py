@@ -1,0 +1,88 @@
+"""Checks one rendered kustomize overlay (`kubectl kustomize deploy/k8s/overlays/<name>`), read
+from stdin, for what a release needs beyond each object being valid (scripts/deploy-check.sh
+validates the core objects against the Kubernetes schemas):
+
+- every object that lives in a namespace is in the overlay's namespace;
+- every container image is ours at an exact tag or digest (never `:latest`, never untagged);
+- the settings ConfigMap carries kustomize's content hash, and every pod that reads settings
+  reads that very name (a settings change rolls the pods);
+- the schema migration Job is named after the release and is an Argo CD PreSync hook;
+- a pod's ServiceAccount (its IAM role) is defined in the overlay, and no pod mounts a
+  Kubernetes API token; each Secret a pod reads is one the component is meant to read (the api
+  never mounts the media signing key).
+
+Usage: python3 scripts/overlay-check.py <overlay name> <namespace> < rendered.yaml
+Exit 1 with every finding on stderr.
+"""
+
+import re
+import sys
+
+import yaml
+
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+# the Secrets each component may read (docs/operations.md, Secrets)
+SECRETS = {
+    "migrator-api": {"migrator-secrets", "migrator-api-secrets"},
+    "migrator-worker": {"migrator-secrets", "migrator-media-key"},
+    "migrator-migrate": {"migrator-secrets"},
+}
+
+
+def pods(doc):
+    """(component, pod spec) of a Deployment or a Job."""
+    if doc["kind"] in ("Deployment", "Job"):
+        name = doc["metadata"]["name"]
+        component = "migrator-migrate" if name.startswith("migrator-migrate") else name
+        yield component, doc["spec"]["template"]["spec"]
+
+
+def main():
+    overlay, namespace = sys.argv[1], sys.argv[2]
+    docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+    errors = []
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for d in docs:
+        kind, meta = d["kind"], d["metadata"]
+        if kind not in CLUSTER_SCOPED and meta.get("namespace") != namespace:
+            errors.append(f"{kind}/{meta['name']}: namespace {meta.get('namespace')!r}")
+    configs = [n for k, n in names if k == "ConfigMap" and n.startswith("migrator-config")]
+    if len(configs) != 1 or not re.fullmatch(r"migrator-config-[a-z0-9]{10}", configs[0]):
+        errors.append(f"settings ConfigMap without its content hash: {configs}")
+    jobs = [d for d in docs if d["kind"] == "Job"]
+    if len(jobs) != 1 or not re.fullmatch(r"migrator-migrate-\d+-\d+-\d+", jobs[0]["metadata"]["name"]):
+        errors.append(f"migrate Job not named after the release: {[j['metadata']['name'] for j in jobs]}")
+    elif jobs[0]["metadata"].get("annotations", {}).get("argocd.argoproj.io/hook") != "PreSync":
+        errors.append("migrate Job is not an Argo CD PreSync hook")
+    for d in docs:
+        for component, spec in pods(d):
+            account = spec.get("serviceAccountName")
+            if account is not None and ("ServiceAccount", account) not in names:
+                errors.append(f"{component}: ServiceAccount {account!r} not in the overlay")
+            if spec.get("automountServiceAccountToken") is not False:
+                errors.append(f"{component}: mounts a Kubernetes API token")
+            for c in spec.get("initContainers", []) + spec["containers"]:
+                image = c["image"]
+                if not re.fullmatch(r"reamaze/migrator(:\d+\.\d+\.\d+[\w.-]*|@sha256:[0-9a-f]{64})", image):
+                    errors.append(f"{component}/{c['name']}: image {image!r} not pinned")
+                for source in c.get("envFrom", []):
+                    if "configMapRef" in source and source["configMapRef"]["name"] not in configs:
+                        errors.append(f"{component}: reads ConfigMap {source['configMapRef']['name']!r}")
+                    if "secretRef" in source:
+                        secret = source["secretRef"]["name"]
+                        if secret not in SECRETS.get(component, set()):
+                            errors.append(f"{component}: reads Secret {secret!r}")
+            for v in spec.get("volumes", []):
+                secret = v.get("secret", {}).get("secretName")
+                if secret and secret not in SECRETS.get(component, set()):
+                    errors.append(f"{component}: mounts Secret {secret!r}")
+    for e in errors:
+        print(f"overlay-check {overlay}: {e}", file=sys.stderr)
+    if errors:
+        sys.exit(1)
+    print(f"overlay-check {overlay}: {len(docs)} objects in {namespace}, images pinned, "
+          f"{configs[0]} read by every pod, {jobs[0]['metadata']['name']} a PreSync hook")
+
+
+if __name__ == "__main__":
+    main()
