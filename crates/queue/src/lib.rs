@@ -169,16 +169,42 @@ pub async fn bounded<T, E: Into<QueueError>>(
     }
 }
 
-/// Opens a connection with the tokio executor, within the broker's timeout.
+/// Opens a connection within the broker's timeout, on the tokio runtime the caller runs on:
+/// lapin runs a connection's reader, writer and heartbeats on the runtime that opened it.
 pub async fn connect(b: &Broker) -> Result<Connection, QueueError> {
-    let props = ConnectionProperties::default()
-        .with_connection_name(LongString::from(format!("migrator-{}", std::process::id())));
     bounded(
         b.timeout,
         "connect",
-        Connection::connect(b.url.as_str(), props),
+        Connection::connect(b.url.as_str(), props()),
     )
     .await
+}
+
+/// [`connect`], but the connection lives on `rt` whoever asks: the api's publisher is first
+/// used from inside a request, on one actix worker's single-threaded runtime, and a connection
+/// opened there would carry every publish through that thread and die with that worker. The
+/// attempt is aborted when the timeout ends it.
+pub async fn connect_on(b: &Broker, rt: &tokio::runtime::Handle) -> Result<Connection, QueueError> {
+    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let url = b.url.as_str().to_owned();
+    let mut task = AbortOnDrop(rt.spawn(async move { Connection::connect(&url, props()).await }));
+    let opened = async move {
+        match (&mut task.0).await {
+            Ok(r) => r.map_err(QueueError::from),
+            Err(e) => Err(QueueError::Unavailable(format!("connection task: {e}"))),
+        }
+    };
+    bounded(b.timeout, "connect", opened).await
+}
+
+fn props() -> ConnectionProperties {
+    ConnectionProperties::default()
+        .with_connection_name(LongString::from(format!("migrator-{}", std::process::id())))
 }
 
 #[cfg(test)]

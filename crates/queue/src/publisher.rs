@@ -9,7 +9,9 @@
 //! tries once more (half-open). What was not published stays in the outbox for the relay.
 
 use super::topology::{declare_topology, text};
-use super::{bounded, connect, retry_tier, Broker, MigrationHop, QueueError, QueueNames};
+use super::{
+    bounded, connect, connect_on, retry_tier, Broker, MigrationHop, QueueError, QueueNames,
+};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
@@ -74,16 +76,20 @@ pub struct Publisher {
     /// Held across a connection attempt: one at a time.
     connecting: Mutex<()>,
     circuit: std::sync::Mutex<Circuit>,
+    /// The runtime its connections live on: the one it was made on (super::connect_on).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Publisher {
-    /// A publisher that connects on first use.
+    /// A publisher that connects on first use; its connections live on the tokio runtime this
+    /// is called on (make it on the process's main runtime), or on the caller's when none.
     pub fn new(broker: Broker) -> Self {
         Self {
             broker,
             state: Mutex::new(None),
             connecting: Mutex::new(()),
             circuit: std::sync::Mutex::new(Circuit::default()),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -160,7 +166,10 @@ impl Publisher {
 
     /// A new connection with its confirming channel.
     async fn connect_new(&self) -> Result<(Connection, Channel), QueueError> {
-        let conn = connect(&self.broker).await?;
+        let conn = match &self.runtime {
+            Some(rt) => connect_on(&self.broker, rt).await?,
+            None => connect(&self.broker).await?,
+        };
         match self.open_channel(&conn).await {
             Ok(ch) => Ok((conn, ch)),
             Err(e) => {

@@ -119,6 +119,39 @@ async fn a_dead_letter_queue_declared_with_its_bounds_as_arguments_is_left_as_it
     env.shutdown().await;
 }
 
+/// lapin runs a connection on the tokio runtime that opened it, and the api's publisher is
+/// first used inside a request, on one actix worker's single-threaded runtime: its connection
+/// must live on the process's runtime, not stop with that worker. Here the first publish runs
+/// on a runtime that is then dropped; the same publisher then publishes again (a connection
+/// left on the dropped runtime still looks open and never answers: that publish would wait out
+/// the broker timeout and fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_first_used_on_a_runtime_that_stops_outlives_it() {
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |s| {
+        s.amqp.timeout_ms = 3_000;
+    })
+    .await;
+    let publisher = Publisher::new(Broker::from_settings(&env.settings.amqp));
+    let first = std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(publisher.publish_dead(b"{}"))
+        })
+        .join()
+        .unwrap()
+    });
+    first.expect("published from the short-lived runtime");
+    publisher
+        .publish_dead(b"{}")
+        .await
+        .expect("published again: the connection did not stop with the first runtime");
+    publisher.close().await;
+    env.shutdown().await;
+}
+
 /// RabbitMQ accepting connections and never answering (out of file descriptors, say): fifty
 /// concurrent `POST /migrate` are each answered without waiting on it, the api makes one
 /// connection attempt at a time (not one per request), and every hop is published once the
