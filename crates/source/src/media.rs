@@ -174,12 +174,22 @@ impl MediaClient {
     }
 
     /// A client signing with the PEM private key `pem`, fetching only from `origins`.
+    ///
+    /// Errors: an unreadable key, or one the signer refuses (aws-lc takes RSA keys of 2048 to
+    /// 8192 bits), found here by signing one token rather than in the first hop that fetches.
     pub fn new(
         pem: &[u8],
         settings: &migrator_runtime::settings::MediaSettings,
         origins: Vec<url::Origin>,
         backoff: Backoff,
     ) -> anyhow::Result<Self> {
+        let key = EncodingKey::from_rsa_pem(pem)?;
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &cert_claims("probe", 0, 0, 1),
+            &key,
+        )
+        .map_err(|e| anyhow::anyhow!("media signing key refused (RSA 2048–8192 bits): {e}"))?;
         let timeout = Duration::from_millis(settings.timeout_ms);
         Ok(Self {
             http: reqwest::Client::builder()
@@ -187,7 +197,7 @@ impl MediaClient {
                 .connect_timeout(timeout.min(Duration::from_secs(5)))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
-            key: EncodingKey::from_rsa_pem(pem)?,
+            key,
             issuer: settings.issuer.clone(),
             ttl_secs: settings.token_ttl_secs.min(MAX_TOKEN_SECS),
             skew_secs: settings.clock_skew_secs,
@@ -339,6 +349,24 @@ mod tests {
         let theirs = 1_000_000 - 20;
         let c = cert_claims("me", 1_000_000, 60, 300);
         assert!(c.iat <= theirs && c.exp > theirs);
+    }
+
+    /// TEST-ONLY: a 1024-bit RSA key, generated for this test and used nowhere else.
+    const TEST_ONLY_RSA_1024: &str = "-----BEGIN PRIVATE KEY-----\nMIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBAKc62/MP4KCV7cZu\nbUx+D1RDEBSLZAWpaQ4oHUtFUf6NIB2r42wDRv/1nRZuRvHsmRSf7ci6R/RMMoae\nY+biPMrFpa9+sNYAV402HT78O0k20qKwhHD+sVP13RJnXKS9Mvju5TQYQB5KOCGc\n/BPrpFAo14sah94K6zH5tjKTHWAdAgMBAAECgYBwCXQAdPu2OpxRm/voCnC0sDVe\nvkBltqkmjeOKYUfctan1lwpHfC6eH2x98aXgQPYSJk+Fcp/wYPhczlL6BUpaLgbg\nOyzURgdlAif4bmlnKOxcJe4moqCHNRF9krn2oQ3/UV80cMW+Oge+OSjavQjMlxTe\nAG5w9CbpZ0/LCIaQwQJBANYbVNZEI6tHHmSgj5X5DQcfOv4PA+RN8uzUqaO4/kL2\n+o2PzjnNuQifvWCtNn0+XEgX9RuZG4uWPbF3UsC6WDECQQDH83QMqYwG1Rh6Gvre\nBiv2xkio3aMos328Qi4StZ4rPS/PH/Hn+QuUG9g6bKLY0z3olnZ/aT0q8p6YhlG+\nAXetAkAiAyd//kUYUWzvmV4V+gFqzzhE4cfBfeyIWOQ2AQ5LPwbgdCbToe2yBAZG\nlF2imcR5I20pnDH3A7/7MDRyL2gRAkB8jjqXfLKeuvYxckceMagHZMN0dgSiYRWN\nRYif3QU3mDkFBLhTsf81dxb+ZhgXi5fAIKKWgf85lsOW7e1TuGRNAkEAgTMuLa53\nBV6cAF7sXaUUFAhV8HemIY+3/F+/bOqaGo3/mE1S53iSpTo+f/PqBOvbiN8BHIO2\n7qIwA5tXo/ZKQQ==\n-----END PRIVATE KEY-----";
+
+    #[test]
+    fn a_signing_key_the_signer_refuses_stops_the_start_not_a_hop() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let s = migrator_runtime::settings::Settings::load_from(&dir).unwrap();
+        let new = |pem: &[u8]| MediaClient::new(pem, &s.media, vec![], s.worker.call_backoff());
+        let err = new(TEST_ONLY_RSA_1024.as_bytes())
+            .err()
+            .expect("a 1024-bit key is refused");
+        assert!(err.to_string().contains("2048"), "{err}");
+        assert!(new(b"not a key").is_err());
+        let dev = std::fs::read(dir.join("..").join(&s.media.signing_key_path)).unwrap();
+        let client = new(&dev).expect("the development key (2048 bits) signs");
+        assert_eq!(client.cert_jwt().split('.').count(), 3);
     }
 
     #[test]
