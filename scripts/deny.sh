@@ -21,27 +21,38 @@ fi
 
 cargo deny --locked check licenses bans sources
 
+# cargo-deny's own place for the default database (the suffix is its hash of the URL)
 db="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-3157b0e258782691"
-if cargo deny --locked check advisories 2>/tmp/deny-advisories.$$; then
-  rm -f /tmp/deny-advisories.$$
-  echo "[deny] advisories checked against the RustSec database of $(git -C "$db" log -1 --format=%cs)"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+if cargo deny --locked check advisories 2>"$log"; then
+  cat "$log" >&2
+  echo "[deny] advisories checked against the RustSec database of $(git -C "$db" log -1 --format=%cs 2>/dev/null)"
   exit 0
 fi
-if ! grep -q "failed to fetch advisory database" /tmp/deny-advisories.$$; then
-  cat /tmp/deny-advisories.$$ >&2
-  rm -f /tmp/deny-advisories.$$
+if ! grep -q "failed to fetch advisory database" "$log"; then
+  cat "$log" >&2
   exit 1
 fi
-rm -f /tmp/deny-advisories.$$
-[ "${DENY_ADVISORIES:-}" = required ] && {
+if [ "${DENY_ADVISORIES:-}" = required ]; then
   echo "[deny] the RustSec database could not be fetched and DENY_ADVISORIES=required" >&2
   exit 1
-}
-if [ -d "$db/.git" ]; then
-  echo "[deny] WARNING: RustSec database unreachable; checking against the copy on disk of" \
-    "$(git -C "$db" log -1 --format=%cs)"
-  cargo deny --locked --offline check advisories
-else
+fi
+if [ ! -d "$db/.git" ]; then
   echo "[deny] WARNING: advisories NOT checked: the RustSec database (github.com) is" \
     "unreachable and there is no copy in $db" >&2
+  exit 0
+fi
+echo "[deny] WARNING: RustSec database unreachable; checking against the copy on disk of" \
+  "$(git -C "$db" log -1 --format=%cs)"
+if cargo deny --locked --offline check advisories 2>"$log"; then
+  cat "$log" >&2
+elif grep -qi "stale" "$log"; then
+  # cargo-deny refuses a copy last fetched more than 90 days ago (maximum-db-staleness)
+  cat "$log" >&2
+  echo "[deny] WARNING: advisories NOT checked: the copy on disk is older than cargo-deny" \
+    "accepts and github.com is unreachable" >&2
+else
+  cat "$log" >&2
+  exit 1
 fi

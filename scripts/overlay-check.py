@@ -8,8 +8,9 @@ validates the core objects against the Kubernetes schemas):
   reads that very name (a settings change rolls the pods);
 - the schema migration Job is named after the release and is an Argo CD PreSync hook;
 - a pod's ServiceAccount (its IAM role) is defined in the overlay, and no pod mounts a
-  Kubernetes API token; each Secret a pod reads is one the component is meant to read (the api
-  never mounts the media signing key).
+  Kubernetes API token; each Secret a pod reads (envFrom, env, volumes, projected volumes) is
+  one the component is meant to read (the api never mounts the media signing key), and every
+  ConfigMap it reads is the hashed settings.
 
 Usage: python3 scripts/overlay-check.py <overlay name> <namespace> < rendered.yaml
 Exit 1 with every finding on stderr.
@@ -37,6 +38,15 @@ def pods(doc):
         yield component, doc["spec"]["template"]["spec"]
 
 
+def reads(component, kind, name, configs):
+    """Findings for `component` reading the ConfigMap or Secret `name`."""
+    if kind == "ConfigMap" and name not in configs:
+        return [f"{component}: reads ConfigMap {name!r}, not the hashed settings {configs}"]
+    if kind == "Secret" and name not in SECRETS.get(component, set()):
+        return [f"{component}: reads Secret {name!r}"]
+    return []
+
+
 def main():
     overlay, namespace = sys.argv[1], sys.argv[2]
     docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
@@ -61,21 +71,33 @@ def main():
                 errors.append(f"{component}: ServiceAccount {account!r} not in the overlay")
             if spec.get("automountServiceAccountToken") is not False:
                 errors.append(f"{component}: mounts a Kubernetes API token")
+            read_config = False
             for c in spec.get("initContainers", []) + spec["containers"]:
                 image = c["image"]
-                if not re.fullmatch(r"reamaze/migrator(:\d+\.\d+\.\d+[\w.-]*|@sha256:[0-9a-f]{64})", image):
+                # a tag, a digest, or both (kustomize renders `newTag` + `digest` as tag@digest)
+                pinned = re.fullmatch(r"reamaze/migrator(:\d+\.\d+\.\d+[\w.-]*)?(@sha256:[0-9a-f]{64})?", image)
+                if not pinned or not (pinned.group(1) or pinned.group(2)):
                     errors.append(f"{component}/{c['name']}: image {image!r} not pinned")
-                for source in c.get("envFrom", []):
-                    if "configMapRef" in source and source["configMapRef"]["name"] not in configs:
-                        errors.append(f"{component}: reads ConfigMap {source['configMapRef']['name']!r}")
-                    if "secretRef" in source:
-                        secret = source["secretRef"]["name"]
-                        if secret not in SECRETS.get(component, set()):
-                            errors.append(f"{component}: reads Secret {secret!r}")
+                refs = [("ConfigMap", e["configMapRef"]["name"]) for e in c.get("envFrom", []) if "configMapRef" in e]
+                refs += [("Secret", e["secretRef"]["name"]) for e in c.get("envFrom", []) if "secretRef" in e]
+                for e in c.get("env", []):
+                    source = e.get("valueFrom", {})
+                    if "configMapKeyRef" in source:
+                        refs.append(("ConfigMap", source["configMapKeyRef"]["name"]))
+                    if "secretKeyRef" in source:
+                        refs.append(("Secret", source["secretKeyRef"]["name"]))
+                for kind, name in refs:
+                    read_config |= kind == "ConfigMap" and name in configs
+                    errors += reads(component, kind, name, configs)
             for v in spec.get("volumes", []):
-                secret = v.get("secret", {}).get("secretName")
-                if secret and secret not in SECRETS.get(component, set()):
-                    errors.append(f"{component}: mounts Secret {secret!r}")
+                sources = [v] + v.get("projected", {}).get("sources", [])
+                for src in sources:
+                    if "secret" in src:
+                        errors += reads(component, "Secret", src["secret"].get("secretName") or src["secret"].get("name"), configs)
+                    if "configMap" in src:
+                        errors += reads(component, "ConfigMap", src["configMap"]["name"], configs)
+            if not read_config:
+                errors.append(f"{component}: does not read the settings ConfigMap")
     for e in errors:
         print(f"overlay-check {overlay}: {e}", file=sys.stderr)
     if errors:
