@@ -3,8 +3,8 @@
 //! stored beside the ciphertext so keys can rotate (`crypto.credentials_keys`, one active).
 //! Stored layout of the ciphertext: `nonce (12 bytes) || ciphertext+tag`.
 
-use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
-use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
+use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use migrator_runtime::settings::CryptoSettings;
 use secrecy::ExposeSecret;
@@ -62,13 +62,9 @@ impl Keyring {
             let key = base64::engine::general_purpose::STANDARD
                 .decode(b64.expose_secret().trim())
                 .map_err(|_| CryptoError::BadKey(id.clone()))?;
-            if key.len() != 32 {
-                return Err(CryptoError::BadKey(id.clone()));
-            }
-            keys.insert(
-                id.clone(),
-                Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
-            );
+            let cipher =
+                Aes256Gcm::new_from_slice(&key).map_err(|_| CryptoError::BadKey(id.clone()))?;
+            keys.insert(id.clone(), cipher);
         }
         if !keys.contains_key(&c.active_key) {
             return Err(CryptoError::NoActiveKey(c.active_key.clone()));
@@ -82,7 +78,8 @@ impl Keyring {
     /// Seals `plain` with the active key, bound to `owner` (associated data).
     pub fn seal(&self, plain: &[u8], owner: &[u8]) -> Sealed {
         let cipher = &self.keys[&self.active];
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        // 96 random bits from the operating system (getrandom)
+        let nonce = Nonce::generate();
         let mut bytes = nonce.to_vec();
         bytes.extend(
             cipher
@@ -111,9 +108,10 @@ impl Keyring {
             return Err(CryptoError::Decrypt);
         }
         let (nonce, ct) = sealed.bytes.split_at(12);
+        let nonce = Nonce::try_from(nonce).map_err(|_| CryptoError::Decrypt)?;
         cipher
             .decrypt(
-                Nonce::from_slice(nonce),
+                &nonce,
                 Payload {
                     msg: ct,
                     aad: owner,
@@ -152,6 +150,37 @@ mod tests {
         *bad.bytes.last_mut().unwrap() ^= 1;
         assert_eq!(ring.open(&bad, b"account-a"), Err(CryptoError::Decrypt));
         assert_ne!(ring.seal(b"x", b"a").bytes, ring.seal(b"x", b"a").bytes);
+    }
+
+    /// Rows sealed by any earlier release still open: the stored layout is plain AES-256-GCM
+    /// (nonce || ciphertext || tag), checked against the GCM specification's test case 16
+    /// (McGrew and Viega, "The Galois/Counter Mode of Operation": 256-bit key, 96-bit IV,
+    /// associated data), whatever version of the aes-gcm crate does the work.
+    #[test]
+    fn the_stored_layout_is_aes_256_gcm_as_specified() {
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let key = hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+        let ring = Keyring::from_settings(&settings("k", &[("k", b64)])).unwrap();
+        let plain = hex(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72\
+             1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+        );
+        let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+        let stored = hex("cafebabefacedbaddecaf888\
+             522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa\
+             8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662\
+             76fc6ece0f4e1768cddf8853bb2d551b");
+        let sealed = Sealed {
+            key_id: "k".into(),
+            bytes: stored,
+        };
+        assert_eq!(ring.open(&sealed, &aad).unwrap(), plain);
     }
 
     #[test]
