@@ -37,8 +37,22 @@ async fn api() -> anyhow::Result<()> {
     }
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         migrator_runtime::telemetry::init("info");
-        migrator_store::run_migrations(settings.database.url.as_str()).await?;
-        println!("database migrations applied");
+        // the same lock and wait as a process that migrates at its start
+        let done =
+            migrator_store::schema_setup::migrate(&settings.database, "migrator-api migrate")
+                .await?;
+        println!(
+            "database migrations applied: {} new{}",
+            done.applied.len(),
+            if done.rebuilt_indexes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", invalid indexes rebuilt: {}",
+                    done.rebuilt_indexes.join(", ")
+                )
+            }
+        );
         return Ok(());
     }
     let telemetry =

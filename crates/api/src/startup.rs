@@ -51,15 +51,12 @@ impl RunningApi {
     }
 }
 
-/// Applies migrations (when `database.migrate_at_start`), binds `api.listen` and
+/// Brings the schema to this release (applies migrations when `database.migrate_at_start`,
+/// else waits for the release's migrate Job; `database.schema_wait_secs` at most), binds `api.listen` and
 /// `api.admin_listen` (port 0 for any) and serves in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
     migrator_core::metrics::handle();
-    if settings.database.migrate_at_start {
-        db::run_migrations(settings.database.url.as_str()).await?;
-    } else {
-        db::check_schema(settings.database.url.as_str()).await?;
-    }
+    db::schema_setup::prepare(&settings.database, "migrator-api").await?;
     let pool = db::pool(&settings.database)?;
     let broker = Broker::from_settings(&settings.amqp);
     tokio::spawn(apply_policies(

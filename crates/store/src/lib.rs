@@ -1,6 +1,7 @@
-//! Where the migration's state and data live: Postgres (the pool, embedded migrations, the
-//! schema, row structs, every query, workers' liveness), attachment bytes (a file-system blob
-//! store) and channel credentials sealed at rest.
+//! Where the migration's state and data live: Postgres (the pool, the schema and its embedded
+//! migrations applied one process at a time (`schema_setup`), row structs, every query,
+//! workers' liveness), attachment bytes (a file-system blob store) and channel credentials
+//! sealed at rest.
 
 pub mod blob;
 pub mod crypto;
@@ -8,6 +9,11 @@ pub mod liveness;
 pub mod models;
 pub mod queries;
 pub mod schema;
+pub mod schema_setup;
+
+pub use schema_setup::{
+    check_migrations_reversible, check_schema, run_migrations, MIGRATIONS, MIGRATION_LOCK,
+};
 
 use deadpool::managed::Metrics;
 use diesel::ConnectionError;
@@ -16,13 +22,9 @@ use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use migrator_core::error::{CoreError, CoreResult};
 use migrator_runtime::settings::DatabaseSettings;
 use std::time::Duration;
-
-/// The migrations of `migrations/`, compiled in.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
 /// A pool of async Postgres connections.
 pub type DbPool = Pool<AsyncPgConnection>;
@@ -104,76 +106,4 @@ pub fn record_pool_gauges(pool: &DbPool) {
     metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(s.size as f64 - idle);
     metrics::gauge!(DB_POOL_MAX).set(s.max_size as f64);
     metrics::gauge!(DB_POOL_WAITING).set(s.waiting as f64);
-}
-
-/// A blocking connection for the migration harness (diesel_migrations is synchronous), used on
-/// the blocking pool.
-async fn with_sync_conn<T: Send + 'static>(
-    url: &str,
-    f: impl FnOnce(&mut SyncConn) -> CoreResult<T> + Send + 'static,
-) -> CoreResult<T> {
-    let url = url.to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut c = <SyncConn as diesel::Connection>::establish(&url)
-            .map_err(|e| CoreError::Pool(e.to_string()))?;
-        f(&mut c)
-    })
-    .await
-    .map_err(|e| CoreError::Pool(e.to_string()))?
-}
-
-type SyncConn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
-
-/// Applies pending migrations. Serialised with an advisory lock so an api and workers starting
-/// together do not race.
-pub async fn run_migrations(url: &str) -> CoreResult<()> {
-    run_migrations_locked(url).await
-}
-
-/// Refuses (with the names of the missing migrations) while the database's schema is behind
-/// this release's: a process that does not migrate at start serves nothing on an old schema
-/// (the release's migrate Job runs first). A schema ahead of the release (a rollback) is
-/// allowed: migrations only add.
-pub async fn check_schema(url: &str) -> CoreResult<()> {
-    let pending = with_sync_conn(url, |c| {
-        c.pending_migrations(MIGRATIONS)
-            .map(|p| p.iter().map(|m| m.name().to_string()).collect::<Vec<_>>())
-            .map_err(|e| CoreError::Invalid(format!("schema check failed: {e}")))
-    })
-    .await?;
-    if pending.is_empty() {
-        return Ok(());
-    }
-    Err(CoreError::Invalid(format!(
-        "the database schema is behind this release ({} migrations missing: {}): run the \
-         release's migrate Job (`migrator-api migrate`) first",
-        pending.len(),
-        pending.join(", ")
-    )))
-}
-
-async fn run_migrations_locked(url: &str) -> CoreResult<()> {
-    with_sync_conn(url, |c| {
-        use diesel::RunQueryDsl;
-        diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(c)?;
-        let res = c
-            .run_pending_migrations(MIGRATIONS)
-            .map(|_| ())
-            .map_err(|e| CoreError::Invalid(format!("migration failed: {e}")));
-        diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(c)?;
-        res
-    })
-    .await
-}
-
-/// Reverts every migration, then applies them again: proves each `down.sql` undoes its `up.sql`.
-pub async fn check_migrations_reversible(url: &str) -> CoreResult<()> {
-    with_sync_conn(url, |c| {
-        let err = |e: Box<dyn std::error::Error + Send + Sync>| CoreError::Invalid(e.to_string());
-        c.run_pending_migrations(MIGRATIONS).map_err(err)?;
-        c.revert_all_migrations(MIGRATIONS).map_err(err)?;
-        c.run_pending_migrations(MIGRATIONS).map_err(err)?;
-        Ok(())
-    })
-    .await
 }

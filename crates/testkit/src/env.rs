@@ -313,28 +313,33 @@ impl TestEnv {
             p.stop().await;
         }
         store::drop_tables(&self.dynamo, &self.tables).await;
-        let broker = migrator_queue::Broker::from_settings(&self.settings.amqp);
-        if let Ok(conn) = migrator_queue::connect(&broker).await {
-            let ch = conn.create_channel().await;
-            if let Ok(ch) = &ch {
-                for q in broker.names.all_queues() {
-                    let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
-                }
-                for ex in [&broker.names.work, &broker.names.retry] {
-                    let _ = ch
-                        .exchange_delete(ex.as_str().into(), Default::default())
-                        .await;
-                }
-            }
-            // the channel is kept until its connection is closed: one dropped while open
-            // closes itself in the background, racing the connection's close
-            let _ = conn.close(200, "bye".into()).await;
-            drop(ch);
-        }
-        let management = &self.settings.amqp.management_url;
-        let _ = migrator_queue::policies::remove(&broker, management).await;
+        remove_broker_objects(&self.settings).await;
         let _ = drop_database(&self.tag).await;
         let _ = std::fs::remove_dir_all(&self.settings.blobs.dir);
         let _ = std::fs::remove_file(crate::process::settings_file(&self.settings));
     }
+}
+
+/// Deletes the queues, exchanges and policies of `settings.amqp.prefix` (a test's, or a
+/// test's processes'): quorum queues left behind weigh on the broker every later test shares.
+pub async fn remove_broker_objects(settings: &Settings) {
+    let broker = migrator_queue::Broker::from_settings(&settings.amqp);
+    if let Ok(conn) = migrator_queue::connect(&broker).await {
+        let ch = conn.create_channel().await;
+        if let Ok(ch) = &ch {
+            for q in broker.names.all_queues() {
+                let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
+            }
+            for ex in [&broker.names.work, &broker.names.retry] {
+                let _ = ch
+                    .exchange_delete(ex.as_str().into(), Default::default())
+                    .await;
+            }
+        }
+        // the channel is kept until its connection is closed: one dropped while open
+        // closes itself in the background, racing the connection's close
+        let _ = conn.close(200, "bye".into()).await;
+        drop(ch);
+    }
+    let _ = migrator_queue::policies::remove(&broker, &settings.amqp.management_url).await;
 }

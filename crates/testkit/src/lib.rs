@@ -20,7 +20,7 @@ pub mod process;
 pub mod verify;
 
 pub use db::pg_server;
-pub use env::{test_settings, EnvOptions, TestEnv};
+pub use env::{remove_broker_objects, test_settings, EnvOptions, TestEnv};
 use std::path::PathBuf;
 
 /// Root of the workspace.

@@ -72,6 +72,7 @@ pub fn spawn_worker(s: &Settings) -> WorkerProcess {
 pub struct LoggedWorker {
     child: WorkerProcess,
     log: Option<std::thread::JoinHandle<String>>,
+    so_far: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 /// Starts a worker process with the test's settings, keeping its log.
@@ -84,19 +85,24 @@ pub fn spawn_logged(mut cmd: Command) -> LoggedWorker {
     use std::io::BufRead;
     let mut child = cmd.stderr(Stdio::piped()).spawn().expect("spawn worker");
     let err = child.stderr.take().expect("stderr piped");
+    let so_far = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     // drained as it comes: a full pipe would stall the worker
-    let log = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let log = {
+        let so_far = so_far.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut all = so_far.lock().expect("log buffer");
+                all.push_str(&line);
+                all.push('\n');
+            }
+            so_far.lock().expect("log buffer").clone()
+        })
+    };
     LoggedWorker {
         child: WorkerProcess(child),
         log: Some(log),
+        so_far,
     }
 }
 
@@ -106,6 +112,26 @@ impl LoggedWorker {
         let status = term(&mut self.child);
         let log = self.log.take().expect("term once");
         (status, log.join().expect("log reader"))
+    }
+
+    /// What the process has logged so far (it goes on running).
+    pub fn log_so_far(&self) -> String {
+        self.so_far.lock().expect("log buffer").clone()
+    }
+
+    /// The process's exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// The `addr` of the first JSON log line whose message is `message` (e.g. `api listening`,
+    /// `worker http port listening`), once logged.
+    pub fn logged_addr(&self, message: &str) -> Option<String> {
+        self.log_so_far()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["message"] == message)
+            .and_then(|v| v["addr"].as_str().map(String::from))
     }
 }
 

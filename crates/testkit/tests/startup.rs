@@ -86,6 +86,7 @@ async fn api_and_worker_refuse_a_schema_behind_their_release() {
     migrator_testkit::db::create_database(&tag).await.unwrap();
     let mut s = migrator_testkit::test_settings(&tag);
     s.database.migrate_at_start = false;
+    s.database.schema_wait_secs = 0; // refused at once, not after the wait for a migrate Job
     s.api.admin_listen = String::new();
     let Err(e) = migrator_api::startup::start(s.clone()).await else {
         panic!("the api started on an old schema")

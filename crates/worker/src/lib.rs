@@ -24,10 +24,14 @@ use tokio::sync::watch;
 /// in hand is finished.
 pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     migrator_core::metrics::handle();
-    if settings.database.migrate_at_start {
-        migrator_store::run_migrations(settings.database.url.as_str()).await?;
-    } else {
-        migrator_store::check_schema(settings.database.url.as_str()).await?;
+    // a stop while waiting for another process's migrations (or the release's Job) ends the
+    // start at once
+    let mut stopping = stop.clone();
+    tokio::select! {
+        ready = migrator_store::schema_setup::prepare(&settings.database, "migrator-worker") => {
+            ready?;
+        }
+        _ = stopping.wait_for(|s| *s) => return Ok(()),
     }
     let ctx = Ctx::new(settings).await?;
     let (http, _) = http::start(&ctx)?;

@@ -113,6 +113,11 @@ pub struct DatabaseSettings {
     /// The api and the worker apply pending schema migrations when they start (development);
     /// a cluster runs `migrator-api migrate` once per release instead (production: false).
     pub migrate_at_start: bool,
+    /// How long a starting process waits for the schema (seconds): for another process's
+    /// migrations (one applies them, under a Postgres advisory lock; the rest wait), or
+    /// without `migrate_at_start` for the release's migrate Job. Past it the process exits
+    /// with one line naming this setting and who held the lock.
+    pub schema_wait_secs: u64,
 }
 
 /// RabbitMQ connection and names.
