@@ -1,6 +1,6 @@
 # The targets people run. `make demo` runs the main job end to end; `make test` runs all tests
 # against the real services (PostgreSQL, RabbitMQ, dynalite, moto), started by scripts/services.sh.
-.PHONY: services demo test lint fmt build release faults bench clean-local api-check openapi deploy-check
+.PHONY: services demo demo-stop test lint fmt build release faults bench clean-local api-check openapi deploy-check
 
 services:
 	scripts/services.sh
@@ -13,6 +13,10 @@ release:
 
 demo:
 	scripts/demo.sh
+
+# stops the api, worker and simulator a `make demo` left running for its console
+demo-stop:
+	scripts/demo.sh stop
 
 # every test: the isolated integration tests in parallel, then the fault tests (they restart
 # shared services and kill worker processes) one at a time

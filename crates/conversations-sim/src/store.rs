@@ -62,6 +62,19 @@ fn attr(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
         .expect("attr")
 }
 
+/// A table another process created between our listing and our create (the simulator's
+/// server and a seeder starting together) is there: not a failure.
+fn exists_already(
+    e: aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::create_table::CreateTableError,
+    >,
+) -> anyhow::Result<()> {
+    match e.as_service_error() {
+        Some(se) if se.is_resource_in_use_exception() => Ok(()),
+        _ => Err(e.into()),
+    }
+}
+
 /// Creates the tables if they do not exist.
 pub async fn create_tables(c: &Client, t: &Tables) -> anyhow::Result<()> {
     let existing = c
@@ -106,6 +119,7 @@ pub async fn create_tables(c: &Client, t: &Tables) -> anyhow::Result<()> {
             )
             .send()
             .await
+            .map_or_else(exists_already, |_| Ok(()))
             .context("create threads table")?;
     }
     if !existing.contains(&t.messages) {
@@ -118,6 +132,7 @@ pub async fn create_tables(c: &Client, t: &Tables) -> anyhow::Result<()> {
             .key_schema(key("sort_key", KeyType::Range))
             .send()
             .await
+            .map_or_else(exists_already, |_| Ok(()))
             .context("create messages table")?;
     }
     if !existing.contains(&t.state) {
@@ -128,6 +143,7 @@ pub async fn create_tables(c: &Client, t: &Tables) -> anyhow::Result<()> {
             .key_schema(key("shopper_id", KeyType::Hash))
             .send()
             .await
+            .map_or_else(exists_already, |_| Ok(()))
             .context("create state table")?;
     }
     Ok(())
