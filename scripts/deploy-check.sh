@@ -25,6 +25,13 @@ done
   <(python3 -c 'import sys; print(open(sys.argv[1]).read().split("\n---\n")[0])' deploy/k8s/monitoring/servicemonitor.yaml)
 echo "deploy-check: ${#files[@]} manifests (and the worker's metrics Service) valid for Kubernetes ${K8S_VERSION:-1.31.0}"
 
+# the compose file: its schema (docker-compose v1 reads it without an engine), then the rules a
+# `docker compose up` on an empty volume depends on
+command -v docker-compose >/dev/null \
+  || { echo "deploy-check: docker-compose missing: run scripts/services.sh" >&2; exit 1; }
+docker-compose -f deploy/compose.yaml config -q
+"$tools/venv/bin/python" scripts/compose-check.py deploy/compose.yaml deploy/Dockerfile
+
 # each overlay as a release renders it: kustomize (kubectl's own, or the kustomize binary), its
 # core objects against the schemas, then what a release needs (scripts/overlay-check.py)
 if command -v kubectl >/dev/null; then render=(kubectl kustomize)

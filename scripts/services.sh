@@ -70,6 +70,8 @@ fi
 command -v npm >/dev/null || apt_install npm
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ] || apt_install chromium chromium-driver
+# the compose file's schema check (`docker-compose config`, no Docker engine needed)
+command -v docker-compose >/dev/null || apt_install docker-compose
 
 # --- PostgreSQL -----------------------------------------------------------
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
