@@ -164,6 +164,8 @@ mod tests {
             app_burst: 200,
             app_writes_per_min: 60,
             eligibility_every_secs: 10,
+            import_max_accounts: 10,
+            import_max_bytes: 1024,
         }
     }
 

@@ -57,7 +57,10 @@ async fn api() -> anyhow::Result<()> {
     }
     let telemetry =
         migrator_runtime::telemetry::init_with("info", "migrator-api", &settings.telemetry)?;
-    migrator_runtime::settings::production::refuse_or_exit(&settings);
+    migrator_runtime::settings::production::refuse_or_exit(
+        &settings,
+        migrator_runtime::settings::production::Process::Api,
+    );
     let api = migrator_api::startup::start(settings).await?;
     migrator_runtime::shutdown::terminated().await;
     tracing::info!("shutting down");

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 /// Settings for one test: config/default.toml with unique names and fast retries.
 pub fn test_settings(tag: &str) -> Settings {
     let mut s =
-        Settings::load_from(&workspace().join("config")).expect("config/default.toml loads");
+        Settings::development(&workspace().join("config")).expect("config/development.toml loads");
     s.database.url = format!("{}/{tag}", pg_server()).into();
     s.database.pool_size = 6;
     s.amqp.url = env_or(

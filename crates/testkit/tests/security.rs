@@ -204,41 +204,125 @@ fn refused_start(bin: &str, env: &[(&str, Option<&str>)]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The development values by hand (a profile file or variables), as a mistaken deployment
+/// would carry them.
+const DEV_VALUES: [(&str, &str); 6] = [
+    ("MIGRATOR__API__JWT_SECRET", "DEV-ONLY-jwt-secret-change-me"),
+    (
+        "MIGRATOR__API__ADMIN_JWT_SECRET",
+        "DEV-ONLY-admin-jwt-secret-change-me-too",
+    ),
+    (
+        "MIGRATOR__CONVERSATIONS__TOKEN",
+        "DEV-ONLY-conversations-service-token",
+    ),
+    (
+        "MIGRATOR__MEDIA__SIGNING_KEY_PATH",
+        "config/dev-keys/DEV-ONLY-media-signing-private.pem",
+    ),
+    ("MIGRATOR__CRYPTO__ACTIVE_KEY", "dev-1"),
+    (
+        "MIGRATOR__CRYPTO__CREDENTIALS_KEYS__DEV-1",
+        "ZGV2LW9ubHktY3JlZGVudGlhbHMta2V5LTMyYnl0ZXM=",
+    ),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_production_start_on_development_values_is_refused() {
-    for bin in ["migrator-api", "migrator-worker"] {
-        let err = refused_start(bin, &[("MIGRATOR_ENV", Some("production"))]);
-        for key in [
-            "api.jwt_secret",
-            "api.admin_jwt_secret",
-            "crypto.credentials_keys.dev-1",
-            "conversations.token",
-            "media.signing_key_path",
-            "api.jwt_issuer",
-            "api.jwt_audience",
-        ] {
+async fn a_production_start_on_development_values_is_refused_for_what_each_process_reads() {
+    let dev_file = migrator_testkit::workspace().join("config/development.toml");
+    for (bin, named, never) in [
+        (
+            "migrator-api",
+            &[
+                "api.jwt_secret",
+                "api.admin_jwt_secret",
+                "conversations.token",
+                "api.jwt_issuer",
+                "api.jwt_audience",
+            ][..],
+            &["media.", "crypto."][..],
+        ),
+        (
+            "migrator-worker",
+            &[
+                "crypto.credentials_keys.dev-1",
+                "conversations.token",
+                "media.signing_key_path",
+            ][..],
+            &["api."][..],
+        ),
+    ] {
+        let err = refused_start(
+            bin,
+            &[
+                ("MIGRATOR_ENV", Some("production")),
+                ("MIGRATOR_ENV_FILE", dev_file.to_str()),
+            ],
+        );
+        for key in named {
             let line = format!("refusing to start in production: {key}");
             assert!(err.contains(&line), "{bin} names {key}:\n{err}");
+        }
+        for key in never {
+            assert!(!err.contains(&format!("production: {key}")), "{bin}: {err}");
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn development_values_on_a_public_listener_without_the_development_profile_are_refused() {
-    for (bin, listen) in [
-        ("migrator-api", "MIGRATOR__API__LISTEN"),
-        ("migrator-api", "MIGRATOR__API__ADMIN_LISTEN"),
-        ("migrator-worker", "MIGRATOR__WORKER__LISTEN"),
+    for (bin, listen, keys) in [
+        (
+            "migrator-api",
+            "MIGRATOR__API__LISTEN",
+            &[
+                "api.jwt_secret",
+                "api.admin_jwt_secret",
+                "conversations.token",
+            ][..],
+        ),
+        (
+            "migrator-api",
+            "MIGRATOR__API__ADMIN_LISTEN",
+            &["api.jwt_secret", "conversations.token"][..],
+        ),
+        (
+            "migrator-worker",
+            "MIGRATOR__WORKER__LISTEN",
+            &["conversations.token", "media.signing_key_path"][..],
+        ),
     ] {
-        let err = refused_start(bin, &[("MIGRATOR_ENV", None), (listen, Some("0.0.0.0:0"))]);
-        for key in [
-            "api.jwt_secret",
-            "api.admin_jwt_secret",
-            "conversations.token",
-        ] {
+        let mut env: Vec<(&str, Option<&str>)> =
+            vec![("MIGRATOR_ENV", None), (listen, Some("0.0.0.0:0"))];
+        env.extend(DEV_VALUES.iter().map(|(k, v)| (*k, Some(*v))));
+        let err = refused_start(bin, &env);
+        for key in keys {
             assert!(
                 err.contains(&format!("refusing to start: {key}")) && err.contains("0.0.0.0:0"),
                 "{bin} with {listen} names {key} and the listener:\n{err}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_without_a_profile_names_the_secrets_it_lacks() {
+    for (bin, keys) in [
+        (
+            "migrator-api",
+            &["api.jwt_secret", "api.admin_jwt_secret"][..],
+        ),
+        (
+            "migrator-worker",
+            &["crypto.credentials_keys", "media.signing_key_path"][..],
+        ),
+    ] {
+        let err = refused_start(bin, &[("MIGRATOR_ENV", None)]);
+        for key in keys {
+            assert!(
+                err.contains(&format!("refusing to start: {key}: must be set"))
+                    && err.contains("MIGRATOR_ENV=development"),
+                "{bin} names {key}:\n{err}"
             );
         }
     }

@@ -16,7 +16,10 @@ async fn worker() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let telemetry =
         migrator_runtime::telemetry::init_with("info", "migrator-worker", &settings.telemetry)?;
-    migrator_runtime::settings::production::refuse_or_exit(&settings);
+    migrator_runtime::settings::production::refuse_or_exit(
+        &settings,
+        migrator_runtime::settings::production::Process::Worker,
+    );
     migrator_worker::run(settings, migrator_runtime::shutdown::on_signal()).await?;
     tracing::info!("worker stopped");
     telemetry.shutdown();

@@ -19,9 +19,20 @@ impl Settings {
 
     /// As [`Settings::load`], with an explicit config directory.
     pub fn load_from(dir: &Path) -> Result<Self, SettingsError> {
+        Self::load_profile(dir, std::env::var("MIGRATOR_ENV").ok().as_deref())
+    }
+
+    /// The development profile of `dir` (`default.toml` + `development.toml`, then the
+    /// environment file and variables): what tests and tools run on.
+    pub fn development(dir: &Path) -> Result<Self, SettingsError> {
+        Self::load_profile(dir, Some("development"))
+    }
+
+    /// As [`Settings::load_from`], with the profile named here rather than by `MIGRATOR_ENV`.
+    pub fn load_profile(dir: &Path, profile: Option<&str>) -> Result<Self, SettingsError> {
         let mut b = config::Config::builder()
             .add_source(config::File::from(dir.join("default.toml")).required(true));
-        if let Ok(env) = std::env::var("MIGRATOR_ENV") {
+        if let Some(env) = profile {
             b = b.add_source(config::File::from(dir.join(format!("{env}.toml"))).required(true));
         }
         if let Ok(file) = std::env::var("MIGRATOR_ENV_FILE") {
@@ -33,8 +44,8 @@ impl Settings {
                 .separator("__"),
         );
         let mut s: Settings = b.build()?.try_deserialize()?;
-        if let Ok(env) = std::env::var("MIGRATOR_ENV") {
-            s.environment = env;
+        if let Some(env) = profile {
+            s.environment = env.to_string();
         }
         Ok(s)
     }
@@ -92,5 +103,37 @@ mod tests {
             s.api.listen, "127.0.0.1:8080",
             "the files' value where nothing overrides"
         );
+    }
+
+    /// A list setting is settable from the environment, comma-separated (what a manifest's
+    /// `env` can express), and stays a list in the files.
+    #[test]
+    fn a_list_setting_is_settable_from_the_environment() {
+        std::env::set_var(
+            "MIGRATOR__MEDIA__ALLOWED_ORIGINS",
+            "https://media.example.com/v1/, https://cdn.example.com",
+        );
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let s = Settings::load_from(&dir).unwrap();
+        std::env::remove_var("MIGRATOR__MEDIA__ALLOWED_ORIGINS");
+        assert_eq!(
+            s.media.allowed_origins,
+            ["https://media.example.com/v1/", "https://cdn.example.com"]
+        );
+        let s = Settings::load_from(&dir).unwrap();
+        assert!(s.media.allowed_origins.is_empty(), "the file's []");
+    }
+
+    /// The development keys come only with the development profile.
+    #[test]
+    fn development_values_come_only_with_the_development_profile() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let bare = Settings::load_profile(&dir, None).unwrap();
+        assert!(bare.crypto.credentials_keys.is_empty());
+        assert!(secrecy::ExposeSecret::expose_secret(&bare.api.jwt_secret).is_empty());
+        let prod = Settings::load_profile(&dir, Some("production")).unwrap();
+        assert!(prod.crypto.credentials_keys.is_empty() && prod.is_production());
+        let dev = Settings::development(&dir).unwrap();
+        assert!(dev.is_development() && dev.crypto.credentials_keys.contains_key("dev-1"));
     }
 }

@@ -205,6 +205,11 @@ pub struct ApiSettings {
     pub preflight_max_counts: usize,
     /// ... and this many seconds; threads left are estimated at the mean of those counted.
     pub preflight_max_secs: u64,
+    /// Accounts one `POST /admin/accounts/batch` takes at most (413 past it; the rest goes in
+    /// another request).
+    pub import_max_accounts: usize,
+    /// Bytes one `POST /admin/accounts/batch` body holds at most (413 past it).
+    pub import_max_bytes: usize,
 }
 
 /// Attachment storage.
@@ -266,8 +271,9 @@ pub struct MediaSettings {
     /// Longest wait between two tries.
     pub retry_max_secs: u64,
     /// Origins (`scheme://host[:port]`) media may be fetched from; empty: the origin of
-    /// `conversations.base_url`. Any other URL is never contacted.
-    #[serde(default)]
+    /// `conversations.base_url`. Any other URL is never contacted. In the environment:
+    /// comma-separated (`MIGRATOR__MEDIA__ALLOWED_ORIGINS=https://a,https://b`).
+    #[serde(default, deserialize_with = "list_or_commas")]
     pub allowed_origins: Vec<String>,
     /// Largest attachment stored; a larger one (declared or actual) fails as `too_large`.
     pub max_bytes: u64,
@@ -427,6 +433,26 @@ impl MediaSettings {
 
 /// Secrets are written in clear by `Serialize`: it exists only to hand a child process its
 /// settings in a file ([`Settings::write_json`]); never log a serialized `Settings`.
+/// A list setting: a list in the files, or one string of comma-separated items (what an
+/// environment variable holds); blank items dropped.
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        List(Vec<String>),
+        Commas(String),
+    }
+    let items = match Form::deserialize(d)? {
+        Form::List(v) => v,
+        Form::Commas(s) => s.split(',').map(String::from).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|i| i.trim().to_string())
+        .filter(|i| !i.is_empty())
+        .collect())
+}
+
 fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(secret.expose_secret())
 }

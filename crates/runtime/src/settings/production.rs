@@ -1,9 +1,12 @@
-//! What a start refuses. In production: development values still in force, weak or missing
-//! token checks. Unless the development profile is named (`MIGRATOR_ENV=development`):
-//! development values served on a listener that is not loopback (their keys are in the
-//! repository: anyone could mint operator tokens). In every environment: app and operator
-//! tokens verified with the same key material. The api and the worker call
-//! [`refuse_or_exit`] before anything else and exit non-zero with one line per offending key.
+//! What a start refuses, each process for the settings it uses ([`Process`]: the worker never
+//! needs the api's token keys, the api never the media key or the credentials keys). In every
+//! environment: a secret it needs left empty (`config/default.toml` has none; local runs name
+//! `MIGRATOR_ENV=development`), app and operator tokens verified with the same key material.
+//! In production: development values, weak or missing token checks, the broker's guest
+//! account. Unless the development profile is named: development values served on a listener
+//! that is not loopback (their keys are in the repository: anyone could mint operator tokens).
+//! The api and the worker call [`refuse_or_exit`] before anything else and exit 78 with one
+//! line per offending key.
 
 use super::Settings;
 use base64::Engine;
@@ -52,6 +55,17 @@ fn key_material(alg: &str, secret: &SecretString, pem: &str) -> Vec<Vec<u8>> {
     }
 }
 
+/// The process a start check is for: each checks only the settings it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// `migrator-api`: the app's and operators' tokens, the database, the broker, the
+    /// Conversations REST token (eligibility), DynamoDB through STS (preflight).
+    Api,
+    /// `migrator-worker`: the database, the broker, the credentials keys, the Conversations
+    /// REST token, the media signing key, DynamoDB through STS.
+    Worker,
+}
+
 impl Settings {
     /// Whether this is a production start (`MIGRATOR_ENV=production`).
     pub fn is_production(&self) -> bool {
@@ -88,8 +102,8 @@ impl Settings {
         app.iter().any(|k| !k.is_empty() && admin.contains(k))
     }
 
-    /// Development values in force, one line per key.
-    fn development_values(&self) -> Vec<String> {
+    /// Development values in force among those `p` reads, one line per key.
+    fn development_values(&self, p: Process) -> Vec<String> {
         let mut out = Vec::new();
         let mut dev = |key: &str, v: &str| {
             if is_dev(v) {
@@ -97,88 +111,159 @@ impl Settings {
             }
         };
         let a = &self.api;
-        dev("api.jwt_secret", a.jwt_secret.expose_secret());
-        dev("api.admin_jwt_secret", a.admin_jwt_secret.expose_secret());
+        if p == Process::Api {
+            dev("api.jwt_secret", a.jwt_secret.expose_secret());
+            dev("api.admin_jwt_secret", a.admin_jwt_secret.expose_secret());
+        }
         dev(
             "conversations.token",
             self.conversations.token.expose_secret(),
         );
-        dev(
-            "media.signing_key_path",
-            &self.media.signing_key_path.to_string_lossy(),
-        );
+        if p == Process::Worker {
+            dev(
+                "media.signing_key_path",
+                &self.media.signing_key_path.to_string_lossy(),
+            );
+        }
         dev("sts.access_key_id", &self.sts.access_key_id);
         dev(
             "sts.secret_access_key",
             self.sts.secret_access_key.expose_secret(),
         );
-        for (id, key) in &self.crypto.credentials_keys {
-            if is_dev(id) || is_dev_key(key.expose_secret()) {
-                out.push(format!(
-                    "crypto.credentials_keys.{id}: a DEV-ONLY development key is in force"
-                ));
+        if p == Process::Worker {
+            for (id, key) in &self.crypto.credentials_keys {
+                if is_dev(id) || is_dev_key(key.expose_secret()) {
+                    out.push(format!(
+                        "crypto.credentials_keys.{id}: a DEV-ONLY development key is in force"
+                    ));
+                }
             }
         }
         out
     }
 
-    /// Everything that makes these settings unsafe for production, one line per offending key
-    /// (empty: safe). Checked whatever the environment; enforced by [`Settings::refuse_unsafe`].
-    pub fn production_problems(&self) -> Vec<String> {
+    /// Secrets `p` needs that are empty, one line per key (every environment: a start without
+    /// a profile has none, `config/default.toml` holds no secret).
+    fn missing_values(&self, p: Process) -> Vec<String> {
+        let hint = if self.is_production() {
+            "set it from the secret store"
+        } else {
+            "local runs name the development profile: MIGRATOR_ENV=development"
+        };
+        let mut out = Vec::new();
+        let mut need = |key: &str, empty: bool| {
+            if empty {
+                out.push(format!("{key}: must be set ({hint})"));
+            }
+        };
         let a = &self.api;
-        let mut out = self.development_values();
-        for (prefix, alg, secret, issuer, audience) in [
-            (
-                "api.jwt",
-                &a.jwt_algorithm,
-                &a.jwt_secret,
-                &a.jwt_issuer,
-                &a.jwt_audience,
-            ),
-            (
-                "api.admin_jwt",
-                &a.admin_jwt_algorithm,
-                &a.admin_jwt_secret,
-                &a.admin_jwt_issuer,
-                &a.admin_jwt_audience,
-            ),
-        ] {
-            out.extend(weak_jwt(prefix, alg, secret, issuer, audience));
+        need(
+            "conversations.token",
+            self.conversations.token.expose_secret().is_empty(),
+        );
+        match p {
+            Process::Api => {
+                for (prefix, alg, secret, pem) in [
+                    (
+                        "api.jwt",
+                        &a.jwt_algorithm,
+                        &a.jwt_secret,
+                        &a.jwt_public_key_pem,
+                    ),
+                    (
+                        "api.admin_jwt",
+                        &a.admin_jwt_algorithm,
+                        &a.admin_jwt_secret,
+                        &a.admin_jwt_public_key_pem,
+                    ),
+                ] {
+                    if alg.eq_ignore_ascii_case("RS256") {
+                        need(&format!("{prefix}_public_key_pem"), pem.trim().is_empty());
+                    } else {
+                        need(
+                            &format!("{prefix}_secret"),
+                            secret.expose_secret().is_empty(),
+                        );
+                    }
+                }
+            }
+            Process::Worker => {
+                let c = &self.crypto;
+                need("crypto.credentials_keys", c.credentials_keys.is_empty());
+                need(
+                    "media.signing_key_path",
+                    self.media.signing_key_path.as_os_str().is_empty(),
+                );
+                if !c.credentials_keys.is_empty() && !c.credentials_keys.contains_key(&c.active_key)
+                {
+                    out.push(format!(
+                        "crypto.active_key: {:?} names no key of crypto.credentials_keys",
+                        c.active_key
+                    ));
+                }
+            }
         }
-        if self.token_keys_shared() {
-            out.push(SHARED_KEYS.into());
+        out
+    }
+
+    /// Everything that makes these settings unsafe for `p` in production, one line per
+    /// offending key (empty: safe). Checked whatever the environment; enforced by
+    /// [`Settings::refuse_unsafe`].
+    pub fn production_problems(&self, p: Process) -> Vec<String> {
+        let a = &self.api;
+        let mut out = self.missing_values(p);
+        out.extend(self.development_values(p));
+        if p == Process::Api {
+            for (prefix, alg, secret, issuer, audience) in [
+                (
+                    "api.jwt",
+                    &a.jwt_algorithm,
+                    &a.jwt_secret,
+                    &a.jwt_issuer,
+                    &a.jwt_audience,
+                ),
+                (
+                    "api.admin_jwt",
+                    &a.admin_jwt_algorithm,
+                    &a.admin_jwt_secret,
+                    &a.admin_jwt_issuer,
+                    &a.admin_jwt_audience,
+                ),
+            ] {
+                out.extend(weak_jwt(prefix, alg, secret, issuer, audience));
+            }
+            if self.token_keys_shared() {
+                out.push(SHARED_KEYS.into());
+            }
         }
         if self.amqp.url.as_str().contains("guest:guest@") {
             out.push("amqp.url: the broker's default guest account is in force".into());
         }
+        out.dedup();
         out
     }
 
-    /// What a start refuses (`Err`: one line per offending key): in production, every
-    /// [`Settings::production_problems`]; unless the development profile is named, development
-    /// values while a listener is not loopback; anywhere, app and operator tokens sharing key
-    /// material.
-    pub fn refuse_unsafe(&self) -> Result<(), String> {
+    /// What a start of `p` refuses (`Err`: one line per offending key): in production, every
+    /// [`Settings::production_problems`]; elsewhere a secret it needs left empty, and unless
+    /// the development profile is named, development values while a listener is not
+    /// loopback; anywhere, app and operator tokens sharing key material.
+    pub fn refuse_unsafe(&self, p: Process) -> Result<(), String> {
         let problems = if self.is_production() {
-            self.production_problems()
+            self.production_problems(p)
         } else {
+            let mut out = self.missing_values(p);
             let public = self.public_listeners();
-            let mut out = Vec::new();
             if !self.is_development() && !public.is_empty() {
                 let on: Vec<String> = public.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-                out = self
-                    .development_values()
-                    .into_iter()
-                    .map(|l| {
-                        format!(
-                            "{l}, served on a listener that is not loopback ({}): name the \
-                             development profile (MIGRATOR_ENV=development) or listen on loopback",
-                            on.join(", ")
-                        )
-                    })
-                    .collect();
+                out.extend(self.development_values(p).into_iter().map(|l| {
+                    format!(
+                        "{l}, served on a listener that is not loopback ({}): name the \
+                         development profile (MIGRATOR_ENV=development) or listen on loopback",
+                        on.join(", ")
+                    )
+                }));
             }
-            if self.token_keys_shared() {
+            if p == Process::Api && self.token_keys_shared() {
                 out.push(SHARED_KEYS.into());
             }
             out
@@ -203,7 +288,9 @@ fn weak_jwt(
     audience: &str,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    if alg.eq_ignore_ascii_case("HS256") && secret.expose_secret().len() < 32 {
+    let len = secret.expose_secret().len();
+    // an empty one is named by `missing_values`
+    if alg.eq_ignore_ascii_case("HS256") && len > 0 && len < 32 {
         out.push(format!(
             "{prefix}_secret: an HS256 secret needs at least 32 bytes"
         ));
@@ -217,10 +304,10 @@ fn weak_jwt(
     out
 }
 
-/// At a binary's start: settings [`Settings::refuse_unsafe`] refuses end the process with one
+/// At a binary's start: settings [`Settings::refuse_unsafe`] refuses for `p` end the process with one
 /// line per offending key on stderr and exit status 78 (`EX_CONFIG`).
-pub fn refuse_or_exit(s: &Settings) {
-    if let Err(lines) = s.refuse_unsafe() {
+pub fn refuse_or_exit(s: &Settings, p: Process) {
+    if let Err(lines) = s.refuse_unsafe(p) {
         let why = if s.is_production() {
             "refusing to start in production"
         } else {
@@ -237,32 +324,78 @@ pub fn refuse_or_exit(s: &Settings) {
 mod tests {
     use super::*;
 
+    fn dir() -> &'static std::path::Path {
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config"))
+    }
+
+    /// The development profile: every development value in force.
     fn defaults() -> Settings {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
-        Settings::load_from(std::path::Path::new(dir)).expect("config/default.toml")
+        Settings::development(dir()).expect("config/development.toml")
     }
 
     #[test]
-    fn the_development_defaults_are_refused_in_production_key_by_key() {
+    fn the_development_values_are_refused_in_production_key_by_key_for_the_process_that_reads_them()
+    {
         let mut s = defaults();
-        assert!(s.refuse_unsafe().is_ok(), "development may run on them");
+        for p in [Process::Api, Process::Worker] {
+            assert!(s.refuse_unsafe(p).is_ok(), "development may run on them");
+        }
         s.environment = "production".into();
-        let err = s.refuse_unsafe().unwrap_err();
+        let api = s.refuse_unsafe(Process::Api).unwrap_err();
+        let worker = s.refuse_unsafe(Process::Worker).unwrap_err();
         for key in [
             "api.jwt_secret",
             "api.admin_jwt_secret",
+            "api.jwt_issuer",
+            "api.jwt_audience",
+            "api.admin_jwt_issuer",
+            "conversations.token",
+            "sts.access_key_id",
+            "sts.secret_access_key",
+            "amqp.url",
+        ] {
+            assert!(api.contains(key), "the api names {key}:\n{api}");
+        }
+        for key in [
             "conversations.token",
             "media.signing_key_path",
             "sts.access_key_id",
             "sts.secret_access_key",
             "crypto.credentials_keys.",
-            "api.jwt_issuer",
-            "api.jwt_audience",
-            "api.admin_jwt_issuer",
             "amqp.url",
         ] {
-            assert!(err.contains(key), "{key} named in:\n{err}");
+            assert!(worker.contains(key), "the worker names {key}:\n{worker}");
         }
+        assert!(
+            !worker.contains("api."),
+            "the worker never needs the api's: {worker}"
+        );
+        assert!(
+            !api.contains("media.") && !api.contains("crypto."),
+            "the api never needs the media key or the credentials keys: {api}"
+        );
+    }
+
+    #[test]
+    fn a_start_without_a_profile_names_every_secret_it_needs() {
+        let s = Settings::load_profile(dir(), None).unwrap();
+        let api = s.refuse_unsafe(Process::Api).unwrap_err();
+        let worker = s.refuse_unsafe(Process::Worker).unwrap_err();
+        for key in [
+            "api.jwt_secret",
+            "api.admin_jwt_secret",
+            "conversations.token",
+        ] {
+            assert!(api.contains(&format!("{key}: must be set")), "{api}");
+        }
+        for key in [
+            "crypto.credentials_keys",
+            "media.signing_key_path",
+            "conversations.token",
+        ] {
+            assert!(worker.contains(&format!("{key}: must be set")), "{worker}");
+        }
+        assert!(api.contains("MIGRATOR_ENV=development"), "says how: {api}");
     }
 
     #[test]
@@ -283,23 +416,33 @@ mod tests {
         let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         s.crypto.credentials_keys = [("k2026".to_string(), key.into())].into();
         s.crypto.active_key = "k2026".into();
-        assert_eq!(s.refuse_unsafe(), Ok(()));
+        assert_eq!(s.refuse_unsafe(Process::Api), Ok(()));
+        assert_eq!(s.refuse_unsafe(Process::Worker), Ok(()));
         s.api.jwt_secret = "short".to_string().into();
-        assert!(s.refuse_unsafe().unwrap_err().contains("at least 32 bytes"));
+        assert!(s
+            .refuse_unsafe(Process::Api)
+            .unwrap_err()
+            .contains("at least 32 bytes"));
         s.api.jwt_secret = s.api.admin_jwt_secret.clone();
         assert!(s
-            .refuse_unsafe()
+            .refuse_unsafe(Process::Api)
             .unwrap_err()
             .contains("share key material"));
+        // the worker reads no token key: neither is its business
+        assert_eq!(s.refuse_unsafe(Process::Worker), Ok(()));
+        s.api.jwt_secret = String::new().into();
+        s.api.admin_jwt_secret = String::new().into();
+        assert_eq!(s.refuse_unsafe(Process::Worker), Ok(()));
     }
 
     #[test]
     fn development_values_on_a_public_listener_need_the_development_profile_named() {
         let mut s = defaults();
-        assert_eq!(s.environment, "", "no profile named by default");
-        assert_eq!(s.refuse_unsafe(), Ok(()), "loopback listeners");
+        // development values with no profile named (set by hand, say)
+        s.environment.clear();
+        assert_eq!(s.refuse_unsafe(Process::Api), Ok(()), "loopback listeners");
         s.api.listen = "0.0.0.0:8080".into();
-        let err = s.refuse_unsafe().unwrap_err();
+        let err = s.refuse_unsafe(Process::Api).unwrap_err();
         for key in [
             "api.jwt_secret",
             "api.admin_jwt_secret",
@@ -311,15 +454,15 @@ mod tests {
             );
         }
         s.environment = "development".into();
-        assert_eq!(s.refuse_unsafe(), Ok(()), "named explicitly");
+        assert_eq!(s.refuse_unsafe(Process::Api), Ok(()), "named explicitly");
         s.environment.clear();
         s.api.listen = "[::1]:8080".into();
         s.worker.listen = "localhost:9091".into();
         s.api.admin_listen = "127.0.0.2:9090".into();
-        assert_eq!(s.refuse_unsafe(), Ok(()));
+        assert_eq!(s.refuse_unsafe(Process::Worker), Ok(()));
         s.worker.listen = "10.0.0.7:9091".into();
         assert!(s
-            .refuse_unsafe()
+            .refuse_unsafe(Process::Worker)
             .unwrap_err()
             .contains("worker.listen = 10.0.0.7:9091"));
         assert!(!is_loopback("0.0.0.0:1") && !is_loopback("example.com:80"));
@@ -339,7 +482,7 @@ mod tests {
         s.api.admin_jwt_public_key_pem = pem.replace('\n', "\r\n");
         assert!(s.token_keys_shared());
         assert!(s
-            .refuse_unsafe()
+            .refuse_unsafe(Process::Api)
             .unwrap_err()
             .contains("share key material"));
         // an operator HS256 secret that is the app's public key
