@@ -13,7 +13,9 @@ Rules (each failure is one line naming the service):
 - a named volume mounted into one of our images is at a path the Dockerfile creates and gives
   to the image's user (a fresh volume is filled from the image, ownership included);
 - DynamoDB Local shares one store across access keys (-sharedDb): the worker reads with the
-  temporary keys STS hands it, the simulator writes with its own.
+  temporary keys STS hands it, the simulator writes with its own;
+- a service of ours on the development profile mounts config/development.toml, which the image
+  does not hold.
 """
 import re
 import sys
@@ -105,6 +107,12 @@ def main(compose_path, dockerfile_path):
     for name, svc in services.items():
         if "dynamodb-local" in str(svc.get("image", "")) and "-sharedDb" not in command(svc):
             problems.append(f"{name}: DynamoDB Local without -sharedDb keeps one store per access key")
+
+    for name, svc in services.items():
+        if ours(svc) and env_of(svc).get("MIGRATOR_ENV") == "development":
+            mounts = [str(v) for v in svc.get("volumes") or []]
+            if not any(m.endswith(":/app/config/development.toml:ro") and "config/development.toml" in m for m in mounts):
+                problems.append(f"{name}: on the development profile without config/development.toml mounted")
 
     for p in problems:
         print(f"compose-check: {compose_path}: {p}", file=sys.stderr)

@@ -56,3 +56,8 @@ yaml.safe_dump_all(docs, open(sys.argv[2], "w"))' "$out/$overlay.yaml" "$out/$ov
   "$validate" --strict --quiet --kubernetes-version "${K8S_VERSION:-1.31.0}" "$out/$overlay-core.yaml"
 done
 echo "deploy-check: overlays staging and production rendered (${render[*]}) and valid"
+# the release's order: what scripts/release.sh applies first (the settings and the Job)
+for overlay in staging production; do
+  MIGRATOR_TOOLS_DIR="$tools" scripts/release.sh "$overlay" --plan >/dev/null
+done
+echo "deploy-check: scripts/release.sh plans both overlays"

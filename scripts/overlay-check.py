@@ -6,7 +6,9 @@ validates the core objects against the Kubernetes schemas):
 - every container image is ours at an exact tag or digest (never `:latest`, never untagged);
 - the settings ConfigMap carries kustomize's content hash, and every pod that reads settings
   reads that very name (a settings change rolls the pods);
-- the schema migration Job is named after the release and is an Argo CD PreSync hook;
+- the schema migration Job is named after the release (release.env's MIGRATOR_VERSION), every
+  image is that release's, and Argo CD's sync waves put the settings first, then the Job, then
+  the Deployments (scripts/release.sh keeps the same order by labels);
 - a pod's ServiceAccount (its IAM role) is defined in the overlay, and no pod mounts a
   Kubernetes API token; each Secret a pod reads (envFrom, env, volumes, projected volumes) is
   one the component is meant to read (the api never mounts the media signing key), and every
@@ -25,7 +27,7 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResou
 # the Secrets each component may read (docs/operations.md, Secrets)
 SECRETS = {
     "migrator-api": {"migrator-secrets", "migrator-api-secrets"},
-    "migrator-worker": {"migrator-secrets", "migrator-media-key"},
+    "migrator-worker": {"migrator-secrets", "migrator-worker-secrets", "migrator-media-key"},
     "migrator-migrate": {"migrator-secrets"},
 }
 
@@ -60,10 +62,27 @@ def main():
     if len(configs) != 1 or not re.fullmatch(r"migrator-config-[a-z0-9]{10}", configs[0]):
         errors.append(f"settings ConfigMap without its content hash: {configs}")
     jobs = [d for d in docs if d["kind"] == "Job"]
-    if len(jobs) != 1 or not re.fullmatch(r"migrator-migrate-\d+-\d+-\d+", jobs[0]["metadata"]["name"]):
+    release = [c for c in docs if c["kind"] == "ConfigMap" and c["metadata"]["name"] == "migrator-release"]
+    if release:
+        errors.append("the release's local-config ConfigMap was rendered (it is not for the cluster)")
+    if len(jobs) != 1 or not re.fullmatch(r"migrator-migrate-\d+\.\d+\.\d+[\w.-]*", jobs[0]["metadata"]["name"]):
         errors.append(f"migrate Job not named after the release: {[j['metadata']['name'] for j in jobs]}")
-    elif jobs[0]["metadata"].get("annotations", {}).get("argocd.argoproj.io/hook") != "PreSync":
-        errors.append("migrate Job is not an Argo CD PreSync hook")
+    else:
+        # Argo CD's sync waves: the settings, then the Job (waited for), then the Deployments
+        def wave(d):
+            return int(d["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0"))
+        config = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] in configs]
+        deployments = [d for d in docs if d["kind"] == "Deployment"]
+        if not config or not (wave(config[0]) < wave(jobs[0]) < min(wave(d) for d in deployments)):
+            errors.append("sync waves do not order the settings, then the migrate Job, then the Deployments")
+        if config and config[0]["metadata"].get("labels", {}).get("app.kubernetes.io/name") != "migrator-config":
+            errors.append("the settings ConfigMap lacks the label scripts/release.sh selects it by")
+        version = jobs[0]["metadata"]["name"][len("migrator-migrate-"):]
+        for d in docs:
+            for component, spec in pods(d):
+                for c in spec.get("initContainers", []) + spec["containers"]:
+                    if not c["image"].startswith(f"reamaze/migrator:{version}"):
+                        errors.append(f"{component}/{c['name']}: image {c['image']!r} is not release {version}")
     for d in docs:
         for component, spec in pods(d):
             account = spec.get("serviceAccountName")
@@ -103,7 +122,7 @@ def main():
     if errors:
         sys.exit(1)
     print(f"overlay-check {overlay}: {len(docs)} objects in {namespace}, images pinned, "
-          f"{configs[0]} read by every pod, {jobs[0]['metadata']['name']} a PreSync hook")
+          f"{configs[0]} read by every pod, {jobs[0]['metadata']['name']} between the settings and the Deployments")
 
 
 if __name__ == "__main__":

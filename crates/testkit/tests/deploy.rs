@@ -286,9 +286,17 @@ fn the_kustomizations_hold_together_and_pin_their_images() {
             }
         }
         if dir.starts_with("overlays") {
+            // one variable names the release: every image's tag and the migrate Job's name
+            let release = std::fs::read_to_string(k8s.join(dir).join("release.env")).unwrap();
             assert!(
-                text.contains("- name: reamaze/migrator\n    newTag: \""),
-                "{dir} pins the image"
+                release
+                    .lines()
+                    .any(|l| l.starts_with("MIGRATOR_VERSION=") && l.len() > 17),
+                "{dir}/release.env names the release"
+            );
+            assert!(
+                text.contains("fieldPath: data.MIGRATOR_VERSION"),
+                "{dir} pins the images and the Job to it"
             );
         }
     }
@@ -312,10 +320,15 @@ fn the_kustomizations_hold_together_and_pin_their_images() {
     let worker = std::fs::read_to_string(k8s.join("base/worker.yaml")).unwrap();
     assert!(!api.contains("migrator-media-key") && worker.contains("migrator-media-key"));
     assert!(api.contains("migrator-api-secrets") && !worker.contains("migrator-api-secrets"));
+    assert!(
+        worker.contains("migrator-worker-secrets") && !api.contains("migrator-worker-secrets"),
+        "the credentials keys: the worker's alone"
+    );
     let settings = std::fs::read_to_string(k8s.join("base/config.env")).unwrap();
     for secret in [
         "migrator-secrets",
         "migrator-api-secrets",
+        "migrator-worker-secrets",
         "migrator-media-key",
         "migrator-keda",
     ] {
