@@ -37,6 +37,11 @@ impl Api {
         if let Some(b) = &r.body {
             req = req.json(b);
         }
+        if let Some((content_type, bytes)) = &r.raw {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, *content_type)
+                .body(bytes.clone());
+        }
         let unreachable = |e: reqwest::Error| {
             eprintln!("the api at {} did not answer: {e}", self.base);
             exit::UNREACHABLE

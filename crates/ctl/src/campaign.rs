@@ -37,6 +37,16 @@ pub enum CampaignCmd {
     Resume { id: String },
     /// Stop for good; nothing in flight is undone.
     Cancel { id: String },
+    /// Change a running or paused campaign's pace live (the runbook's "raise the rate").
+    Set {
+        id: String,
+        /// Accounts started a second (fractions allowed).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// The campaign's accounts migrating at once.
+        #[arg(long)]
+        max_in_flight: Option<i32>,
+    },
 }
 
 /// The admin request of a campaign command (a shopper-id file is read here).
@@ -83,5 +93,20 @@ pub fn request(cmd: &CampaignCmd) -> anyhow::Result<Request> {
         CampaignCmd::Pause { id } => Request::post(&["admin", "campaigns", id, "pause"]),
         CampaignCmd::Resume { id } => Request::post(&["admin", "campaigns", id, "resume"]),
         CampaignCmd::Cancel { id } => Request::post(&["admin", "campaigns", id, "cancel"]),
+        CampaignCmd::Set {
+            id,
+            rate,
+            max_in_flight,
+        } => {
+            let mut body = json!({});
+            let o = body.as_object_mut().expect("an object");
+            if let Some(r) = rate {
+                o.insert("rate_per_sec".into(), json!(r));
+            }
+            if let Some(m) = max_in_flight {
+                o.insert("max_in_flight".into(), json!(m));
+            }
+            Request::patch(&["admin", "campaigns", id]).json(body)
+        }
     })
 }

@@ -8,6 +8,7 @@ mod api;
 mod bulk;
 mod campaign;
 mod exit;
+mod import;
 mod output;
 mod request;
 
@@ -113,6 +114,11 @@ enum Cmd {
     },
     /// The whole population's progress, projected against the deadline.
     Program,
+    /// Accounts: create them in bulk from a file.
+    Accounts {
+        #[command(subcommand)]
+        cmd: AccountsCmd,
+    },
     /// One action on every account a list gives (retry, verify, unpark, replay), at a rate.
     Bulk(bulk::BulkArgs),
     /// A shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
@@ -178,6 +184,13 @@ enum DeadLetterCmd {
     },
     /// Re-run the failed phase of the dead letter's migration.
     Replay { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum AccountsCmd {
+    /// Create the accounts of a file (CSV `shopper_id,name`, or JSON lines) that do not exist;
+    /// existing ones are counted and left alone, so it can be run again.
+    Import(import::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -260,7 +273,9 @@ fn request(cmd: &Cmd) -> anyhow::Result<Option<Request>> {
         Cmd::Audit { paged } => paged.on(Request::get(&["admin", "audit-log"])),
         Cmd::Campaign { cmd } => campaign::request(cmd)?,
         Cmd::Program => Request::get(&["admin", "program"]),
-        Cmd::Bulk(_) | Cmd::Completions { .. } | Cmd::Man => return Ok(None),
+        Cmd::Bulk(_) | Cmd::Accounts { .. } | Cmd::Completions { .. } | Cmd::Man => {
+            return Ok(None)
+        }
     }))
 }
 
@@ -340,6 +355,12 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
     let api = Api::new(&cli.url, token)?;
     if let Cmd::Bulk(b) = &cli.cmd {
         return bulk::run(&api, b).await;
+    }
+    if let Cmd::Accounts {
+        cmd: AccountsCmd::Import(a),
+    } = &cli.cmd
+    {
+        return import::run(&api, a).await;
     }
     let req = request(&cli.cmd)?.expect("every other command is one request");
     let (mut status, mut text) = match api.send(&req).await {

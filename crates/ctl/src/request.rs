@@ -8,7 +8,7 @@ use serde_json::Value;
 /// One admin request.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// GET or POST.
+    /// GET, POST or PATCH.
     pub method: Method,
     /// Path segments after the base (`["admin", "accounts", shopper, "retry"]`).
     pub segments: Vec<String>,
@@ -16,6 +16,8 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     /// A JSON body.
     pub body: Option<Value>,
+    /// Or a body of another type: (content type, bytes).
+    pub raw: Option<(&'static str, Vec<u8>)>,
 }
 
 impl Request {
@@ -25,6 +27,7 @@ impl Request {
             segments: segments.iter().map(|s| s.to_string()).collect(),
             query: Vec::new(),
             body: None,
+            raw: None,
         }
     }
 
@@ -43,6 +46,17 @@ impl Request {
         if let Some(v) = value {
             self.query.push((key.into(), v.to_string()));
         }
+        self
+    }
+
+    /// `PATCH /segments…`.
+    pub fn patch(segments: &[&str]) -> Self {
+        Self::new(Method::PATCH, segments)
+    }
+
+    /// With a body of `content_type`.
+    pub fn raw(mut self, content_type: &'static str, body: Vec<u8>) -> Self {
+        self.raw = Some((content_type, body));
         self
     }
 

@@ -34,7 +34,7 @@ pub async fn create_account(
     body: JsonObject<NewAccount>,
 ) -> ApiResult<HttpResponse> {
     let NewAccount { shopper_id, name } = body.into_inner();
-    if !is_text(&name) || name.chars().count() > 256 {
+    if !valid_name(&name) {
         return Err(ApiError::bad_request(
             "invalid_name",
             "name must be 1-256 characters",
@@ -51,6 +51,11 @@ pub async fn create_account(
     )
     .await?;
     Ok(HttpResponse::Created().json(AccountBody::new(&tree, true)))
+}
+
+/// An account's display name: 1 to 256 characters of text (not only blanks, no NUL).
+pub fn valid_name(name: &str) -> bool {
+    is_text(name) && name.chars().count() <= 256
 }
 
 /// The real status, phase, attempts, timings, last error and figures.

@@ -9,7 +9,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
 use crate::state::AppState;
 use crate::views::campaigns::{
-    shopper_ids, CampaignBody, CampaignRequest, CampaignsBody, ProgramBody, ProgramView,
+    shopper_ids, CampaignBody, CampaignPace, CampaignRequest, CampaignsBody, ProgramBody,
+    ProgramView,
 };
 use crate::views::errors::{BodyErrors, Conflict, Errors};
 use actix_web::{web, HttpResponse};
@@ -38,6 +39,23 @@ fn instant(s: &str, field: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| bad("invalid_time", format!("{field} must be an RFC 3339 time")))
+}
+
+fn checked_rate(rate: f64) -> Result<f64, ApiError> {
+    if !(rate > 0.0 && rate <= 10_000.0) {
+        return Err(bad(
+            "invalid_rate",
+            "rate_per_sec is above 0 and at most 10000",
+        ));
+    }
+    Ok(rate)
+}
+
+fn checked_in_flight(n: i32) -> Result<i32, ApiError> {
+    if !(1..=100_000).contains(&n) {
+        return Err(bad("invalid_max_in_flight", "max_in_flight is 1 to 100000"));
+    }
+    Ok(n)
 }
 
 /// The request checked: every refusal its own 400.
@@ -71,17 +89,8 @@ fn checked(r: CampaignRequest, by: &str) -> Result<NewCampaign, ApiError> {
         Some(ids) => Some(shopper_ids(&ids).map_err(|e| bad("invalid_shopper_ids", e))?),
         None => None,
     };
-    let rate = r.rate_per_sec.unwrap_or(20.0);
-    if !(rate > 0.0 && rate <= 10_000.0) {
-        return Err(bad(
-            "invalid_rate",
-            "rate_per_sec is above 0 and at most 10000",
-        ));
-    }
-    let max_in_flight = r.max_in_flight.unwrap_or(200);
-    if !(1..=100_000).contains(&max_in_flight) {
-        return Err(bad("invalid_max_in_flight", "max_in_flight is 1 to 100000"));
-    }
+    let rate = checked_rate(r.rate_per_sec.unwrap_or(20.0))?;
+    let max_in_flight = checked_in_flight(r.max_in_flight.unwrap_or(200))?;
     Ok(NewCampaign {
         selection: Selection {
             statuses,
@@ -158,6 +167,44 @@ pub async fn get(
     let id: CampaignId = parse_id(&id)?;
     let mut c = conn(&st).await?;
     let camp = campaigns::get(&mut c, id).await?;
+    Ok(web::Json(body(&mut c, &camp).await?))
+}
+
+/// Changes a running or paused campaign's pace live: `rate_per_sec`, `max_in_flight` (one
+/// left out keeps its value); the driver takes it at its next tick. Audited with the pace
+/// before and after. 409 when the campaign is over, 404 when unknown.
+#[utoipa::path(patch, path = "/admin/campaigns/{id}", tag = "program", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "campaign id")), request_body = CampaignPace,
+    responses((status = 200, description = "the campaign at its new pace", body = CampaignBody),
+        Errors, BodyErrors, Conflict))]
+pub async fn set_pace(
+    st: web::Data<AppState>,
+    who: AdminUser,
+    id: web::Path<String>,
+    req: JsonObject<CampaignPace>,
+) -> ApiResult<web::Json<CampaignBody>> {
+    let id: CampaignId = parse_id(&id)?;
+    let CampaignPace {
+        rate_per_sec,
+        max_in_flight,
+    } = req.into_inner();
+    let rate = rate_per_sec.map(checked_rate).transpose()?;
+    let cap = max_in_flight.map(checked_in_flight).transpose()?;
+    let (_, camp) = audited(
+        &st,
+        &who,
+        "campaign_set_pace",
+        &id.to_string(),
+        |c| async move { campaigns::set_pace(c, id, rate, cap).await }.scope_boxed(),
+        |(before, after)| {
+            json!({
+                "rate_per_sec": {"from": before.rate_per_sec, "to": after.rate_per_sec},
+                "max_in_flight": {"from": before.max_in_flight, "to": after.max_in_flight},
+            })
+        },
+    )
+    .await?;
+    let mut c = conn(&st).await?;
     Ok(web::Json(body(&mut c, &camp).await?))
 }
 

@@ -8,6 +8,7 @@ pub mod attachments;
 pub mod campaigns;
 pub mod fleet;
 pub mod history;
+pub mod import;
 pub mod inbox;
 pub mod migration;
 pub mod ops;
@@ -105,6 +106,7 @@ pub fn configure_admin_console(cfg: &mut web::ServiceConfig) {
 /// Operators' endpoints, probes, `/metrics` and the OpenAPI document: the admin listener.
 pub fn configure_admin(cfg: &mut web::ServiceConfig) {
     endpoint!(cfg, post, "/admin/accounts", admin::create_account);
+    endpoint!(cfg, post, "/admin/accounts/batch", import::import_accounts);
     endpoint!(
         cfg,
         get,
@@ -194,7 +196,12 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(campaigns::list))
             .default_service(web::to(not_allowed("GET, POST"))),
     );
-    endpoint!(cfg, get, "/admin/campaigns/{id}", campaigns::get);
+    cfg.service(
+        web::resource("/admin/campaigns/{id}")
+            .route(web::get().to(campaigns::get))
+            .route(web::patch().to(campaigns::set_pace))
+            .default_service(web::to(not_allowed("GET, PATCH"))),
+    );
     endpoint!(cfg, post, "/admin/campaigns/{id}/pause", campaigns::pause);
     endpoint!(cfg, post, "/admin/campaigns/{id}/resume", campaigns::resume);
     endpoint!(cfg, post, "/admin/campaigns/{id}/cancel", campaigns::cancel);

@@ -33,6 +33,20 @@ pub struct CampaignRequest {
     pub deadline: String,
 }
 
+/// `PATCH /admin/campaigns/{id}`: the pace of a running or paused campaign, changed live (the
+/// driver reads it at its next tick). A field left out keeps its value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignPace {
+    /// Accounts started a second, > 0 and at most 10,000.
+    #[schema(exclusive_minimum = 0.0, maximum = 10000.0)]
+    pub rate_per_sec: Option<f64>,
+    /// The campaign's accounts migrating at once, 1 to 100,000.
+    #[schema(minimum = 1, maximum = 100000)]
+    #[serde(default, deserialize_with = "crate::extract::whole_i32")]
+    pub max_in_flight: Option<i32>,
+}
+
 /// A campaign with its figures.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CampaignBody {

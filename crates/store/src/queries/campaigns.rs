@@ -323,6 +323,37 @@ pub async fn members(conn: &mut AsyncPgConnection, id: CampaignId) -> CoreResult
     Ok(Members(sums.into_iter().map(|s| (s.key, s.n)).collect()))
 }
 
+/// Sets a live campaign's pace (an operator's `PATCH`): `rate_per_sec` and/or `max_in_flight`
+/// (`None` keeps it). 409 when the campaign is over (done or cancelled), 404 when unknown.
+/// Returns the campaign before and after.
+pub async fn set_pace(
+    conn: &mut AsyncPgConnection,
+    id: CampaignId,
+    rate_per_sec: Option<f64>,
+    max_in_flight: Option<i32>,
+) -> CoreResult<(Campaign, Campaign)> {
+    conn.transaction::<_, CoreError, _>(async move |c| {
+        let row = lock(c, id).await?;
+        if !CampaignState::parse(&row.state)?.is_live() {
+            return Err(CoreError::Conflict(format!(
+                "campaign {id} is {}: its pace cannot change",
+                row.state
+            )));
+        }
+        let before = get(c, id).await?;
+        diesel::update(campaigns::table.find(id))
+            .set((
+                campaigns::rate_per_sec.eq(rate_per_sec.unwrap_or(before.rate_per_sec)),
+                campaigns::max_in_flight.eq(max_in_flight.unwrap_or(before.max_in_flight)),
+                campaigns::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(c)
+            .await?;
+        Ok((before, get(c, id).await?))
+    })
+    .await
+}
+
 /// Moves the campaign (an operator's pause, resume or cancel; the driver's finish); 409 for
 /// an illegal move, 404 when unknown. Returns the campaign after it.
 pub async fn change(

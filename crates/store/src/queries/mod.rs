@@ -1,6 +1,7 @@
 //! Every query of the project, one module per table or job; handlers and phases call these,
 //! none writes SQL.
 
+pub mod account_import;
 pub mod accounts;
 pub mod attachments;
 pub mod audit;

@@ -3,7 +3,8 @@
 //! raw limits measured in the same run. Sizes: BENCH_ALL_MESSAGES (100000), BENCH_RSS_MESSAGES
 //! (1000000), BENCH_C1S (1000); the open-loop figure's in [`arrivals`]. BENCH_ONLY=a,b runs a
 //! subset of the figures: `all-messages`, `channels`, `recent`, `status`, `rss`, `fleet`,
-//! `source-cap`, `open`, `campaign`, `scale` (BENCH_ONLY_ALL_MESSAGES: all-messages alone).
+//! `source-cap`, `open`, `campaign`, `scale`, `import` (BENCH_ONLY_ALL_MESSAGES: all-messages
+//! alone).
 //!
 //! - [`arrivals`]: the open-loop herd (C1s opening the app at fixed rates);
 //! - [`figures`]: each figure's workload and row;
@@ -13,11 +14,13 @@
 //! - [`report`]: the table;
 //! - [`statements`]: Postgres statements per account (`pg_stat_statements`);
 //! - [`scale`], [`scale_fill`]: the fleet's bookkeeping at 2M accounts beside 20k;
-//! - [`campaign`]: app opens beside a campaign running flat out, against app opens alone.
+//! - [`campaign`]: app opens beside a campaign running flat out, against app opens alone;
+//! - [`import`]: two million accounts through `POST /admin/accounts/batch`, against SQL alone.
 
 mod arrivals;
 mod campaign;
 mod figures;
+mod import;
 mod raw;
 mod report;
 mod scale;
@@ -154,6 +157,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs("scale") {
         b.scale().await?;
+    }
+    if runs("import") {
+        b.import().await?;
     }
     // last: its million messages stay in the in-memory emulator, which slows with what it
     // holds (the figures before it read a smaller one)
