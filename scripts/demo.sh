@@ -44,6 +44,8 @@ db_name="${db_url##*/}"
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db_name'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE \"$db_name\""
 
+# local runs take the development profile (config/development.toml: the DEV-ONLY keys)
+export MIGRATOR_ENV=development
 # the operators' listener on loopback: the console and migratorctl's address
 admin_listen="${DEMO_ADMIN_LISTEN:-127.0.0.1:9090}"
 export MIGRATOR__API__ADMIN_LISTEN="$admin_listen"
