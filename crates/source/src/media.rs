@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn a_signing_key_the_signer_refuses_stops_the_start_not_a_hop() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
-        let s = migrator_runtime::settings::Settings::load_from(&dir).unwrap();
+        let s = migrator_runtime::settings::Settings::development(&dir).unwrap();
         let new = |pem: &[u8]| MediaClient::new(pem, &s.media, vec![], s.worker.call_backoff());
         let err = new(TEST_ONLY_RSA_1024.as_bytes())
             .err()

@@ -87,6 +87,7 @@ mod tests {
     /// included (the map's key is read lowercased, as the docs' key ids are written).
     #[test]
     fn environment_variables_override_the_files() {
+        let _env = super::super::env_lock();
         std::env::set_var("MIGRATOR__CONSOLE__IDLE_TIMEOUT_SECS", "77");
         std::env::set_var("MIGRATOR__CRYPTO__CREDENTIALS_KEYS__ENVTESTKEY", "x");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
@@ -109,6 +110,7 @@ mod tests {
     /// `env` can express), and stays a list in the files.
     #[test]
     fn a_list_setting_is_settable_from_the_environment() {
+        let _env = super::super::env_lock();
         std::env::set_var(
             "MIGRATOR__MEDIA__ALLOWED_ORIGINS",
             "https://media.example.com/v1/, https://cdn.example.com",
@@ -127,6 +129,7 @@ mod tests {
     /// The development keys come only with the development profile.
     #[test]
     fn development_values_come_only_with_the_development_profile() {
+        let _env = super::super::env_lock();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
         let bare = Settings::load_profile(&dir, None).unwrap();
         assert!(bare.crypto.credentials_keys.is_empty());

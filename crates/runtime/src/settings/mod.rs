@@ -15,6 +15,14 @@ pub use console::ConsoleSettings;
 
 pub use load::SettingsError;
 
+/// Tests that set `MIGRATOR__…` variables, and those that load settings (which read them), take
+/// this lock: the process environment is shared by every test of the binary.
+#[cfg(test)]
+pub(crate) fn env_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;

@@ -330,6 +330,7 @@ mod tests {
 
     /// The development profile: every development value in force.
     fn defaults() -> Settings {
+        let _env = super::super::env_lock();
         Settings::development(dir()).expect("config/development.toml")
     }
 
@@ -378,7 +379,10 @@ mod tests {
 
     #[test]
     fn a_start_without_a_profile_names_every_secret_it_needs() {
-        let s = Settings::load_profile(dir(), None).unwrap();
+        let s = {
+            let _env = super::super::env_lock();
+            Settings::load_profile(dir(), None).unwrap()
+        };
         let api = s.refuse_unsafe(Process::Api).unwrap_err();
         let worker = s.refuse_unsafe(Process::Worker).unwrap_err();
         for key in [
