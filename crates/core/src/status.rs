@@ -1,6 +1,7 @@
-//! The migration state machine, whole: every status of `spec/api.md`, the three phases, and the
-//! one table that says, for each phase, in which statuses its hop runs, where it leads when it
-//! is done, where when it fails, what follows it and how it is restarted. [`MigrationStatus::on`]
+//! The migration state machine, whole: every status of `spec/api.md`, the three phases of a
+//! migration and the catch-up that settles a completed one, and the one table that says, for
+//! each phase, in which statuses its hop runs, where it leads when it is done, where when it
+//! fails, what follows it and how it is restarted. [`MigrationStatus::on`]
 //! derives every move from that table; the api and the worker change a status only through it.
 
 use diesel::deserialize::{self, FromSql, FromSqlRow};
@@ -61,9 +62,13 @@ pub enum Phase {
     RecentMessages,
     /// Every thread and message.
     AllMessages,
+    /// On a completed migration: what landed in the source after the switch (the settle window,
+    /// `spec/source-contract.md` section 5), or the threads a verification found different,
+    /// copied as the phases copy. The app keeps `completed` throughout.
+    CatchUp,
 }
 
-/// Every phase, in order.
+/// Every phase of a migration, in order (the catch-up, which follows a completed one, aside).
 pub const ALL_PHASES: [Phase; 3] = [Phase::Channels, Phase::RecentMessages, Phase::AllMessages];
 
 /// What `POST /migrate` (or the fleet) does after a phase failed.
@@ -125,6 +130,18 @@ pub const PHASES: [PhaseSpec; 3] = [
     },
 ];
 
+/// The catch-up's row: it runs on a completed migration and ends there; when it gives up the
+/// account shows `messages-failure` to operators (the app keeps `completed`), and the repair of
+/// that status (the all-messages phase again, which reads everything) covers what it missed.
+pub const CATCH_UP: PhaseSpec = PhaseSpec {
+    phase: Phase::CatchUp,
+    runs_in: &[MigrationStatus::Completed],
+    done: MigrationStatus::Completed,
+    failure: MigrationStatus::MessagesFailure,
+    next: None,
+    restart: Restart::Repair,
+};
+
 /// Something that happens to a migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -149,6 +166,9 @@ pub enum Event {
     Repair,
     /// Forced re-migration: what the migration created is removed and a new run starts.
     Remigrate,
+    /// A completed migration catches up with the source (what landed after the switch, or the
+    /// threads a verification found different): a hop of [`Phase::CatchUp`].
+    CatchUp,
 }
 
 impl Event {
@@ -200,12 +220,21 @@ impl Phase {
             Phase::Channels => "channels",
             Phase::RecentMessages => "recent-messages",
             Phase::AllMessages => "all-messages",
+            Phase::CatchUp => "catch-up",
         }
     }
 
     /// Parses the stored spelling (`done` and anything else: `None`).
     pub fn parse(s: &str) -> Option<Phase> {
-        ALL_PHASES.into_iter().find(|p| p.as_str() == s)
+        ALL_PHASES
+            .into_iter()
+            .chain([Phase::CatchUp])
+            .find(|p| p.as_str() == s)
+    }
+
+    /// Whether this is one of a migration's phases (not the catch-up after it).
+    pub fn is_migration(self) -> bool {
+        self != Phase::CatchUp
     }
 
     /// The first phase of every run.
@@ -223,6 +252,7 @@ impl Phase {
     pub fn spec(self) -> &'static PhaseSpec {
         PHASES
             .iter()
+            .chain([&CATCH_UP])
             .find(|s| s.phase == self)
             .expect("every phase has a row")
     }
@@ -308,7 +338,7 @@ impl MigrationStatus {
                 let action = s.next.map(RunAction::Hop).unwrap_or(RunAction::Finish);
                 step(s.done, action)
             }
-            Event::Covered(p) if p.runs_in(self) => {
+            Event::Covered(p) if p.is_migration() && p.runs_in(self) => {
                 step(Phase::LAST.spec().done, RunAction::Finish)
             }
             Event::Yield(p) | Event::Retry(p) if p.runs_in(self) => step(self, RunAction::Hop(p)),
@@ -318,7 +348,11 @@ impl MigrationStatus {
                 _ => illegal,
             },
             Event::Remigrate => step(Phase::FIRST.entry(), RunAction::NewRun(Phase::FIRST)),
-            Event::Done(_)
+            Event::CatchUp if Phase::CatchUp.runs_in(self) => {
+                step(self, RunAction::Hop(Phase::CatchUp))
+            }
+            Event::CatchUp
+            | Event::Done(_)
             | Event::Covered(_)
             | Event::Yield(_)
             | Event::Retry(_)
@@ -373,8 +407,9 @@ mod tests {
             Event::NothingToMigrate,
             Event::Repair,
             Event::Remigrate,
+            Event::CatchUp,
         ];
-        for p in ALL_PHASES {
+        for p in ALL_PHASES.into_iter().chain([Phase::CatchUp]) {
             all.push(Event::Done(p));
             all.push(Event::Covered(p));
             all.push(Event::Yield(p));
@@ -427,6 +462,12 @@ mod tests {
             }
             (MessagesFailure, Event::Repair) => s(MessagesFailure, A::Hop(AllMessages)),
             (_, Event::Remigrate) => s(Migrating, A::NewRun(Channels)),
+            // the catch-up: on a completed migration only, never moving what the app sees
+            // unless it gives up (operators then see messages-failure; the app, completed)
+            (Completed, Event::CatchUp) => s(Completed, A::Hop(CatchUp)),
+            (Completed, Event::Yield(CatchUp)) => s(Completed, A::Hop(CatchUp)),
+            (Completed, Event::Done(CatchUp)) => s(Completed, A::Finish),
+            (Completed, Event::Failed(CatchUp)) => s(MessagesFailure, A::Hold),
             _ => None,
         }
     }
@@ -452,7 +493,7 @@ mod tests {
         }
         assert_eq!(
             legal,
-            8 + 2 + 2 + 2 + 2 + 2 + 4 + 4 + 4 + 1 + 8,
+            8 + 2 + 2 + 2 + 2 + 2 + 4 + 4 + 4 + 1 + 8 + 5,
             "legal pairs"
         );
     }
@@ -480,6 +521,9 @@ mod tests {
         }
         assert!(Migrating.is_in_progress() && RecentMessagesMigrated.is_in_progress());
         assert!(!Completed.is_in_progress() && !MessagesFailure.is_in_progress());
+        // the catch-up is no migration phase: a completed account stays not in progress
+        assert_eq!(Phase::pending_in(Completed), None);
+        assert_eq!(MessagesFailure.failed_phase(), Some(Phase::AllMessages));
         assert_eq!(
             Phase::pending_in(ChannelsMigrated),
             Some(Phase::RecentMessages)
@@ -504,10 +548,11 @@ mod tests {
             assert_eq!(serde_json::to_string(st).unwrap(), format!("\"{s}\""));
         }
         assert!("SUCCESS".parse::<MigrationStatus>().is_err());
-        for p in ALL_PHASES {
+        for p in ALL_PHASES.into_iter().chain([Phase::CatchUp]) {
             assert_eq!(Phase::parse(p.as_str()), Some(p));
         }
         assert_eq!(Phase::parse("done"), None);
+        assert_eq!(Phase::CatchUp.as_str(), "catch-up");
     }
 
     #[test]

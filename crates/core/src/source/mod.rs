@@ -2,6 +2,7 @@
 //! Items that break the contract become [`Reject`]s instead.
 
 pub mod items;
+pub mod webchat;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -104,7 +104,8 @@ pub async fn messages_by_source(
     .await?)
 }
 
-/// How many message rows each of `conversations` holds (those with none are absent), in one
+/// How many migrated message rows (with a source id) each of `conversations` holds (those
+/// with none are absent), in one
 /// statement for a page of threads.
 pub async fn message_counts(
     conn: &mut AsyncPgConnection,
@@ -113,8 +114,10 @@ pub async fn message_counts(
     if conversations.is_empty() {
         return Ok(Default::default());
     }
+    // migrated rows only: a reply written in re:amaze after the switch is not the source's
     Ok(messages::table
         .filter(messages::conversation_id.eq_any(conversations))
+        .filter(messages::source_id.is_not_null())
         .group_by(messages::conversation_id)
         .select((messages::conversation_id, diesel::dsl::count_star()))
         .load::<(ConversationId, i64)>(conn)

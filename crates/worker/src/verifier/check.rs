@@ -14,6 +14,7 @@ use crate::context::Ctx;
 use crate::error::WorkResult;
 use migrator_core::ids::{AccountId, ConversationId, MessageId, ShopperId};
 use migrator_core::source::items;
+use migrator_core::source::webchat::{webchat_ask, WebchatAsk};
 use migrator_core::source::{channels_as_migrated, SourceMessage, SourceThread};
 use migrator_core::text::ExactText;
 use migrator_store::queries::verifications::{Diff, Outcome};
@@ -374,22 +375,28 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// A web chat thread: its starred flags on the native conversation and messages.
+    /// A web chat thread: its starred flags on the native conversation and messages, as
+    /// [`webchat_ask`] says (the copy's rule): a thread naming no conversation of this account
+    /// is a reject, and none of its messages' flags is expected.
     async fn webchat_stars(&mut self, t: &SourceThread) -> WorkResult<()> {
         self.found.outcome.threads += 1;
         let conv = t
             .webchat_conversation_id
             .as_deref()
             .and_then(|i| i.parse().ok());
-        if let Some(conv) = conv {
-            let dest = reads::conversation_starred(&mut self.c, self.account, conv).await?;
-            if let Some(starred) = dest.filter(|s| *s != t.starred) {
-                let why = format!(
-                    "conversation starred: source {}, destination {starred}",
-                    t.starred
-                );
-                self.found.diff("changed_star", &t.thread_id, why);
-            }
+        let dest = match conv {
+            Some(conv) => reads::conversation_starred(&mut self.c, self.account, conv).await?,
+            None => None,
+        };
+        if let WebchatAsk::Reject(_) = webchat_ask(t, dest.is_some()) {
+            return Ok(());
+        }
+        if let Some(starred) = dest.filter(|s| *s != t.starred) {
+            let why = format!(
+                "conversation starred: source {}, destination {starred}",
+                t.starred
+            );
+            self.found.diff("changed_star", &t.thread_id, why);
         }
         let mut start = None;
         loop {

@@ -6,30 +6,33 @@ use super::mover::{reject_message, reject_thread, Mover};
 use crate::error::WorkResult;
 use crate::phases::fenced;
 use migrator_core::ids::AccountId;
+use migrator_core::source::webchat::{webchat_ask, WebchatAsk};
 use migrator_core::source::{Reject, SourceMessage, SourceThread};
 use migrator_core::CoreResult;
 use migrator_store::queries::{conversations, messages};
 use scoped_futures::ScopedFutureExt;
 
 impl Mover<'_> {
-    /// The thread's starred flag onto the re:amaze conversation it mirrors; rejects if none.
+    /// The thread's starred flag onto the re:amaze conversation it mirrors, as
+    /// [`webchat_ask`] says; the thread's reject when it asks for nothing (then none of its
+    /// messages' flags is applied).
     pub(super) async fn star_webchat_thread(&self, t: &SourceThread) -> WorkResult<Vec<Reject>> {
-        let Some(id) = t.webchat_conversation_id.clone() else {
-            let why = "web chat thread lacks webchat_conversation_id";
-            return Ok(vec![reject_thread(t, why.into())]);
+        let found = match t.webchat_conversation_id.clone() {
+            None => false,
+            Some(id) => {
+                let (account, starred) = (self.account, t.starred);
+                fenced(self.ctx, self.leased, move |c, _| {
+                    async move {
+                        conversations::star_webchat_conversation(c, account, &id, starred).await
+                    }
+                    .scope_boxed()
+                })
+                .await?
+            }
         };
-        let (account, starred) = (self.account, t.starred);
-        let found = fenced(self.ctx, self.leased, move |c, _| {
-            async move { conversations::star_webchat_conversation(c, account, &id, starred).await }
-                .scope_boxed()
-        })
-        .await?;
-        Ok(if found {
-            vec![]
-        } else {
-            let why =
-                "webchat_conversation_id does not name a re:amaze conversation of this account";
-            vec![reject_thread(t, why.into())]
+        Ok(match webchat_ask(t, found) {
+            WebchatAsk::Stars => vec![],
+            WebchatAsk::Reject(why) => vec![reject_thread(t, why.into())],
         })
     }
 }
