@@ -71,6 +71,12 @@ pub const PRUNED: &str = "migrator_pruned_rows_total";
 pub const VERIFICATIONS: &str = "migrator_verifications_total";
 /// Differences the verifications found.
 pub const VERIFICATION_DIFFS: &str = "migrator_verification_diffs_total";
+/// Catch-ups and repairs finished on completed migrations, by kind (`catch_up`, `repair`).
+pub const CATCH_UPS: &str = "migrator_catch_ups_total";
+/// Messages the catch-ups and repairs copied (late items, repaired threads' messages).
+pub const CATCH_UP_MESSAGES: &str = "migrator_catch_up_messages_total";
+/// Runs parked because their copy kept differing after `verify.max_repairs` repairs.
+pub const UNCONVERGED: &str = "migrator_unconverged_runs_total";
 
 /// Accounts a campaign started (or found started), by how (`started`, `redriven`, `visited`,
 /// `given_up`).
@@ -111,7 +117,7 @@ pub const PROGRAM_DEADLINE: &str = "migrator_program_deadline_timestamp_seconds"
 pub const PROGRAM_ON_TRACK: &str = "migrator_program_on_track";
 
 /// Every metric name, for checks of what refers to them (the Grafana dashboard).
-pub const ALL: [&str; 45] = [
+pub const ALL: [&str; 48] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_RATE_LIMITED,
@@ -141,6 +147,9 @@ pub const ALL: [&str; 45] = [
     PRUNED,
     VERIFICATIONS,
     VERIFICATION_DIFFS,
+    CATCH_UPS,
+    CATCH_UP_MESSAGES,
+    UNCONVERGED,
     CAMPAIGN_ACCOUNTS,
     CAMPAIGN_HELD_BACK,
     CAMPAIGN_PROMOTED,
@@ -283,6 +292,18 @@ fn describe() {
     describe_counter!(PRUNED, "rows the sweeper pruned, by table");
     describe_counter!(VERIFICATIONS, "verifications finished, by result");
     describe_counter!(VERIFICATION_DIFFS, "differences verifications found");
+    describe_counter!(
+        CATCH_UPS,
+        "catch-ups and repairs finished on completed migrations, by kind"
+    );
+    describe_counter!(
+        CATCH_UP_MESSAGES,
+        "messages catch-ups and repairs copied (items that landed after the switch)"
+    );
+    describe_counter!(
+        UNCONVERGED,
+        "runs parked: their copy kept differing after verify.max_repairs repairs"
+    );
     describe_counter!(CAMPAIGN_ACCOUNTS, "accounts a campaign drove, by how");
     describe_counter!(
         CAMPAIGN_HELD_BACK,

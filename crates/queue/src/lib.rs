@@ -80,11 +80,16 @@ impl QueueNames {
         format!("{}.campaign", self.prefix)
     }
 
-    /// The routing key of `hop` (without a delay tier).
+    /// The routing key of `hop` (without a delay tier). A catch-up shares the all-messages
+    /// queue and its slots: it copies history, behind every C1 waiting for an inbox.
     pub fn key(hop: &MigrationHop) -> String {
+        let phase = match hop.phase {
+            Phase::CatchUp => Phase::AllMessages,
+            p => p,
+        };
         match hop.lane {
-            migrator_core::hop::Lane::App => hop.phase.as_str().to_string(),
-            migrator_core::hop::Lane::Campaign => format!("{}.campaign", hop.phase.as_str()),
+            migrator_core::hop::Lane::App => phase.as_str().to_string(),
+            migrator_core::hop::Lane::Campaign => format!("{}.campaign", phase.as_str()),
         }
     }
 
@@ -230,6 +235,17 @@ mod tests {
         assert_eq!(
             QueueNames::key(&hop.on(Lane::Campaign)),
             "channels.campaign"
+        );
+    }
+
+    #[test]
+    fn a_catch_up_goes_to_the_all_messages_queue() {
+        use migrator_core::hop::Lane;
+        let hop = MigrationHop::first(Default::default(), Default::default(), Phase::CatchUp);
+        assert_eq!(QueueNames::key(&hop), "all-messages");
+        assert_eq!(
+            QueueNames::key(&hop.on(Lane::Campaign)),
+            "all-messages.campaign"
         );
     }
 

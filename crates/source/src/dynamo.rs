@@ -307,11 +307,46 @@ impl DynamoSource {
 
     /// Messages of a thread, oldest first.
     pub async fn messages_page(&self, thread_id: &str, start: Option<Item>) -> SourceResult<Page> {
-        let q = self
-            .messages_of(thread_id)
-            .set_exclusive_start_key(start)
-            .limit(self.cfg.page_size);
+        self.messages_page_from(thread_id, None, start).await
+    }
+
+    /// Messages of a thread whose `sort_key` is at or after `from` (all when None), oldest
+    /// first: `from` is `<sent_at as 13 digits>`, so the range holds the messages sent at or
+    /// after that instant (`spec/source-contract.md` section 5).
+    pub async fn messages_page_from(
+        &self,
+        thread_id: &str,
+        from: Option<&str>,
+        start: Option<Item>,
+    ) -> SourceResult<Page> {
+        let q = match from {
+            None => self.messages_of(thread_id),
+            Some(from) => self
+                .client
+                .query()
+                .table_name(&self.cfg.messages_table)
+                .key_condition_expression("thread_id = :t AND sort_key >= :f")
+                .expression_attribute_values(":t", AttributeValue::S(thread_id.into()))
+                .expression_attribute_values(":f", AttributeValue::S(from.into())),
+        };
+        let q = q.set_exclusive_start_key(start).limit(self.cfg.page_size);
         Ok(page(self.query(q, "messages", "messages query").await?))
+    }
+
+    /// One thread of a C1 by its id (a Query on the table's key: the item, or none).
+    pub async fn thread(&self, shopper_id: &str, thread_id: &str) -> SourceResult<Option<Item>> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.cfg.threads_table)
+            .key_condition_expression("shopper_id = :s AND thread_id = :t")
+            .expression_attribute_values(":s", AttributeValue::S(shopper_id.into()))
+            .expression_attribute_values(":t", AttributeValue::S(thread_id.into()))
+            .limit(1);
+        Ok(page(self.query(q, "threads", "thread query").await?)
+            .items
+            .into_iter()
+            .next())
     }
 }
 

@@ -10,6 +10,7 @@ diesel::table! {
         current_run_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        switched_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -155,6 +156,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    run_settling (run_id) {
+        run_id -> Uuid,
+        account_id -> Uuid,
+        settle_until -> Nullable<Timestamptz>,
+        catch_up_at -> Nullable<Timestamptz>,
+        catch_up_final -> Bool,
+        plan -> Nullable<Jsonb>,
+        catch_ups -> Int4,
+        repairs -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    settle_events (id) {
+        id -> Int8,
+        run_id -> Uuid,
+        account_id -> Uuid,
+        kind -> Text,
+        at -> Timestamptz,
+        threads -> Int4,
+        messages -> Int8,
+        detail -> Jsonb,
+    }
+}
+
+diesel::table! {
     verifications (id) {
         id -> Uuid,
         account_id -> Uuid,
@@ -175,6 +203,7 @@ diesel::table! {
         diffs -> Json,
         error -> Nullable<Text>,
         superseded -> Bool,
+        repair -> Bool,
     }
 }
 
@@ -357,4 +386,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaign_accounts,
     campaign_counts,
     completions,
+    settle_events,
+    run_settling,
 );

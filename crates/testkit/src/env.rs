@@ -37,6 +37,8 @@ pub fn test_settings(tag: &str) -> Settings {
         workspace().join("config/dev-keys/DEV-ONLY-media-signing-private.pem");
     s.blobs.dir = std::env::temp_dir().join(format!("{tag}-blobs"));
     s.conversations.timeout_ms = 3000;
+    // no settle window unless a test sets one (the settling tests do): verified at completion
+    s.conversations.settle_window_secs = 0;
     s.worker.retry_base_ms = 20;
     s.worker.retry_max_ms = 400;
     s.worker.max_call_retries = 2;

@@ -1,6 +1,7 @@
 //! The sweeper: one worker of the fleet at a time (a fleet lock with expiry) re-enqueues runs
 //! whose lease was lost or that sat idle without a hop (parking those past their attempts),
-//! repairs failed phases whose restart is a repair, prunes every growing table by its
+//! repairs failed phases whose restart is a repair, starts the catch-ups of completed
+//! migrations that are due (the settle window), prunes every growing table by its
 //! retention rule, forgets workers long gone, and retries due attachments of finished
 //! migrations. (The fleet's gauges are read when the api's `/metrics` is scraped.)
 //!
@@ -11,7 +12,7 @@
 use crate::context::Ctx;
 use migrator_store::queries::outbox::Recorded;
 use migrator_store::queries::retention::{self, Table};
-use migrator_store::queries::{fleet, sweeps};
+use migrator_store::queries::{fleet, settling, sweeps};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -79,6 +80,12 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
         tracing::warn!(account = %h.account_id, phase = h.phase.as_str(), "repairing a failed phase");
     }
     hops.extend(repairs);
+    // completed migrations settling: the catch-ups (and repairs) due
+    let catch_ups = settling::start_due(&mut c, BATCH).await?;
+    if !catch_ups.is_empty() {
+        tracing::info!(n = catch_ups.len(), "catch-ups started");
+    }
+    hops.extend(catch_ups);
     let mut pruned = fleet::prune_workers(&mut c, (w.fleet_poll_secs as i64 * 20).max(300)).await?;
     for table in Table::ALL {
         let n = prune(&mut c, table, table.kept(&ctx.settings), deadline).await?;

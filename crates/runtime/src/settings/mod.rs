@@ -91,6 +91,9 @@ pub struct VerifySettings {
     pub max_listed: usize,
     /// Finished verifications are kept this long (each account's newest always).
     pub retention_days: i64,
+    /// Repairs of a run's differences (the differing threads copied again, then verified
+    /// again) before the run is parked with its last verification for an operator.
+    pub max_repairs: i32,
 }
 
 /// Fleet-wide caps on the Conversations platform (an operator's throttle overrides them).
@@ -249,6 +252,11 @@ pub struct ConversationsSettings {
     pub timeout_ms: u64,
     /// Largest response body read (a longer one is an answer outside the contract).
     pub max_body_bytes: usize,
+    /// How long items keep landing in Conversations after a C1's switch (the settle window,
+    /// `spec/source-contract.md` section 5; at most 900 s in production), in seconds: a
+    /// completed migration catches up at the window's middle and at its end, and is verified
+    /// once it has settled. 0: no window (verified at completion).
+    pub settle_window_secs: u64,
 }
 
 /// Cert JWT for the media service.

@@ -101,7 +101,11 @@ pub async fn upsert_threads(
         .values(&rows)
         .on_conflict((conversations::account_id, conversations::source_id))
         .do_update()
-        .set(conversations::starred.eq(excluded(conversations::starred)))
+        // a thread that gained messages after the switch has a later last_message_at
+        .set((
+            conversations::starred.eq(excluded(conversations::starred)),
+            conversations::last_message_at.eq(excluded(conversations::last_message_at)),
+        ))
         .returning((
             conversations::source_id.assume_not_null(),
             conversations::id,
@@ -177,4 +181,65 @@ pub async fn star_webchat_conversation(
     .execute(conn)
     .await?;
     Ok(n == 1)
+}
+
+/// Before a repair copies `threads` again (in the caller's fenced transaction): their migrated
+/// messages are removed (rows without a source id, which re:amaze made itself, stay), their
+/// conversations are opened again (`messages_complete` false), and those of threads not in
+/// `in_source` that hold nothing of re:amaze's own are removed; the run's figures lose what was
+/// removed, so the copy counts it again once.
+pub async fn clear_for_repair(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    run_id: migrator_core::ids::RunId,
+    threads: &[String],
+    in_source: &[String],
+) -> CoreResult<()> {
+    use diesel::sql_types::{Array, BigInt, Text, Uuid as SqlUuid};
+    #[derive(diesel::QueryableByName)]
+    struct Removed {
+        #[diesel(sql_type = BigInt)]
+        messages: i64,
+        #[diesel(sql_type = BigInt)]
+        threads: i64,
+    }
+    let removed: Removed = diesel::sql_query(
+        "WITH convs AS ( \
+           SELECT id, messages_complete FROM conversations \
+           WHERE account_id = $1 AND source_id = ANY($2::text[])), \
+         gone AS ( \
+           DELETE FROM messages m USING convs c \
+           WHERE m.conversation_id = c.id AND m.source_id IS NOT NULL RETURNING 1), \
+         reopened AS ( \
+           UPDATE conversations SET messages_complete = false \
+           WHERE id IN (SELECT id FROM convs WHERE messages_complete) RETURNING 1) \
+         SELECT (SELECT count(*) FROM gone) AS messages, \
+                (SELECT count(*) FROM reopened) AS threads",
+    )
+    .bind::<SqlUuid, _>(account_id.0)
+    .bind::<Array<Text>, _>(threads)
+    .get_result(conn)
+    .await?;
+    // the conversations of threads the source no longer has, empty of anything of ours
+    diesel::sql_query(
+        "DELETE FROM conversations c WHERE c.account_id = $1 AND c.source_id = ANY($2::text[]) \
+         AND NOT (c.source_id = ANY($3::text[])) \
+         AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)",
+    )
+    .bind::<SqlUuid, _>(account_id.0)
+    .bind::<Array<Text>, _>(threads)
+    .bind::<Array<Text>, _>(in_source)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "UPDATE migration_runs SET messages_migrated = greatest(messages_migrated - $2, 0), \
+           threads_migrated = greatest(threads_migrated - $3::int, 0), updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(run_id.0)
+    .bind::<BigInt, _>(removed.messages)
+    .bind::<BigInt, _>(removed.threads)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

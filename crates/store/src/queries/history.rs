@@ -47,6 +47,8 @@ pub struct History {
     pub audit: Vec<AuditEntry>,
     /// Dead letters (along `dead_letters_account`).
     pub dead_letters: Vec<DeadLetter>,
+    /// Catch-ups and repairs (along `settle_events_account`; as many as dead letters).
+    pub settle: Vec<super::settling::SettleEvent>,
 }
 
 /// The history of `account_id`, whose operators' writes name `shopper_id`.
@@ -94,10 +96,12 @@ pub async fn of_account(
         .select(DeadLetter::as_select())
         .load(conn)
         .await?;
+    let settle = super::settling::events(conn, account_id, b.dead_letters).await?;
     Ok(History {
         runs,
         audit,
         dead_letters,
+        settle,
     })
 }
 

@@ -27,6 +27,7 @@ pub mod rejects;
 pub mod retention;
 pub mod runs;
 pub mod sessions;
+pub mod settling;
 pub mod sweeps;
 pub mod transitions;
 pub mod verifications;

@@ -32,6 +32,9 @@ pub struct Program {
     pub last_hour: ByLane,
     /// Completions over the last day.
     pub last_day: ByLane,
+    /// Completed accounts whose settle window is still open (a catch-up pending): items may
+    /// still land for them (`spec/source-contract.md` section 5).
+    pub settling: i64,
 }
 
 impl Program {
@@ -89,5 +92,6 @@ pub async fn read(conn: &mut AsyncPgConnection) -> CoreResult<Program> {
         accounts,
         last_hour,
         last_day,
+        settling: super::settling::settling_count(conn).await?,
     })
 }

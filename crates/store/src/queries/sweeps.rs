@@ -66,7 +66,13 @@ pub async fn enqueue_stalled(
             .inner_join(r::migration_runs.on(r::id.nullable().eq(accounts::current_run_id)))
             .filter(r::id.eq_any(candidates))
             .filter(r::active.eq(true))
-            .filter(accounts::migration_status.eq_any(in_progress))
+            .filter(
+                accounts::migration_status
+                    .eq_any(in_progress)
+                    .or(accounts::migration_status
+                        .eq(MigrationStatus::Completed)
+                        .and(r::phase.eq(Phase::CatchUp.as_str()))),
+            )
             .filter(r::cancelled.eq(false))
             .filter(
                 r::lease_expires_at

@@ -143,10 +143,12 @@ async fn write_run(
             Ok((Some(id), effects.lane().unwrap_or_default()))
         }
         (RunAction::Hop(phase), Some(id)) => {
-            // a phase just done hands over with a fresh checkpoint; a continuation, a retry,
-            // a resume or a repair keeps it
-            let fresh = matches!(event, Event::Done(_));
-            let lane = next_phase(conn, id, phase, fresh, to.is_in_progress()).await?;
+            // a phase just done, or a catch-up starting, hands over with a fresh checkpoint; a
+            // continuation, a retry, a resume or a repair keeps it
+            let fresh = matches!(event, Event::Done(_) | Event::CatchUp);
+            // a catch-up runs on a completed account, yet its hop is in flight like a phase's
+            let active = to.is_in_progress() || phase == Phase::CatchUp;
+            let lane = next_phase(conn, id, phase, fresh, active).await?;
             failed_attempt(conn, id, effects).await?;
             if effects.unpark {
                 unpark(conn, id).await?;
@@ -156,6 +158,10 @@ async fn write_run(
                 None => lane,
             };
             Ok((run, lane))
+        }
+        (RunAction::Finish, Some(id)) if event == Event::Done(Phase::CatchUp) => {
+            end_catch_up(conn, id).await?;
+            Ok((run, Lane::App))
         }
         (RunAction::Finish, Some(id)) => {
             finish_run(conn, id).await?;
@@ -168,6 +174,14 @@ async fn write_run(
                 .execute(conn)
                 .await?;
             failed_attempt(conn, id, effects).await?;
+            if event == Event::Failed(Phase::CatchUp) {
+                // the repair of the status it leaves (the all-messages phase) starts afresh, not
+                // from a cursor of the catch-up's listing
+                diesel::update(migration_runs::table.find(id))
+                    .set(migration_runs::checkpoint.eq(None::<serde_json::Value>))
+                    .execute(conn)
+                    .await?;
+            }
             if effects.park {
                 diesel::update(migration_runs::table.find(id))
                     .set(migration_runs::parked_at.eq(Some(Utc::now())))
@@ -371,6 +385,26 @@ async fn finish_run(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<(
     Ok(())
 }
 
+/// A catch-up's end: the run is done again (its lease, checkpoint and hop attempts cleared), its
+/// completion as it was.
+async fn end_catch_up(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<()> {
+    use migration_runs::dsl as r;
+    diesel::update(r::migration_runs.find(run_id))
+        .set((
+            r::phase.eq("done"),
+            r::active.eq(false),
+            r::checkpoint.eq(None::<serde_json::Value>),
+            r::hop_attempts.eq(0),
+            r::last_error.eq(None::<String>),
+            r::lease_owner.eq(None::<String>),
+            r::lease_expires_at.eq(None::<DateTime<Utc>>),
+            r::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// When each phase finished, for the admin view: the phase `event` ends, or every phase a
 /// covering phase stands for.
 async fn stamp_phases_done(
@@ -395,8 +429,9 @@ async fn stamp_phases_done(
         match phase {
             Phase::Channels => q.set(r::channels_at.eq(now)).execute(conn).await?,
             Phase::RecentMessages => q.set(r::recent_at.eq(now)).execute(conn).await?,
-            // the run's completion is stamped by finish_run
-            Phase::AllMessages => 0,
+            // the run's completion is stamped by finish_run; a catch-up's end by the settling
+            // record (`settling::after_catch_up`)
+            Phase::AllMessages | Phase::CatchUp => 0,
         };
     }
     Ok(())

@@ -77,15 +77,19 @@ pub struct Verification {
     pub error: Option<String>,
     /// A running one's lease; a pending one that failed transiently is not taken before it.
     pub claimed_until: Option<DateTime<Utc>>,
+    /// Its differences are repaired (copied again, then verified again).
+    pub repair: bool,
 }
 
-/// Asks for a verification of the account's run in force; an open one already asked for is
-/// answered instead (at most one open per account).
+/// Asks for a verification of the account's run in force (`repair`: its differences are
+/// copied again and verified again); an open one already asked for is answered instead (at
+/// most one open per account; asking to repair makes it repair).
 pub async fn request(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
     run_id: Option<RunId>,
     by: &str,
+    repair: bool,
 ) -> CoreResult<Verification> {
     use verifications::dsl as v;
     let id = VerificationId::new();
@@ -95,6 +99,7 @@ pub async fn request(
             v::account_id.eq(account_id),
             v::run_id.eq(run_id),
             v::requested_by.eq(by),
+            v::repair.eq(repair),
         ))
         .on_conflict_do_nothing()
         .execute(conn)
@@ -108,6 +113,16 @@ pub async fn request(
                 .filter(v::superseded.eq(false)),
         )
         .set(v::superseded.eq(true))
+        .execute(conn)
+        .await?;
+    }
+    if repair && asked == 0 {
+        diesel::update(
+            v::verifications
+                .filter(v::account_id.eq(account_id))
+                .filter(v::status.eq_any(["pending", "running"])),
+        )
+        .set(v::repair.eq(true))
         .execute(conn)
         .await?;
     }

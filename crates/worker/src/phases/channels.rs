@@ -3,7 +3,7 @@
 use super::{Ended, LastWrites, LeasedHop, PhaseEnd, PhaseRunner};
 use crate::context::Ctx;
 use crate::error::WorkResult;
-use migrator_store::queries::{brands, runs};
+use migrator_store::queries::{brands, runs, settling};
 use scoped_futures::ScopedFutureExt;
 
 /// configs-migration -> brands and channels.
@@ -18,6 +18,10 @@ impl PhaseRunner for ChannelsPhase {
             tracing::info!(shopper_id = %leased.shopper_id, "nothing to migrate");
             return Ok(PhaseEnd::NothingToMigrate.into());
         };
+        // configs-migration switches the C1's channels: items keep landing for the settle
+        // window after it, dated from 15 minutes before it (spec/source-contract.md 5); the
+        // instant before the call is the switch's, at the latest
+        let switch = chrono::Utc::now();
         let source = ctx.sources.rest.configs(&leased.shopper_id).await?;
         let secrets = ctx.secrets.clone();
         let (account, run) = (leased.hop.account_id, leased.hop.run_id);
@@ -26,6 +30,7 @@ impl PhaseRunner for ChannelsPhase {
         let writes: LastWrites = Box::new(move |c| {
             async move {
                 let n = brands::upsert_brands_and_channels(c, account, &source, &secrets).await?;
+                settling::record_switch(c, account, switch).await?;
                 runs::set_channel_figures(c, run, n, total).await
             }
             .scope_boxed()

@@ -3,6 +3,7 @@
 //! transaction. The consumer loop knows none of their details.
 
 pub mod all_messages;
+pub mod catch_up;
 pub mod channels;
 pub mod recent_messages;
 mod threads;
@@ -14,7 +15,7 @@ use migrator_core::ids::ShopperId;
 use migrator_core::metrics;
 use migrator_core::status::{Event, Phase};
 use migrator_store::models::{Account, MigrationRun};
-use migrator_store::queries::{lease, runs, verifications};
+use migrator_store::queries::{lease, runs, settling, verifications};
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 
 /// A leased hop: the run is ours until the lease is lost.
@@ -128,6 +129,7 @@ pub fn runner(phase: Phase) -> &'static dyn PhaseRunner {
         Phase::Channels => &channels::ChannelsPhase,
         Phase::RecentMessages => &recent_messages::RecentMessagesPhase,
         Phase::AllMessages => &all_messages::AllMessagesPhase,
+        Phase::CatchUp => &catch_up::CatchUpPhase,
     }
 }
 
@@ -144,16 +146,38 @@ pub async fn run(ctx: &Ctx, leased: &LeasedHop) -> WorkResult<(PhaseEnd, NextHop
         _ => None,
     };
     let run_id = leased.hop.run_id;
-    let verify = event.completes() && ctx.settings.verify.after_migration;
+    let verify = ctx.settings.verify.after_migration;
+    let window = chrono::Duration::seconds(
+        ctx.settings
+            .conversations
+            .settle_window_secs
+            .min(i64::MAX as u64) as i64,
+    );
+    let started = leased.run.started_at;
     let next = fenced(ctx, leased, move |c, account| {
         async move {
             if let Some(writes) = last_writes {
                 writes(c).await?;
             }
             let next = runs::end_phase(c, &account, event).await?;
-            if verify {
+            // a completed copy settles: catch-ups through the window, then its verification;
+            // the verification of a catch-up's end follows the window's last one (and every
+            // repair)
+            let settled = if event.completes() {
+                settling::on_completion(c, &account, run_id, started, window).await?
+                    == settling::Next::Settled
+            } else if event == Event::Done(Phase::CatchUp) {
+                let (next, moved) = settling::after_catch_up(c, run_id, account.id).await?;
+                ::metrics::counter!(metrics::CATCH_UPS, "kind" => moved.kind).increment(1);
+                ::metrics::counter!(metrics::CATCH_UP_MESSAGES)
+                    .increment(moved.messages.max(0) as u64);
+                next == settling::Next::Settled
+            } else {
+                false
+            };
+            if settled && verify {
                 // the copy is checked against the source by a worker's verifier, soon after
-                verifications::request(c, account.id, Some(run_id), "auto").await?;
+                verifications::request(c, account.id, Some(run_id), "auto", true).await?;
             }
             Ok(next)
         }

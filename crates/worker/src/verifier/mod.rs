@@ -6,6 +6,7 @@
 
 mod check;
 mod compare;
+mod repair;
 
 use crate::context::Ctx;
 use crate::error::WorkError;
@@ -95,6 +96,9 @@ async fn verify(ctx: &Ctx, verification: &Verification, shopper: &str) -> anyhow
                     messages = o.messages,
                     "verification done"
                 );
+                if o.diff_count > 0 && verification.repair {
+                    repair::after_diff(ctx, &mut c, verification, &o).await?;
+                }
             }
         }
         Err(e) => {

@@ -167,6 +167,7 @@ impl Mover<'_> {
         let v = next.to_json();
         let (n_threads, n_messages, started) =
             (g.threads.len(), g.messages, std::time::Instant::now());
+        let rewrites = self.scope.rewrites_complete();
         let pending = fenced(self.ctx, self.leased, move |c, _| {
             async move {
                 let keys: Vec<(ChannelId, &SourceThread)> =
@@ -179,7 +180,7 @@ impl Mover<'_> {
                 let mut open = Vec::new();
                 let mut pairs = Vec::new();
                 for (row, (_, _, msgs)) in rows.iter().zip(&g.threads) {
-                    if row.messages_complete {
+                    if row.messages_complete && !rewrites {
                         continue; // an earlier pass wrote them all
                     }
                     open.push(row.conversation_id);
@@ -227,6 +228,7 @@ impl Mover<'_> {
         let (account, run) = (self.account, self.run);
         let batch = self.batch();
         let (step, done) = (step.to_json(), done.to_json());
+        let rewrites = self.scope.rewrites_complete();
         fenced(self.ctx, self.leased, move |c, _| {
             async move {
                 let mut f = Figures::default();
@@ -236,7 +238,7 @@ impl Mover<'_> {
                     Target::Thread(channel_id, thread) => {
                         let row =
                             conversations::upsert_thread(c, account, channel_id, &thread).await?;
-                        finished |= row.messages_complete;
+                        finished |= row.messages_complete && !rewrites;
                         Target::Conversation(row.conversation_id)
                     }
                     other => other,

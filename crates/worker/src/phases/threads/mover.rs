@@ -16,7 +16,7 @@ use migrator_store::queries::{brands, conversations};
 use std::collections::{HashMap, HashSet};
 
 /// Which threads a phase moves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Scope {
     /// `last_message_at >= since_ms`, newest first, at most `max` threads.
     Recent {
@@ -27,12 +27,36 @@ pub enum Scope {
     },
     /// Every thread of the C1.
     All,
+    /// What landed after the switch (a catch-up): every thread with `last_message_at >=
+    /// since_ms` (the GSI), and of each only its messages sent at or after `since_ms` (a
+    /// `sort_key` range), threads the copy completed included.
+    Since {
+        /// Lower bound, epoch ms.
+        since_ms: i64,
+    },
+    /// These threads in full, threads the copy completed included (a repair: their migrated
+    /// messages were removed first).
+    Threads(Vec<String>),
 }
 
 impl Scope {
     /// The recent cap is reached.
     pub(super) fn full(&self, seen: usize) -> bool {
         matches!(*self, Scope::Recent { max, .. } if seen >= max)
+    }
+
+    /// The lower bound of the messages read (`<sent_at as 13 digits>`), when the scope has one.
+    pub(super) fn messages_from(&self) -> Option<String> {
+        match self {
+            Scope::Since { since_ms } => Some(format!("{:013}", (*since_ms).max(0))),
+            _ => None,
+        }
+    }
+
+    /// Whether threads an earlier pass completed are written again (a catch-up's and a
+    /// repair's are; a phase skips them).
+    pub(super) fn rewrites_complete(&self) -> bool {
+        matches!(self, Scope::Since { .. } | Scope::Threads(_))
     }
 }
 
@@ -82,16 +106,29 @@ impl Mover<'_> {
     pub(super) async fn thread_page(&self, cp: &Checkpoint) -> WorkResult<Page> {
         let start = cp.page_start();
         let shopper = self.leased.shopper_id.as_str();
-        Ok(match self.scope {
-            Scope::All => self.ctx.sources.dynamo.threads_page(shopper, start).await?,
+        let dynamo = &self.ctx.sources.dynamo;
+        Ok(match &self.scope {
+            Scope::All => dynamo.threads_page(shopper, start).await?,
             Scope::Recent { since_ms, max } => {
                 let left = max.saturating_sub(cp.seen).max(1);
                 let limit = left.min(i32::MAX as usize) as i32;
-                self.ctx
-                    .sources
-                    .dynamo
-                    .recent_threads_page(shopper, since_ms, start, limit)
+                dynamo
+                    .recent_threads_page(shopper, *since_ms, start, limit)
                     .await?
+            }
+            Scope::Since { since_ms } => {
+                let limit = self.ctx.settings.dynamodb.page_size;
+                dynamo
+                    .recent_threads_page(shopper, *since_ms, start, limit)
+                    .await?
+            }
+            // one page: the listed threads that the source still has, in the list's order
+            Scope::Threads(ids) => {
+                let mut items = Vec::with_capacity(ids.len());
+                for id in ids {
+                    items.extend(dynamo.thread(shopper, id).await?);
+                }
+                Page { items, next: None }
             }
         })
     }

@@ -13,16 +13,26 @@ pub(super) struct ReadAhead {
 }
 
 impl ReadAhead {
-    /// Starts reading the first page of each (thread, start key), `n` at a time.
-    pub fn start(dynamo: DynamoSource, threads: Vec<(String, Option<Item>)>, n: usize) -> Self {
+    /// Starts reading the first page of each (thread, start key), `n` at a time, of the
+    /// messages at or after `from` (all when None).
+    pub fn start(
+        dynamo: DynamoSource,
+        threads: Vec<(String, Option<Item>)>,
+        from: Option<String>,
+        n: usize,
+    ) -> Self {
         let (tx, rx) = tokio::sync::mpsc::channel(n);
         // the hop's priority on the source's budget goes along (a campaign's yields)
         let priority = migrator_source::ratelimit::current();
         let task = tokio::spawn(migrator_source::ratelimit::scoped(priority, async move {
             let mut pages = futures::stream::iter(threads)
                 .map(|(id, key)| {
-                    let d = dynamo.clone();
-                    async move { d.messages_page(&id, key).await.map_err(WorkError::from) }
+                    let (d, from) = (dynamo.clone(), from.clone());
+                    async move {
+                        d.messages_page_from(&id, from.as_deref(), key)
+                            .await
+                            .map_err(WorkError::from)
+                    }
                 })
                 .buffered(n);
             while let Some(p) = pages.next().await {

@@ -141,6 +141,7 @@ impl Mover<'_> {
         ReadAhead::start(
             self.ctx.sources.dynamo.clone(),
             ahead,
+            self.scope.messages_from(),
             self.ctx.settings.worker.thread_concurrency.max(1),
         )
     }
@@ -226,7 +227,7 @@ impl Mover<'_> {
     /// reading no more than one past what was listed. The count only saves work: when it
     /// fails, the all-messages phase runs as it would have.
     async fn listing_ended(&self, cp: &Checkpoint) -> WorkResult<PhaseEnd> {
-        if matches!(self.scope, Scope::All) {
+        if !matches!(self.scope, Scope::Recent { .. }) {
             return Ok(PhaseEnd::Done);
         }
         let shopper = self.leased.shopper_id.as_str();
@@ -281,13 +282,14 @@ impl Mover<'_> {
             let (valid, rejects) = self.parse_messages(&page.items, t);
             let step = cp.inside(&t.thread_id, next_key.as_ref());
             let write = self.write_page(target, valid, rejects, &step, &done, next_key.is_none());
+            let from = self.scope.messages_from();
             let read = async {
                 match &next_key {
                     Some(k) => self
                         .ctx
                         .sources
                         .dynamo
-                        .messages_page(&t.thread_id, Some(k.clone()))
+                        .messages_page_from(&t.thread_id, from.as_deref(), Some(k.clone()))
                         .await
                         .map(Some),
                     None => Ok(None),
