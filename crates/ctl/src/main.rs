@@ -76,6 +76,10 @@ enum Cmd {
     /// Compare a C1's destination with its source (a worker runs it); waits for the result.
     Verify {
         shopper: String,
+        /// Repair what it finds: the differing threads copied again from the source, then
+        /// verified again (at most `verify.max_repairs` times, then the run is parked).
+        #[arg(long)]
+        repair: bool,
         /// Print the request and return at once.
         #[arg(long)]
         no_wait: bool,
@@ -254,7 +258,9 @@ fn request(cmd: &Cmd) -> anyhow::Result<Option<Request>> {
         Cmd::Cancel { shopper, .. } => account(true, shopper, "cancel"),
         Cmd::Remigrate { shopper, .. } => account(true, shopper, "remigrate"),
         Cmd::Repair => Request::post(&["admin", "migrations", "repair"]),
-        Cmd::Verify { shopper, .. } => account(true, shopper, "verify"),
+        Cmd::Verify {
+            shopper, repair, ..
+        } => account(true, shopper, "verify").param("repair", repair.then_some("true")),
         Cmd::Verification { shopper } => account(false, shopper, "verification"),
         Cmd::Preflight { shopper } => account(false, shopper, "preflight"),
         Cmd::DeadLetters {
@@ -372,6 +378,7 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
         shopper,
         no_wait: false,
         timeout,
+        ..
     } = &cli.cmd
     {
         if status.is_success() {

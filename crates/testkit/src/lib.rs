@@ -16,6 +16,7 @@ pub mod db;
 pub mod dynamo_proxy;
 pub mod env;
 pub mod hostile;
+pub mod late;
 pub mod process;
 pub mod verify;
 

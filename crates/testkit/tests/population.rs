@@ -401,7 +401,7 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
         .unwrap();
     // two finished verifications of the account: the older superseded by the newer
     for _ in 0..2 {
-        verifications::request(&mut db, account, None, "auto")
+        verifications::request(&mut db, account, None, "auto", false)
             .await
             .unwrap();
         diesel::sql_query(

@@ -137,7 +137,8 @@ pub struct ActionForm {
     confirm: String,
 }
 
-/// `retry`, `cancel`, `verify`, `unpark` or `remigrate` the account, then back to its page.
+/// `retry`, `cancel`, `verify`, `verify-repair`, `unpark` or `remigrate` the account, then back
+/// to its page.
 pub async fn action(
     st: web::Data<AppState>,
     user: ConsoleUser,
@@ -152,8 +153,11 @@ pub async fn action(
         "retry" => recovery::retry_failed(st, who, p).await.map(drop)?,
         "unpark" => recovery::unpark(st, who, p).await.map(drop)?,
         "cancel" => admin::cancel(st, who, p).await.map(drop)?,
-        "verify" => {
-            let q = web::Query(verify::WaitQuery { wait_secs: None });
+        "verify" | "verify-repair" => {
+            let q = web::Query(verify::WaitQuery {
+                wait_secs: None,
+                repair: Some(action == "verify-repair"),
+            });
             verify::verify(st, who, p, q).await.map(drop)?
         }
         "remigrate" => {

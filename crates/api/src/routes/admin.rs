@@ -17,7 +17,7 @@ use crate::views::{ts, PageInfo};
 use actix_web::{web, HttpResponse};
 use migrator_core::ids::ShopperId;
 use migrator_core::MigrationStatus;
-use migrator_store::queries::{accounts, listing, migration, overview, sweeps};
+use migrator_store::queries::{accounts, listing, migration, overview, settling, sweeps};
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -70,12 +70,19 @@ pub async fn migration(
     let shopper_id = shopper(&path)?;
     let mut c = conn(&st).await?;
     let v = overview::admin_view(&mut c, &shopper_id).await?;
+    let settling = match &v.run {
+        Some(r) => settling::get(&mut c, r.id).await?,
+        None => None,
+    };
     Ok(web::Json(MigrationBody {
         shopper_id: v.account.shopper_id.clone(),
         migration_status: v.account.migration_status,
         app_migration_status: v.account.migration_status.app_facing(),
         updated_at: ts(v.account.updated_at),
-        run: v.run.as_ref().map(RunBody::from),
+        run: v
+            .run
+            .as_ref()
+            .map(|r| RunBody::from(r).settling(settling.as_ref())),
     }))
 }
 

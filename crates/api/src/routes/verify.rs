@@ -12,7 +12,7 @@ use actix_web::{web, HttpResponse};
 use migrator_core::ids::ShopperId;
 use migrator_core::{CoreError, MigrationStatus};
 use migrator_source::preflight;
-use migrator_store::queries::{accounts, rates, verifications};
+use migrator_store::queries::{accounts, rates, settling, verifications};
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -21,7 +21,7 @@ use utoipa::IntoParams;
 /// The longest `?wait_secs=`.
 pub const MAX_WAIT_SECS: u64 = 30;
 
-/// `?wait_secs=`: how long `POST …/verify` waits for the result.
+/// `?wait_secs=&repair=`: how long `POST …/verify` waits for the result, and whether it repairs.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
@@ -30,12 +30,17 @@ pub struct WaitQuery {
     /// usual idle timeouts allow; poll `GET …/verification` for longer waits.
     #[param(minimum = 0, maximum = 30)]
     pub wait_secs: Option<u64>,
+    /// Repair what it finds: the differing threads copied again from the source, then verified
+    /// again (at most `verify.max_repairs` times, then the run is parked). Audited.
+    pub repair: Option<bool>,
 }
 
 /// Asks for a verification of the account's migration: a worker compares source and
 /// destination and records the result (`GET …/verification`). An open one is answered
-/// instead of a second. With `wait_secs`, answers the result when it comes in time. 409 when
-/// nothing was migrated yet.
+/// instead of a second. With `wait_secs`, answers the result when it comes in time; with
+/// `repair=true`, the differences it finds are copied again and verified again. While the
+/// settle window is open, `settling_until` says so (items may still land). 409 when nothing
+/// was migrated yet.
 #[utoipa::path(post, path = "/admin/accounts/{shopper_id}/verify", tag = "admin",
     security(("bearer" = [])), params(("shopper_id" = ShopperId, Path), WaitQuery),
     responses(
@@ -57,10 +62,11 @@ pub async fn verify(
     }
     let shopper_id = shopper(&path)?;
     let by = who.sub.clone();
+    let repair = q.repair.unwrap_or(false);
     let v = audited(
         &st,
         &who,
-        "verify",
+        if repair { "verify_repair" } else { "verify" },
         &shopper_id.to_string(),
         |c| {
             async move {
@@ -77,7 +83,7 @@ pub async fn verify(
                 }
                 // one waiting out a failed try is tried now: the operator asked
                 verifications::try_now(c, account.id).await?;
-                verifications::request(c, account.id, account.current_run_id, &by).await
+                verifications::request(c, account.id, account.current_run_id, &by, repair).await
             }
             .scope_boxed()
         },
@@ -96,7 +102,14 @@ pub async fn verify(
             latest = l;
         }
     }
-    let body = VerificationBody::from(&latest);
+    let settling = match latest.run_id {
+        Some(run) => {
+            let mut c = conn(&st).await?;
+            settling::get(&mut c, run).await?
+        }
+        None => None,
+    };
+    let body = VerificationBody::from(&latest).settling(settling.as_ref());
     Ok(match latest.status.as_str() {
         "done" | "failed" => HttpResponse::Ok().json(body),
         _ => HttpResponse::Accepted().json(body),
@@ -120,7 +133,13 @@ pub async fn latest(
     let v = verifications::latest(&mut c, account.id)
         .await?
         .ok_or_else(|| ApiError::not_found("verification"))?;
-    Ok(web::Json(VerificationBody::from(&v)))
+    let settling = match v.run_id {
+        Some(run) => settling::get(&mut c, run).await?,
+        None => None,
+    };
+    Ok(web::Json(
+        VerificationBody::from(&v).settling(settling.as_ref()),
+    ))
 }
 
 /// A preflight estimate of the C1's migration from the source alone (nothing is written; the

@@ -39,7 +39,8 @@ pub struct MigrationBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunBody {
     pub run_id: RunId,
-    /// `channels`, `recent-messages`, `all-messages` or `done`.
+    /// `channels`, `recent-messages`, `all-messages`, `catch-up` (a completed migration
+    /// copying what landed after the switch, or repairing) or `done`.
     pub phase: String,
     pub cancelled: bool,
     /// Delivery attempt of the hop in force.
@@ -69,6 +70,34 @@ pub struct RunBody {
     pub verification: Option<String>,
     #[schema(format = DateTime)]
     pub verified_at: Option<String>,
+    /// Settling until then: the C1's settle window is open, items may still land in the
+    /// source and catch-ups copy them; the verification follows the last. Null once settled
+    /// (or before completion).
+    #[schema(format = DateTime)]
+    pub settling_until: Option<String>,
+    /// The next catch-up is due then (null: none pending).
+    #[schema(format = DateTime)]
+    pub next_catch_up_at: Option<String>,
+    /// Catch-ups done (what landed after the switch, copied).
+    pub catch_ups: i32,
+    /// Repairs done (threads a verification found different, copied again).
+    pub repairs: i32,
+}
+
+impl RunBody {
+    /// With the run's settling (catch-ups, repairs, the window while it is open).
+    pub fn settling(mut self, s: Option<&migrator_store::queries::settling::Settling>) -> Self {
+        let now = chrono::Utc::now();
+        if let Some(s) = s {
+            self.settling_until = s
+                .window_open(now)
+                .then(|| ts(s.settle_until.or(s.catch_up_at).unwrap_or(now)));
+            self.next_catch_up_at = s.catch_up_at.map(ts);
+            self.catch_ups = s.catch_ups;
+            self.repairs = s.repairs;
+        }
+        self
+    }
 }
 
 /// What a run moved.
@@ -115,6 +144,10 @@ impl From<&MigrationRun> for RunBody {
             },
             verification: r.verification.clone(),
             verified_at: r.verified_at.map(ts),
+            settling_until: None,
+            next_catch_up_at: None,
+            catch_ups: 0,
+            repairs: 0,
         }
     }
 }

@@ -186,6 +186,9 @@ pub struct ProgramBody {
     pub deadline: Option<String>,
     /// Whether the projection meets the deadline (null without either).
     pub on_track: Option<bool>,
+    /// Completed accounts still settling: their settle window is open (a catch-up pending),
+    /// so items may still land for them.
+    pub settling: i64,
 }
 
 /// The program's figures worked out: what the body and the gauges show.
@@ -240,6 +243,7 @@ impl From<&ProgramView> for ProgramBody {
             projected_finish: v.finish.map(ts),
             deadline: v.deadline.map(ts),
             on_track: v.on_track,
+            settling: v.program.settling,
         }
     }
 }

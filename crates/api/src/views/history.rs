@@ -48,8 +48,9 @@ pub struct EventBody {
     #[schema(format = DateTime)]
     pub at: String,
     /// `run_started`, `channels_migrated`, `recent_messages_migrated`,
-    /// `all_messages_migrated`, `parked`, `verified`, `run_finished`, `dead_letter`,
-    /// `dead_letter_replayed` or `operator_action`.
+    /// `all_messages_migrated`, `caught_up` (what landed after the switch, copied),
+    /// `repaired` (threads a verification found different, copied again), `parked`,
+    /// `verified`, `run_finished`, `dead_letter`, `dead_letter_replayed` or `operator_action`.
     pub kind: String,
     pub run_id: Option<RunId>,
     /// What happened, in words (an error's text, who did what).
@@ -125,6 +126,22 @@ impl HistoryBody {
                 let detail = format!("dead letter {} replayed", d.id);
                 push(t, "dead_letter_replayed", d.run_id, detail);
             }
+        }
+        for e in &h.settle {
+            let (kind, what) = match e.kind.as_str() {
+                "repair" => ("repaired", "repaired"),
+                _ => ("caught_up", "caught up"),
+            };
+            let last = if e.detail["final"] == true {
+                " (the window's last)"
+            } else {
+                ""
+            };
+            let detail = format!(
+                "{what}{last}: {} new threads, {} new messages",
+                e.threads, e.messages
+            );
+            push(e.at, kind, Some(e.run_id), detail);
         }
         for a in &h.audit {
             let detail = format!("{} by {}", a.action, a.actor);

@@ -33,6 +33,14 @@ pub struct VerificationBody {
     /// Pending after a try that failed transiently: not tried again before this time.
     #[schema(format = DateTime)]
     pub retry_at: Option<String>,
+    /// Its differences are repaired: the differing threads copied again from the source, then
+    /// verified again (at most `verify.max_repairs` times; then the run is parked).
+    pub repair: bool,
+    /// The migration's settle window is still open (items may still land in the source until
+    /// then, and catch-ups will copy them): a result now may differ from the settled one.
+    /// Null once settled.
+    #[schema(format = DateTime)]
+    pub settling_until: Option<String>,
 }
 
 /// What was compared: source items, rejected ones aside.
@@ -89,7 +97,20 @@ impl From<&Verification> for VerificationBody {
                 "pending" => v.claimed_until.map(ts),
                 _ => None,
             },
+            repair: v.repair,
+            settling_until: None,
         }
+    }
+}
+
+impl VerificationBody {
+    /// With the run's settle window, when it is still open.
+    pub fn settling(mut self, s: Option<&migrator_store::queries::settling::Settling>) -> Self {
+        let now = chrono::Utc::now();
+        self.settling_until = s
+            .filter(|s| s.window_open(now))
+            .map(|s| ts(s.settle_until.or(s.catch_up_at).unwrap_or(now)));
+        self
     }
 }
 

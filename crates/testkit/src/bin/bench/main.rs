@@ -3,8 +3,8 @@
 //! raw limits measured in the same run. Sizes: BENCH_ALL_MESSAGES (100000), BENCH_RSS_MESSAGES
 //! (1000000), BENCH_C1S (1000); the open-loop figure's in [`arrivals`]. BENCH_ONLY=a,b runs a
 //! subset of the figures: `all-messages`, `channels`, `recent`, `status`, `rss`, `fleet`,
-//! `source-cap`, `open`, `campaign`, `scale`, `import` (BENCH_ONLY_ALL_MESSAGES: all-messages
-//! alone).
+//! `source-cap`, `open`, `campaign`, `scale`, `import`, `settle` (BENCH_ONLY_ALL_MESSAGES:
+//! all-messages alone).
 //!
 //! - [`arrivals`]: the open-loop herd (C1s opening the app at fixed rates);
 //! - [`figures`]: each figure's workload and row;
@@ -15,7 +15,8 @@
 //! - [`statements`]: Postgres statements per account (`pg_stat_statements`);
 //! - [`scale`], [`scale_fill`]: the fleet's bookkeeping at 2M accounts beside 20k;
 //! - [`campaign`]: app opens beside a campaign running flat out, against app opens alone;
-//! - [`import`]: two million accounts through `POST /admin/accounts/batch`, against SQL alone.
+//! - [`import`]: two million accounts through `POST /admin/accounts/batch`, against SQL alone;
+//! - [`settle`]: what the catch-ups of the settle window cost a C1, with and without late items.
 
 mod arrivals;
 mod campaign;
@@ -25,6 +26,7 @@ mod raw;
 mod report;
 mod scale;
 mod scale_fill;
+mod settle;
 mod source_cap;
 mod statements;
 mod windows;
@@ -160,6 +162,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs("import") {
         b.import().await?;
+    }
+    if runs("settle") {
+        b.settle().await?;
     }
     // last: its million messages stay in the in-memory emulator, which slows with what it
     // holds (the figures before it read a smaller one)

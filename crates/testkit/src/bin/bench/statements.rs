@@ -39,13 +39,14 @@ pub async fn reset(db: &mut AsyncPgConnection) -> bool {
             .is_ok()
 }
 
-/// This database's statements since the reset, the harness's polling (`shopper_id LIKE`) and
-/// the statistics' own queries aside.
+/// This database's statements since the reset, the harness's polling (`shopper_id LIKE`, or
+/// marked `bench-poll`) and the statistics' own queries aside.
 pub async fn read(db: &mut AsyncPgConnection) -> anyhow::Result<Statements> {
     let rows: Vec<Calls> = diesel::sql_query(
         "SELECT calls, total_exec_time AS ms, query FROM pg_stat_statements \
          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
            AND query NOT LIKE '%shopper_id\" LIKE%' AND query NOT LIKE '%pg_stat_statements%' \
+           AND query NOT LIKE '%bench-poll%' \
          ORDER BY total_exec_time DESC",
     )
     .load(db)
