@@ -389,10 +389,19 @@ async fn behind_an_identity_proxy_its_header_signs_in_and_cross_site_posts_are_r
     let env = TestEnv::start_with(EnvOptions::no_workers(), |s| {
         with_console(s);
         s.console.trusted_header = "X-Forwarded-Email".into();
+        s.console.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.console.trusted_role_header = "X-Forwarded-Groups".into();
     })
     .await;
+    // the proxy (this client, on loopback) asserts the operator role with every request
+    let mut proxy_headers = reqwest::header::HeaderMap::new();
+    proxy_headers.insert(
+        "x-forwarded-groups",
+        "staff, migrator-operator".parse().unwrap(),
+    );
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .default_headers(proxy_headers)
         .build()
         .unwrap();
     let console = format!("{}/console", env.admin_url);
@@ -494,4 +503,57 @@ async fn behind_an_identity_proxy_its_header_signs_in_and_cross_site_posts_are_r
     let by_proxy = signed_in.iter().filter(|e| e["actor"] == "ops@example.com");
     assert_eq!(by_proxy.count(), 2, "{signed_in:?}");
     env.shutdown().await;
+}
+
+/// The identity header is believed only from the proxy's address, and only with the operator
+/// role the proxy asserts: a client reaching the admin listener directly forges nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_identity_header_from_elsewhere_or_without_the_role_signs_nobody_in() {
+    for (proxies, groups) in [
+        // the proxy is elsewhere: this client is not it
+        (vec!["10.255.255.1".to_string()], Some("migrator-operator")),
+        // from the proxy's address, but the proxy does not assert the role
+        (vec!["127.0.0.0/8".to_string()], Some("staff, viewers")),
+        (vec!["127.0.0.0/8".to_string()], None),
+        // no proxy configured: the header is never believed
+        (vec![], Some("migrator-operator")),
+    ] {
+        let env = TestEnv::start_with(EnvOptions::no_workers(), |s| {
+            with_console(s);
+            s.console.trusted_header = "X-Forwarded-Email".into();
+            s.console.trusted_proxies = proxies.clone();
+            s.console.trusted_role_header = "X-Forwarded-Groups".into();
+        })
+        .await;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut r = http
+            .get(format!(
+                "{}/console/sign-in?next=/console/audit",
+                env.admin_url
+            ))
+            .header("x-forwarded-email", "mallory@example.com");
+        if let Some(g) = groups {
+            r = r.header("x-forwarded-groups", g);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{proxies:?} {groups:?}: the sign-in form"
+        );
+        assert!(
+            session_cookie(&r).is_none(),
+            "{proxies:?} {groups:?}: no session"
+        );
+        let (_, log) = env.admin(Method::GET, "/admin/audit-log", None).await;
+        assert_eq!(
+            log["entries"].as_array().unwrap().len(),
+            0,
+            "nobody signed in: {log}"
+        );
+        env.shutdown().await;
+    }
 }

@@ -81,10 +81,30 @@ fn random_token() -> String {
 }
 
 /// The identity the proxy's header names, when `console.trusted_header` is set and present
-/// (1 to 256 printable characters).
+/// (1 to 256 printable characters) — believed only on a connection from
+/// `console.trusted_proxies` (the peer address, never a header a client could set) and only
+/// when the proxy asserts `console.operator_role` in `console.trusted_role_header`.
 fn proxy_identity(st: &AppState, req: &HttpRequest) -> Option<String> {
-    let name = st.settings.console.trusted_header.trim();
+    let c = &st.settings.console;
+    let name = c.trusted_header.trim();
     if name.is_empty() {
+        return None;
+    }
+    let peer = req.peer_addr()?.ip();
+    if !c.proxies().ok()?.iter().any(|net| net.contains(&peer)) {
+        return None;
+    }
+    let role = c.operator_role.trim();
+    let roles = req
+        .headers()
+        .get(c.trusted_role_header.trim())?
+        .to_str()
+        .ok()?;
+    if role.is_empty()
+        || !roles
+            .split(|ch: char| ch == ',' || ch.is_whitespace())
+            .any(|r| r == role)
+    {
         return None;
     }
     let v = req.headers().get(name)?.to_str().ok()?.trim();

@@ -451,7 +451,9 @@ impl MediaSettings {
 /// settings in a file ([`Settings::write_json`]); never log a serialized `Settings`.
 /// A list setting: a list in the files, or one string of comma-separated items (what an
 /// environment variable holds); blank items dropped.
-fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn list_or_commas<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Form {

@@ -235,6 +235,21 @@ impl Settings {
             if self.token_keys_shared() {
                 out.push(SHARED_KEYS.into());
             }
+            if self.api.admin_listen.trim().is_empty() {
+                out.push(
+                    "api.admin_listen: must be set (empty serves /admin/* and /metrics on the \
+                     public listener)"
+                        .into(),
+                );
+            }
+            out.extend(self.console.production_problems());
+        }
+        if p == Process::Worker && self.media.allowed_origins.is_empty() {
+            out.push(
+                "media.allowed_origins: must name the media service's origins (or URL \
+                 prefixes): our cert JWT goes to them"
+                    .into(),
+            );
         }
         if self.amqp.url.as_str().contains("guest:guest@") {
             out.push("amqp.url: the broker's default guest account is in force".into());
@@ -420,8 +435,39 @@ mod tests {
         let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         s.crypto.credentials_keys = [("k2026".to_string(), key.into())].into();
         s.crypto.active_key = "k2026".into();
+        s.api.admin_listen = "0.0.0.0:9090".into();
+        s.media.allowed_origins = vec!["https://media.example.com".into()];
         assert_eq!(s.refuse_unsafe(Process::Api), Ok(()));
         assert_eq!(s.refuse_unsafe(Process::Worker), Ok(()));
+        // the security review's: no separate admin listener, media from anywhere, a proxy
+        // header believed from anyone or without the operator role
+        let mut unsafe_ = s.clone();
+        unsafe_.api.admin_listen = String::new();
+        unsafe_.media.allowed_origins.clear();
+        unsafe_.console.trusted_header = "X-Forwarded-Email".into();
+        let api = unsafe_.refuse_unsafe(Process::Api).unwrap_err();
+        for key in [
+            "api.admin_listen",
+            "console.trusted_proxies",
+            "console.trusted_role_header",
+        ] {
+            assert!(api.contains(key), "{key}: {api}");
+        }
+        assert!(unsafe_
+            .refuse_unsafe(Process::Worker)
+            .unwrap_err()
+            .contains("media.allowed_origins"));
+        unsafe_.console.trusted_proxies = vec!["10.0.0.0/8".into()];
+        unsafe_.console.trusted_role_header = "X-Forwarded-Groups".into();
+        assert!(!unsafe_
+            .refuse_unsafe(Process::Api)
+            .unwrap_err()
+            .contains("console."));
+        unsafe_.console.trusted_proxies = vec!["not an address".into()];
+        assert!(unsafe_
+            .refuse_unsafe(Process::Api)
+            .unwrap_err()
+            .contains("is not an address or CIDR"));
         s.api.jwt_secret = "short".to_string().into();
         assert!(s
             .refuse_unsafe(Process::Api)
