@@ -77,6 +77,9 @@ pub const CATCH_UPS: &str = "migrator_catch_ups_total";
 pub const CATCH_UP_MESSAGES: &str = "migrator_catch_up_messages_total";
 /// Runs parked because their copy kept differing after `verify.max_repairs` repairs.
 pub const UNCONVERGED: &str = "migrator_unconverged_runs_total";
+/// Stored files queued for removal that the sweeper handled, by outcome (`removed`, `failed`,
+/// `given_up`).
+pub const BLOB_REMOVALS: &str = "migrator_blob_removals_total";
 
 /// Accounts a campaign started (or found started), by how (`started`, `redriven`, `visited`,
 /// `given_up`).
@@ -117,7 +120,7 @@ pub const PROGRAM_DEADLINE: &str = "migrator_program_deadline_timestamp_seconds"
 pub const PROGRAM_ON_TRACK: &str = "migrator_program_on_track";
 
 /// Every metric name, for checks of what refers to them (the Grafana dashboard).
-pub const ALL: [&str; 48] = [
+pub const ALL: [&str; 49] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_RATE_LIMITED,
@@ -150,6 +153,7 @@ pub const ALL: [&str; 48] = [
     CATCH_UPS,
     CATCH_UP_MESSAGES,
     UNCONVERGED,
+    BLOB_REMOVALS,
     CAMPAIGN_ACCOUNTS,
     CAMPAIGN_HELD_BACK,
     CAMPAIGN_PROMOTED,
@@ -299,6 +303,10 @@ fn describe() {
     describe_counter!(
         CATCH_UP_MESSAGES,
         "messages catch-ups and repairs copied (items that landed after the switch)"
+    );
+    describe_counter!(
+        BLOB_REMOVALS,
+        "stored files queued for removal the sweeper handled, by outcome"
     );
     describe_counter!(
         UNCONVERGED,

@@ -91,7 +91,14 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn remove_prefix(&self, prefix: &str) -> io::Result<()> {
-        match tokio::fs::remove_dir_all(self.path(prefix)?).await {
+        let path = self.path(prefix)?;
+        // a run's directory, or one attachment's file; gone already is done
+        let removed = match tokio::fs::symlink_metadata(&path).await {
+            Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(&path).await,
+            Ok(_) => tokio::fs::remove_file(&path).await,
+            Err(e) => Err(e),
+        };
+        match removed {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         }

@@ -170,6 +170,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    blob_removals (id) {
+        id -> Int8,
+        prefix -> Text,
+        reason -> Text,
+        requested_at -> Timestamptz,
+        attempts -> Int4,
+        next_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     settle_events (id) {
         id -> Int8,
         run_id -> Uuid,
@@ -388,4 +400,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     completions,
     settle_events,
     run_settling,
+    blob_removals,
 );

@@ -1,7 +1,8 @@
 //! The sweeper: one worker of the fleet at a time (a fleet lock with expiry) re-enqueues runs
 //! whose lease was lost or that sat idle without a hop (parking those past their attempts),
 //! repairs failed phases whose restart is a repair, starts the catch-ups of completed
-//! migrations that are due (the settle window), prunes every growing table by its
+//! migrations that are due (the settle window), removes the stored files queued for removal,
+//! prunes every growing table by its
 //! retention rule, forgets workers long gone, and retries due attachments of finished
 //! migrations. (The fleet's gauges are read when the api's `/metrics` is scraped.)
 //!
@@ -12,7 +13,7 @@
 use crate::context::Ctx;
 use migrator_store::queries::outbox::Recorded;
 use migrator_store::queries::retention::{self, Table};
-use migrator_store::queries::{fleet, settling, sweeps};
+use migrator_store::queries::{blob_removals, fleet, settling, sweeps};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -29,6 +30,8 @@ pub struct Swept {
     pub attachments: usize,
     /// Rows pruned.
     pub pruned: usize,
+    /// Stored files (runs' directories, attachments) removed.
+    pub removed: usize,
 }
 
 /// Prunes `table` a batch at a time while it finds a full batch and `deadline` is ahead.
@@ -95,6 +98,7 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
         }
         pruned += n;
     }
+    let removed = remove_blobs(ctx, &mut c, deadline).await?;
     drop(c);
     for r in &hops {
         migrator_queue::relay::publish_recorded(&ctx.pool, &ctx.publisher, r).await;
@@ -104,7 +108,44 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
         hops: hops.len(),
         attachments,
         pruned,
+        removed,
     })
+}
+
+/// Removes the stored files queued for removal (superseded runs, pruned runs, a repair's
+/// replaced attachments), a batch at a time while the deadline lasts: each done is forgotten, a
+/// failure tried again later (with backoff) or given up after its tries, each counted
+/// (`migrator_blob_removals_total{outcome}`) and a failure logged.
+async fn remove_blobs(
+    ctx: &Ctx,
+    c: &mut migrator_store::DbConn,
+    deadline: Instant,
+) -> anyhow::Result<usize> {
+    use migrator_core::metrics::BLOB_REMOVALS;
+    let mut removed = 0;
+    loop {
+        let due = blob_removals::due(c, 200).await?;
+        let n = due.len();
+        for d in due {
+            match ctx.blobs.remove_prefix(&d.prefix).await {
+                Ok(()) => {
+                    blob_removals::done(c, d.id).await?;
+                    metrics::counter!(BLOB_REMOVALS, "outcome" => "removed").increment(1);
+                    removed += 1;
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    let given_up = blob_removals::failed(c, &d, &error).await?;
+                    let outcome = if given_up { "given_up" } else { "failed" };
+                    metrics::counter!(BLOB_REMOVALS, "outcome" => outcome).increment(1);
+                    tracing::warn!(prefix = %d.prefix, attempts = d.attempts + 1, %error, given_up, "stored files not removed");
+                }
+            }
+        }
+        if n < 200 || Instant::now() >= deadline {
+            return Ok(removed);
+        }
+    }
 }
 
 /// Sweeps every `sweep_interval_secs` (a sweep that ran long is followed by the next at once,

@@ -88,7 +88,7 @@ pub async fn migration(
 
 /// Forced re-migration: everything the migration created is removed (native web chat data
 /// stays), a new run starts; safe while a migration runs. The files of every superseded run
-/// are removed after commit (the new run's are under its own run id, out of reach).
+/// are queued for removal by the workers' sweeper (the new run's are under its own run id).
 #[utoipa::path(post, path = "/admin/accounts/{shopper_id}/remigrate", tag = "admin",
     security(("bearer" = [])), params(("shopper_id" = ShopperId, Path)),
     responses((status = 202, description = "a new run started", body = MigrateBody), Errors))]
@@ -98,7 +98,7 @@ pub async fn remigrate(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let shopper_id = shopper(&path)?;
-    let (outcome, superseded) = audited(
+    let (outcome, _superseded) = audited(
         &st,
         &who,
         "remigrate",
@@ -113,9 +113,8 @@ pub async fn remigrate(
         |(o, old)| json!({ "outcome": outcome_detail(o), "superseded_runs": old.len() }),
     )
     .await?;
-    for (account, run) in superseded {
-        let _ = st.blobs.remove_prefix(&format!("{account}/{run}")).await;
-    }
+    // the superseded runs' files were queued for removal in the same transaction: a worker's
+    // sweeper removes them (the api's view of the store is read-only)
     Ok(respond(&st, outcome, Audience::Operator))
 }
 
@@ -136,8 +135,9 @@ pub struct ListQuery {
     /// Only migrations without progress for this many seconds (stuck ones).
     #[param(minimum = 1, maximum = 31536000)]
     pub stuck_for_secs: Option<i64>,
-    /// Only runs whose last error holds this text (case-insensitive).
-    #[param(max_length = 200)]
+    /// Only runs whose last error holds this text (case-insensitive), 3 to 200 characters (a
+    /// shorter one gives the trigram index nothing to narrow by).
+    #[param(min_length = 3, max_length = 200)]
     pub error: Option<String>,
     /// Only accounts whose run's latest verification gave this result.
     pub verification: Option<VerificationResult>,
@@ -163,11 +163,14 @@ pub async fn list_migrations(
 ) -> ApiResult<web::Json<AccountsPage>> {
     if q.stuck_for_secs
         .is_some_and(|s| !(1..=31_536_000).contains(&s))
-        || q.error.as_ref().is_some_and(|e| e.chars().count() > 200)
+        || q.error
+            .as_ref()
+            .is_some_and(|e| !(3..=200).contains(&e.chars().count()))
     {
         return Err(ApiError::bad_request(
             "invalid_filter",
-            "stuck_for_secs is 1 to 31536000, error at most 200 characters",
+            "stuck_for_secs is 1 to 31536000, error 3 to 200 characters (a shorter text \
+             cannot use the error index)",
         ));
     }
     let filter = listing::ListFilter {

@@ -203,6 +203,19 @@ pub async fn clear_for_repair(
         #[diesel(sql_type = BigInt)]
         threads: i64,
     }
+    // the files of the attachments about to go, removed by the sweeper
+    diesel::sql_query(
+        "INSERT INTO blob_removals (prefix, reason) \
+         SELECT a.blob_key, 'repair' FROM attachments a \
+         JOIN messages m ON m.id = a.message_id \
+         JOIN conversations c ON c.id = m.conversation_id \
+         WHERE c.account_id = $1 AND c.source_id = ANY($2::text[]) \
+           AND m.source_id IS NOT NULL AND a.blob_key IS NOT NULL",
+    )
+    .bind::<SqlUuid, _>(account_id.0)
+    .bind::<Array<Text>, _>(threads)
+    .execute(conn)
+    .await?;
     let removed: Removed = diesel::sql_query(
         "WITH convs AS ( \
            SELECT id, messages_complete FROM conversations \

@@ -81,8 +81,9 @@ pub async fn start(
 
 /// Forced re-migration: supersedes the run in force (a worker holding it is fenced out at its
 /// next write), deletes everything the migration created (native rows stay) and starts a new
-/// run. Returns the outcome and every superseded run of the account (their stored files are
-/// now garbage; the new run's files are keyed by its own id).
+/// run. The superseded runs' stored files are queued for removal (`blob_removals`: the sweeper
+/// removes them; the new run's files are keyed by its own id). Returns the outcome and every
+/// superseded run of the account.
 pub async fn remigrate(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
@@ -99,6 +100,12 @@ pub async fn remigrate(
             .load(c)
             .await?;
         delete_migrated(c, account_id).await?;
+        // the superseded runs' files, removed by the sweeper (a process that may write them)
+        let prefixes: Vec<String> = runs
+            .iter()
+            .map(|r| super::blob_removals::run_prefix(account_id, *r))
+            .collect();
+        super::blob_removals::queue(c, &prefixes, "remigrate").await?;
         let outcome = start_with(c, &account, Event::Remigrate, Effects::default()).await?;
         Ok((outcome, runs.into_iter().map(|r| (account_id, r)).collect()))
     })

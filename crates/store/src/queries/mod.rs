@@ -5,6 +5,7 @@ pub mod account_import;
 pub mod accounts;
 pub mod attachments;
 pub mod audit;
+pub mod blob_removals;
 pub mod brands;
 pub mod campaign_drive;
 pub mod campaigns;

@@ -40,11 +40,13 @@ pub enum Table {
     Completions,
     /// The console's expired sessions.
     ConsoleSessions,
+    /// File removals given up after their tries.
+    BlobRemovals,
 }
 
 impl Table {
     /// Every table with a retention rule.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Outbox,
         Table::DeadLetters,
         Table::Audit,
@@ -53,6 +55,7 @@ impl Table {
         Table::Runs,
         Table::Completions,
         Table::ConsoleSessions,
+        Table::BlobRemovals,
     ];
 
     /// Its name in logs and metrics.
@@ -66,6 +69,7 @@ impl Table {
             Table::Runs => "migration_runs",
             Table::Completions => "completions",
             Table::ConsoleSessions => "console_sessions",
+            Table::BlobRemovals => "blob_removals",
         }
     }
 
@@ -84,6 +88,7 @@ impl Table {
             Table::Completions => day(2),
             // `expires_at` is already the end of its life
             Table::ConsoleSessions => Duration::ZERO,
+            Table::BlobRemovals => day(w.dead_letter_retention_days),
         }
     }
 
@@ -116,11 +121,20 @@ impl Table {
                  WHERE created_at < now() - make_interval(secs => $1) \
                  ORDER BY created_at LIMIT $2)"
             }
+            // a pruned run's files are removed with it (queued for the sweeper)
             Table::Runs => {
-                "DELETE FROM migration_runs WHERE id IN (SELECT r.id FROM migration_runs r \
-                 WHERE r.superseded AND r.finished_at < now() - make_interval(secs => $1) \
-                   AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.current_run_id = r.id) \
-                 ORDER BY r.finished_at LIMIT $2)"
+                "WITH gone AS (DELETE FROM migration_runs WHERE id IN (SELECT r.id \
+                   FROM migration_runs r \
+                   WHERE r.superseded AND r.finished_at < now() - make_interval(secs => $1) \
+                     AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.current_run_id = r.id) \
+                   ORDER BY r.finished_at LIMIT $2) RETURNING account_id, id) \
+                 INSERT INTO blob_removals (prefix, reason) \
+                 SELECT account_id::text || '/' || id::text, 'retention' FROM gone"
+            }
+            Table::BlobRemovals => {
+                "DELETE FROM blob_removals WHERE id IN (SELECT id FROM blob_removals \
+                 WHERE next_at IS NULL AND requested_at < now() - make_interval(secs => $1) \
+                 ORDER BY requested_at LIMIT $2)"
             }
             Table::Completions => {
                 "DELETE FROM completions WHERE (minute, lane, shard) IN (SELECT minute, lane, \
