@@ -51,6 +51,10 @@ fn app_user(req: &HttpRequest) -> Result<AppUser, ApiError> {
 fn admin_user(req: &HttpRequest) -> Result<AdminUser, ApiError> {
     let st = state(req);
     match st.admin_jwt.verify(req) {
+        // the audit log names who did what: a token naming no one is refused
+        Ok((sub, true)) if sub.trim().is_empty() || sub.chars().any(char::is_control) => {
+            Err(refused("an operator token must name its operator (sub)"))
+        }
         Ok((sub, true)) => Ok(AdminUser { sub }),
         Ok((_, false)) => Err(ApiError::forbidden("this endpoint needs an operator token")),
         // an app token (whatever role it claims) is valid, but not here

@@ -28,7 +28,7 @@ pub struct MediaClient {
     ttl_secs: u64,
     skew_secs: u64,
     backoff: Backoff,
-    origins: Vec<url::Origin>,
+    origins: Vec<AllowedMedia>,
     max_bytes: u64,
 }
 
@@ -134,15 +134,35 @@ fn plain_media_type(v: &str) -> Option<String> {
     ok.then(|| v.to_string())
 }
 
-/// The origins media may come from: the configured ones, or that of the Conversations API.
+/// Where media may come from: an origin, and the path prefix URLs on it must start with (`/`:
+/// any path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedMedia {
+    pub origin: url::Origin,
+    pub path_prefix: String,
+}
+
+impl AllowedMedia {
+    /// Whether `u` (parsed: its path normalized, `..` resolved) is on this origin under this
+    /// prefix.
+    pub fn allows(&self, u: &Url) -> bool {
+        u.origin() == self.origin && u.path().starts_with(&self.path_prefix)
+    }
+}
+
+/// Where media may come from: the configured origins or URL prefixes
+/// (`https://media.example.com`, `https://cdn.example.com/media/`), or the origin of the
+/// Conversations API. A prefix's path is matched from the start, ending at a `/` (so
+/// `/media` allows `/media/x`, never `/media-private/x`).
 pub fn allowed_origins(
     configured: &[String],
     conversations_base: &str,
-) -> anyhow::Result<Vec<url::Origin>> {
-    let list: Vec<&str> = if configured.is_empty() {
-        vec![conversations_base]
-    } else {
+) -> anyhow::Result<Vec<AllowedMedia>> {
+    let from_config = !configured.is_empty();
+    let list: Vec<&str> = if from_config {
         configured.iter().map(String::as_str).collect()
+    } else {
+        vec![conversations_base]
     };
     list.into_iter()
         .map(|o| {
@@ -151,7 +171,22 @@ pub fn allowed_origins(
                 matches!(u.scheme(), "http" | "https"),
                 "media origin {o:?} is not http(s)"
             );
-            Ok(u.origin())
+            anyhow::ensure!(
+                u.username().is_empty() && u.password().is_none(),
+                "media origin {o:?} carries user-info"
+            );
+            let mut path_prefix = if from_config {
+                u.path().to_string()
+            } else {
+                "/".into()
+            };
+            if !path_prefix.ends_with('/') {
+                path_prefix.push('/');
+            }
+            Ok(AllowedMedia {
+                origin: u.origin(),
+                path_prefix,
+            })
         })
         .collect()
 }
@@ -180,7 +215,7 @@ impl MediaClient {
     pub fn new(
         pem: &[u8],
         settings: &migrator_runtime::settings::MediaSettings,
-        origins: Vec<url::Origin>,
+        origins: Vec<AllowedMedia>,
         backoff: Backoff,
     ) -> anyhow::Result<Self> {
         let key = EncodingKey::from_rsa_pem(pem)?;
@@ -219,10 +254,16 @@ impl MediaClient {
     fn checked(&self, url: &str, declared: Option<i64>) -> Result<Url, MediaFailure> {
         let u = Url::parse(url)
             .map_err(|e| MediaFailure::fatal("forbidden_origin", format!("media_url: {e}")))?;
-        if !self.origins.contains(&u.origin()) {
+        // a `user:pass@` part would become a second Authorization header beside our cert JWT
+        if !u.username().is_empty() || u.password().is_some() {
+            let detail = "media_url carries user-info (user:pass@)".to_string();
+            return Err(MediaFailure::fatal("forbidden_origin", detail));
+        }
+        if !self.origins.iter().any(|a| a.allows(&u)) {
             let detail = format!(
-                "media_url outside allowed origins: {}",
-                u.origin().ascii_serialization()
+                "media_url outside allowed origins and paths: {}{}",
+                u.origin().ascii_serialization(),
+                u.path()
             );
             return Err(MediaFailure::fatal("forbidden_origin", detail));
         }
@@ -355,6 +396,36 @@ mod tests {
     const TEST_ONLY_RSA_1024: &str = "-----BEGIN PRIVATE KEY-----\nMIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBAKc62/MP4KCV7cZu\nbUx+D1RDEBSLZAWpaQ4oHUtFUf6NIB2r42wDRv/1nRZuRvHsmRSf7ci6R/RMMoae\nY+biPMrFpa9+sNYAV402HT78O0k20qKwhHD+sVP13RJnXKS9Mvju5TQYQB5KOCGc\n/BPrpFAo14sah94K6zH5tjKTHWAdAgMBAAECgYBwCXQAdPu2OpxRm/voCnC0sDVe\nvkBltqkmjeOKYUfctan1lwpHfC6eH2x98aXgQPYSJk+Fcp/wYPhczlL6BUpaLgbg\nOyzURgdlAif4bmlnKOxcJe4moqCHNRF9krn2oQ3/UV80cMW+Oge+OSjavQjMlxTe\nAG5w9CbpZ0/LCIaQwQJBANYbVNZEI6tHHmSgj5X5DQcfOv4PA+RN8uzUqaO4/kL2\n+o2PzjnNuQifvWCtNn0+XEgX9RuZG4uWPbF3UsC6WDECQQDH83QMqYwG1Rh6Gvre\nBiv2xkio3aMos328Qi4StZ4rPS/PH/Hn+QuUG9g6bKLY0z3olnZ/aT0q8p6YhlG+\nAXetAkAiAyd//kUYUWzvmV4V+gFqzzhE4cfBfeyIWOQ2AQ5LPwbgdCbToe2yBAZG\nlF2imcR5I20pnDH3A7/7MDRyL2gRAkB8jjqXfLKeuvYxckceMagHZMN0dgSiYRWN\nRYif3QU3mDkFBLhTsf81dxb+ZhgXi5fAIKKWgf85lsOW7e1TuGRNAkEAgTMuLa53\nBV6cAF7sXaUUFAhV8HemIY+3/F+/bOqaGo3/mE1S53iSpTo+f/PqBOvbiN8BHIO2\n7qIwA5tXo/ZKQQ==\n-----END PRIVATE KEY-----";
 
     #[test]
+    fn a_configured_prefix_allows_its_paths_only() {
+        let o = allowed_origins(&["https://cdn.example.com/media".into()], "http://x/").unwrap();
+        let allows = |u: &str| o.iter().any(|a| a.allows(&Url::parse(u).unwrap()));
+        assert!(allows("https://cdn.example.com/media/a.png"));
+        for bad in [
+            "https://cdn.example.com/media-private/a.png",
+            "https://cdn.example.com/admin/token",
+            "https://cdn.example.com/media/../admin/token",
+            "http://x/media/a.png",
+        ] {
+            assert!(!allows(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_url_with_user_info_is_refused_before_any_request() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let s = migrator_runtime::settings::Settings::development(&dir).unwrap();
+        let pem = std::fs::read(dir.join("..").join(&s.media.signing_key_path)).unwrap();
+        let o = allowed_origins(&[], "http://media.example/").unwrap();
+        let client = MediaClient::new(&pem, &s.media, o, s.worker.call_backoff()).unwrap();
+        let e = client
+            .checked("http://user:pass@media.example/a.png", None)
+            .unwrap_err();
+        assert_eq!(e.code, "forbidden_origin");
+        assert!(e.detail.contains("user-info"), "{}", e.detail);
+        assert!(client.checked("http://media.example/a.png", None).is_ok());
+    }
+
+    #[test]
     fn a_signing_key_the_signer_refuses_stops_the_start_not_a_hop() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
         let s = migrator_runtime::settings::Settings::development(&dir).unwrap();
@@ -372,17 +443,18 @@ mod tests {
     #[test]
     fn origins_default_to_the_conversations_api_and_compare_exactly() {
         let o = allowed_origins(&[], "http://127.0.0.1:8090/").unwrap();
-        let ok = Url::parse("http://127.0.0.1:8090/media/x?size=3").unwrap();
-        assert!(o.contains(&ok.origin()));
+        let allows = |u: &str| o.iter().any(|a| a.allows(&Url::parse(u).unwrap()));
+        assert!(allows("http://127.0.0.1:8090/media/x?size=3"));
         for bad in [
             "http://127.0.0.1:8091/media/x",
             "https://127.0.0.1:8090/media/x",
             "http://localhost:8090/media/x",
             "http://127.0.0.1:8090@evil.example/x",
         ] {
-            assert!(!o.contains(&Url::parse(bad).unwrap().origin()), "{bad}");
+            assert!(!allows(bad), "{bad}");
         }
         assert!(allowed_origins(&["file:///etc".into()], "").is_err());
+        assert!(allowed_origins(&["https://u:p@media.example".into()], "").is_err());
         assert_eq!(plain_media_type("image/png"), Some("image/png".into()));
         assert_eq!(
             plain_media_type("text/html; charset=utf-8").as_deref(),

@@ -1,7 +1,10 @@
-//! Channel credentials at rest: AES-256-GCM, a random nonce per value, the owning account's id
-//! as associated data (a row copied to another account does not decrypt), and the id of the key
-//! stored beside the ciphertext so keys can rotate (`crypto.credentials_keys`, one active).
-//! Stored layout of the ciphertext: `nonce (12 bytes) || ciphertext+tag`.
+//! Channel credentials at rest: AES-256-GCM, a random nonce per value, bound by its associated
+//! data to the owning account, the channel and the key id ([`credentials_aad`]: a ciphertext
+//! copied to another account, swapped with another channel's, or relabelled with another key id
+//! does not decrypt), and the id of the key stored beside the ciphertext so keys can rotate
+//! (`crypto.credentials_keys`, one active). Stored layout of the ciphertext: `nonce (12 bytes)
+//! || ciphertext+tag`. Values sealed by earlier releases (bound to the account alone) still
+//! open, and are rewritten in the new form when read ([`Keyring::open_credentials`]).
 
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -54,7 +57,55 @@ impl std::fmt::Debug for Keyring {
     }
 }
 
+/// How a value was sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealForm {
+    /// Bound to the account, the channel and the key id.
+    Bound,
+    /// Bound to the account alone (releases before the binding): rewrite it.
+    AccountOnly,
+}
+
+/// The associated data of a channel's credentials: a version tag, the account's and the
+/// channel's 16 bytes, the key id.
+pub fn credentials_aad(account: &uuid::Uuid, channel: &uuid::Uuid, key_id: &str) -> Vec<u8> {
+    let mut aad = b"reamaze-credentials/v2\0".to_vec();
+    aad.extend_from_slice(account.as_bytes());
+    aad.extend_from_slice(channel.as_bytes());
+    aad.extend_from_slice(key_id.as_bytes());
+    aad
+}
+
 impl Keyring {
+    /// Seals a channel's credentials with the active key, bound to its account, the channel and
+    /// the key id.
+    pub fn seal_credentials(
+        &self,
+        plain: &[u8],
+        account: &uuid::Uuid,
+        channel: &uuid::Uuid,
+    ) -> Sealed {
+        self.seal(plain, &credentials_aad(account, channel, &self.active))
+    }
+
+    /// Opens a channel's credentials: bound to the account, the channel and its key id, or (a
+    /// value of an earlier release) to the account alone — then [`SealForm::AccountOnly`], and
+    /// the caller rewrites it with [`Keyring::seal_credentials`].
+    pub fn open_credentials(
+        &self,
+        sealed: &Sealed,
+        account: &uuid::Uuid,
+        channel: &uuid::Uuid,
+    ) -> Result<(Vec<u8>, SealForm), CryptoError> {
+        match self.open(sealed, &credentials_aad(account, channel, &sealed.key_id)) {
+            Ok(plain) => Ok((plain, SealForm::Bound)),
+            Err(CryptoError::Decrypt) => self
+                .open(sealed, account.as_bytes())
+                .map(|plain| (plain, SealForm::AccountOnly)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The keys of the settings.
     pub fn from_settings(c: &CryptoSettings) -> Result<Self, CryptoError> {
         let mut keys = BTreeMap::new();
@@ -181,6 +232,41 @@ mod tests {
             bytes: stored,
         };
         assert_eq!(ring.open(&sealed, &aad).unwrap(), plain);
+    }
+
+    #[test]
+    fn credentials_are_bound_to_account_channel_and_key_and_the_old_form_still_opens() {
+        let ring = Keyring::from_settings(&settings("k1", &[("k1", KEY.into())])).unwrap();
+        let (acc, ch1, ch2) = (
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+        );
+        let one = ring.seal_credentials(b"token-1", &acc, &ch1);
+        let two = ring.seal_credentials(b"token-2", &acc, &ch2);
+        assert_eq!(
+            ring.open_credentials(&one, &acc, &ch1).unwrap(),
+            (b"token-1".to_vec(), SealForm::Bound)
+        );
+        // two channels' ciphertexts swapped by a database writer open for neither
+        assert_eq!(
+            ring.open_credentials(&two, &acc, &ch1),
+            Err(CryptoError::Decrypt)
+        );
+        assert_eq!(
+            ring.open_credentials(&one, &acc, &ch2),
+            Err(CryptoError::Decrypt)
+        );
+        assert_eq!(
+            ring.open_credentials(&one, &uuid::Uuid::new_v4(), &ch1),
+            Err(CryptoError::Decrypt)
+        );
+        // a value of an earlier release (bound to the account alone) opens, and says so
+        let legacy = ring.seal(b"token-0", acc.as_bytes());
+        assert_eq!(
+            ring.open_credentials(&legacy, &acc, &ch1).unwrap(),
+            (b"token-0".to_vec(), SealForm::AccountOnly)
+        );
     }
 
     #[test]

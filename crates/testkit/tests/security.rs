@@ -343,10 +343,10 @@ async fn credentials_are_sealed_for_their_account_and_operator_writes_are_audite
         .first(&mut db)
         .await
         .unwrap();
-    let rows: Vec<(String, Option<Vec<u8>>, Option<String>)> = c::table
+    let rows: Vec<(uuid::Uuid, Option<Vec<u8>>, Option<String>)> = c::table
         .filter(c::account_id.eq(account))
         .filter(c::kind.eq("sms"))
-        .select((c::name, c::credentials_enc, c::credentials_key_id))
+        .select((c::id, c::credentials_enc, c::credentials_key_id))
         .load(&mut db)
         .await
         .unwrap();
@@ -358,16 +358,16 @@ async fn credentials_are_sealed_for_their_account_and_operator_writes_are_audite
         .find(|c| c.kind == "sms")
         .unwrap()
         .credentials;
-    let (_, bytes, key_id) = &rows[0];
+    let (channel, bytes, key_id) = &rows[0];
     let sealed = Sealed {
         key_id: key_id.clone().expect("key id stored"),
         bytes: bytes.clone().expect("sealed"),
     };
-    let plain = ring.open(&sealed, account.0.as_bytes()).unwrap();
+    let (plain, _) = ring.open_credentials(&sealed, &account.0, channel).unwrap();
     assert_eq!(&serde_json::from_slice::<Value>(&plain).unwrap(), want);
     let other = uuid::Uuid::new_v4();
     assert!(
-        ring.open(&sealed, other.as_bytes()).is_err(),
+        ring.open_credentials(&sealed, &other, channel).is_err(),
         "a swapped row does not open"
     );
 

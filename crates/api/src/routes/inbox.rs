@@ -17,7 +17,8 @@ use utoipa::IntoParams;
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
-    /// 1-based, at most 1,000,000 (an offset: a deep page walks the index to its row).
+    /// 1-based, reaching at most 10,000 rows deep (`page` × `per_page`; an offset walks the
+    /// index to its row): past it a 400 `invalid_page` names `after`, the list's cursor.
     #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     /// At most 100.
@@ -36,7 +37,7 @@ impl PageQuery {
             self.page,
             self.per_page,
             self.after.as_deref(),
-            (default, 100, Depth::Any),
+            (default, 100, Depth::App),
             order,
         )
     }

@@ -22,15 +22,19 @@ pub struct Paging {
     pub start: Start,
 }
 
-/// How deep `page` may reach: an operator's list is walked by cursor past
-/// [`page::MAX_OFFSET`] rows; the app's inbox keeps any page of its contract.
+/// How deep `page` may reach (past it, the list's `next` cursor, `after`): an operator's list
+/// [`page::MAX_OFFSET`] rows, the app's inbox [`APP_MAX_OFFSET`] (one token with a large
+/// account cannot walk deep offsets at the per-C1 rate on every replica).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Depth {
     /// At most [`page::MAX_OFFSET`] rows.
     Bounded,
-    /// Any page.
-    Any,
+    /// At most [`APP_MAX_OFFSET`] rows: the app's inbox (200 pages of 50).
+    App,
 }
+
+/// The deepest row the app's `page` reaches; past it, `after`.
+pub const APP_MAX_OFFSET: i64 = 10_000;
 
 /// Pagination from the query string, checked, for a list walked in `order`: `page` is 1 to
 /// 1,000,000 (and within `depth`; past it, `after`); `per_page` 1 to `max`; `after` a cursor
@@ -58,7 +62,7 @@ pub fn paging(
     }
     let max_offset = match depth {
         Depth::Bounded => page::MAX_OFFSET,
-        Depth::Any => i64::MAX,
+        Depth::App => APP_MAX_OFFSET,
     };
     let start = Start::of(page, after, per_page, order, max_offset).map_err(|e| {
         let code = if after.is_some() {

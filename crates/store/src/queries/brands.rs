@@ -7,7 +7,7 @@ use crate::schema::{brands, channel_sources, channels};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use migrator_core::error::CoreResult;
+use migrator_core::error::{CoreError, CoreResult};
 use migrator_core::ids::{AccountId, BrandId, ChannelId};
 use migrator_core::source::{channels_as_migrated, SourceBrand, SourceChannel};
 use migrator_core::text::{exact, ExactText};
@@ -225,10 +225,11 @@ fn channel_row(
     ch: &SourceChannel,
     secrets: &Keyring,
 ) -> ChannelRow {
-    // sealed for this account: a row copied to another account does not decrypt
+    // bound to this account, this channel and the key: a row copied to another account or
+    // swapped with another channel's does not decrypt
     let sealed = ch.credentials.as_ref().map(|c| {
         let plain = serde_json::to_vec(c).expect("json serialises");
-        secrets.seal(&plain, account_id.0.as_bytes())
+        secrets.seal_credentials(&plain, &account_id.0, &id.0)
     });
     let (credentials_key_id, credentials_enc) = match sealed {
         Some(s) => (Some(s.key_id), Some(s.bytes)),
@@ -260,4 +261,44 @@ pub async fn channel_map(
         .into_iter()
         .map(|(source, id)| (source.into_string(), id))
         .collect())
+}
+
+/// A channel's credentials, opened (None: it has none). A value sealed by an earlier release
+/// (bound to the account alone) is rewritten in the current form, bound to the account, the
+/// channel and the active key.
+pub async fn open_credentials(
+    conn: &mut AsyncPgConnection,
+    secrets: &Keyring,
+    channel_id: ChannelId,
+) -> CoreResult<Option<serde_json::Value>> {
+    use crate::crypto::{SealForm, Sealed};
+    let row: (AccountId, Option<Vec<u8>>, Option<String>) = channels::table
+        .find(channel_id)
+        .select((
+            channels::account_id,
+            channels::credentials_enc,
+            channels::credentials_key_id,
+        ))
+        .first(conn)
+        .await?;
+    let (account, Some(bytes), Some(key_id)) = row else {
+        return Ok(None);
+    };
+    let sealed = Sealed { key_id, bytes };
+    let (plain, form) = secrets
+        .open_credentials(&sealed, &account.0, &channel_id.0)
+        .map_err(|e| CoreError::Invalid(format!("credentials of channel {channel_id}: {e}")))?;
+    if form == SealForm::AccountOnly {
+        let again = secrets.seal_credentials(&plain, &account.0, &channel_id.0);
+        diesel::update(channels::table.find(channel_id))
+            .set((
+                channels::credentials_enc.eq(Some(again.bytes)),
+                channels::credentials_key_id.eq(Some(again.key_id)),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    serde_json::from_slice(&plain)
+        .map(Some)
+        .map_err(|e| CoreError::Invalid(format!("credentials of channel {channel_id}: {e}")))
 }

@@ -468,6 +468,22 @@ pub async fn events(
         .await?)
 }
 
+/// Whether `run` is still the account's run in force (a verification of a superseded run
+/// repairs nothing).
+pub async fn is_current(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    run_id: RunId,
+) -> CoreResult<bool> {
+    let current: Option<Option<RunId>> = accounts::table
+        .find(account_id)
+        .select(accounts::current_run_id)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(current.flatten() == Some(run_id))
+}
+
 /// How many repairs a run has had (a verification's differences copied again).
 pub async fn repairs(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<i32> {
     Ok(run_settling::table

@@ -42,6 +42,10 @@ pub async fn after_diff(
     let Some(run) = v.run_id else {
         return Ok(());
     };
+    if !settling::is_current(c, v.account_id, run).await? {
+        // a re-migration superseded it meanwhile: its own verification follows
+        return Ok(());
+    }
     let max = ctx.settings.verify.max_repairs;
     let done = settling::repairs(c, run).await?;
     let threads = threads_of(o);
