@@ -470,6 +470,17 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
     .execute(&mut db)
     .await
     .unwrap();
+    // file removals: one given up two days ago (pruned), one given up now and one still due
+    // (kept)
+    diesel::sql_query(
+        "INSERT INTO blob_removals (prefix, reason, requested_at, next_at) VALUES \
+         ('a/old', 'remigrate', now() - interval '2 days', NULL), \
+         ('a/new', 'remigrate', now(), NULL), \
+         ('a/due', 'remigrate', now() - interval '2 days', now())",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
     let completions = count(&mut db, "completions").await;
     let runs = count(&mut db, "migration_runs").await;
     assert_eq!(runs, 2);
@@ -501,6 +512,7 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
         ("migration_runs", 1),
         ("completions", 1),
         ("console_sessions", 1),
+        ("blob_removals", 1),
     ]
     .into();
     assert_eq!(pruned, want);
