@@ -8,8 +8,8 @@ use crate::routes::shared::conn;
 use crate::state::AppState;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use migrator_core::{CoreError, CoreResult};
-use migrator_store::queries::audit;
-use migrator_store::queries::migration::StartOutcome;
+use migrator_store::queries::operators::audit;
+use migrator_store::queries::workflow::migration::StartOutcome;
 use scoped_futures::ScopedBoxFuture;
 use serde_json::{json, Value};
 

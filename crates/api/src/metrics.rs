@@ -9,7 +9,7 @@
 
 use actix_web::dev::ServiceResponse;
 use migrator_core::metrics::{ACCOUNTS, HTTP_DURATION, HTTP_REQUESTS, OUTBOX_BACKLOG, PARKED_RUNS};
-use migrator_store::queries::overview;
+use migrator_store::queries::operators::overview;
 use migrator_store::DbPool;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -56,8 +56,8 @@ pub async fn refresh_fleet_gauges(pool: &DbPool) {
     let read = async {
         let mut c = migrator_store::conn(pool).await?;
         let counts = overview::counts(&mut c).await?;
-        let oldest = migrator_store::queries::outbox::oldest_unpublished(&mut c).await?;
-        let locks = migrator_store::queries::sweeps::fleet_locks_held(&mut c).await?;
+        let oldest = migrator_store::queries::workflow::outbox::oldest_unpublished(&mut c).await?;
+        let locks = migrator_store::queries::workflow::sweeps::fleet_locks_held(&mut c).await?;
         Ok::<_, migrator_core::CoreError>((counts, oldest, locks))
     };
     match read.await {
@@ -102,11 +102,11 @@ pub async fn refresh_program_gauges(st: &crate::state::AppState) {
     let read = async {
         let mut c = migrator_store::conn(&st.pool).await?;
         let view = crate::routes::campaigns::program_view(st, &mut c).await?;
-        let live = migrator_store::queries::campaigns::live(&mut c).await?;
+        let live = migrator_store::queries::workflow::campaigns::live(&mut c).await?;
         let members = match &live {
             Some(camp) => Some((
                 camp.selected,
-                migrator_store::queries::campaigns::members(&mut c, camp.id).await?,
+                migrator_store::queries::workflow::campaigns::members(&mut c, camp.id).await?,
             )),
             None => None,
         };

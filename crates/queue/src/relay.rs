@@ -4,7 +4,7 @@
 
 use crate::Publisher;
 use migrator_core::error::CoreResult;
-use migrator_store::queries::outbox::{self, Recorded};
+use migrator_store::queries::workflow::outbox::{self, Recorded};
 use migrator_store::{self as db, DbPool};
 
 /// How long a relay owns the rows it claimed (far longer than publishing a batch takes).

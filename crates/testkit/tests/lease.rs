@@ -10,7 +10,7 @@ use migrator_core::ids::{AccountId, RunId};
 use migrator_core::status::{MigrationStatus, Phase};
 use migrator_core::CoreError;
 use migrator_store::liveness;
-use migrator_store::queries::lease::{fence, lease, LeaseOutcome};
+use migrator_store::queries::workflow::lease::{fence, lease, LeaseOutcome};
 use migrator_store::schema::{accounts, migration_runs};
 use migrator_testkit::{EnvOptions, TestEnv};
 

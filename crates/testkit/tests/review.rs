@@ -183,7 +183,7 @@ async fn an_operator_token_with_an_empty_subject_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn credentials_bind_their_channel_and_the_old_form_is_rewritten_when_read() {
     use migrator_store::crypto::{Keyring, SealForm, Sealed};
-    use migrator_store::queries::brands;
+    use migrator_store::queries::destination::brands;
     use migrator_store::schema::channels as c;
     let env = TestEnv::start().await;
     let s = generate("sealed2", &GenOptions::new(2, 2, 65));

@@ -9,8 +9,8 @@ use migrator_core::hop::MigrationHop;
 use migrator_core::ids::{AccountId, RunId};
 use migrator_core::settle::{AfterFailure, Failure};
 use migrator_core::status::Phase;
-use migrator_store::queries::lease::{lease, LeaseOutcome};
-use migrator_store::queries::runs::{settle_failure, Settled};
+use migrator_store::queries::workflow::lease::{lease, LeaseOutcome};
+use migrator_store::queries::workflow::runs::{settle_failure, Settled};
 use migrator_store::schema::{accounts, dead_letters, migration_runs, outbox};
 use migrator_testkit::{EnvOptions, TestEnv};
 

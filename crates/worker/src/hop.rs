@@ -19,8 +19,8 @@ use migrator_core::metrics::{
     DEAD_LETTERS, HOPS_FINISHED, HOPS_IN_FLIGHT, HOPS_STARTED, HOP_DURATION, LEASE_LOSSES,
 };
 use migrator_core::settle::Failure;
-use migrator_store::queries::runs::{self, Settled};
-use migrator_store::queries::{dead_letters, lease};
+use migrator_store::queries::workflow::runs::{self, Settled};
+use migrator_store::queries::{workflow::dead_letters, workflow::lease};
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio::task::JoinHandle;

@@ -8,7 +8,7 @@
 use crate::refusals::{Refusals, Service};
 use migrator_runtime::settings::Settings;
 use migrator_source::ratelimit::RateLimiter;
-use migrator_store::queries::fleet;
+use migrator_store::queries::operators::fleet;
 use migrator_store::DbPool;
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,9 +11,11 @@
 //! to do, never the number of accounts, and catches up over sweeps when there is more.
 
 use crate::context::Ctx;
-use migrator_store::queries::outbox::Recorded;
-use migrator_store::queries::retention::{self, Table};
-use migrator_store::queries::{blob_removals, fleet, settling, sweeps};
+use migrator_store::queries::operators::retention::{self, Table};
+use migrator_store::queries::workflow::outbox::Recorded;
+use migrator_store::queries::{
+    operators::fleet, workflow::blob_removals, workflow::settling, workflow::sweeps,
+};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;

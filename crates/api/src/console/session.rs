@@ -1,6 +1,6 @@
 //! Who is using the console: sign-in with an operator token (checked by the operators' own
 //! verifier) or, when `console.trusted_header` is set, the identity proxy's header; a
-//! server-side session ([`migrator_store::queries::sessions`]) named by an HttpOnly, Secure,
+//! server-side session ([`migrator_store::queries::operators::sessions`]) named by an HttpOnly, Secure,
 //! SameSite=Strict cookie; the session's CSRF token on every state-changing form; sign-out.
 //! Sign-in and sign-out are audited like every other write.
 
@@ -13,7 +13,7 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
 use base64::Engine as _;
 use futures::future::LocalBoxFuture;
-use migrator_store::queries::sessions::{self, Lifetime};
+use migrator_store::queries::operators::sessions::{self, Lifetime};
 use rand::RngCore;
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;

@@ -10,7 +10,8 @@ use actix_web::web;
 use migrator_core::metrics::SOURCE_REFUSALS;
 use migrator_core::MigrationStatus;
 use migrator_source::conversations::SourceError;
-use migrator_store::queries::accounts;
+use migrator_store::queries::destination::accounts;
+use migrator_store::queries::workflow::migration;
 
 /// The caller's account with brands and channels. While `not-started`, asks Conversations
 /// (at most once per `api.eligibility_every_secs` a C1) whether there is anything to migrate
@@ -45,7 +46,7 @@ pub async fn get_accounts(
         c = conn(&st).await?;
         if nothing {
             account.migration_status =
-                accounts::mark_nothing_to_migrate(&mut c, account.id).await?;
+                migration::mark_nothing_to_migrate(&mut c, account.id).await?;
         }
     }
     let tree = accounts::tree(&mut c, account).await?;

@@ -17,7 +17,10 @@ use crate::views::{ts, PageInfo};
 use actix_web::{web, HttpResponse};
 use migrator_core::ids::ShopperId;
 use migrator_core::MigrationStatus;
-use migrator_store::queries::{accounts, listing, migration, overview, settling, sweeps};
+use migrator_store::queries::{
+    destination::accounts, operators::listing, operators::overview, workflow::migration,
+    workflow::settling, workflow::sweeps,
+};
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use serde_json::json;

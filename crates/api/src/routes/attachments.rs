@@ -11,7 +11,7 @@ use crate::views::errors::Errors;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use migrator_core::ids::AttachmentId;
-use migrator_store::queries::{accounts, inbox};
+use migrator_store::queries::{destination::accounts, destination::inbox};
 
 /// Media types shown inline (no SVG: it runs script).
 const INLINE: &[&str] = &[

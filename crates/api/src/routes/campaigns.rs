@@ -19,9 +19,9 @@ use diesel_async::AsyncPgConnection;
 use migrator_core::campaign::CampaignMove;
 use migrator_core::ids::CampaignId;
 use migrator_core::MigrationStatus;
-use migrator_store::queries::campaign_drive::completed_since;
-use migrator_store::queries::campaigns::{self, Campaign, NewCampaign, Selection};
-use migrator_store::queries::program;
+use migrator_store::queries::operators::program;
+use migrator_store::queries::workflow::campaign_drive::completed_since;
+use migrator_store::queries::workflow::campaigns::{self, Campaign, NewCampaign, Selection};
 use scoped_futures::ScopedFutureExt;
 use serde_json::json;
 

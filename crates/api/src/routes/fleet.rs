@@ -10,8 +10,8 @@ use crate::state::AppState;
 use crate::views::errors::{BodyErrors, Errors};
 use crate::views::fleet::{CountsBody, FleetBody, QueueDepth, Throttle};
 use actix_web::web;
-use migrator_store::queries::fleet::{self, FleetChange};
-use migrator_store::queries::overview;
+use migrator_store::queries::operators::fleet::{self, FleetChange};
+use migrator_store::queries::operators::overview;
 use scoped_futures::ScopedFutureExt;
 use serde_json::json;
 

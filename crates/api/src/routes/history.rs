@@ -12,7 +12,7 @@ use crate::views::history::{HistoryBody, RejectBody, RejectsPage};
 use crate::views::PageInfo;
 use actix_web::web;
 use migrator_core::ids::ShopperId;
-use migrator_store::queries::{accounts, history};
+use migrator_store::queries::{destination::accounts, operators::history};
 
 /// What one history holds at most of each kind.
 const BOUNDS: history::Bounds = history::Bounds {

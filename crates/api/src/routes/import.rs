@@ -13,7 +13,9 @@ use crate::views::import::{ImportBody, ImportLine, ImportReject, ImportRequest};
 use actix_web::{web, HttpRequest};
 use futures::StreamExt;
 use migrator_core::ids::ShopperId;
-use migrator_store::queries::account_import::{import_batch, ImportCounts, NewAccountRow};
+use migrator_store::queries::destination::account_import::{
+    import_batch, ImportCounts, NewAccountRow,
+};
 use scoped_futures::ScopedFutureExt;
 use serde_json::json;
 

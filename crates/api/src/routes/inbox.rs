@@ -9,7 +9,7 @@ use crate::views::errors::Errors;
 use crate::views::PageInfo;
 use actix_web::web;
 use migrator_core::ids::ConversationId;
-use migrator_store::queries::{accounts, inbox};
+use migrator_store::queries::{destination::accounts, destination::inbox};
 use serde::Deserialize;
 use utoipa::IntoParams;
 

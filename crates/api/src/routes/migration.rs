@@ -8,7 +8,7 @@ use crate::state::AppState;
 use crate::views::app::{MigrateBody, StatusBody};
 use crate::views::errors::Errors;
 use actix_web::{web, HttpResponse};
-use migrator_store::queries::{accounts, migration, overview};
+use migrator_store::queries::{destination::accounts, operators::overview, workflow::migration};
 
 /// Starts (or resumes) the caller's migration and returns at once; running or finished: the
 /// status in force. Any number of concurrent calls start at most one migration.

@@ -17,7 +17,10 @@ use crate::views::errors::{Conflict, Errors};
 use crate::views::PageInfo;
 use actix_web::{web, HttpResponse};
 use migrator_core::ids::ShopperId;
-use migrator_store::queries::{accounts, attachments, audit, dead_letters, listing, migration};
+use migrator_store::queries::{
+    destination::accounts, destination::attachments, operators::audit, operators::listing,
+    workflow::dead_letters, workflow::migration,
+};
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};

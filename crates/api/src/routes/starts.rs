@@ -5,8 +5,8 @@
 use crate::state::AppState;
 use crate::views::app::MigrateBody;
 use actix_web::HttpResponse;
-use migrator_store::queries::migration::StartOutcome;
-use migrator_store::queries::outbox::Recorded;
+use migrator_store::queries::workflow::migration::StartOutcome;
+use migrator_store::queries::workflow::outbox::Recorded;
 
 /// Publishes hops just recorded in the outbox, in the background: a request never waits on
 /// the broker (down, or slow to confirm); what is not published is the relay's.

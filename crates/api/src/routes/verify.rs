@@ -12,7 +12,9 @@ use actix_web::{web, HttpResponse};
 use migrator_core::ids::ShopperId;
 use migrator_core::{CoreError, MigrationStatus};
 use migrator_source::preflight;
-use migrator_store::queries::{accounts, rates, settling, verifications};
+use migrator_store::queries::{
+    destination::accounts, operators::rates, workflow::settling, workflow::verifications,
+};
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use serde_json::json;

@@ -11,7 +11,7 @@ use crate::views::app::{
 use crate::views::errors::{BodyErrors, Errors};
 use actix_web::{web, HttpResponse};
 use migrator_core::ids::ConversationId;
-use migrator_store::queries::{accounts, webchat};
+use migrator_store::queries::{destination::accounts, destination::webchat};
 
 const MAX_BODY_CHARS: usize = 65_536;
 

@@ -86,7 +86,10 @@ pub struct RunBody {
 
 impl RunBody {
     /// With the run's settling (catch-ups, repairs, the window while it is open).
-    pub fn settling(mut self, s: Option<&migrator_store::queries::settling::Settling>) -> Self {
+    pub fn settling(
+        mut self,
+        s: Option<&migrator_store::queries::workflow::settling::Settling>,
+    ) -> Self {
         let now = chrono::Utc::now();
         if let Some(s) = s {
             self.settling_until = s

@@ -4,8 +4,8 @@ use super::{ts, PageInfo};
 use migrator_core::ids::*;
 use migrator_core::MigrationStatus;
 use migrator_store::models::{Attachment, Contact, Conversation, Message};
-use migrator_store::queries::accounts::AccountTree;
-use migrator_store::queries::overview::StatusView;
+use migrator_store::queries::destination::accounts::AccountTree;
+use migrator_store::queries::operators::overview::StatusView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

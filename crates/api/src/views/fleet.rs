@@ -1,8 +1,8 @@
 //! Bodies of the fleet's endpoints: counts, and the steering operators set.
 
 use migrator_core::MigrationStatus;
-use migrator_store::queries::fleet::{FleetHealth, FleetState};
-use migrator_store::queries::overview::Counts;
+use migrator_store::queries::operators::fleet::{FleetHealth, FleetState};
+use migrator_store::queries::operators::overview::Counts;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

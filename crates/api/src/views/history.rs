@@ -8,7 +8,7 @@ use super::{ts, PageInfo};
 use chrono::{DateTime, Utc};
 use migrator_core::ids::{CampaignId, RunId, ShopperId};
 use migrator_core::MigrationStatus;
-use migrator_store::queries::history::{History, RejectRow};
+use migrator_store::queries::operators::history::{History, RejectRow};
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -3,7 +3,7 @@
 
 use super::ts;
 use migrator_core::ids::VerificationId;
-use migrator_store::queries::verifications::{Diff, Verification};
+use migrator_store::queries::workflow::verifications::{Diff, Verification};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -105,7 +105,10 @@ impl From<&Verification> for VerificationBody {
 
 impl VerificationBody {
     /// With the run's settle window, when it is still open.
-    pub fn settling(mut self, s: Option<&migrator_store::queries::settling::Settling>) -> Self {
+    pub fn settling(
+        mut self,
+        s: Option<&migrator_store::queries::workflow::settling::Settling>,
+    ) -> Self {
         let now = chrono::Utc::now();
         self.settling_until = s
             .filter(|s| s.window_open(now))

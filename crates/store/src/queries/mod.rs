@@ -1,36 +1,19 @@
-//! Every query of the project, one module per table or job; handlers and phases call these,
-//! none writes SQL.
+//! Every query of the project; handlers, phases and the sweeper call these, none writes SQL.
+//! Three kinds, a folder each, and what they may do:
+//!
+//! - [`workflow`]: the state machine's writer and what drives it — statuses, runs, leases,
+//!   the outbox, sweeps, campaigns, settling, verifications, dead letters. **Only this folder
+//!   writes a migration status or a run.**
+//! - [`destination`]: the re:amaze rows a migration writes and the app reads — accounts,
+//!   brands and channels, conversations, messages, attachments, web chat, rejects; their reads
+//!   for the inbox and the verifier. Never a status or a run.
+//! - [`operators`]: what operators read (lists, overviews, history, the program, the fleet's
+//!   steering and health, the audit log), the console's sessions and the retention rules.
+//!   Reads, and writes of operators' own tables only.
+//!
+//! [`page`] is the cursor paging every list shares.
 
-pub mod account_import;
-pub mod accounts;
-pub mod attachments;
-pub mod audit;
-pub mod blob_removals;
-pub mod brands;
-pub mod campaign_drive;
-pub mod campaigns;
-pub mod conversations;
-pub mod dead_letters;
-pub mod fleet;
-pub mod history;
-pub mod inbox;
-pub mod lease;
-pub mod listing;
-pub mod locks;
-pub mod messages;
-pub mod migration;
-pub mod outbox;
-pub mod overview;
+pub mod destination;
+pub mod operators;
 pub mod page;
-pub mod program;
-pub mod rates;
-pub mod rejects;
-pub mod retention;
-pub mod runs;
-pub mod sessions;
-pub mod settling;
-pub mod sweeps;
-pub mod transitions;
-pub mod verifications;
-pub mod verify_reads;
-pub mod webchat;
+pub mod workflow;

@@ -9,8 +9,9 @@ use super::threads::{move_threads, Scope};
 use super::{fenced, Ended, LeasedHop, PhaseRunner};
 use crate::context::Ctx;
 use crate::error::{WorkError, WorkResult};
-use migrator_store::queries::conversations;
-use migrator_store::queries::settling::{self, Plan};
+use migrator_store::queries::destination::conversations;
+use migrator_store::queries::workflow::runs;
+use migrator_store::queries::workflow::settling::{self, Plan};
 use scoped_futures::ScopedFutureExt;
 
 /// The catch-up's hop.
@@ -58,8 +59,11 @@ async fn clear_for_repair(ctx: &Ctx, leased: &LeasedHop, threads: &[String]) -> 
     }
     let (account, run, threads) = (leased.hop.account_id, leased.hop.run_id, threads.to_vec());
     fenced(ctx, leased, move |c, _| {
-        async move { conversations::clear_for_repair(c, account, run, &threads, &in_source).await }
-            .scope_boxed()
+        async move {
+            let removed = conversations::clear_for_repair(c, account, &threads, &in_source).await?;
+            runs::subtract_removed(c, run, removed).await
+        }
+        .scope_boxed()
     })
     .await?;
     Ok(())

@@ -3,7 +3,7 @@
 use super::{Ended, LastWrites, LeasedHop, PhaseEnd, PhaseRunner};
 use crate::context::Ctx;
 use crate::error::WorkResult;
-use migrator_store::queries::{brands, runs, settling};
+use migrator_store::queries::{destination::brands, workflow::runs, workflow::settling};
 use scoped_futures::ScopedFutureExt;
 
 /// configs-migration -> brands and channels.

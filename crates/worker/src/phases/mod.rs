@@ -15,7 +15,9 @@ use migrator_core::ids::ShopperId;
 use migrator_core::metrics;
 use migrator_core::status::{Event, Phase};
 use migrator_store::models::{Account, MigrationRun};
-use migrator_store::queries::{lease, runs, settling, verifications};
+use migrator_store::queries::{
+    workflow::lease, workflow::runs, workflow::settling, workflow::verifications,
+};
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 
 /// A leased hop: the run is ours until the lease is lost.
@@ -113,7 +115,7 @@ impl From<PhaseEnd> for Ended {
 }
 
 /// The next hop a phase's end recorded in the outbox, to publish after commit.
-pub type NextHop = Option<migrator_store::queries::outbox::Recorded>;
+pub type NextHop = Option<migrator_store::queries::workflow::outbox::Recorded>;
 
 /// A phase of the migration: its work, and nothing of what follows it.
 #[async_trait::async_trait]

@@ -17,8 +17,8 @@ use migrator_core::source::items;
 use migrator_core::source::webchat::{webchat_ask, WebchatAsk};
 use migrator_core::source::{channels_as_migrated, SourceMessage, SourceThread};
 use migrator_core::text::ExactText;
-use migrator_store::queries::verifications::{Diff, Outcome};
-use migrator_store::queries::verify_reads::{self as reads, DestMessage, Seen};
+use migrator_store::queries::destination::verify_reads::{self as reads, DestMessage, Seen};
+use migrator_store::queries::workflow::verifications::{Diff, Outcome};
 use migrator_store::DbConn;
 use std::collections::{HashMap, HashSet};
 

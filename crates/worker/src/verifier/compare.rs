@@ -4,7 +4,7 @@
 
 use migrator_core::source::{SourceMessage, SourceThread};
 use migrator_core::text::ExactText;
-use migrator_store::queries::verify_reads::{DestMessage, DestThread};
+use migrator_store::queries::destination::verify_reads::{DestMessage, DestThread};
 
 /// At most this many characters of a value in a detail.
 const SHOWN: usize = 60;

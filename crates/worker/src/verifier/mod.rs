@@ -11,7 +11,7 @@ mod repair;
 use crate::context::Ctx;
 use crate::error::WorkError;
 use migrator_core::metrics::{VERIFICATIONS, VERIFICATION_DIFFS};
-use migrator_store::queries::verifications::{self, Retry, Verification};
+use migrator_store::queries::workflow::verifications::{self, Retry, Verification};
 use std::time::Duration;
 use tokio::sync::watch;
 

@@ -6,8 +6,8 @@
 
 use crate::context::Ctx;
 use migrator_core::metrics::UNCONVERGED;
-use migrator_store::queries::settling;
-use migrator_store::queries::verifications::{Outcome, Verification};
+use migrator_store::queries::workflow::repairs;
+use migrator_store::queries::workflow::verifications::{Outcome, Verification};
 use migrator_store::DbConn;
 
 /// The source threads a verification's listed differences are about (the key before `#`; an
@@ -42,15 +42,15 @@ pub async fn after_diff(
     let Some(run) = v.run_id else {
         return Ok(());
     };
-    if !settling::is_current(c, v.account_id, run).await? {
+    if !repairs::is_current(c, v.account_id, run).await? {
         // a re-migration superseded it meanwhile: its own verification follows
         return Ok(());
     }
     let max = ctx.settings.verify.max_repairs;
-    let done = settling::repairs(c, run).await?;
+    let done = repairs::repairs(c, run).await?;
     let threads = threads_of(o);
     if done < max && !threads.is_empty() {
-        settling::request_repair(c, run, v.account_id, &threads).await?;
+        repairs::request_repair(c, run, v.account_id, &threads).await?;
         tracing::warn!(
             run = %run,
             threads = threads.len(),
@@ -72,7 +72,7 @@ pub async fn after_diff(
             o.diff_count
         )
     };
-    settling::park(c, run, &why).await?;
+    repairs::park(c, run, &why).await?;
     metrics::counter!(UNCONVERGED).increment(1);
     tracing::warn!(run = %run, diffs = o.diff_count, "parked: the copy does not converge");
     Ok(())
@@ -81,7 +81,7 @@ pub async fn after_diff(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use migrator_store::queries::verifications::Diff;
+    use migrator_store::queries::workflow::verifications::Diff;
 
     #[test]
     fn the_threads_of_the_differences_each_once_channels_aside() {

@@ -13,12 +13,15 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use migrator_core::ids::{ConversationId, ShopperId};
 use migrator_core::status::MigrationStatus;
-use migrator_store::queries::campaigns::{self, NewCampaign, Selection};
-use migrator_store::queries::listing::{self, ListFilter};
-use migrator_store::queries::overview;
+use migrator_store::queries::operators::listing::{self, ListFilter};
+use migrator_store::queries::operators::overview;
+use migrator_store::queries::operators::retention::{self, Table};
 use migrator_store::queries::page::{micros, Key, Start};
-use migrator_store::queries::retention::{self, Table};
-use migrator_store::queries::{accounts, campaign_drive, inbox, program, sweeps};
+use migrator_store::queries::workflow::campaigns::{self, NewCampaign, Selection};
+use migrator_store::queries::{
+    destination::accounts, destination::inbox, operators::program, workflow::campaign_drive,
+    workflow::sweeps,
+};
 use std::time::{Duration, Instant};
 
 /// Median milliseconds of 5 runs of `$e` after one warm-up.
@@ -140,12 +143,15 @@ async fn measure(url: &str, n: u64) -> anyhow::Result<Vec<(String, f64)>> {
     );
     put(
         "sweep: attachments due",
-        timed!(migrator_store::queries::attachments::due_after_migration(&mut c, 200).await?),
+        timed!(
+            migrator_store::queries::destination::attachments::due_after_migration(&mut c, 200)
+                .await?
+        ),
     );
 
     // the console's account page: the history and the rejects of one account
     let one = accounts::find_by_shopper(&mut c, &shopper).await?.id;
-    let bounds = migrator_store::queries::history::Bounds {
+    let bounds = migrator_store::queries::operators::history::Bounds {
         runs: 20,
         audit: 50,
         dead_letters: 20,
@@ -153,13 +159,21 @@ async fn measure(url: &str, n: u64) -> anyhow::Result<Vec<(String, f64)>> {
     put(
         "console: an account's history",
         timed!(
-            migrator_store::queries::history::of_account(&mut c, one, shopper.as_str(), bounds)
-                .await?
+            migrator_store::queries::operators::history::of_account(
+                &mut c,
+                one,
+                shopper.as_str(),
+                bounds
+            )
+            .await?
         ),
     );
     put(
         "console: an account's rejects, page 1",
-        timed!(migrator_store::queries::history::rejects(&mut c, one, &Start::First, 20).await?),
+        timed!(
+            migrator_store::queries::operators::history::rejects(&mut c, one, &Start::First, 20)
+                .await?
+        ),
     );
 
     let big = accounts::find_by_shopper(&mut c, &ShopperId::parse("scale-60")?)

@@ -8,9 +8,11 @@ use crate::error::WorkResult;
 use crate::phases::fenced;
 use migrator_core::ids::{AccountId, ChannelId, ConversationId, RunId};
 use migrator_core::source::{Reject, SourceMessage, SourceThread};
-use migrator_store::queries::attachments::Due;
-use migrator_store::queries::runs::{self, Figures};
-use migrator_store::queries::{conversations, messages, rejects};
+use migrator_store::queries::destination::attachments::Due;
+use migrator_store::queries::workflow::runs::{self, Figures};
+use migrator_store::queries::{
+    destination::conversations, destination::messages, destination::rejects,
+};
 use scoped_futures::ScopedFutureExt;
 
 /// Consecutive items of a thread page written in one transaction.

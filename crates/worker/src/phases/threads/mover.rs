@@ -12,7 +12,7 @@ use migrator_core::ids::{AccountId, ChannelId, RunId};
 use migrator_core::source::items::{self, Item};
 use migrator_core::source::{Reject, SourceMessage, SourceThread};
 use migrator_source::dynamo::Page;
-use migrator_store::queries::{brands, conversations};
+use migrator_store::queries::{destination::brands, destination::conversations};
 use std::collections::{HashMap, HashSet};
 
 /// Which threads a phase moves.

@@ -9,7 +9,7 @@ use migrator_core::ids::AccountId;
 use migrator_core::source::webchat::{webchat_ask, WebchatAsk};
 use migrator_core::source::{Reject, SourceMessage, SourceThread};
 use migrator_core::CoreResult;
-use migrator_store::queries::{conversations, messages};
+use migrator_store::queries::{destination::conversations, destination::messages};
 use scoped_futures::ScopedFutureExt;
 
 impl Mover<'_> {

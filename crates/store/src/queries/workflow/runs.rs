@@ -2,10 +2,10 @@
 //! end, a continuation, a retry, giving up — each one transaction, a step of the state machine
 //! applied through [`transitions::apply`] with the next hop in the outbox.
 
-use super::lease::lock_if_current;
-use super::locks::lock_run;
-use super::transitions::{self, Applied, Effects, Recorded};
 use crate::models::Account;
+use crate::queries::workflow::lease::lock_if_current;
+use crate::queries::workflow::locks::lock_run;
+use crate::queries::workflow::transitions::{self, Applied, Effects, Recorded};
 use crate::schema::migration_runs;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -41,6 +41,27 @@ impl std::ops::AddAssign for Figures {
         self.attachments_failed += o.attachments_failed;
         self.attachments_pending += o.attachments_pending;
     }
+}
+
+/// A repair removed migrated rows (`conversations::clear_for_repair`): the run's figures lose
+/// them, so the copy that follows counts them once again.
+pub async fn subtract_removed(
+    conn: &mut AsyncPgConnection,
+    run_id: RunId,
+    removed: crate::queries::destination::conversations::Removed,
+) -> CoreResult<()> {
+    use diesel::sql_types::{BigInt, Uuid as SqlUuid};
+    diesel::sql_query(
+        "UPDATE migration_runs SET messages_migrated = greatest(messages_migrated - $2, 0), \
+           threads_migrated = greatest(threads_migrated - $3::int, 0), updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(run_id.0)
+    .bind::<BigInt, _>(removed.messages)
+    .bind::<BigInt, _>(removed.threads)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Inside a page transaction: stores the checkpoint and adds the page's figures.

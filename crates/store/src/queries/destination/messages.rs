@@ -2,7 +2,7 @@
 //! attachment rows and the conversations' message counts; and the starred flag a web chat
 //! message carries onto the native message it mirrors.
 
-use super::attachments;
+use crate::queries::destination::attachments;
 use crate::schema::messages;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

@@ -1,8 +1,8 @@
 //! The audit log of operators' writes: who, what, when, on what. Written in the transaction of
 //! the write itself, listed for operators, pruned after its retention.
 
-use super::page::{self, Key, Page, Start, Total};
 use crate::models::AuditEntry;
+use crate::queries::page::{self, Key, Page, Start, Total};
 use crate::schema::audit_log;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

@@ -1,8 +1,8 @@
 //! The operators' lists of migrations, each walked by a key along the index of the filter
 //! that drives it (`page`): by status, stuck, by error text, by verification result, parked.
 
-use super::page::{self, Key, Page, Start, Total};
 use crate::models::{Account, MigrationRun};
+use crate::queries::page::{self, Key, Page, Start, Total};
 use crate::schema::{accounts, migration_runs};
 use chrono::Utc;
 use diesel::prelude::*;
@@ -80,7 +80,7 @@ pub async fn list(
                 .load::<Listed>(conn)
                 .await?;
             // a status alone (or none): the status counts, exact
-            let n = super::accounts::count_by_status(conn)
+            let n = crate::queries::destination::accounts::count_by_status(conn)
                 .await?
                 .iter()
                 .filter(|(s, _)| f.status.is_none_or(|want| *s == want))
@@ -283,7 +283,7 @@ pub async fn list_parked(
         .load(conn)
         .await?;
     let total = Total {
-        n: super::overview::count_parked(conn).await?,
+        n: crate::queries::operators::overview::count_parked(conn).await?,
         exact: true,
     };
     Ok(Page::of(rows, per_page, total, |(_, r)| {

@@ -3,9 +3,9 @@
 //! raw items. Each read is along an index of the account and bounded (`LIMIT`, or a cursor
 //! page): its cost does not grow with the fleet.
 
-use super::page::{self, Key, Page, Start, Total};
 use crate::models::{AuditEntry, DeadLetter, MigrationRun};
-use crate::schema::{audit_log, dead_letters, migration_runs, rejects};
+use crate::queries::page::{self, Key, Page, Start, Total};
+use crate::schema::{audit_log, dead_letters, migration_runs, rejects, settle_events};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -48,7 +48,7 @@ pub struct History {
     /// Dead letters (along `dead_letters_account`).
     pub dead_letters: Vec<DeadLetter>,
     /// Catch-ups and repairs (along `settle_events_account`; as many as dead letters).
-    pub settle: Vec<super::settling::SettleEvent>,
+    pub settle: Vec<SettleEvent>,
 }
 
 /// The history of `account_id`, whose operators' writes name `shopper_id`.
@@ -96,7 +96,7 @@ pub async fn of_account(
         .select(DeadLetter::as_select())
         .load(conn)
         .await?;
-    let settle = super::settling::events(conn, account_id, b.dead_letters).await?;
+    let settle = events(conn, account_id, b.dead_letters).await?;
     Ok(History {
         runs,
         audit,
@@ -161,4 +161,39 @@ pub async fn rejects(
         Total::capped(counted.len() as i64),
         |r| Key::new(REJECTS, r.id, ""),
     ))
+}
+
+/// A catch-up event of the operators' timeline.
+#[derive(Debug, Clone, Queryable)]
+pub struct SettleEvent {
+    pub run_id: RunId,
+    /// `catch_up` or `repair`.
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    pub threads: i32,
+    pub messages: i64,
+    pub detail: serde_json::Value,
+}
+
+/// An account's newest catch-ups and repairs, newest first (at most `limit`), along
+/// `settle_events_account`.
+pub async fn events(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+    limit: i64,
+) -> CoreResult<Vec<SettleEvent>> {
+    Ok(settle_events::table
+        .filter(settle_events::account_id.eq(account_id))
+        .order(settle_events::id.desc())
+        .limit(limit)
+        .select((
+            settle_events::run_id,
+            settle_events::kind,
+            settle_events::at,
+            settle_events::threads,
+            settle_events::messages,
+            settle_events::detail,
+        ))
+        .load(conn)
+        .await?)
 }

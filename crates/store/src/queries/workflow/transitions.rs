@@ -4,8 +4,8 @@
 //! delay — all in the caller's transaction. Which step an event takes is decided by
 //! [`MigrationStatus::on`], what follows a failure by [`migrator_core::settle`]; never here.
 
-use super::{dead_letters, outbox};
 use crate::models::Account;
+use crate::queries::workflow::{dead_letters, outbox};
 use crate::schema::{accounts, migration_runs};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -15,7 +15,7 @@ use migrator_core::hop::{Lane, MigrationHop};
 use migrator_core::ids::{CampaignId, RunId};
 use migrator_core::status::{Event, MigrationStatus, Phase, RunAction, Step};
 
-pub use super::outbox::Recorded;
+pub use crate::queries::workflow::outbox::Recorded;
 
 /// What a step does besides moving the status: what the run keeps, and how its next hop goes.
 /// The default is a plain step (a phase done, a continuation, a start).
@@ -168,7 +168,13 @@ async fn write_run(
             Ok((run, Lane::App))
         }
         (RunAction::Hold, Some(id)) => {
-            super::lease::release(conn, id, None, effects.error.unwrap_or("failed")).await?;
+            crate::queries::workflow::lease::release(
+                conn,
+                id,
+                None,
+                effects.error.unwrap_or("failed"),
+            )
+            .await?;
             diesel::update(migration_runs::table.find(id))
                 .set(migration_runs::active.eq(false))
                 .execute(conn)

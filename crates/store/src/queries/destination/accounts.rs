@@ -1,13 +1,12 @@
 //! Accounts, brands and channels as the app and the web chat initiative see them.
 
-use super::transitions;
 use crate::models::{Account, Brand, Channel};
 use crate::schema::{accounts, brands, channels};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::{CoreError, CoreResult};
 use migrator_core::ids::{AccountId, BrandId, ChannelId, ShopperId};
-use migrator_core::status::{Event, MigrationStatus};
+use migrator_core::status::MigrationStatus;
 
 /// An account with its brands and channels (credentials never included).
 #[derive(Debug, Clone)]
@@ -129,37 +128,6 @@ pub async fn tree(conn: &mut AsyncPgConnection, account: Account) -> CoreResult<
         })
         .collect();
     Ok(AccountTree { account, brands })
-}
-
-/// Conversations says there is nothing to migrate: `not-started` -> `completed`, one guarded
-/// statement. Returns the status now in force (a concurrent `POST /migrate` may have won).
-pub async fn mark_nothing_to_migrate(
-    conn: &mut AsyncPgConnection,
-    account_id: AccountId,
-) -> CoreResult<MigrationStatus> {
-    let from = MigrationStatus::NotStarted;
-    let to = transitions::target(from, Event::NothingToMigrate)?;
-    let updated: Option<MigrationStatus> = diesel::update(
-        accounts::table
-            .filter(accounts::id.eq(account_id))
-            .filter(accounts::migration_status.eq(from)),
-    )
-    .set((
-        accounts::migration_status.eq(to),
-        accounts::updated_at.eq(diesel::dsl::now),
-    ))
-    .returning(accounts::migration_status)
-    .get_result(conn)
-    .await
-    .optional()?;
-    match updated {
-        Some(s) => Ok(s),
-        None => Ok(accounts::table
-            .find(account_id)
-            .select(accounts::migration_status)
-            .first(conn)
-            .await?),
-    }
 }
 
 /// Accounts by migration status, exact, read from `account_counts` (O(statuses)).

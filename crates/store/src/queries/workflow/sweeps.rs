@@ -1,9 +1,9 @@
 //! What the fleet's sweeper does, one worker at a time: re-enqueue runs whose lease expired or
 //! whose hop went missing, and repair phases whose restart rule is a repair.
 
-use super::runs::{self, Settled};
-use super::transitions::{self, Effects, Recorded};
 use crate::models::Account;
+use crate::queries::workflow::runs::{self, Settled};
+use crate::queries::workflow::transitions::{self, Effects, Recorded};
 use crate::schema::{accounts, migration_runs};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;

@@ -6,9 +6,9 @@
 //! Every start is a step of the state machine through [`transitions::apply`], on the campaign
 //! lane. Lock order: the campaign row, then each account, then its run.
 
-use super::campaigns::{lock, CampaignRow};
-use super::locks::lock_account;
-use super::transitions::{self, Effects, Recorded};
+use crate::queries::workflow::campaigns::{lock, CampaignRow};
+use crate::queries::workflow::locks::lock_account;
+use crate::queries::workflow::transitions::{self, Effects, Recorded};
 use crate::schema::{campaign_accounts, campaigns};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};

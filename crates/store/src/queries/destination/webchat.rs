@@ -1,7 +1,7 @@
 //! Native web chat: conversations created in re:amaze before any migration (the migration only
 //! carries their starred flags over).
 
-use super::brands::native_webchat;
+use crate::queries::destination::brands::native_webchat;
 use crate::schema::{contacts, conversations, messages};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};

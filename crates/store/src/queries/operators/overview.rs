@@ -81,7 +81,7 @@ pub async fn admin_view(
     conn: &mut AsyncPgConnection,
     shopper: &ShopperId,
 ) -> CoreResult<AdminView> {
-    let account = super::accounts::find_by_shopper(conn, shopper).await?;
+    let account = crate::queries::destination::accounts::find_by_shopper(conn, shopper).await?;
     let run = match account.current_run_id {
         Some(id) => migration_runs::table
             .find(id)
@@ -112,7 +112,7 @@ pub struct Counts {
 /// that change it (`account_counts`, `fleet_counts`) or along a partial index of what is
 /// waiting (the outbox backlog): O(statuses), whatever the population.
 pub async fn counts(conn: &mut AsyncPgConnection) -> CoreResult<Counts> {
-    let found = super::accounts::count_by_status(conn).await?;
+    let found = crate::queries::destination::accounts::count_by_status(conn).await?;
     let by_status = migrator_core::status::ALL_STATUSES
         .into_iter()
         .map(|st| {
@@ -126,7 +126,7 @@ pub async fn counts(conn: &mut AsyncPgConnection) -> CoreResult<Counts> {
         by_status,
         parked: count_parked(conn).await?,
         dead_letters: fleet_count(conn, "dead_letters").await?,
-        outbox_backlog: super::outbox::backlog(conn).await?,
+        outbox_backlog: crate::queries::workflow::outbox::backlog(conn).await?,
     })
 }
 

@@ -54,7 +54,7 @@ impl Program {
 
 /// Reads the program's figures: O(statuses + minutes of a day).
 pub async fn read(conn: &mut AsyncPgConnection) -> CoreResult<Program> {
-    let found = super::accounts::count_by_status(conn).await?;
+    let found = crate::queries::destination::accounts::count_by_status(conn).await?;
     let accounts = ALL_STATUSES
         .into_iter()
         .map(|st| {
@@ -92,6 +92,18 @@ pub async fn read(conn: &mut AsyncPgConnection) -> CoreResult<Program> {
         accounts,
         last_hour,
         last_day,
-        settling: super::settling::settling_count(conn).await?,
+        settling: settling_count(conn).await?,
     })
+}
+
+/// Runs with a catch-up pending (their window still open), counted along the partial index of
+/// due catch-ups: bounded by the window's arrivals, never the population.
+pub async fn settling_count(conn: &mut AsyncPgConnection) -> CoreResult<i64> {
+    use crate::schema::run_settling;
+    use diesel::{ExpressionMethods, QueryDsl};
+    Ok(run_settling::table
+        .filter(run_settling::catch_up_at.is_not_null())
+        .count()
+        .get_result(conn)
+        .await?)
 }

@@ -1,6 +1,6 @@
 //! Campaigns as operators see them: created with a selection fixed in batches, read with their
 //! figures from `campaign_counts` (never a count over the selection), moved between states.
-//! The driver's writes are in [`super::campaign_drive`].
+//! The driver's writes are in [`crate::queries::workflow::campaign_drive`].
 //!
 //! Selecting takes `campaign_selection_lock()` alone, a batch of accounts at a time, and every
 //! status move takes it shared (the `campaign_accounts_follow` trigger): a move commits either

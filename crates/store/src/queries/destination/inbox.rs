@@ -1,8 +1,8 @@
 //! The inbox as the app reads it: conversations, messages with attachments, one attachment.
 //! Every read is scoped to the caller's account.
 
-use super::page::{self, Key, Page, Start, Total};
 use crate::models::{Attachment, Contact, Conversation, Message};
+use crate::queries::page::{self, Key, Page, Start, Total};
 use crate::schema::{attachments, contacts, conversation_counts, conversations, messages};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

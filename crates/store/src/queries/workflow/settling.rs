@@ -7,9 +7,9 @@
 //! [`Phase::CatchUp`] through the state machine's writer); a catch-up's end says what follows:
 //! another at the window's end, or the verification of a settled run.
 
-use super::locks::lock_account;
-use super::transitions::{self, Effects, Recorded};
 use crate::models::Account;
+use crate::queries::workflow::locks::lock_account;
+use crate::queries::workflow::transitions::{self, Effects, Recorded};
 use crate::schema::{accounts, migration_runs, run_settling, settle_events};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -169,49 +169,6 @@ pub async fn on_completion(
         .execute(conn)
         .await?;
     Ok(due.map_or(Next::Settled, Next::CatchUpAt))
-}
-
-/// A verification found these threads different: a repair is due now (the catch-up that
-/// copies them again). A run completed before settling was recorded gets its row here.
-pub async fn request_repair(
-    conn: &mut AsyncPgConnection,
-    run_id: RunId,
-    account_id: AccountId,
-    threads: &[String],
-) -> CoreResult<()> {
-    let (threads_before, messages_before): (i32, i64) = migration_runs::table
-        .find(run_id)
-        .select((
-            migration_runs::threads_migrated,
-            migration_runs::messages_migrated,
-        ))
-        .first(conn)
-        .await?;
-    let plan = serde_json::to_value(Plan::Repair {
-        threads: threads.to_vec(),
-        threads_before,
-        messages_before,
-    })
-    .expect("a plan");
-    let now = Utc::now();
-    diesel::insert_into(run_settling::table)
-        .values((
-            run_settling::run_id.eq(run_id),
-            run_settling::account_id.eq(account_id),
-            run_settling::catch_up_at.eq(Some(now)),
-            run_settling::catch_up_final.eq(true),
-            run_settling::plan.eq(Some(plan.clone())),
-        ))
-        .on_conflict(run_settling::run_id)
-        .do_update()
-        .set((
-            run_settling::catch_up_at.eq(Some(now)),
-            run_settling::plan.eq(Some(plan)),
-            run_settling::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// The run's settling, if it has one.
@@ -421,93 +378,6 @@ pub async fn after_catch_up(
         .execute(conn)
         .await?;
     Ok((next, moved))
-}
-
-/// Runs with a catch-up pending (their window still open), counted along the partial index of
-/// due catch-ups: bounded by the window's arrivals, never the population.
-pub async fn settling_count(conn: &mut AsyncPgConnection) -> CoreResult<i64> {
-    Ok(run_settling::table
-        .filter(run_settling::catch_up_at.is_not_null())
-        .count()
-        .get_result(conn)
-        .await?)
-}
-
-/// A catch-up event of the operators' timeline.
-#[derive(Debug, Clone, Queryable)]
-pub struct SettleEvent {
-    pub run_id: RunId,
-    /// `catch_up` or `repair`.
-    pub kind: String,
-    pub at: DateTime<Utc>,
-    pub threads: i32,
-    pub messages: i64,
-    pub detail: serde_json::Value,
-}
-
-/// An account's newest catch-ups and repairs, newest first (at most `limit`), along
-/// `settle_events_account`.
-pub async fn events(
-    conn: &mut AsyncPgConnection,
-    account_id: AccountId,
-    limit: i64,
-) -> CoreResult<Vec<SettleEvent>> {
-    Ok(settle_events::table
-        .filter(settle_events::account_id.eq(account_id))
-        .order(settle_events::id.desc())
-        .limit(limit)
-        .select((
-            settle_events::run_id,
-            settle_events::kind,
-            settle_events::at,
-            settle_events::threads,
-            settle_events::messages,
-            settle_events::detail,
-        ))
-        .load(conn)
-        .await?)
-}
-
-/// Whether `run` is still the account's run in force (a verification of a superseded run
-/// repairs nothing).
-pub async fn is_current(
-    conn: &mut AsyncPgConnection,
-    account_id: AccountId,
-    run_id: RunId,
-) -> CoreResult<bool> {
-    let current: Option<Option<RunId>> = accounts::table
-        .find(account_id)
-        .select(accounts::current_run_id)
-        .first(conn)
-        .await
-        .optional()?;
-    Ok(current.flatten() == Some(run_id))
-}
-
-/// How many repairs a run has had (a verification's differences copied again).
-pub async fn repairs(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<i32> {
-    Ok(run_settling::table
-        .find(run_id)
-        .select(run_settling::repairs)
-        .first(conn)
-        .await
-        .optional()?
-        .unwrap_or(0))
-}
-
-/// A completed run whose copy keeps differing from its source after its repairs: parked with
-/// `why` (operators find it in the parked list with its last verification).
-pub async fn park(conn: &mut AsyncPgConnection, run_id: RunId, why: &str) -> CoreResult<()> {
-    diesel::update(migration_runs::table.find(run_id))
-        .filter(migration_runs::parked_at.is_null())
-        .set((
-            migration_runs::parked_at.eq(Some(Utc::now())),
-            migration_runs::last_error.eq(Some(why)),
-            migration_runs::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The operators' console's server-side sessions (`console_sessions`): a row per signed-in
 //! browser, found by the SHA-256 of the cookie's secret (the secret itself is never stored),
 //! sliding to its idle timeout and never past its absolute lifetime. Expired rows are pruned by
-//! the sweeper ([`super::retention`]).
+//! the sweeper ([`crate::queries::operators::retention`]).
 
 use diesel::sql_types::{Bytea, Double, Text};
 use diesel::QueryableByName;

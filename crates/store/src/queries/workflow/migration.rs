@@ -2,12 +2,12 @@
 //! state change is a step of the state machine applied through [`transitions::apply`], which
 //! records its hop in the outbox in the same transaction. (Reads are in `overview`.)
 
-use super::dead_letters;
-use super::locks::{lock_account, lock_run};
-use super::transitions::{self, Effects, Recorded};
 use crate::models::Account;
+use crate::queries::workflow::dead_letters;
+use crate::queries::workflow::locks::{lock_account, lock_run};
+use crate::queries::workflow::transitions::{self, Effects, Recorded};
 use crate::schema::{
-    brands, channel_sources, channels, contacts, conversations, migration_runs, rejects,
+    accounts, brands, channel_sources, channels, contacts, conversations, migration_runs, rejects,
 };
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -103,9 +103,9 @@ pub async fn remigrate(
         // the superseded runs' files, removed by the sweeper (a process that may write them)
         let prefixes: Vec<String> = runs
             .iter()
-            .map(|r| super::blob_removals::run_prefix(account_id, *r))
+            .map(|r| crate::queries::workflow::blob_removals::run_prefix(account_id, *r))
             .collect();
-        super::blob_removals::queue(c, &prefixes, "remigrate").await?;
+        crate::queries::workflow::blob_removals::queue(c, &prefixes, "remigrate").await?;
         let outcome = start_with(c, &account, Event::Remigrate, Effects::default()).await?;
         Ok((outcome, runs.into_iter().map(|r| (account_id, r)).collect()))
     })
@@ -245,4 +245,35 @@ async fn delete_migrated(conn: &mut AsyncPgConnection, account_id: AccountId) ->
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Conversations says there is nothing to migrate: `not-started` -> `completed`, one guarded
+/// statement. Returns the status now in force (a concurrent `POST /migrate` may have won).
+pub async fn mark_nothing_to_migrate(
+    conn: &mut AsyncPgConnection,
+    account_id: AccountId,
+) -> CoreResult<MigrationStatus> {
+    let from = MigrationStatus::NotStarted;
+    let to = transitions::target(from, Event::NothingToMigrate)?;
+    let updated: Option<MigrationStatus> = diesel::update(
+        accounts::table
+            .filter(accounts::id.eq(account_id))
+            .filter(accounts::migration_status.eq(from)),
+    )
+    .set((
+        accounts::migration_status.eq(to),
+        accounts::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(accounts::migration_status)
+    .get_result(conn)
+    .await
+    .optional()?;
+    match updated {
+        Some(s) => Ok(s),
+        None => Ok(accounts::table
+            .find(account_id)
+            .select(accounts::migration_status)
+            .first(conn)
+            .await?),
+    }
 }

@@ -3,9 +3,9 @@
 //! still the caller's. A lease whose holder is gone (it holds no liveness lock:
 //! [`crate::liveness`]) is taken over at once, however long it had left.
 
-use super::locks::lock_account;
 use crate::liveness;
 use crate::models::{Account, MigrationRun};
+use crate::queries::workflow::locks::lock_account;
 use crate::schema::{accounts, migration_runs};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;

@@ -1,7 +1,7 @@
 //! Attachment rows: written with their messages (pending, or failed when the source entry is
 //! unusable), then settled by the download (stored, or failed with a reason).
 
-use super::page::{self, Key, Page, Start, Total};
+use crate::queries::page::{self, Key, Page, Start, Total};
 use crate::schema::attachments;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

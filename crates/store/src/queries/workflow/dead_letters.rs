@@ -1,8 +1,8 @@
 //! Hops that were given up, kept where operators see them (the dead-letter queue holds a
 //! bounded copy): listed, replayed, pruned after their retention.
 
-use super::page::{self, Key, Page, Start, Total};
 use crate::models::DeadLetter;
+use crate::queries::page::{self, Key, Page, Start, Total};
 use crate::schema::dead_letters;
 use chrono::Utc;
 use diesel::prelude::*;

@@ -183,26 +183,29 @@ pub async fn star_webchat_conversation(
     Ok(n == 1)
 }
 
+/// What [`clear_for_repair`] removed: the run's figures lose it (the copy counts it again once).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, diesel::QueryableByName)]
+pub struct Removed {
+    /// Migrated messages removed.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub messages: i64,
+    /// Conversations opened again (they were complete).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub threads: i64,
+}
+
 /// Before a repair copies `threads` again (in the caller's fenced transaction): their migrated
-/// messages are removed (rows without a source id, which re:amaze made itself, stay), their
-/// conversations are opened again (`messages_complete` false), and those of threads not in
-/// `in_source` that hold nothing of re:amaze's own are removed; the run's figures lose what was
-/// removed, so the copy counts it again once.
+/// messages are removed (rows without a source id, which re:amaze made itself, stay; their
+/// stored files queued for removal), their conversations are opened again (`messages_complete`
+/// false), and those of threads not in `in_source` that hold nothing of re:amaze's own are
+/// removed.
 pub async fn clear_for_repair(
     conn: &mut AsyncPgConnection,
     account_id: AccountId,
-    run_id: migrator_core::ids::RunId,
     threads: &[String],
     in_source: &[String],
-) -> CoreResult<()> {
-    use diesel::sql_types::{Array, BigInt, Text, Uuid as SqlUuid};
-    #[derive(diesel::QueryableByName)]
-    struct Removed {
-        #[diesel(sql_type = BigInt)]
-        messages: i64,
-        #[diesel(sql_type = BigInt)]
-        threads: i64,
-    }
+) -> CoreResult<Removed> {
+    use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
     // the files of the attachments about to go, removed by the sweeper
     diesel::sql_query(
         "INSERT INTO blob_removals (prefix, reason) \
@@ -244,15 +247,5 @@ pub async fn clear_for_repair(
     .bind::<Array<Text>, _>(in_source)
     .execute(conn)
     .await?;
-    diesel::sql_query(
-        "UPDATE migration_runs SET messages_migrated = greatest(messages_migrated - $2, 0), \
-           threads_migrated = greatest(threads_migrated - $3::int, 0), updated_at = now() \
-         WHERE id = $1",
-    )
-    .bind::<SqlUuid, _>(run_id.0)
-    .bind::<BigInt, _>(removed.messages)
-    .bind::<BigInt, _>(removed.threads)
-    .execute(conn)
-    .await?;
-    Ok(())
+    Ok(removed)
 }
