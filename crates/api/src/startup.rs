@@ -55,7 +55,7 @@ impl RunningApi {
 /// else waits for the release's migrate Job; `database.schema_wait_secs` at most), binds `api.listen` and
 /// `api.admin_listen` (port 0 for any) and serves in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
-    migrator_core::metrics::handle();
+    migrator_runtime::metrics::handle();
     db::schema_setup::prepare(&settings.database, "migrator-api").await?;
     let pool = db::pool(&settings.database)?;
     let broker = Broker::from_settings(&settings.amqp);

@@ -5,7 +5,9 @@
 
 use std::io;
 use std::pin::Pin;
-use tokio::io::AsyncRead;
+
+/// A stored blob's bytes, chunk by chunk.
+pub type ByteStream = Pin<Box<dyn futures_core::Stream<Item = io::Result<bytes::Bytes>> + Send>>;
 
 /// A blob being written; dropped without [`BlobWriter::commit`], it leaves nothing behind.
 #[async_trait::async_trait]
@@ -20,8 +22,8 @@ pub trait BlobWriter: Send {
 pub struct BlobReader {
     /// Its size in bytes.
     pub size: u64,
-    /// Its bytes.
-    pub bytes: Pin<Box<dyn AsyncRead + Send>>,
+    /// Its bytes, as they are read.
+    pub bytes: ByteStream,
 }
 
 /// Where attachment bytes live.

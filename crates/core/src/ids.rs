@@ -1,7 +1,8 @@
 //! Typed identifiers, from the request to the database: ids of different tables cannot be mixed
-//! up (each is its own Diesel type over `uuid`), and a `ShopperId` can only hold a valid value
+//! up (each is its own Diesel type over `uuid`, with the `sql` feature the store enables), and a `ShopperId` can only hold a valid value
 //! (1-64 characters of `[A-Za-z0-9_-]`, as the source contract says).
 
+#[cfg(feature = "sql")]
 use diesel_derive_newtype::DieselNewType;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -12,8 +13,8 @@ macro_rules! uuid_id {
         #[$doc]
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-            DieselNewType,
         )]
+        #[cfg_attr(feature = "sql", derive(DieselNewType))]
         #[serde(transparent)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub struct $name(pub Uuid);
@@ -59,7 +60,8 @@ uuid_id!(
 
 /// A C1's identity in both platforms. Read back from the database as stored (only valid ones
 /// are ever written).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, DieselNewType)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "sql", derive(DieselNewType))]
 #[serde(transparent)]
 #[cfg_attr(
     feature = "openapi",

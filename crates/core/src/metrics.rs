@@ -1,11 +1,8 @@
 //! Every metric of the project, named and described in one place, recorded through the
-//! `metrics` facade and rendered in Prometheus text by `metrics-exporter-prometheus`. The api
-//! and the worker serve the rendering on their own `/metrics`; the recorder is installed once
-//! per process.
+//! `metrics` facade (no exporter here: `migrator_runtime::metrics` installs the Prometheus
+//! recorder once per process, and the api and the worker serve its rendering on `/metrics`).
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
 
 /// HTTP requests answered, by route template, method and status.
 pub const HTTP_REQUESTS: &str = "migrator_http_requests_total";
@@ -173,48 +170,18 @@ pub const ALL: [&str; 49] = [
 ];
 
 /// Buckets of the `_seconds` histograms: a request takes milliseconds, a hop up to a minute.
-const SECONDS: [f64; 14] = [
+pub const SECONDS: [f64; 14] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
 /// Buckets of a whole migration: seconds for a small C1, hours for the largest.
-const MIGRATION_SECONDS: [f64; 11] = [
+pub const MIGRATION_SECONDS: [f64; 11] = [
     1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 86400.0,
 ];
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// The process's recorder, installed (with every metric described) on first use.
-pub fn handle() -> &'static PrometheusHandle {
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full(MIGRATION_DURATION.into()), &MIGRATION_SECONDS)
-            .expect("buckets are not empty")
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
-            .expect("buckets are not empty")
-            .build_recorder();
-        let handle = recorder.handle();
-        // a second recorder in the process (another library's) wins; ours still renders
-        let _ = metrics::set_global_recorder(recorder);
-        describe();
-        handle
-    })
-}
-
-/// The process's own figures (CPU seconds, resident memory, open file descriptors, threads,
-/// start time) under the Prometheus client conventions' names (`process_*`), by the
-/// well-kept `metrics-process` crate.
-static PROCESS: std::sync::LazyLock<metrics_process::Collector> =
-    std::sync::LazyLock::new(metrics_process::Collector::default);
-
-/// Everything recorded so far, in Prometheus text format (the process's figures read now).
-pub fn render() -> String {
-    let h = handle();
-    PROCESS.collect();
-    h.render()
-}
-
-fn describe() {
+/// Describes every metric (help text, units) to the recorder installed: the exporter's
+/// installer calls it (`migrator_runtime::metrics`).
+pub fn describe() {
     describe_counter!(HTTP_REQUESTS, "HTTP requests answered");
     describe_histogram!(
         HTTP_DURATION,
@@ -265,7 +232,6 @@ fn describe() {
     );
     describe_gauge!(FLEET_LOCK_HELD, "1 while a worker holds the fleet lock");
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "git_sha" => env!("MIGRATOR_GIT_SHA")).set(1.0);
-    PROCESS.describe();
     describe_gauge!(ACCOUNTS, "accounts by migration status");
     describe_gauge!(OUTBOX_BACKLOG, "outbox rows not yet published");
     describe_gauge!(PARKED_RUNS, "runs parked after their attempts");

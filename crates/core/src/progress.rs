@@ -10,8 +10,8 @@
 use crate::status::MigrationStatus;
 use crate::status::MigrationStatus as S;
 use chrono::{DateTime, Utc};
+#[cfg(feature = "sql")]
 use diesel::sql_types::{BigInt, Double, Nullable};
-use diesel::QueryableByName;
 
 /// The figures `GET /check-migration-status` shows: one indexed read.
 #[derive(Debug, Clone)]
@@ -35,17 +35,18 @@ pub struct StatusView {
 }
 
 /// Rates of the runs completed in the window.
-#[derive(Debug, Clone, Copy, PartialEq, QueryableByName)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "sql", derive(diesel::QueryableByName))]
 pub struct Rates {
     /// Runs the figures come from.
-    #[diesel(sql_type = BigInt)]
+    #[cfg_attr(feature = "sql", diesel(sql_type = BigInt))]
     pub runs: i64,
     /// Mean time from a run's start to its channels (an inbox), seconds.
-    #[diesel(sql_type = Nullable<Double>)]
+    #[cfg_attr(feature = "sql", diesel(sql_type = Nullable<Double>))]
     pub inbox_secs: Option<f64>,
     /// Messages per second of a run once its channels are in (all its messages over all its
     /// time after the channels, summed over the runs).
-    #[diesel(sql_type = Nullable<Double>)]
+    #[cfg_attr(feature = "sql", diesel(sql_type = Nullable<Double>))]
     pub messages_per_sec: Option<f64>,
 }
 

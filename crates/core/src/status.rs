@@ -4,21 +4,23 @@
 //! fails, what follows it and how it is restarted. [`MigrationStatus::on`]
 //! derives every move from that table; the api and the worker change a status only through it.
 
-use diesel::deserialize::{self, FromSql, FromSqlRow};
-use diesel::expression::AsExpression;
-use diesel::pg::{Pg, PgValue};
-use diesel::serialize::{self, Output, ToSql};
-use diesel::sql_types::Text;
+#[cfg(feature = "sql")]
+use diesel::{
+    deserialize::{self, FromSql, FromSqlRow},
+    expression::AsExpression,
+    pg::{Pg, PgValue},
+    serialize::{self, Output, ToSql},
+    sql_types::Text,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
 /// Where an account's migration stands (stored as its spec spelling).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, AsExpression, FromSqlRow,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "sql", derive(AsExpression, FromSqlRow))]
+#[cfg_attr(feature = "sql", diesel(sql_type = Text))]
 #[serde(rename_all = "kebab-case")]
-#[diesel(sql_type = Text)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MigrationStatus {
     /// Nothing done yet (set by the web chat initiative).
@@ -383,12 +385,14 @@ impl FromStr for MigrationStatus {
     }
 }
 
+#[cfg(feature = "sql")]
 impl ToSql<Text, Pg> for MigrationStatus {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
         <str as ToSql<Text, Pg>>::to_sql(self.as_str(), out)
     }
 }
 
+#[cfg(feature = "sql")]
 impl FromSql<Text, Pg> for MigrationStatus {
     fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
         let s = <String as FromSql<Text, Pg>>::from_sql(bytes)?;

@@ -8,16 +8,18 @@
 //! source's, and distinct strings stay distinct (unique keys hold). Text without U+0000 or
 //! U+0001 — nearly all of it — is stored unchanged.
 //!
-//! The Diesel type does the escaping both ways: a model field or a bind of type `ExactText`
+//! The Diesel type (the `sql` feature, which the store enables) does the escaping both ways: a model field or a bind of type `ExactText`
 //! writes the escaped form and reads the source's back; nothing else needs to know.
 
-use diesel::deserialize::{FromSql, FromSqlRow};
-use diesel::expression::AsExpression;
-use diesel::pg::{Pg, PgValue};
-use diesel::serialize::{IsNull, Output, ToSql};
-use diesel::sql_types::Text;
+#[cfg(feature = "sql")]
+use diesel::{
+    deserialize::{FromSql, FromSqlRow},
+    expression::AsExpression,
+    pg::{Pg, PgValue},
+    serialize::{IsNull, Output, ToSql},
+    sql_types::Text,
+};
 use std::borrow::Cow;
-use std::io::Write;
 
 const ESC: char = '\u{1}';
 
@@ -31,12 +33,11 @@ const ESC: char = '\u{1}';
     Hash,
     PartialOrd,
     Ord,
-    AsExpression,
-    FromSqlRow,
     serde::Serialize,
     serde::Deserialize,
 )]
-#[diesel(sql_type = Text)]
+#[cfg_attr(feature = "sql", derive(AsExpression, FromSqlRow))]
+#[cfg_attr(feature = "sql", diesel(sql_type = Text))]
 #[serde(transparent)]
 pub struct ExactText(String);
 
@@ -140,13 +141,16 @@ pub fn unescape(s: String) -> String {
     out
 }
 
+#[cfg(feature = "sql")]
 impl ToSql<Text, Pg> for ExactText {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> diesel::serialize::Result {
+        use std::io::Write;
         out.write_all(escape(&self.0).as_bytes())?;
         Ok(IsNull::No)
     }
 }
 
+#[cfg(feature = "sql")]
 impl FromSql<Text, Pg> for ExactText {
     fn from_sql(bytes: PgValue<'_>) -> diesel::deserialize::Result<Self> {
         let stored = <String as FromSql<Text, Pg>>::from_sql(bytes)?;

@@ -8,8 +8,9 @@
 //! later and shown to operators, never "this C1 is unknown".
 
 use crate::ratelimit::RateLimiter;
+use crate::retry::{retry, Attempt};
 use migrator_core::ids::ShopperId;
-use migrator_core::retry::{retry, Attempt, Backoff};
+use migrator_core::retry::Backoff;
 use migrator_core::source::SourceBrand;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;

@@ -3,6 +3,7 @@
 //! The one client of those tables: the worker's phases and verifier, the api's preflight.
 
 use crate::conversations::SourceError;
+use crate::item_codec;
 use crate::ratelimit::RateLimiter;
 use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
 use aws_credential_types::Credentials;
@@ -11,6 +12,9 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
+
+/// A key as the SDK holds it (the counts page through the table themselves).
+type SdkItem = std::collections::HashMap<String, AttributeValue>;
 use aws_sdk_dynamodb::types::AttributeValue;
 use migrator_core::metrics::{DYNAMODB_PAGES, DYNAMODB_THROTTLED};
 use migrator_runtime::settings::{DynamoSettings, StsSettings};
@@ -238,7 +242,7 @@ impl DynamoSource {
     pub async fn threads_page(&self, shopper_id: &str, start: Option<Item>) -> SourceResult<Page> {
         let q = self
             .threads_of(shopper_id)
-            .set_exclusive_start_key(start)
+            .set_exclusive_start_key(start.map(item_codec::item_to_sdk))
             .limit(self.cfg.page_size);
         Ok(page(self.query(q, "threads", "threads query").await?))
     }
@@ -260,7 +264,7 @@ impl DynamoSource {
             .expression_attribute_values(":s", AttributeValue::S(shopper_id.into()))
             .expression_attribute_values(":c", AttributeValue::N(since_ms.to_string()))
             .scan_index_forward(false)
-            .set_exclusive_start_key(start)
+            .set_exclusive_start_key(start.map(item_codec::item_to_sdk))
             .limit(limit.clamp(1, self.cfg.page_size.max(1)));
         Ok(page(
             self.query(q, "threads", "recent threads query").await?,
@@ -270,7 +274,7 @@ impl DynamoSource {
     /// How many thread items a C1 has in the threads table, counting no further than `at_most`
     /// (`Select=COUNT` with a limit: a C1 with more threads costs one read, or one per MB).
     pub async fn count_threads(&self, shopper_id: &str, at_most: usize) -> SourceResult<usize> {
-        let (mut total, mut start) = (0usize, None);
+        let (mut total, mut start) = (0usize, None::<SdkItem>);
         loop {
             let left = at_most.saturating_sub(total).clamp(1, i32::MAX as usize) as i32;
             let q = self
@@ -290,7 +294,7 @@ impl DynamoSource {
     /// How many message items a thread holds (`Select=COUNT`, page by page: DynamoDB counts at
     /// most 1 MB of items a call).
     pub async fn count_messages(&self, thread_id: &str) -> SourceResult<u64> {
-        let (mut total, mut start) = (0u64, None);
+        let (mut total, mut start) = (0u64, None::<SdkItem>);
         loop {
             let q = self
                 .messages_of(thread_id)
@@ -329,7 +333,9 @@ impl DynamoSource {
                 .expression_attribute_values(":t", AttributeValue::S(thread_id.into()))
                 .expression_attribute_values(":f", AttributeValue::S(from.into())),
         };
-        let q = q.set_exclusive_start_key(start).limit(self.cfg.page_size);
+        let q = q
+            .set_exclusive_start_key(start.map(item_codec::item_to_sdk))
+            .limit(self.cfg.page_size);
         Ok(page(self.query(q, "messages", "messages query").await?))
     }
 
@@ -353,8 +359,16 @@ impl DynamoSource {
 /// A Query's items and where the next page starts.
 fn page(out: QueryOutput) -> Page {
     Page {
-        items: out.items.unwrap_or_default(),
-        next: out.last_evaluated_key.filter(|k| !k.is_empty()),
+        items: out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(item_codec::item_from_sdk)
+            .collect(),
+        next: out
+            .last_evaluated_key
+            .filter(|k| !k.is_empty())
+            .map(item_codec::item_from_sdk),
     }
 }
 

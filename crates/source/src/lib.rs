@@ -5,9 +5,11 @@
 
 pub mod conversations;
 pub mod dynamo;
+pub mod item_codec;
 pub mod media;
 pub mod preflight;
 pub mod ratelimit;
+pub mod retry;
 
 use conversations::ConversationsClient;
 use dynamo::DynamoSource;

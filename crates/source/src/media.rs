@@ -12,9 +12,10 @@
 //! the blob store and cut off past `media.max_bytes`, whatever `Content-Length` or the item's
 //! `size_bytes` claim. Memory stays bounded by one chunk.
 
+use crate::retry::{retry, Attempt};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use migrator_core::blob::BlobStore;
-use migrator_core::retry::{retry, Attempt, Backoff};
+use migrator_core::retry::Backoff;
 use reqwest::Url;
 use serde::Serialize;
 use std::time::Duration;

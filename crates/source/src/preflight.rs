@@ -8,9 +8,9 @@
 
 use crate::conversations::{ConversationsClient, SourceError};
 use crate::dynamo::DynamoSource;
-use aws_sdk_dynamodb::types::AttributeValue;
 use migrator_core::ids::ShopperId;
 use migrator_core::progress::Rates;
+use migrator_core::source::attr::Attr as AttributeValue;
 use tokio::time::{Duration, Instant};
 
 /// Bounds of one estimate.

@@ -86,7 +86,7 @@ impl BlobStore for FsBlobStore {
         let size = file.metadata().await?.len();
         Ok(BlobReader {
             size,
-            bytes: Box::pin(file),
+            bytes: Box::pin(tokio_util::io::ReaderStream::new(file)),
         })
     }
 
@@ -108,7 +108,7 @@ impl BlobStore for FsBlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use futures::TryStreamExt;
 
     #[tokio::test]
     async fn streams_in_and_out_commits_atomically_and_refuses_escapes() {
@@ -119,9 +119,8 @@ mod tests {
         w.write(b"lo").await.unwrap();
         assert!(s.open("a/r1/b").await.is_err(), "invisible until committed");
         assert_eq!(w.commit().await.unwrap(), 5);
-        let mut r = s.open("a/r1/b").await.unwrap();
-        let mut got = Vec::new();
-        r.bytes.read_to_end(&mut got).await.unwrap();
+        let r = s.open("a/r1/b").await.unwrap();
+        let got: Vec<u8> = r.bytes.map_ok(|b| b.to_vec()).try_concat().await.unwrap();
         assert_eq!((r.size, got.as_slice()), (5, b"hello".as_slice()));
         // abandoned: nothing left behind
         let mut w = s.create("a/r1/c").await.unwrap();

@@ -40,7 +40,7 @@ async fn metrics(ctx: web::Data<Ctx>) -> HttpResponse {
     migrator_store::record_pool_gauges(&ctx.pool);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(migrator_core::metrics::render())
+        .body(migrator_runtime::metrics::render())
 }
 
 /// The listener `worker.listen` asks for: the configured address (taken: an error naming the

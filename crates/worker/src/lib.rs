@@ -23,7 +23,7 @@ use tokio::sync::watch;
 /// Runs a worker until `stop` flips: consumer, outbox relay and sweeper. Returns once the hop
 /// in hand is finished.
 pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-    migrator_core::metrics::handle();
+    migrator_runtime::metrics::handle();
     // a stop while waiting for another process's migrations (or the release's Job) ends the
     // start at once
     let mut stopping = stop.clone();

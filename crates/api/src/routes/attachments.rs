@@ -111,7 +111,7 @@ pub async fn get_attachment(
         ))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .no_chunking(blob.size)
-        .streaming(tokio_util::io::ReaderStream::new(blob.bytes)))
+        .streaming(blob.bytes))
 }
 
 #[cfg(test)]

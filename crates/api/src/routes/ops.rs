@@ -44,7 +44,7 @@ pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
     migrator_store::record_pool_gauges(&st.pool);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(migrator_core::metrics::render())
+        .body(migrator_runtime::metrics::render())
 }
 
 /// This document.

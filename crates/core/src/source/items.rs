@@ -2,14 +2,10 @@
 //! required attribute or has one of the wrong type becomes a [`Reject`] with its raw content.
 //! Optional attributes holding `NULL` count as absent; unlisted attributes are kept as metadata.
 
+pub use super::attr::{Attr, Item};
 use super::{Reject, SourceAttachment, SourceContact, SourceMessage, SourceThread};
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
-
-/// A DynamoDB item: attribute name to value.
-pub type Item = HashMap<String, AttributeValue>;
 use serde_json::{json, Map, Value};
 
 /// Table names as they appear in rejects.
@@ -53,9 +49,9 @@ struct Reader<'a> {
 type Check<T> = Result<T, String>;
 
 impl<'a> Reader<'a> {
-    fn present(&self, k: &str) -> Option<&'a AttributeValue> {
+    fn present(&self, k: &str) -> Option<&'a Attr> {
         match self.item.get(k) {
-            None | Some(AttributeValue::Null(_)) => None,
+            None | Some(Attr::Null(_)) => None,
             Some(v) => Some(v),
         }
     }
@@ -66,7 +62,7 @@ impl<'a> Reader<'a> {
     fn opt_s(&self, k: &str) -> Check<Option<&'a str>> {
         match self.present(k) {
             None => Ok(None),
-            Some(AttributeValue::S(s)) => Ok(Some(s)),
+            Some(Attr::S(s)) => Ok(Some(s)),
             Some(_) => Err(format!("attribute {k} is not of type S")),
         }
     }
@@ -77,7 +73,7 @@ impl<'a> Reader<'a> {
     fn opt_n(&self, k: &str) -> Check<Option<i64>> {
         match self.present(k) {
             None => Ok(None),
-            Some(AttributeValue::N(n)) => parse_n(n)
+            Some(Attr::N(n)) => parse_n(n)
                 .map(Some)
                 .ok_or_else(|| format!("attribute {k} is not an integer number")),
             Some(_) => Err(format!("attribute {k} is not of type N")),
@@ -86,7 +82,7 @@ impl<'a> Reader<'a> {
     fn opt_bool(&self, k: &str) -> Check<bool> {
         match self.present(k) {
             None => Ok(false),
-            Some(AttributeValue::Bool(b)) => Ok(*b),
+            Some(Attr::Bool(b)) => Ok(*b),
             Some(_) => Err(format!("attribute {k} is not of type BOOL")),
         }
     }
@@ -120,41 +116,37 @@ pub fn raw_json(item: &Item) -> Value {
     )
 }
 
-fn typed_json(v: &AttributeValue) -> Value {
-    let b64 = |b: &aws_sdk_dynamodb::primitives::Blob| {
-        base64::engine::general_purpose::STANDARD.encode(b.as_ref())
-    };
+fn typed_json(v: &Attr) -> Value {
+    let b64 = |b: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(b);
     match v {
-        AttributeValue::S(s) => json!({ "S": s }),
-        AttributeValue::N(n) => json!({ "N": n }),
-        AttributeValue::Bool(b) => json!({ "BOOL": b }),
-        AttributeValue::Null(b) => json!({ "NULL": b }),
-        AttributeValue::B(b) => json!({ "B": b64(b) }),
-        AttributeValue::Ss(v) => json!({ "SS": v }),
-        AttributeValue::Ns(v) => json!({ "NS": v }),
-        AttributeValue::Bs(v) => json!({ "BS": v.iter().map(b64).collect::<Vec<_>>() }),
-        AttributeValue::L(l) => json!({ "L": l.iter().map(typed_json).collect::<Vec<_>>() }),
-        AttributeValue::M(m) => {
+        Attr::S(s) => json!({ "S": s }),
+        Attr::N(n) => json!({ "N": n }),
+        Attr::Bool(b) => json!({ "BOOL": b }),
+        Attr::Null(b) => json!({ "NULL": b }),
+        Attr::B(b) => json!({ "B": b64(b) }),
+        Attr::Ss(v) => json!({ "SS": v }),
+        Attr::Ns(v) => json!({ "NS": v }),
+        Attr::Bs(v) => json!({ "BS": v.iter().map(b64).collect::<Vec<_>>() }),
+        Attr::L(l) => json!({ "L": l.iter().map(typed_json).collect::<Vec<_>>() }),
+        Attr::M(m) => {
             json!({ "M": m.iter().map(|(k, v)| (k.clone(), typed_json(v))).collect::<Map<_, _>>() })
         }
-        _ => json!({ "UNKNOWN": format!("{v:?}") }),
+        Attr::Unknown(what) => json!({ "UNKNOWN": what }),
     }
 }
 
 /// A value as plain JSON, for metadata (numbers stay exact: integers as numbers, others as text).
-pub fn plain_json(v: &AttributeValue) -> Value {
+pub fn plain_json(v: &Attr) -> Value {
     match v {
-        AttributeValue::S(s) => Value::String(s.clone()),
-        AttributeValue::N(n) => n
+        Attr::S(s) => Value::String(s.clone()),
+        Attr::N(n) => n
             .parse::<i64>()
             .map(Value::from)
             .unwrap_or_else(|_| Value::String(n.clone())),
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::Null(_) => Value::Null,
-        AttributeValue::L(l) => Value::Array(l.iter().map(plain_json).collect()),
-        AttributeValue::M(m) => {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), plain_json(v))).collect())
-        }
+        Attr::Bool(b) => Value::Bool(*b),
+        Attr::Null(_) => Value::Null,
+        Attr::L(l) => Value::Array(l.iter().map(plain_json).collect()),
+        Attr::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), plain_json(v))).collect()),
         other => typed_json(other),
     }
 }
@@ -172,8 +164,8 @@ fn key_of(item: &Item, attrs: &[&str]) -> String {
     attrs
         .iter()
         .map(|a| match item.get(*a) {
-            Some(AttributeValue::S(s)) => s.clone(),
-            Some(AttributeValue::N(n)) => n.clone(),
+            Some(Attr::S(s)) => s.clone(),
+            Some(Attr::N(n)) => n.clone(),
             Some(other) => format!("{other:?}"),
             None => String::new(),
         })
@@ -194,7 +186,7 @@ pub fn thread(item: &Item, shopper_id: &str) -> Result<SourceThread, Reject> {
         }
         let contact = match r.present("contact") {
             None => None,
-            Some(AttributeValue::M(m)) => {
+            Some(Attr::M(m)) => {
                 let c = Reader { item: m };
                 Some(SourceContact {
                     name: c
@@ -255,12 +247,12 @@ pub fn message(item: &Item, thread_id: &str, shopper_id: &str) -> Result<SourceM
         }
         let attachments = match r.present("attachments") {
             None => Vec::new(),
-            Some(AttributeValue::L(l)) => l.iter().map(attachment).collect(),
+            Some(Attr::L(l)) => l.iter().map(attachment).collect(),
             Some(_) => return Err("attribute attachments is not of type L".into()),
         };
         let telephony = match r.present("telephony") {
             None => None,
-            Some(v @ AttributeValue::M(_)) => Some(plain_json(v)),
+            Some(v @ Attr::M(_)) => Some(plain_json(v)),
             Some(_) => return Err("attribute telephony is not of type M".into()),
         };
         let extra = r.extra(MESSAGE_ATTRS);
@@ -296,8 +288,8 @@ pub fn message(item: &Item, thread_id: &str, shopper_id: &str) -> Result<SourceM
 }
 
 /// An attachment entry; a defective one is kept with the defect (it fails, the message stays).
-fn attachment(v: &AttributeValue) -> SourceAttachment {
-    let AttributeValue::M(m) = v else {
+fn attachment(v: &Attr) -> SourceAttachment {
+    let Attr::M(m) = v else {
         return SourceAttachment {
             defect: Some("attachment entry is not of type M".into()),
             ..Default::default()
@@ -351,16 +343,11 @@ pub fn key_from_json(v: &Value) -> Option<Item> {
     for (k, tv) in obj {
         let t = tv.as_object()?;
         let av = if let Some(s) = t.get("S").and_then(Value::as_str) {
-            AttributeValue::S(s.to_string())
+            Attr::S(s.to_string())
         } else if let Some(n) = t.get("N").and_then(Value::as_str) {
-            AttributeValue::N(n.to_string())
+            Attr::N(n.to_string())
         } else if let Some(b) = t.get("B").and_then(Value::as_str) {
-            AttributeValue::B(
-                base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .ok()?
-                    .into(),
-            )
+            Attr::B(base64::engine::general_purpose::STANDARD.decode(b).ok()?)
         } else {
             return None;
         };
@@ -373,11 +360,11 @@ pub fn key_from_json(v: &Value) -> Option<Item> {
 mod tests {
     use super::*;
 
-    fn s(v: &str) -> AttributeValue {
-        AttributeValue::S(v.into())
+    fn s(v: &str) -> Attr {
+        Attr::S(v.into())
     }
-    fn n(v: i64) -> AttributeValue {
-        AttributeValue::N(v.to_string())
+    fn n(v: i64) -> Attr {
+        Attr::N(v.to_string())
     }
 
     fn good_thread() -> Item {
@@ -412,14 +399,14 @@ mod tests {
         assert!(thread(&bad, "s1").is_err());
         assert!(thread(&good_thread(), "s2").is_err());
         let mut nullish = good_thread();
-        nullish.insert("subject".into(), AttributeValue::Null(true));
-        nullish.insert("starred".into(), AttributeValue::Bool(true));
+        nullish.insert("subject".into(), Attr::Null(true));
+        nullish.insert("starred".into(), Attr::Bool(true));
         let t = thread(&nullish, "s1").unwrap();
         assert!(t.subject.is_none() && t.starred);
         let mut c = good_thread();
         c.insert(
             "contact".into(),
-            AttributeValue::M(Item::from([("name".into(), n(3))])),
+            Attr::M(Item::from([("name".into(), n(3))])),
         );
         assert!(thread(&c, "s1").is_err());
     }
@@ -434,16 +421,16 @@ mod tests {
             ("shopper_id".into(), s("s1")),
             ("direction".into(), s("inbound")),
             ("body".into(), s(body)),
-            ("sent_at".into(), AttributeValue::N("1.7E12".into())),
+            ("sent_at".into(), Attr::N("1.7E12".into())),
             (
                 "telephony".into(),
-                AttributeValue::M(Item::from([("duration".into(), n(42))])),
+                Attr::M(Item::from([("duration".into(), n(42))])),
             ),
             ("campaign".into(), s("x")),
             (
                 "attachments".into(),
-                AttributeValue::L(vec![
-                    AttributeValue::M(Item::from([
+                Attr::L(vec![
+                    Attr::M(Item::from([
                         ("media_url".into(), s("http://m/1")),
                         ("content_type".into(), s("image/png")),
                         ("file_name".into(), s("a.png")),

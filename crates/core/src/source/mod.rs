@@ -1,6 +1,7 @@
 //! What the worker reads from Conversations, after validation against the source contract.
 //! Items that break the contract become [`Reject`]s instead.
 
+pub mod attr;
 pub mod items;
 pub mod webchat;
 
