@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""No import circles among a crate's modules (`make lint`).
+"""No import circles among a crate's modules, and the crates' layering (`make lint`).
+
+The layering: which workspace crate may depend on which (`LAYERS`, written down here once);
+each crate's Cargo.toml is read and a dependency outside its row fails the check.
 
 Reads every crate under crates/ as text: each file of src/ is a module; an edge runs from a
 module to each module of the same crate it names in a `use` or a path (`crate::a::b`,
@@ -14,6 +17,7 @@ takes longer than CI can spend on a lint.
 import os
 import re
 import sys
+import tomllib
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates")
 
@@ -133,8 +137,58 @@ def circles(graph):
     return out
 
 
+# crate directory -> the workspace crates it may depend on (dependencies of every kind). core is
+# plain rules and types; runtime the process's plumbing; store (Postgres) and source
+# (Conversations) one external system each; queue (RabbitMQ) publishes what store recorded; api
+# and worker are the two processes and never depend on each other; ctl speaks only HTTP to the
+# api; the simulator is a stand-in for Conversations and knows none of our code; testkit drives
+# everything.
+LAYERS = {
+    "core": set(),
+    "runtime": {"migrator-core"},
+    "store": {"migrator-core", "migrator-runtime"},
+    "source": {"migrator-core", "migrator-runtime"},
+    "queue": {"migrator-core", "migrator-runtime", "migrator-store"},
+    "api": {"migrator-core", "migrator-runtime", "migrator-store", "migrator-source", "migrator-queue"},
+    "worker": {"migrator-core", "migrator-runtime", "migrator-store", "migrator-source", "migrator-queue"},
+    "ctl": set(),
+    "conversations-sim": set(),
+    "testkit": None,  # any
+}
+
+
+def layering():
+    """The crates whose workspace dependencies leave their row of `LAYERS`; prints each."""
+    bad = 0
+    names = set()
+    manifests = {}
+    for crate in sorted(os.listdir(ROOT)):
+        path = os.path.join(ROOT, crate, "Cargo.toml")
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                manifests[crate] = tomllib.load(f)
+            names.add(manifests[crate]["package"]["name"])
+    for crate, m in manifests.items():
+        if crate not in LAYERS:
+            print(f"{crate}: not in LAYERS (scripts/module-cycles.py): say what it may depend on")
+            bad += 1
+            continue
+        allowed = LAYERS[crate]
+        deps = set()
+        for kind in ("dependencies", "dev-dependencies", "build-dependencies"):
+            deps |= set(m.get(kind, {})) & names
+        for target in m.get("target", {}).values():
+            for kind in ("dependencies", "dev-dependencies", "build-dependencies"):
+                deps |= set(target.get(kind, {})) & names
+        if allowed is not None:
+            for d in sorted(deps - allowed):
+                print(f"{crate}: depends on {d}, which its layer may not (LAYERS)")
+                bad += 1
+    return bad
+
+
 def main():
-    found = 0
+    found = layering()
     for crate in sorted(os.listdir(ROOT)):
         src = os.path.join(ROOT, crate, "src")
         if not os.path.isdir(src):
@@ -165,7 +219,7 @@ def main():
                         print(f"  {label} -> {target}: {', '.join(sorted(names))}")
     if found:
         sys.exit(1)
-    print("no import circle among any crate's modules")
+    print("no import circle among any crate's modules; every crate within its layer")
 
 
 if __name__ == "__main__":

@@ -204,29 +204,7 @@ const NAMES: &[&str] = &[
 pub fn generate(shopper_id: &str, o: &GenOptions) -> C1Spec {
     let mut rng = StdRng::seed_from_u64(o.seed);
     let kinds = ["sms", "voice", "email", "whatsapp", "sms", "tiktok"];
-    let channels: Vec<ChannelSpec> = kinds
-        .iter()
-        .enumerate()
-        .map(|(i, k)| ChannelSpec {
-            channel_id: format!("{shopper_id}-ch{i}"),
-            kind: k.to_string(),
-            name: format!("{k} line {i}"),
-            address: match *k {
-                "email" => format!("support{i}@acme.example"),
-                _ => format!("+1480555{:04}", i),
-            },
-            settings: json!({"auto_reply": "Back soon", "index": i}),
-            credentials: json!({"provider_token": format!("tok_{shopper_id}_{i}_SECRET")}),
-        })
-        .chain(std::iter::once(ChannelSpec {
-            channel_id: format!("{shopper_id}-webchat"),
-            kind: "webchat".into(),
-            name: "Website chat".into(),
-            address: "acme.example".into(),
-            settings: json!({}),
-            credentials: json!({}),
-        }))
-        .collect();
+    let channels = channels_of(shopper_id, &kinds);
     let day = 86_400_000i64;
     let mut att_n = 0usize;
     let mut gone_left = o.gone_attachments;
@@ -291,7 +269,55 @@ pub fn generate(shopper_id: &str, o: &GenOptions) -> C1Spec {
             }
         })
         .collect();
-    let malformed = (0..o.malformed)
+    let malformed = malformed_items(shopper_id, o, &channels);
+    C1Spec {
+        shopper_id: shopper_id.to_string(),
+        needs_migration: true,
+        brands: vec![BrandSpec {
+            brand_id: format!("{shopper_id}-br1"),
+            name: "Acme Plumbing".into(),
+            website: Some("acme.example".into()),
+            channels,
+        }],
+        threads,
+        malformed,
+    }
+}
+
+/// The C1's channels: one of each kind in `kinds`, then web chat.
+fn channels_of(shopper_id: &str, kinds: &[&str]) -> Vec<ChannelSpec> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| ChannelSpec {
+            channel_id: format!("{shopper_id}-ch{i}"),
+            kind: k.to_string(),
+            name: format!("{k} line {i}"),
+            address: match *k {
+                "email" => format!("support{i}@acme.example"),
+                _ => format!("+1480555{:04}", i),
+            },
+            settings: json!({"auto_reply": "Back soon", "index": i}),
+            credentials: json!({"provider_token": format!("tok_{shopper_id}_{i}_SECRET")}),
+        })
+        .chain(std::iter::once(ChannelSpec {
+            channel_id: format!("{shopper_id}-webchat"),
+            kind: "webchat".into(),
+            name: "Website chat".into(),
+            address: "acme.example".into(),
+            settings: json!({}),
+            credentials: json!({}),
+        }))
+        .collect()
+}
+
+/// `o.malformed` raw items the source contract refuses, threads and messages in turn.
+fn malformed_items(
+    shopper_id: &str,
+    o: &GenOptions,
+    channels: &[ChannelSpec],
+) -> Vec<(String, serde_json::Value)> {
+    (0..o.malformed)
         .map(|i| {
             if i % 2 == 0 {
                 (
@@ -310,17 +336,5 @@ pub fn generate(shopper_id: &str, o: &GenOptions) -> C1Spec {
                 )
             }
         })
-        .collect();
-    C1Spec {
-        shopper_id: shopper_id.to_string(),
-        needs_migration: true,
-        brands: vec![BrandSpec {
-            brand_id: format!("{shopper_id}-br1"),
-            name: "Acme Plumbing".into(),
-            website: Some("acme.example".into()),
-            channels,
-        }],
-        threads,
-        malformed,
-    }
+        .collect()
 }

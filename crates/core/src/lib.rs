@@ -13,7 +13,7 @@ pub mod ids;
 pub mod metrics;
 pub mod progress;
 pub mod retry;
-pub mod settle;
+pub mod setback;
 pub mod source;
 pub mod status;
 pub mod text;

@@ -181,6 +181,7 @@ pub const MIGRATION_SECONDS: [f64; 11] = [
 
 /// Describes every metric (help text, units) to the recorder installed: the exporter's
 /// installer calls it (`migrator_runtime::metrics`).
+#[allow(clippy::too_many_lines, reason = "a table: one description per metric")]
 pub fn describe() {
     describe_counter!(HTTP_REQUESTS, "HTTP requests answered");
     describe_histogram!(

@@ -197,7 +197,7 @@ impl TestEnv {
     pub fn start_worker(&mut self) {
         let (tx, rx) = watch::channel(false);
         let settings = self.settings.clone();
-        let h = tokio::spawn(async move { migrator_worker::run(settings, rx).await });
+        let h = tokio::spawn(async move { migrator_worker::serve(settings, rx).await });
         self.workers.push((tx, h));
     }
 

@@ -7,10 +7,10 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use migrator_core::hop::MigrationHop;
 use migrator_core::ids::{AccountId, RunId};
-use migrator_core::settle::{AfterFailure, Failure};
+use migrator_core::setback::{Failure, RetryPolicy, Setback};
 use migrator_core::status::Phase;
 use migrator_store::queries::workflow::lease::{lease, LeaseOutcome};
-use migrator_store::queries::workflow::runs::{settle_failure, Settled};
+use migrator_store::queries::workflow::runs::{fail_hop, Settled};
 use migrator_store::schema::{accounts, dead_letters, migration_runs, outbox};
 use migrator_testkit::{EnvOptions, TestEnv};
 
@@ -36,12 +36,10 @@ async fn a_retry_is_counted_and_recorded_together_and_giving_up_is_one_step() {
     let policy = env.settings.worker.retry_policy();
 
     // a transient failure: counted, released, its retry in the outbox with its delay
-    let settled = settle_failure(&mut db, &hop, owner, "HTTP 503", |total| {
-        assert_eq!(total, 1, "this failure counted");
-        policy.after_failure(Failure::Transient, &hop, total)
-    })
-    .await
-    .unwrap();
+    let transient = Setback::Failed(Failure::Transient);
+    let settled = fail_hop(&mut db, &hop, owner, transient, "HTTP 503", policy)
+        .await
+        .unwrap();
     let Settled::Retried(r) = settled else {
         panic!("{settled:?}")
     };
@@ -70,11 +68,10 @@ async fn a_retry_is_counted_and_recorded_together_and_giving_up_is_one_step() {
     assert_eq!(delay as u64, r.delay_ms, "recorded with its delay");
 
     // a lease that is no longer the hop's: nothing is written
-    let stale = settle_failure(&mut db, &hop, owner, "late", |_| AfterFailure::GiveUp {
-        park: false,
-    })
-    .await
-    .unwrap();
+    let permanent = Setback::Failed(Failure::Permanent);
+    let stale = fail_hop(&mut db, &hop, owner, permanent, "late", policy)
+        .await
+        .unwrap();
     assert_eq!(stale, Settled::LeaseLost);
 
     // the retry takes the lease and fails for good: the phase fails, parked, a dead letter
@@ -83,12 +80,14 @@ async fn a_retry_is_counted_and_recorded_together_and_giving_up_is_one_step() {
         lease(&mut db, &retry, "settler/h/2", 60).await.unwrap(),
         LeaseOutcome::Leased { .. }
     ));
-    let settled = settle_failure(&mut db, &retry, "settler/h/2", "HTTP 404", |total| {
-        assert_eq!(total, 2);
-        AfterFailure::GiveUp { park: true }
-    })
-    .await
-    .unwrap();
+    // the run's second failed attempt is its last
+    let last = RetryPolicy {
+        max_total_attempts: 2,
+        ..policy
+    };
+    let settled = fail_hop(&mut db, &retry, "settler/h/2", permanent, "HTTP 404", last)
+        .await
+        .unwrap();
     assert_eq!(settled, Settled::GaveUp { parked: true });
     let v = env.admin_view("settle-1").await;
     assert_eq!(v["migration_status"], "channel-failure", "{v}");

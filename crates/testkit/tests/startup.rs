@@ -94,7 +94,7 @@ async fn api_and_worker_refuse_a_schema_behind_their_release() {
     assert!(e.to_string().contains("schema is behind"), "{e}");
     assert!(e.to_string().contains("_console"), "names the missing: {e}");
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    let Err(e) = migrator_worker::run(s.clone(), rx).await else {
+    let Err(e) = migrator_worker::serve(s.clone(), rx).await else {
         panic!("the worker ran on an old schema")
     };
     assert!(e.to_string().contains("schema is behind"), "{e}");

@@ -16,7 +16,7 @@ use chrono::Utc;
 use migrator_core::ids::AccountId;
 use migrator_runtime::settings::MediaSettings;
 use migrator_source::media::MediaFailure;
-use migrator_store::queries::destination::attachments::{self, Due, Settle};
+use migrator_store::queries::destination::attachments::{self, DownloadOutcome, Due};
 use migrator_store::queries::workflow::runs;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -151,29 +151,29 @@ async fn fetch(ctx: &Ctx, due: Due) {
     });
     let reason = reason.as_deref().unwrap_or_default();
     let outcome = match &res {
-        Ok(f) => Settle::Stored {
+        Ok(f) => DownloadOutcome::Stored {
             blob_key: &key,
             size: f.size as i64,
             content_type: f.content_type.as_deref(),
         },
         Err(f) => match after_failure(f, attempts, due.refusals, systemic, m) {
-            AfterFailure::Refused { after, counted } => Settle::Refused {
+            AfterFailure::Refused { after, counted } => DownloadOutcome::Refused {
                 reason,
                 at: Utc::now() + after,
                 counted,
             },
-            AfterFailure::Retry { after } => Settle::Retry {
+            AfterFailure::Retry { after } => DownloadOutcome::Retry {
                 reason,
                 at: Utc::now() + after,
             },
-            AfterFailure::Failed { code } => Settle::Failed { code, reason },
+            AfterFailure::Failed { code } => DownloadOutcome::Failed { code, reason },
         },
     };
     let label = match outcome {
-        Settle::Stored { .. } => "stored",
-        Settle::Failed { .. } => "failed",
-        Settle::Retry { .. } => "retry",
-        Settle::Refused { .. } => "refused",
+        DownloadOutcome::Stored { .. } => "stored",
+        DownloadOutcome::Failed { .. } => "failed",
+        DownloadOutcome::Retry { .. } => "retry",
+        DownloadOutcome::Refused { .. } => "refused",
     };
     metrics::counter!(migrator_core::metrics::ATTACHMENTS, "outcome" => label).increment(1);
     match &res {
@@ -190,9 +190,9 @@ async fn fetch(ctx: &Ctx, due: Due) {
     let Ok(mut conn) = ctx.conn().await else {
         return; // stays pending: due again for a later hop or the sweeper
     };
-    if let Ok(true) = attachments::settle(&mut conn, due.id, attempts, outcome).await {
+    if let Ok(true) = attachments::record_download(&mut conn, due.id, attempts, outcome).await {
         if let Some(run) = due.run_id {
-            let ok = matches!(outcome, Settle::Stored { .. });
+            let ok = matches!(outcome, DownloadOutcome::Stored { .. });
             let _ = runs::attachment_settled(&mut conn, run, ok).await;
         }
     }
@@ -238,9 +238,9 @@ fn after_failure(
     }
 }
 
-fn at_of(s: &Settle<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
+fn at_of(s: &DownloadOutcome<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
     match s {
-        Settle::Retry { at, .. } | Settle::Refused { at, .. } => Some(*at),
+        DownloadOutcome::Retry { at, .. } | DownloadOutcome::Refused { at, .. } => Some(*at),
         _ => None,
     }
 }

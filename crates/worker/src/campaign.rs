@@ -116,7 +116,7 @@ fn count(how: &'static str, n: i64) {
 }
 
 /// Drives campaigns every `campaign.tick_ms` until `stop` flips.
-pub async fn run(ctx: Ctx, mut stop: watch::Receiver<bool>) {
+pub async fn drive_until_stopped(ctx: Ctx, mut stop: watch::Receiver<bool>) {
     let period = Duration::from_millis(ctx.settings.campaign.tick_ms.max(50));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -85,7 +85,7 @@ fn slots(w: &migrator_runtime::settings::WorkerSettings, names: &queue::QueueNam
 
 /// Consumes hops until `shutdown` flips; reconnects after broker trouble. In-flight hops are
 /// finished before this returns.
-pub async fn run(ctx: Ctx, shutdown: watch::Receiver<bool>) {
+pub async fn consume_until_stopped(ctx: Ctx, shutdown: watch::Receiver<bool>) {
     let slots = slots(&ctx.settings.worker, &ctx.publisher.broker().names);
     let mut signals = Signals {
         shutdown,

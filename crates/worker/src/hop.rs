@@ -1,7 +1,7 @@
 //! One delivery, start to end: decode, lease, heartbeat, run the phase within its budget, and
-//! settle — ack after the outcome is committed, a delayed retry through a tier queue, or, when
-//! the attempts are used up, the phase's failure status, a dead letter (and a parked run past
-//! `worker.max_total_attempts`).
+//! record the outcome — ack after the outcome is committed, a delayed retry through a tier
+//! queue, or, when the attempts are used up, the phase's failure status, a dead letter (and a
+//! parked run past `worker.max_total_attempts`).
 //!
 //! A hop is bounded: the phase works for `worker.max_hop_secs` and yields with a continuation;
 //! a hop that overruns that budget by `worker.lease_secs` (a call that never answers) is cut
@@ -18,7 +18,7 @@ use migrator_core::hop::MigrationHop;
 use migrator_core::metrics::{
     DEAD_LETTERS, HOPS_FINISHED, HOPS_IN_FLIGHT, HOPS_STARTED, HOP_DURATION, LEASE_LOSSES,
 };
-use migrator_core::settle::Failure;
+use migrator_core::setback::{Failure, Setback};
 use migrator_store::queries::workflow::runs::{self, Settled};
 use migrator_store::queries::{workflow::dead_letters, workflow::lease};
 use std::panic::AssertUnwindSafe;
@@ -55,7 +55,8 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) {
     // an app hop in flight holds the campaign's source calls in this worker back
     let _app = (priority == migrator_source::ratelimit::Priority::High)
         .then(migrator_source::ratelimit::AppWork::start);
-    let ran = migrator_source::ratelimit::scoped(priority, run(ctx, &hop, delivery.redelivered));
+    let ran =
+        migrator_source::ratelimit::scoped(priority, work_hop(ctx, &hop, delivery.redelivered));
     match ran.instrument(span).await {
         Ok(()) => {
             let _ = delivery.ack(BasicAckOptions::default()).await;
@@ -128,25 +129,13 @@ const REDELIVERED_LOOKS: u32 = 3;
 const REDELIVERED_WAIT: Duration = Duration::from_millis(500);
 
 /// Runs one hop; `Err` only when the outcome could not be recorded (the delivery is requeued).
-async fn run(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), WorkError> {
+async fn work_hop(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), WorkError> {
     let w = &ctx.settings.worker;
     // unique per delivery: a hop delivered twice (the relay and the immediate publish) must
     // not pass for its own twin at the lease
     let delivery = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let owner = format!("{}/{}/{delivery}", ctx.worker_id, hop.hop_id);
-    let looks = if redelivered { REDELIVERED_LOOKS } else { 1 };
-    let mut leased = lease::LeaseOutcome::Busy;
-    for look in 1..=looks {
-        if look > 1 {
-            tokio::time::sleep(REDELIVERED_WAIT).await;
-        }
-        let mut c = ctx.conn().await?;
-        leased = lease::lease(&mut c, hop, &owner, w.lease_secs).await?;
-        if !matches!(leased, lease::LeaseOutcome::Busy) {
-            break;
-        }
-    }
-    let (run, shopper_id) = match leased {
+    let (run, shopper_id) = match take_lease(ctx, hop, &owner, redelivered).await? {
         lease::LeaseOutcome::Leased { run, shopper_id } => (run, shopper_id),
         lease::LeaseOutcome::Busy => {
             tracing::info!("duplicate hop: run is leased elsewhere; dropped");
@@ -174,22 +163,7 @@ async fn run(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), Wor
         },
     };
     tracing::info!("hop started");
-    let result = {
-        let _heartbeat = Heartbeat::start(ctx, &leased);
-        let watchdog = leased.budget.deadline + Duration::from_secs(w.lease_secs.max(1) as u64);
-        let work = AssertUnwindSafe(phases::run(ctx, &leased)).catch_unwind();
-        match tokio::time::timeout_at(watchdog, work).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(panic)) => Err(WorkError::Transient(format!(
-                "hop panicked: {}",
-                panic_text(&panic)
-            ))),
-            Err(_) => Err(WorkError::Transient(format!(
-                "hop cut off after {:?}: a call did not answer",
-                started.elapsed()
-            ))),
-        }
-    };
+    let result = watched(ctx, &leased, started).await;
     match result {
         Ok((end, next)) => {
             if let Some(next) = next {
@@ -211,6 +185,53 @@ async fn run(ctx: &Ctx, hop: &MigrationHop, redelivered: bool) -> Result<(), Wor
             finished(hop, outcome, Some(started));
             Ok(())
         }
+    }
+}
+
+/// Leases the hop's run for `owner`; a redelivered hop looks again a few times while the run
+/// is busy (its former worker may have just died).
+async fn take_lease(
+    ctx: &Ctx,
+    hop: &MigrationHop,
+    owner: &str,
+    redelivered: bool,
+) -> Result<lease::LeaseOutcome, WorkError> {
+    let looks = if redelivered { REDELIVERED_LOOKS } else { 1 };
+    let mut leased = lease::LeaseOutcome::Busy;
+    for look in 1..=looks {
+        if look > 1 {
+            tokio::time::sleep(REDELIVERED_WAIT).await;
+        }
+        let mut c = ctx.conn().await?;
+        leased = lease::lease(&mut c, hop, owner, ctx.settings.worker.lease_secs).await?;
+        if !matches!(leased, lease::LeaseOutcome::Busy) {
+            break;
+        }
+    }
+    Ok(leased)
+}
+
+/// The phase's work under its heartbeat and the watchdog: a panic or a cut-off is a transient
+/// failure.
+async fn watched(
+    ctx: &Ctx,
+    leased: &LeasedHop,
+    started: Instant,
+) -> Result<(phases::PhaseEnd, phases::NextHop), WorkError> {
+    let _heartbeat = Heartbeat::start(ctx, leased);
+    let lease_secs = ctx.settings.worker.lease_secs.max(1) as u64;
+    let watchdog = leased.budget.deadline + Duration::from_secs(lease_secs);
+    let work = AssertUnwindSafe(phases::run_phase(ctx, leased)).catch_unwind();
+    match tokio::time::timeout_at(watchdog, work).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(panic)) => Err(WorkError::Transient(format!(
+            "hop panicked: {}",
+            panic_text(&panic)
+        ))),
+        Err(_) => Err(WorkError::Transient(format!(
+            "hop cut off after {:?}: a call did not answer",
+            started.elapsed()
+        ))),
     }
 }
 
@@ -248,14 +269,11 @@ async fn failed(ctx: &Ctx, leased: &LeasedHop, e: WorkError) -> Result<&'static 
     if matches!(e, WorkError::Refused(_)) {
         ctx.steering.refusals.record(Service::Rest, true);
     }
-    let kind = failure_of(&e);
+    let setback = Setback::Failed(failure_of(&e));
     let policy = ctx.settings.worker.retry_policy();
     let settled = {
         let mut c = ctx.conn().await?;
-        runs::settle_failure(&mut c, hop, &leased.owner, &reason, |total| {
-            policy.after_failure(kind, hop, total)
-        })
-        .await?
+        runs::fail_hop(&mut c, hop, &leased.owner, setback, &reason, policy).await?
     };
     match settled {
         Settled::LeaseLost => {
@@ -287,7 +305,7 @@ async fn failed(ctx: &Ctx, leased: &LeasedHop, e: WorkError) -> Result<&'static 
     }
 }
 
-/// The kind of a failure, as the retry rules see it ([`migrator_core::settle`]).
+/// The kind of a failure, as the retry rules see it ([`migrator_core::setback`]).
 fn failure_of(e: &WorkError) -> Failure {
     match e {
         WorkError::Permanent(_) => Failure::Permanent,

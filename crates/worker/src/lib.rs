@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 /// Runs a worker until `stop` flips: consumer, outbox relay and sweeper. Returns once the hop
 /// in hand is finished.
-pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn serve(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     migrator_runtime::metrics::handle();
     // a stop while waiting for another process's migrations (or the release's Job) ends the
     // start at once
@@ -61,10 +61,10 @@ pub async fn run(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::Res
         let ctx = ctx.clone();
         tokio::spawn(async move { ctx.hold_liveness(released).await })
     };
-    let sweeper = tokio::spawn(sweeper::run(ctx.clone(), stop.clone()));
-    let verifier = tokio::spawn(verifier::run(ctx.clone(), stop.clone()));
-    let campaigns = tokio::spawn(campaign::run(ctx.clone(), stop.clone()));
-    consumer::run(ctx.clone(), stop).await;
+    let sweeper = tokio::spawn(sweeper::sweep_until_stopped(ctx.clone(), stop.clone()));
+    let verifier = tokio::spawn(verifier::verify_until_stopped(ctx.clone(), stop.clone()));
+    let campaigns = tokio::spawn(campaign::drive_until_stopped(ctx.clone(), stop.clone()));
+    consumer::consume_until_stopped(ctx.clone(), stop).await;
     let _ = verifier.await;
     let _ = relay.await;
     let _ = sweeper.await;

@@ -20,7 +20,7 @@ async fn worker() -> anyhow::Result<()> {
         &settings,
         migrator_runtime::settings::production::Process::Worker,
     );
-    migrator_worker::run(settings, migrator_runtime::shutdown::on_signal()).await?;
+    migrator_worker::serve(settings, migrator_runtime::shutdown::on_signal()).await?;
     tracing::info!("worker stopped");
     telemetry.shutdown();
     Ok(())

@@ -152,7 +152,7 @@ async fn remove_blobs(
 
 /// Sweeps every `sweep_interval_secs` (a sweep that ran long is followed by the next at once,
 /// never by a burst) until `stop` flips: a sweep's bookkeeping uses at most half of each period.
-pub async fn run(ctx: Ctx, mut stop: watch::Receiver<bool>) {
+pub async fn sweep_until_stopped(ctx: Ctx, mut stop: watch::Receiver<bool>) {
     let period = Duration::from_secs(ctx.settings.worker.sweep_interval_secs.max(1));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

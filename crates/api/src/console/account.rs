@@ -6,12 +6,12 @@ use super::pages::done_text;
 use super::render::{page, see_other, urlencode, ConsoleError};
 use super::session::ConsoleUser;
 use crate::error::ApiError;
+use crate::routes::shared::shopper;
 use crate::routes::{admin, history, recovery, verify};
 use crate::state::AppState;
 use crate::views::admin::{AttachmentsPage, MigrationBody};
 use crate::views::history::{HistoryBody, RejectsPage};
 use crate::views::verify::VerificationBody;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
@@ -37,13 +37,13 @@ struct Account {
     pending: AttachmentsPage,
 }
 
-fn attachments_query(status: recovery::AttachmentStatus) -> web::Query<recovery::AttachmentQuery> {
-    web::Query(recovery::AttachmentQuery {
+fn first_twenty(status: recovery::AttachmentStatus) -> recovery::AttachmentQuery {
+    recovery::AttachmentQuery {
         status,
         page: None,
         per_page: Some(20),
         after: None,
-    })
+    }
 }
 
 /// The account's page.
@@ -54,30 +54,19 @@ pub async fn show(
     q: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = id.into_inner();
-    let who = || user.admin();
-    let path = || web::Path::from(id.clone());
-    let migration = admin::migration(st.clone(), who(), path()).await?.0;
-    let history = history::get_history(st.clone(), who(), path()).await?.0;
-    let verification = match verify::latest(st.clone(), who(), path()).await {
-        Ok(v) => Some(v.0),
-        Err(e) if e.status == StatusCode::NOT_FOUND => None,
-        Err(e) => return Err(e.into()),
-    };
+    let shopper_id = shopper(&id)?;
+    let migration = admin::migration_of(&st, &shopper_id).await?;
+    let history = history::history_of(&st, shopper_id.clone()).await?;
+    let verification = verify::latest_of(&st, &shopper_id).await?;
     let rq = recovery::Page {
         page: None,
         per_page: Some(20),
         after: q.rejects_after.clone(),
     };
-    let rejects = history::list_rejects(st.clone(), who(), path(), web::Query(rq))
-        .await?
-        .0;
+    let rejects = history::rejects_page(&st, &shopper_id, &rq).await?;
     use recovery::AttachmentStatus::{Failed, Pending};
-    let failed = recovery::list_attachments(st.clone(), who(), path(), attachments_query(Failed))
-        .await?
-        .0;
-    let pending = recovery::list_attachments(st.clone(), who(), path(), attachments_query(Pending))
-        .await?
-        .0;
+    let failed = recovery::attachments_page(&st, &shopper_id, &first_twenty(Failed)).await?;
+    let pending = recovery::attachments_page(&st, &shopper_id, &first_twenty(Pending)).await?;
     let notice = done_text(q.done.as_deref());
     page(
         HttpResponse::Ok(),
@@ -113,9 +102,7 @@ pub async fn confirm_remigrate(
 ) -> Result<HttpResponse, ConsoleError> {
     let id = id.into_inner();
     // the account must exist (and the id be valid) before anything is asked
-    let m = admin::migration(st, user.admin(), web::Path::from(id.clone()))
-        .await?
-        .0;
+    let m = admin::migration_of(&st, &shopper(&id)?).await?;
     page(
         HttpResponse::Ok(),
         &Confirm {
@@ -148,17 +135,17 @@ pub async fn action(
     user.check_csrf(&form.csrf)?;
     let (id, action) = path.into_inner();
     let who = user.admin();
-    let p = web::Path::from(id.clone());
+    let shopper_id = shopper(&id)?;
     match action.as_str() {
-        "retry" => recovery::retry_failed(st, who, p).await.map(drop)?,
-        "unpark" => recovery::unpark(st, who, p).await.map(drop)?,
-        "cancel" => admin::cancel(st, who, p).await.map(drop)?,
+        "retry" => _ = recovery::restart_failed(&st, &who, shopper_id, false).await?,
+        "unpark" => _ = recovery::restart_failed(&st, &who, shopper_id, true).await?,
+        "cancel" => _ = admin::cancel_account(&st, &who, shopper_id).await?,
         "verify" | "verify-repair" => {
-            let q = web::Query(verify::WaitQuery {
+            let q = verify::WaitQuery {
                 wait_secs: None,
                 repair: Some(action == "verify-repair"),
-            });
-            verify::verify(st, who, p, q).await.map(drop)?
+            };
+            _ = verify::request_verification(&st, &who, shopper_id, &q).await?
         }
         "remigrate" => {
             if form.confirm.trim() != id {
@@ -174,7 +161,7 @@ pub async fn action(
                     },
                 );
             }
-            admin::remigrate(st, who, p).await.map(drop)?
+            _ = admin::remigrate_account(&st, &who, shopper_id).await?
         }
         _ => return Err(ApiError::not_found("action").into()),
     }

@@ -5,7 +5,7 @@
 use super::render::{page, see_other, urlencode, ConsoleError};
 use super::session::{ConsoleUser, CsrfForm};
 use crate::error::ApiError;
-use crate::extract::JsonObject;
+use crate::routes::shared::{parse_id, shopper};
 use crate::routes::{admin, campaigns, fleet, recovery};
 use crate::state::AppState;
 use crate::views::admin::{AccountsPage, AuditPage, DeadLettersPage, ParkedPage};
@@ -13,7 +13,7 @@ use crate::views::campaigns::{CampaignBody, ProgramBody};
 use crate::views::fleet::{CountsBody, FleetBody, Throttle};
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use migrator_core::ids::ShopperId;
+use migrator_core::campaign::CampaignMove;
 use migrator_core::MigrationStatus;
 use serde::Deserialize;
 
@@ -37,12 +37,12 @@ pub fn done_text(done: Option<&str>) -> Option<&'static str> {
 }
 
 /// A list's page of 50 from the cursor `after` (the first page without one).
-fn fifty_after(after: Option<String>) -> web::Query<recovery::Page> {
-    web::Query(recovery::Page {
+fn fifty_after(after: Option<String>) -> recovery::Page {
+    recovery::Page {
         page: None,
         per_page: Some(50),
         after,
-    })
+    }
 }
 
 /// `?done=`.
@@ -68,13 +68,11 @@ pub async fn overview(
     user: ConsoleUser,
     q: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let who = || user.admin();
-    let program = campaigns::get_program(st.clone(), who()).await?.0;
-    let counts = fleet::counts(st.clone(), who()).await?.0;
-    let fleet = fleet::state(st.clone(), who()).await?.0;
-    let campaign = campaigns::list(st.clone(), who())
+    let program = campaigns::program_now(&st).await?;
+    let counts = fleet::counts_now(&st).await?;
+    let fleet = fleet::fleet_now(&st).await?;
+    let campaign = campaigns::recent_campaigns(&st)
         .await?
-        .0
         .campaigns
         .into_iter()
         .find(|c| {
@@ -133,17 +131,17 @@ pub async fn fleet_action(
     user.check_csrf(&form.csrf)?;
     let who = user.admin();
     match action.as_str() {
-        "pause" => fleet::pause(st, who).await.map(drop)?,
-        "resume" => fleet::resume(st, who).await.map(drop)?,
+        "pause" => fleet::set_paused(&st, &who, true).await?,
+        "resume" => fleet::set_paused(&st, &who, false).await?,
         "throttle" => {
             let t = Throttle {
                 max_reads_per_sec: rate("max_reads_per_sec", &form.max_reads_per_sec)?,
                 max_rest_per_sec: rate("max_rest_per_sec", &form.max_rest_per_sec)?,
             };
-            fleet::throttle(st, who, JsonObject(t)).await.map(drop)?
+            fleet::set_throttle(&st, &who, t).await?
         }
         _ => return Err(ApiError::not_found("action").into()),
-    }
+    };
     Ok(see_other(&format!("/console/?done=fleet_{action}")))
 }
 
@@ -157,12 +155,13 @@ pub async fn campaign_action(
     user.check_csrf(&form.csrf)?;
     let (id, action) = path.into_inner();
     let who = user.admin();
-    let id = web::Path::from(id);
-    match action.as_str() {
-        "pause" => campaigns::pause(st, who, id).await.map(drop)?,
-        "resume" => campaigns::resume(st, who, id).await.map(drop)?,
+    let id = parse_id(&id)?;
+    let m = match action.as_str() {
+        "pause" => CampaignMove::Pause,
+        "resume" => CampaignMove::Resume,
         _ => return Err(ApiError::not_found("action").into()),
-    }
+    };
+    campaigns::move_campaign(&st, &who, id, m).await?;
     Ok(see_other(&format!("/console/?done=campaign_{action}")))
 }
 
@@ -209,19 +208,17 @@ pub async fn accounts(
 ) -> Result<HttpResponse, ConsoleError> {
     let q = q.into_inner();
     if let Some(id) = nonempty(&q.shopper_id) {
-        let id = ShopperId::parse(id)
-            .map_err(|e| ApiError::bad_request("invalid_shopper_id", e.to_string()))?;
+        let id = shopper(id)?;
         return Ok(see_other(&format!(
             "/console/accounts/{}",
             urlencode(id.as_str())
         )));
     }
-    let who = user.admin();
     let (mut list, mut parked) = (None, None);
     let next;
     if !q.parked.is_empty() {
         let p = fifty_after(q.after.clone());
-        let body = recovery::list_parked(st, who, p).await?.0;
+        let body = recovery::parked_page(&st, &p).await?;
         next = body.paging.next.clone();
         parked = Some(body);
     } else {
@@ -260,7 +257,7 @@ pub async fn accounts(
             per_page: Some(50),
             after: q.after.clone(),
         };
-        let body = admin::list_migrations(st, who, web::Query(lq)).await?.0;
+        let body = admin::migrations_page(&st, &lq).await?;
         next = body.paging.next.clone();
         list = Some(body);
     }
@@ -304,7 +301,7 @@ pub async fn dead_letters(
     q: web::Query<CursorQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let p = fifty_after(q.after.clone());
-    let list = recovery::list_dead_letters(st, user.admin(), p).await?.0;
+    let list = recovery::dead_letters_page(&st, &p).await?;
     let notice = done_text(q.done.as_deref());
     page(HttpResponse::Ok(), &DeadLetters { user, notice, list })
 }
@@ -317,7 +314,7 @@ pub async fn replay(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     user.check_csrf(&form.csrf)?;
-    recovery::replay_dead_letter(st, user.admin(), id).await?;
+    recovery::replay(&st, &user.admin(), parse_id(&id)?).await?;
     Ok(see_other("/console/dead-letters?done=replay"))
 }
 
@@ -336,7 +333,7 @@ pub async fn audit(
     q: web::Query<CursorQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let p = fifty_after(q.after.clone());
-    let list = recovery::list_audit_log(st, user.admin(), p).await?.0;
+    let list = recovery::audit_page(&st, &p).await?;
     page(
         HttpResponse::Ok(),
         &Audit {

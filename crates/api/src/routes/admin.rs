@@ -17,6 +17,7 @@ use crate::views::{ts, PageInfo};
 use actix_web::{web, HttpResponse};
 use migrator_core::ids::ShopperId;
 use migrator_core::MigrationStatus;
+use migrator_store::queries::workflow::migration::StartOutcome;
 use migrator_store::queries::{
     destination::accounts, operators::listing, operators::overview, workflow::migration,
     workflow::settling, workflow::sweeps,
@@ -70,14 +71,19 @@ pub async fn migration(
     _: AdminUser,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<MigrationBody>> {
-    let shopper_id = shopper(&path)?;
-    let mut c = conn(&st).await?;
-    let v = overview::admin_view(&mut c, &shopper_id).await?;
+    Ok(web::Json(migration_of(&st, &shopper(&path)?).await?))
+}
+
+/// The real view of the C1's migration (what `GET /admin/accounts/{shopper_id}` answers); 404
+/// when the account is unknown.
+pub async fn migration_of(st: &AppState, shopper_id: &ShopperId) -> ApiResult<MigrationBody> {
+    let mut c = conn(st).await?;
+    let v = overview::admin_view(&mut c, shopper_id).await?;
     let settling = match &v.run {
         Some(r) => settling::get(&mut c, r.id).await?,
         None => None,
     };
-    Ok(web::Json(MigrationBody {
+    Ok(MigrationBody {
         shopper_id: v.account.shopper_id.clone(),
         migration_status: v.account.migration_status,
         app_migration_status: v.account.migration_status.app_facing(),
@@ -86,7 +92,7 @@ pub async fn migration(
             .run
             .as_ref()
             .map(|r| RunBody::from(r).settling(settling.as_ref())),
-    }))
+    })
 }
 
 /// Forced re-migration: everything the migration created is removed (native web chat data
@@ -100,10 +106,19 @@ pub async fn remigrate(
     who: AdminUser,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let shopper_id = shopper(&path)?;
+    let outcome = remigrate_account(&st, &who, shopper(&path)?).await?;
+    Ok(respond(&st, outcome, Audience::Operator))
+}
+
+/// A forced re-migration, audited as `who`'s; its outcome (started, or the status in force).
+pub async fn remigrate_account(
+    st: &AppState,
+    who: &AdminUser,
+    shopper_id: ShopperId,
+) -> ApiResult<StartOutcome> {
     let (outcome, _superseded) = audited(
-        &st,
-        &who,
+        st,
+        who,
         "remigrate",
         &shopper_id.to_string(),
         |c| {
@@ -118,7 +133,7 @@ pub async fn remigrate(
     .await?;
     // the superseded runs' files were queued for removal in the same transaction: a worker's
     // sweeper removes them (the api's view of the store is read-only)
-    Ok(respond(&st, outcome, Audience::Operator))
+    Ok(outcome)
 }
 
 /// Verification results operators list by.
@@ -164,6 +179,11 @@ pub async fn list_migrations(
     _: AdminUser,
     q: web::Query<ListQuery>,
 ) -> ApiResult<web::Json<AccountsPage>> {
+    Ok(web::Json(migrations_page(&st, &q).await?))
+}
+
+/// A page of migrations as `q` filters them (400 `invalid_filter`, or a paging refusal).
+pub async fn migrations_page(st: &AppState, q: &ListQuery) -> ApiResult<AccountsPage> {
     if q.stuck_for_secs
         .is_some_and(|s| !(1..=31_536_000).contains(&s))
         || q.error
@@ -196,12 +216,12 @@ pub async fn list_migrations(
         (50, 100, Depth::Bounded),
         filter.order_name(),
     )?;
-    let mut c = conn(&st).await?;
+    let mut c = conn(st).await?;
     let page = listing::list(&mut c, &filter, &asked.start, asked.per_page).await?;
-    Ok(web::Json(AccountsPage {
+    Ok(AccountsPage {
         accounts: page.rows.iter().map(AccountSummary::from).collect(),
         paging: PageInfo::of(&asked, &page),
-    }))
+    })
 }
 
 /// Stops a running migration: its phase fails as "cancelled by an operator" (nothing is
@@ -214,10 +234,22 @@ pub async fn cancel(
     who: AdminUser,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<MigrateBody>> {
-    let shopper_id = shopper(&path)?;
-    let status = audited(
-        &st,
-        &who,
+    let status = cancel_account(&st, &who, shopper(&path)?).await?;
+    Ok(web::Json(MigrateBody {
+        migration_status: status,
+    }))
+}
+
+/// Stops the C1's running migration, audited as `who`'s; the status it leaves (409 when
+/// nothing runs).
+pub async fn cancel_account(
+    st: &AppState,
+    who: &AdminUser,
+    shopper_id: ShopperId,
+) -> ApiResult<MigrationStatus> {
+    audited(
+        st,
+        who,
         "cancel",
         &shopper_id.to_string(),
         |c| {
@@ -229,10 +261,7 @@ pub async fn cancel(
         },
         |s| json!({ "migration_status": s }),
     )
-    .await?;
-    Ok(web::Json(MigrateBody {
-        migration_status: status,
-    }))
+    .await
 }
 
 /// Accounts one repair request enqueues at most (call again for more: the answer says how

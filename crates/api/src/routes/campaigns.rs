@@ -147,12 +147,17 @@ pub async fn start(
 #[utoipa::path(get, path = "/admin/campaigns", tag = "program", security(("bearer" = [])),
     responses((status = 200, description = "campaigns", body = CampaignsBody), Errors))]
 pub async fn list(st: web::Data<AppState>, _: AdminUser) -> ApiResult<web::Json<CampaignsBody>> {
-    let mut c = conn(&st).await?;
+    Ok(web::Json(recent_campaigns(&st).await?))
+}
+
+/// The latest 100 campaigns with their figures, newest first.
+pub async fn recent_campaigns(st: &AppState) -> ApiResult<CampaignsBody> {
+    let mut c = conn(st).await?;
     let mut out = Vec::new();
     for camp in campaigns::list(&mut c, 100).await? {
         out.push(body(&mut c, &camp).await?);
     }
-    Ok(web::Json(CampaignsBody { campaigns: out }))
+    Ok(CampaignsBody { campaigns: out })
 }
 
 /// A campaign and its figures; 404 when unknown.
@@ -208,14 +213,20 @@ pub async fn set_pace(
     Ok(web::Json(body(&mut c, &camp).await?))
 }
 
-async fn change(
+/// Pauses, resumes or cancels campaign `id` (`m`), audited as `who`'s with the move's name (404
+/// when unknown, 409 when it is over); the campaign after.
+pub async fn move_campaign(
     st: &AppState,
     who: &AdminUser,
-    id: &str,
+    id: CampaignId,
     m: CampaignMove,
-    action: &'static str,
-) -> ApiResult<web::Json<CampaignBody>> {
-    let id: CampaignId = parse_id(id)?;
+) -> ApiResult<CampaignBody> {
+    let action = match m {
+        CampaignMove::Pause => "campaign_pause",
+        CampaignMove::Resume => "campaign_resume",
+        CampaignMove::Cancel => "campaign_cancel",
+        CampaignMove::Finish => "campaign_finish",
+    };
     let camp = audited(
         st,
         who,
@@ -226,7 +237,7 @@ async fn change(
     )
     .await?;
     let mut c = conn(st).await?;
-    Ok(web::Json(body(&mut c, &camp).await?))
+    body(&mut c, &camp).await
 }
 
 /// Stops starting accounts; migrations in flight go on. 409 when it is over.
@@ -238,7 +249,10 @@ pub async fn pause(
     who: AdminUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<CampaignBody>> {
-    change(&st, &who, &id, CampaignMove::Pause, "campaign_pause").await
+    let id = parse_id(&id)?;
+    Ok(web::Json(
+        move_campaign(&st, &who, id, CampaignMove::Pause).await?,
+    ))
 }
 
 /// Starts accounts again. 409 when it is over.
@@ -250,7 +264,10 @@ pub async fn resume(
     who: AdminUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<CampaignBody>> {
-    change(&st, &who, &id, CampaignMove::Resume, "campaign_resume").await
+    let id = parse_id(&id)?;
+    Ok(web::Json(
+        move_campaign(&st, &who, id, CampaignMove::Resume).await?,
+    ))
 }
 
 /// Stops for good; nothing in flight is undone. 409 when it is over.
@@ -262,7 +279,10 @@ pub async fn cancel(
     who: AdminUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<CampaignBody>> {
-    change(&st, &who, &id, CampaignMove::Cancel, "campaign_cancel").await
+    let id = parse_id(&id)?;
+    Ok(web::Json(
+        move_campaign(&st, &who, id, CampaignMove::Cancel).await?,
+    ))
 }
 
 /// The program's figures worked out, with the deadline in force (the live campaign's, else
@@ -287,7 +307,12 @@ pub async fn get_program(
     st: web::Data<AppState>,
     _: AdminUser,
 ) -> ApiResult<web::Json<ProgramBody>> {
-    let mut c = conn(&st).await?;
-    let view = program_view(&st, &mut c).await?;
-    Ok(web::Json(ProgramBody::from(&view)))
+    Ok(web::Json(program_now(&st).await?))
+}
+
+/// The program's figures as operators read them.
+pub async fn program_now(st: &AppState) -> ApiResult<ProgramBody> {
+    let mut c = conn(st).await?;
+    let view = program_view(st, &mut c).await?;
+    Ok(ProgramBody::from(&view))
 }

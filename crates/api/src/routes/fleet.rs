@@ -19,11 +19,16 @@ use serde_json::json;
 #[utoipa::path(get, path = "/admin/counts", tag = "fleet", security(("bearer" = [])),
     responses((status = 200, description = "the fleet's counts", body = CountsBody), Errors))]
 pub async fn counts(st: web::Data<AppState>, _: AdminUser) -> ApiResult<web::Json<CountsBody>> {
-    let mut c = conn(&st).await?;
+    Ok(web::Json(counts_now(&st).await?))
+}
+
+/// The accounts by status and the queues' depths.
+pub async fn counts_now(st: &AppState) -> ApiResult<CountsBody> {
+    let mut c = conn(st).await?;
     let mut body = CountsBody::from(&overview::counts(&mut c).await?);
     drop(c);
-    body.queues = queue_depths(&st).await;
-    Ok(web::Json(body))
+    body.queues = queue_depths(st).await;
+    Ok(body)
 }
 
 /// The work queues' and the dead-letter queue's depths, or `None` when the broker is not
@@ -59,9 +64,14 @@ async fn queue_depths(st: &AppState) -> Option<Vec<QueueDepth>> {
 #[utoipa::path(get, path = "/admin/fleet", tag = "fleet", security(("bearer" = [])),
     responses((status = 200, description = "the steering", body = FleetBody), Errors))]
 pub async fn state(st: web::Data<AppState>, _: AdminUser) -> ApiResult<web::Json<FleetBody>> {
-    let mut c = conn(&st).await?;
+    Ok(web::Json(fleet_now(&st).await?))
+}
+
+/// The fleet's steering and its live workers.
+pub async fn fleet_now(st: &AppState) -> ApiResult<FleetBody> {
+    let mut c = conn(st).await?;
     let steering = fleet::state(&mut c).await?;
-    Ok(web::Json(body(&st, &mut c, &steering).await?))
+    body(st, &mut c, &steering).await
 }
 
 /// The fleet's body: `steering` with the live workers' health.
@@ -84,7 +94,7 @@ async fn steer(
     who: &AdminUser,
     action: &'static str,
     change: FleetChange,
-) -> ApiResult<web::Json<FleetBody>> {
+) -> ApiResult<FleetBody> {
     let by = who.sub.clone();
     let now = audited(
         st,
@@ -99,29 +109,35 @@ async fn steer(
     )
     .await?;
     let mut c = conn(st).await?;
-    Ok(web::Json(body(st, &mut c, &now).await?))
+    body(st, &mut c, &now).await
 }
 
 /// Pauses the fleet: workers finish the hops in hand and take no more (queued hops wait).
 #[utoipa::path(post, path = "/admin/fleet/pause", tag = "fleet", security(("bearer" = [])),
     responses((status = 200, description = "paused", body = FleetBody), Errors))]
 pub async fn pause(st: web::Data<AppState>, who: AdminUser) -> ApiResult<web::Json<FleetBody>> {
+    Ok(web::Json(set_paused(&st, &who, true).await?))
+}
+
+/// Pauses (`paused`) or resumes the fleet, audited as `who`'s; the fleet after.
+pub async fn set_paused(st: &AppState, who: &AdminUser, paused: bool) -> ApiResult<FleetBody> {
     let change = FleetChange {
-        paused: Some(true),
+        paused: Some(paused),
         ..Default::default()
     };
-    steer(&st, &who, "fleet_pause", change).await
+    let action = if paused {
+        "fleet_pause"
+    } else {
+        "fleet_resume"
+    };
+    steer(st, who, action, change).await
 }
 
 /// Resumes the fleet.
 #[utoipa::path(post, path = "/admin/fleet/resume", tag = "fleet", security(("bearer" = [])),
     responses((status = 200, description = "resumed", body = FleetBody), Errors))]
 pub async fn resume(st: web::Data<AppState>, who: AdminUser) -> ApiResult<web::Json<FleetBody>> {
-    let change = FleetChange {
-        paused: Some(false),
-        ..Default::default()
-    };
-    steer(&st, &who, "fleet_resume", change).await
+    Ok(web::Json(set_paused(&st, &who, false).await?))
 }
 
 /// Caps the fleet's reads of the source (per second, shared by the live workers); null
@@ -134,7 +150,12 @@ pub async fn throttle(
     who: AdminUser,
     body: JsonObject<Throttle>,
 ) -> ApiResult<web::Json<FleetBody>> {
-    let t = body.into_inner();
+    Ok(web::Json(set_throttle(&st, &who, body.into_inner()).await?))
+}
+
+/// Sets the fleet's caps on source reads, audited as `who`'s (400 `invalid_rate` outside 1 to
+/// 1,000,000); the fleet after.
+pub async fn set_throttle(st: &AppState, who: &AdminUser, t: Throttle) -> ApiResult<FleetBody> {
     let valid = |v: Option<i32>| v.is_none_or(|n| (1..=1_000_000).contains(&n));
     if !valid(t.max_reads_per_sec) || !valid(t.max_rest_per_sec) {
         return Err(ApiError::bad_request(
@@ -147,5 +168,5 @@ pub async fn throttle(
         max_reads_per_sec: Some(t.max_reads_per_sec),
         max_rest_per_sec: Some(t.max_rest_per_sec),
     };
-    steer(&st, &who, "fleet_throttle", change).await
+    steer(st, who, "fleet_throttle", change).await
 }

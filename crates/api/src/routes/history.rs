@@ -32,15 +32,15 @@ pub async fn get_history(
     _: AdminUser,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<HistoryBody>> {
-    let shopper_id = shopper(&path)?;
-    let mut c = conn(&st).await?;
+    Ok(web::Json(history_of(&st, shopper(&path)?).await?))
+}
+
+/// The C1's history (404 when the account is unknown).
+pub async fn history_of(st: &AppState, shopper_id: ShopperId) -> ApiResult<HistoryBody> {
+    let mut c = conn(st).await?;
     let account = accounts::find_by_shopper(&mut c, &shopper_id).await?;
     let h = history::of_account(&mut c, account.id, shopper_id.as_str(), BOUNDS).await?;
-    Ok(web::Json(HistoryBody::new(
-        shopper_id,
-        account.migration_status,
-        &h,
-    )))
+    Ok(HistoryBody::new(shopper_id, account.migration_status, &h))
 }
 
 /// The account's rejected source items, newest first: the reason and the raw item.
@@ -53,7 +53,15 @@ pub async fn list_rejects(
     path: web::Path<String>,
     q: web::Query<Page>,
 ) -> ApiResult<web::Json<RejectsPage>> {
-    let shopper_id = shopper(&path)?;
+    Ok(web::Json(rejects_page(&st, &shopper(&path)?, &q).await?))
+}
+
+/// A page of the C1's rejects.
+pub async fn rejects_page(
+    st: &AppState,
+    shopper_id: &ShopperId,
+    q: &Page,
+) -> ApiResult<RejectsPage> {
     let asked = paging(
         q.page,
         q.per_page,
@@ -61,11 +69,11 @@ pub async fn list_rejects(
         (20, 100, Depth::Bounded),
         history::REJECTS,
     )?;
-    let mut c = conn(&st).await?;
-    let account = accounts::find_by_shopper(&mut c, &shopper_id).await?;
+    let mut c = conn(st).await?;
+    let account = accounts::find_by_shopper(&mut c, shopper_id).await?;
     let page = history::rejects(&mut c, account.id, &asked.start, asked.per_page).await?;
-    Ok(web::Json(RejectsPage {
+    Ok(RejectsPage {
         rejects: page.rows.iter().map(RejectBody::from).collect(),
         paging: PageInfo::of(&asked, &page),
-    }))
+    })
 }

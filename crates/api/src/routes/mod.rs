@@ -104,6 +104,10 @@ pub fn configure_admin_console(cfg: &mut web::ServiceConfig) {
 }
 
 /// Operators' endpoints, probes, `/metrics` and the OpenAPI document: the admin listener.
+#[allow(
+    clippy::too_many_lines,
+    reason = "a table: one entry per endpoint, read top to bottom"
+)]
 pub fn configure_admin(cfg: &mut web::ServiceConfig) {
     endpoint!(cfg, post, "/admin/accounts", admin::create_account);
     endpoint!(cfg, post, "/admin/accounts/batch", import::import_accounts);

@@ -17,6 +17,7 @@ use crate::views::errors::{Conflict, Errors};
 use crate::views::PageInfo;
 use actix_web::{web, HttpResponse};
 use migrator_core::ids::ShopperId;
+use migrator_store::queries::workflow::migration::StartOutcome;
 use migrator_store::queries::{
     destination::accounts, destination::attachments, operators::audit, operators::listing,
     workflow::dead_letters, workflow::migration,
@@ -51,17 +52,16 @@ impl Page {
     }
 }
 
-/// Re-runs the failed phase without wiping anything (unlike remigrate); `only_parked` for an
-/// un-park.
-async fn retry(
+/// Re-runs the C1's failed phase without wiping anything (unlike remigrate), audited as
+/// `who`'s; `only_parked` for an un-park (409 when the run is not parked).
+pub async fn restart_failed(
     st: &AppState,
     who: &AdminUser,
-    path: &str,
+    shopper_id: ShopperId,
     only_parked: bool,
-) -> ApiResult<HttpResponse> {
-    let shopper_id = shopper(path)?;
+) -> ApiResult<StartOutcome> {
     let action = if only_parked { "unpark" } else { "retry" };
-    let outcome = audited(
+    audited(
         st,
         who,
         action,
@@ -75,8 +75,7 @@ async fn retry(
         },
         outcome_detail,
     )
-    .await?;
-    Ok(respond(st, outcome, Audience::Operator))
+    .await
 }
 
 /// Re-runs the failed phase as its restart rule says (a repair, a resume, or a new run),
@@ -90,7 +89,8 @@ pub async fn retry_failed(
     who: AdminUser,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    retry(&st, &who, &path, false).await
+    let outcome = restart_failed(&st, &who, shopper(&path)?, false).await?;
+    Ok(respond(&st, outcome, Audience::Operator))
 }
 
 /// Un-parks a run given up after `worker.max_total_attempts`: as a retry, for parked runs only.
@@ -103,7 +103,8 @@ pub async fn unpark(
     who: AdminUser,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    retry(&st, &who, &path, true).await
+    let outcome = restart_failed(&st, &who, shopper(&path)?, true).await?;
+    Ok(respond(&st, outcome, Audience::Operator))
 }
 
 /// Runs given up after their attempts, newest first, with their last error.
@@ -114,13 +115,18 @@ pub async fn list_parked(
     _: AdminUser,
     q: web::Query<Page>,
 ) -> ApiResult<web::Json<ParkedPage>> {
+    Ok(web::Json(parked_page(&st, &q).await?))
+}
+
+/// A page of parked runs.
+pub async fn parked_page(st: &AppState, q: &Page) -> ApiResult<ParkedPage> {
     let asked = q.checked(listing::PARKED)?;
-    let mut c = conn(&st).await?;
+    let mut c = conn(st).await?;
     let page = listing::list_parked(&mut c, &asked.start, asked.per_page).await?;
-    Ok(web::Json(ParkedPage {
+    Ok(ParkedPage {
         parked: page.rows.iter().map(ParkedBody::from).collect(),
         paging: PageInfo::of(&asked, &page),
-    }))
+    })
 }
 
 /// Hops given up, newest first, with their error.
@@ -132,13 +138,18 @@ pub async fn list_dead_letters(
     _: AdminUser,
     q: web::Query<Page>,
 ) -> ApiResult<web::Json<DeadLettersPage>> {
+    Ok(web::Json(dead_letters_page(&st, &q).await?))
+}
+
+/// A page of dead letters.
+pub async fn dead_letters_page(st: &AppState, q: &Page) -> ApiResult<DeadLettersPage> {
     let asked = q.checked(dead_letters::ORDER)?;
-    let mut c = conn(&st).await?;
+    let mut c = conn(st).await?;
     let page = dead_letters::list(&mut c, &asked.start, asked.per_page).await?;
-    Ok(web::Json(DeadLettersPage {
+    Ok(DeadLettersPage {
         dead_letters: page.rows.iter().map(DeadLetterBody::from).collect(),
         paging: PageInfo::of(&asked, &page),
-    }))
+    })
 }
 
 /// Replays a dead letter: its migration's failed phase runs again, when its run is still the
@@ -152,17 +163,22 @@ pub async fn replay_dead_letter(
     who: AdminUser,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id: i64 = parse_id(&path)?;
-    let outcome = audited(
-        &st,
-        &who,
+    let outcome = replay(&st, &who, parse_id(&path)?).await?;
+    Ok(respond(&st, outcome, Audience::Operator))
+}
+
+/// Replays dead letter `id`, audited as `who`'s (404 when unknown, 409 when its run is no
+/// longer the account's).
+pub async fn replay(st: &AppState, who: &AdminUser, id: i64) -> ApiResult<StartOutcome> {
+    audited(
+        st,
+        who,
         "replay_dead_letter",
         &id.to_string(),
         |c| async move { migration::replay_dead_letter(c, id).await }.scope_boxed(),
         outcome_detail,
     )
-    .await?;
-    Ok(respond(&st, outcome, Audience::Operator))
+    .await
 }
 
 /// An attachment status to list.
@@ -203,7 +219,17 @@ pub async fn list_attachments(
     path: web::Path<String>,
     q: web::Query<AttachmentQuery>,
 ) -> ApiResult<web::Json<AttachmentsPage>> {
-    let shopper_id = shopper(&path)?;
+    Ok(web::Json(
+        attachments_page(&st, &shopper(&path)?, &q).await?,
+    ))
+}
+
+/// A page of the C1's attachments in `q.status`.
+pub async fn attachments_page(
+    st: &AppState,
+    shopper_id: &ShopperId,
+    q: &AttachmentQuery,
+) -> ApiResult<AttachmentsPage> {
     let asked = paging(
         q.page,
         q.per_page,
@@ -216,15 +242,15 @@ pub async fn list_attachments(
         AttachmentStatus::Pending => "pending",
         AttachmentStatus::Stored => "stored",
     };
-    let mut c = conn(&st).await?;
-    let account = accounts::find_by_shopper(&mut c, &shopper_id).await?;
+    let mut c = conn(st).await?;
+    let account = accounts::find_by_shopper(&mut c, shopper_id).await?;
     let page =
         attachments::list_by_status(&mut c, account.id, status, &asked.start, asked.per_page)
             .await?;
-    Ok(web::Json(AttachmentsPage {
+    Ok(AttachmentsPage {
         attachments: page.rows.iter().map(AdminAttachmentBody::from).collect(),
         paging: PageInfo::of(&asked, &page),
-    }))
+    })
 }
 
 /// Operators' writes, newest first: who, what, when, on what.
@@ -236,11 +262,16 @@ pub async fn list_audit_log(
     _: AdminUser,
     q: web::Query<Page>,
 ) -> ApiResult<web::Json<AuditPage>> {
+    Ok(web::Json(audit_page(&st, &q).await?))
+}
+
+/// A page of the audit log.
+pub async fn audit_page(st: &AppState, q: &Page) -> ApiResult<AuditPage> {
     let asked = q.checked(audit::ORDER)?;
-    let mut c = conn(&st).await?;
+    let mut c = conn(st).await?;
     let page = audit::list(&mut c, &asked.start, asked.per_page).await?;
-    Ok(web::Json(AuditPage {
+    Ok(AuditPage {
         entries: page.rows.iter().map(AuditBody::from).collect(),
         paging: PageInfo::of(&asked, &page),
-    }))
+    })
 }

@@ -55,6 +55,22 @@ pub async fn verify(
     path: web::Path<String>,
     q: web::Query<WaitQuery>,
 ) -> ApiResult<HttpResponse> {
+    let body = request_verification(&st, &who, shopper(&path)?, &q).await?;
+    Ok(match body.status.as_str() {
+        "done" | "failed" => HttpResponse::Ok().json(body),
+        _ => HttpResponse::Accepted().json(body),
+    })
+}
+
+/// Asks for a verification of the C1's migration, audited as `who`'s, and waits for its result
+/// up to `q.wait_secs` (400 `invalid_wait` past [`MAX_WAIT_SECS`], 409 when nothing was
+/// migrated yet); the verification as it stands then.
+pub async fn request_verification(
+    st: &AppState,
+    who: &AdminUser,
+    shopper_id: ShopperId,
+    q: &WaitQuery,
+) -> ApiResult<VerificationBody> {
     let wait = q.wait_secs.unwrap_or(0);
     if wait > MAX_WAIT_SECS {
         return Err(ApiError::bad_request(
@@ -62,12 +78,11 @@ pub async fn verify(
             format!("wait_secs is 0 to {MAX_WAIT_SECS}"),
         ));
     }
-    let shopper_id = shopper(&path)?;
     let by = who.sub.clone();
     let repair = q.repair.unwrap_or(false);
     let v = audited(
-        &st,
-        &who,
+        st,
+        who,
         if repair { "verify_repair" } else { "verify" },
         &shopper_id.to_string(),
         |c| {
@@ -99,23 +114,19 @@ pub async fn verify(
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        let mut c = conn(&st).await?;
+        let mut c = conn(st).await?;
         if let Some(l) = verifications::latest(&mut c, latest.account_id).await? {
             latest = l;
         }
     }
     let settling = match latest.run_id {
         Some(run) => {
-            let mut c = conn(&st).await?;
+            let mut c = conn(st).await?;
             settling::get(&mut c, run).await?
         }
         None => None,
     };
-    let body = VerificationBody::from(&latest).settling(settling.as_ref());
-    Ok(match latest.status.as_str() {
-        "done" | "failed" => HttpResponse::Ok().json(body),
-        _ => HttpResponse::Accepted().json(body),
-    })
+    Ok(VerificationBody::from(&latest).settling(settling.as_ref()))
 }
 
 /// The account's latest verification: its status, and once done its result, what was
@@ -129,19 +140,27 @@ pub async fn latest(
     _: AdminUser,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<VerificationBody>> {
-    let shopper_id = shopper(&path)?;
-    let mut c = conn(&st).await?;
-    let account = accounts::find_by_shopper(&mut c, &shopper_id).await?;
-    let v = verifications::latest(&mut c, account.id)
+    let v = latest_of(&st, &shopper(&path)?)
         .await?
         .ok_or_else(|| ApiError::not_found("verification"))?;
+    Ok(web::Json(v))
+}
+
+/// The C1's latest verification, if any (404 when the account is unknown).
+pub async fn latest_of(
+    st: &AppState,
+    shopper_id: &ShopperId,
+) -> ApiResult<Option<VerificationBody>> {
+    let mut c = conn(st).await?;
+    let account = accounts::find_by_shopper(&mut c, shopper_id).await?;
+    let Some(v) = verifications::latest(&mut c, account.id).await? else {
+        return Ok(None);
+    };
     let settling = match v.run_id {
         Some(run) => settling::get(&mut c, run).await?,
         None => None,
     };
-    Ok(web::Json(
-        VerificationBody::from(&v).settling(settling.as_ref()),
-    ))
+    Ok(Some(VerificationBody::from(&v).settling(settling.as_ref())))
 }
 
 /// A preflight estimate of the C1's migration from the source alone (nothing is written; the

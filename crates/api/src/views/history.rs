@@ -8,7 +8,7 @@ use super::{ts, PageInfo};
 use chrono::{DateTime, Utc};
 use migrator_core::ids::{CampaignId, RunId, ShopperId};
 use migrator_core::MigrationStatus;
-use migrator_store::queries::operators::history::{History, RejectRow};
+use migrator_store::queries::operators::history::{History, RejectRow, RunRow};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -60,93 +60,12 @@ pub struct EventBody {
 impl HistoryBody {
     /// The body of `h`, for the account `shopper_id` in `status`.
     pub fn new(shopper_id: ShopperId, status: MigrationStatus, h: &History) -> Self {
-        let mut events: Vec<(DateTime<Utc>, EventBody)> = Vec::new();
-        let mut push = |at: DateTime<Utc>, kind: &str, run_id: Option<RunId>, detail: String| {
-            let body = EventBody {
-                at: ts(at),
-                kind: kind.into(),
-                run_id,
-                detail,
-            };
-            events.push((at, body));
-        };
+        let mut t = Timeline::default();
         for row in &h.runs {
-            let r = &row.run;
-            let id = Some(r.id);
-            push(
-                r.started_at,
-                "run_started",
-                id,
-                format!("on the {} lane", row.lane),
-            );
-            if let Some(t) = r.channels_at {
-                let n = r.channels_migrated;
-                push(t, "channels_migrated", id, format!("{n} channels"));
-            }
-            if let Some(t) = r.recent_at {
-                push(
-                    t,
-                    "recent_messages_migrated",
-                    id,
-                    "the inbox is open".into(),
-                );
-            }
-            if let Some(t) = r.completed_at {
-                let detail = format!(
-                    "{} threads, {} messages, {} attachments stored, {} failed, {} rejects",
-                    r.threads_migrated,
-                    r.messages_migrated,
-                    r.attachments_stored,
-                    r.attachments_failed,
-                    r.rejects
-                );
-                push(t, "all_messages_migrated", id, detail);
-            }
-            if let Some(t) = r.parked_at {
-                let error = r.last_error.as_deref().unwrap_or("no error recorded");
-                let detail = format!("after {} attempts: {error}", r.total_attempts);
-                push(t, "parked", id, detail);
-            }
-            if let (Some(t), Some(v)) = (r.verified_at, &r.verification) {
-                push(t, "verified", id, v.clone());
-            }
-            if let Some(t) = r.finished_at {
-                let how = match (row.superseded, r.cancelled) {
-                    (true, _) => "superseded by a re-migration",
-                    (false, true) => "cancelled",
-                    _ => "finished",
-                };
-                push(t, "run_finished", id, how.into());
-            }
+            t.run(row);
         }
-        for d in &h.dead_letters {
-            let detail = format!("{} hop given up: {}", d.phase, d.error);
-            push(d.created_at, "dead_letter", d.run_id, detail);
-            if let Some(t) = d.replayed_at {
-                let detail = format!("dead letter {} replayed", d.id);
-                push(t, "dead_letter_replayed", d.run_id, detail);
-            }
-        }
-        for e in &h.settle {
-            let (kind, what) = match e.kind.as_str() {
-                "repair" => ("repaired", "repaired"),
-                _ => ("caught_up", "caught up"),
-            };
-            let last = if e.detail["final"] == true {
-                " (the window's last)"
-            } else {
-                ""
-            };
-            let detail = format!(
-                "{what}{last}: {} new threads, {} new messages",
-                e.threads, e.messages
-            );
-            push(e.at, kind, Some(e.run_id), detail);
-        }
-        for a in &h.audit {
-            let detail = format!("{} by {}", a.action, a.actor);
-            push(a.created_at, "operator_action", None, detail);
-        }
+        t.others(h);
+        let mut events = t.0;
         events.sort_by_key(|e| std::cmp::Reverse(e.0));
         Self {
             shopper_id,
@@ -165,6 +84,105 @@ impl HistoryBody {
             events: events.into_iter().map(|(_, e)| e).collect(),
             dead_letters: h.dead_letters.iter().map(DeadLetterBody::from).collect(),
             operator_actions: h.audit.iter().map(AuditBody::from).collect(),
+        }
+    }
+}
+
+/// The timeline's events as they are found, each with its time (sorted newest first after).
+#[derive(Default)]
+struct Timeline(Vec<(DateTime<Utc>, EventBody)>);
+
+impl Timeline {
+    fn push(&mut self, at: DateTime<Utc>, kind: &str, run_id: Option<RunId>, detail: String) {
+        let body = EventBody {
+            at: ts(at),
+            kind: kind.into(),
+            run_id,
+            detail,
+        };
+        self.0.push((at, body));
+    }
+
+    /// A run's events: its start, phases, parking, verification and end.
+    fn run(&mut self, row: &RunRow) {
+        let r = &row.run;
+        let id = Some(r.id);
+        self.push(
+            r.started_at,
+            "run_started",
+            id,
+            format!("on the {} lane", row.lane),
+        );
+        if let Some(t) = r.channels_at {
+            let n = r.channels_migrated;
+            self.push(t, "channels_migrated", id, format!("{n} channels"));
+        }
+        if let Some(t) = r.recent_at {
+            self.push(
+                t,
+                "recent_messages_migrated",
+                id,
+                "the inbox is open".into(),
+            );
+        }
+        if let Some(t) = r.completed_at {
+            let detail = format!(
+                "{} threads, {} messages, {} attachments stored, {} failed, {} rejects",
+                r.threads_migrated,
+                r.messages_migrated,
+                r.attachments_stored,
+                r.attachments_failed,
+                r.rejects
+            );
+            self.push(t, "all_messages_migrated", id, detail);
+        }
+        if let Some(t) = r.parked_at {
+            let error = r.last_error.as_deref().unwrap_or("no error recorded");
+            let detail = format!("after {} attempts: {error}", r.total_attempts);
+            self.push(t, "parked", id, detail);
+        }
+        if let (Some(t), Some(v)) = (r.verified_at, &r.verification) {
+            self.push(t, "verified", id, v.clone());
+        }
+        if let Some(t) = r.finished_at {
+            let how = match (row.superseded, r.cancelled) {
+                (true, _) => "superseded by a re-migration",
+                (false, true) => "cancelled",
+                _ => "finished",
+            };
+            self.push(t, "run_finished", id, how.into());
+        }
+    }
+
+    /// The account's dead letters (and replays), settling events and operators' writes.
+    fn others(&mut self, h: &History) {
+        for d in &h.dead_letters {
+            let detail = format!("{} hop given up: {}", d.phase, d.error);
+            self.push(d.created_at, "dead_letter", d.run_id, detail);
+            if let Some(t) = d.replayed_at {
+                let detail = format!("dead letter {} replayed", d.id);
+                self.push(t, "dead_letter_replayed", d.run_id, detail);
+            }
+        }
+        for e in &h.settle {
+            let (kind, what) = match e.kind.as_str() {
+                "repair" => ("repaired", "repaired"),
+                _ => ("caught_up", "caught up"),
+            };
+            let last = if e.detail["final"] == true {
+                " (the window's last)"
+            } else {
+                ""
+            };
+            let detail = format!(
+                "{what}{last}: {} new threads, {} new messages",
+                e.threads, e.messages
+            );
+            self.push(e.at, kind, Some(e.run_id), detail);
+        }
+        for a in &h.audit {
+            let detail = format!("{} by {}", a.action, a.actor);
+            self.push(a.created_at, "operator_action", None, detail);
         }
     }
 }

@@ -411,8 +411,8 @@ impl WorkerSettings {
     /// What follows a failed hop: `max_hop_attempts`, `max_total_attempts`, delays from five
     /// times `retry_base_ms` doubling to `retry_max_ms` (twenty times that when the failure is
     /// not the hop's fault).
-    pub fn retry_policy(&self) -> migrator_core::settle::RetryPolicy {
-        migrator_core::settle::RetryPolicy {
+    pub fn retry_policy(&self) -> migrator_core::setback::RetryPolicy {
+        migrator_core::setback::RetryPolicy {
             max_hop_attempts: self.max_hop_attempts,
             max_total_attempts: self.max_total_attempts,
             backoff: migrator_core::retry::Backoff {

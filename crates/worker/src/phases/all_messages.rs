@@ -11,7 +11,7 @@ pub struct AllMessagesPhase;
 
 #[async_trait::async_trait]
 impl PhaseRunner for AllMessagesPhase {
-    async fn run(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended> {
+    async fn perform(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended> {
         move_threads(ctx, leased, Scope::All).await.map(Ended::from)
     }
 }

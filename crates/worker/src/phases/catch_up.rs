@@ -19,7 +19,7 @@ pub struct CatchUpPhase;
 
 #[async_trait::async_trait]
 impl PhaseRunner for CatchUpPhase {
-    async fn run(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended> {
+    async fn perform(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended> {
         let plan = {
             let mut c = ctx.conn().await?;
             settling::get(&mut c, leased.hop.run_id)

@@ -11,7 +11,7 @@ pub struct ChannelsPhase;
 
 #[async_trait::async_trait]
 impl PhaseRunner for ChannelsPhase {
-    async fn run(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended> {
+    async fn perform(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended> {
         // the app may call /migrate without /accounts: check there is something to move
         let eligibility = ctx.sources.rest.eligibility(&leased.shopper_id).await?;
         let Some(e) = eligibility.filter(|e| e.needs_migration) else {

@@ -122,7 +122,7 @@ pub type NextHop = Option<migrator_store::queries::workflow::outbox::Recorded>;
 pub trait PhaseRunner: Send + Sync {
     /// Does the phase's work, committing as it goes; says how it ended (and may leave its last
     /// writes to the transaction that ends the hop).
-    async fn run(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended>;
+    async fn perform(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended>;
 }
 
 /// The runner of a phase.
@@ -138,8 +138,8 @@ pub fn runner(phase: Phase) -> &'static dyn PhaseRunner {
 /// Runs the leased's phase, then ends its hop: status, run and next hop (the next phase's, or a
 /// continuation of this one) as the phase table says, in one fenced transaction with the
 /// phase's last writes.
-pub async fn run(ctx: &Ctx, leased: &LeasedHop) -> WorkResult<(PhaseEnd, NextHop)> {
-    let Ended { end, last_writes } = runner(leased.hop.phase).run(ctx, leased).await?;
+pub async fn run_phase(ctx: &Ctx, leased: &LeasedHop) -> WorkResult<(PhaseEnd, NextHop)> {
+    let Ended { end, last_writes } = runner(leased.hop.phase).perform(ctx, leased).await?;
     let event = end.event(leased.hop.phase);
     // the C1's waits, measured from the run's start: to an inbox, and to the end
     let timed = match event {

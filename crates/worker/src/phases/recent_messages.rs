@@ -10,7 +10,7 @@ pub struct RecentMessagesPhase;
 
 #[async_trait::async_trait]
 impl PhaseRunner for RecentMessagesPhase {
-    async fn run(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended> {
+    async fn perform(&self, ctx: &Ctx, leased: &LeasedHop) -> WorkResult<Ended> {
         let w = &ctx.settings.worker;
         let since = leased.run.started_at - chrono::Duration::days(w.recent_days);
         let scope = Scope::Recent {

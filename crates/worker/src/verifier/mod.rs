@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Polls for verifications until `stop` flips.
-pub async fn run(ctx: Ctx, mut stop: watch::Receiver<bool>) {
+pub async fn verify_until_stopped(ctx: Ctx, mut stop: watch::Receiver<bool>) {
     let period = Duration::from_secs(ctx.settings.verify.poll_secs.max(1));
     let paused = ctx.steering.paused();
     loop {

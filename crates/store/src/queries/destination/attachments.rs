@@ -149,7 +149,7 @@ fn due_query() -> _ {
 
 /// How a download ended.
 #[derive(Debug, Clone, Copy)]
-pub enum Settle<'a> {
+pub enum DownloadOutcome<'a> {
     /// The bytes are stored.
     Stored {
         /// Blob store key.
@@ -189,17 +189,17 @@ pub enum Settle<'a> {
 
 /// Records a download's outcome after `attempts` tries in all; returns true when a pending row
 /// was settled by this call (stored or failed: count it once).
-pub async fn settle(
+pub async fn record_download(
     conn: &mut AsyncPgConnection,
     id: AttachmentId,
     attempts: i32,
-    outcome: Settle<'_>,
+    outcome: DownloadOutcome<'_>,
 ) -> CoreResult<bool> {
     let q = attachments::table
         .find(id)
         .filter(attachments::status.eq("pending"));
     let n = match outcome {
-        Settle::Stored {
+        DownloadOutcome::Stored {
             blob_key,
             size,
             content_type,
@@ -228,7 +228,7 @@ pub async fn settle(
             }
             n
         }
-        Settle::Failed { code, reason } => {
+        DownloadOutcome::Failed { code, reason } => {
             diesel::update(q)
                 .set((
                     attachments::status.eq("failed"),
@@ -240,7 +240,7 @@ pub async fn settle(
                 .execute(conn)
                 .await?
         }
-        Settle::Retry { reason, at } => {
+        DownloadOutcome::Retry { reason, at } => {
             diesel::update(q)
                 .set((
                     attachments::attempts.eq(attempts),
@@ -251,7 +251,7 @@ pub async fn settle(
                 .await?;
             0
         }
-        Settle::Refused {
+        DownloadOutcome::Refused {
             reason,
             at,
             counted,

@@ -94,37 +94,10 @@ pub async fn messages_page(
         .filter(messages::conversation_id.eq(conversation_id))
         .into_boxed();
     if let Start::After(k) = start {
-        use diesel::sql_types::{Text, Uuid};
         let at = page::time(k.n);
-        // (sent_at, source_sort NULLS LAST, id) > the key's, spelled out for the NULLs
-        type Tail = Box<
-            dyn BoxableExpression<
-                messages::table,
-                diesel::pg::Pg,
-                SqlType = diesel::sql_types::Bool,
-            >,
-        >;
-        let tail: Tail = match &k.middle {
-            Some(m) => Box::new(
-                diesel::dsl::sql::<diesel::sql_types::Bool>("(messages.source_sort > ")
-                    .bind::<Text, _>(m.clone())
-                    .sql(" OR messages.source_sort IS NULL OR (messages.source_sort = ")
-                    .bind::<Text, _>(m.clone())
-                    .sql(" AND messages.id > ")
-                    .bind::<Uuid, _>(key_uuid(k))
-                    .sql("))"),
-            ),
-            None => Box::new(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(
-                    "(messages.source_sort IS NULL AND messages.id > ",
-                )
-                .bind::<Uuid, _>(key_uuid(k))
-                .sql(")"),
-            ),
-        };
         q = q
             .filter(messages::sent_at.ge(at))
-            .filter(messages::sent_at.gt(at).or(tail));
+            .filter(messages::sent_at.gt(at).or(after_in_thread(k)));
     }
     if let Start::Offset(skip) = start {
         // a deep page: its rows' ids found index-only (the skipped rows are never read)
@@ -158,6 +131,45 @@ pub async fn messages_page(
         .take(per_page.max(0) as usize)
         .map(|(m, _)| m)
         .collect();
+    let rows = with_attachments(conn, msgs).await?;
+    let total = Total {
+        n: i64::from(total),
+        exact: true,
+    };
+    Ok(Page { rows, next, total })
+}
+
+/// A boxed SQL condition on messages.
+type Condition =
+    Box<dyn BoxableExpression<messages::table, diesel::pg::Pg, SqlType = diesel::sql_types::Bool>>;
+
+/// Messages after cursor `k` among those sent at its time: `(source_sort NULLS LAST, id)`
+/// greater than the key's, spelled out for the NULLs.
+fn after_in_thread(k: &Key) -> Condition {
+    use diesel::sql_types::{Bool, Text, Uuid};
+    match &k.middle {
+        Some(m) => Box::new(
+            diesel::dsl::sql::<Bool>("(messages.source_sort > ")
+                .bind::<Text, _>(m.clone())
+                .sql(" OR messages.source_sort IS NULL OR (messages.source_sort = ")
+                .bind::<Text, _>(m.clone())
+                .sql(" AND messages.id > ")
+                .bind::<Uuid, _>(key_uuid(k))
+                .sql("))"),
+        ),
+        None => Box::new(
+            diesel::dsl::sql::<Bool>("(messages.source_sort IS NULL AND messages.id > ")
+                .bind::<Uuid, _>(key_uuid(k))
+                .sql(")"),
+        ),
+    }
+}
+
+/// Each message with its attachments in their order (one query for the page).
+async fn with_attachments(
+    conn: &mut AsyncPgConnection,
+    msgs: Vec<Message>,
+) -> CoreResult<Vec<(Message, Vec<Attachment>)>> {
     let ids: Vec<MessageId> = msgs.iter().map(|m| m.id).collect();
     let atts: Vec<Attachment> = attachments::table
         .filter(attachments::message_id.eq_any(&ids))
@@ -169,18 +181,13 @@ pub async fn messages_page(
     for a in atts {
         by_msg.entry(a.message_id).or_default().push(a);
     }
-    let rows = msgs
+    Ok(msgs
         .into_iter()
         .map(|m| {
             let a = by_msg.remove(&m.id).unwrap_or_default();
             (m, a)
         })
-        .collect();
-    let total = Total {
-        n: i64::from(total),
-        exact: true,
-    };
-    Ok(Page { rows, next, total })
+        .collect())
 }
 
 /// A cursor's tie-breaker as a uuid (a malformed one sorts first, giving a page from the

@@ -49,10 +49,7 @@ async fn start(
     {
         return Ok(None);
     }
-    let effects = Effects {
-        campaign: Some(campaign),
-        ..Default::default()
-    };
+    let effects = Effects::CampaignStart(campaign);
     Ok(transitions::apply(c, &account, Event::Migrate, effects)
         .await?
         .hop)

@@ -64,11 +64,7 @@ pub async fn start(
 ) -> CoreResult<StartOutcome> {
     conn.transaction::<_, CoreError, _>(async move |c| {
         let account = lock_account(c, account_id).await?;
-        let opened = Effects {
-            opened: true,
-            ..Default::default()
-        };
-        match start_with(c, &account, Event::Migrate, opened).await? {
+        match start_with(c, &account, Event::Migrate, Effects::AppStart).await? {
             StartOutcome::Current(status) => Ok(match transitions::promote(c, &account).await? {
                 Some(hop) => StartOutcome::Promoted { status, hop },
                 None => StartOutcome::Current(status),
@@ -153,11 +149,7 @@ async fn retry_failed_locked(
         Restart::NewRun | Restart::Resume => Event::Migrate,
     };
     // un-parked, its attempts counted afresh
-    let effects = Effects {
-        unpark: true,
-        ..Default::default()
-    };
-    start_with(c, account, event, effects).await
+    start_with(c, account, event, Effects::OperatorRestart).await
 }
 
 /// Replays a dead letter: its migration's failed phase runs again, as [`retry_failed`] does,
@@ -203,10 +195,8 @@ pub async fn cancel(
         };
         // waits for a worker's page transaction holding this run
         lock_run(c, run).await?;
-        let effects = Effects {
-            error: Some("cancelled by an operator"),
-            park: true,
-            ..Default::default()
+        let effects = Effects::Cancel {
+            error: "cancelled by an operator",
         };
         let applied = transitions::apply(c, &account, Event::Failed(phase), effects).await?;
         Ok(applied.step.map_or(account.migration_status, |s| s.to))

@@ -12,7 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::{CoreError, CoreResult};
 use migrator_core::hop::MigrationHop;
 use migrator_core::ids::RunId;
-use migrator_core::settle::AfterFailure;
+use migrator_core::setback::{AfterFailure, RetryPolicy, Setback};
 use migrator_core::status::Event;
 
 /// Figures a page adds to the run.
@@ -153,16 +153,15 @@ pub enum Settled {
     },
 }
 
-/// Settles a failed attempt of `owner`'s hop in one transaction: counts the failed attempt,
-/// and, as `decide` says from the run's failed attempts now, records the retry in the outbox
-/// (the run released, keeping its error) or fails the phase (the run held, parked past its
-/// attempts, the hop a dead letter). Nothing is written when the lease is no longer `owner`'s.
-pub async fn settle_failure(
+/// A setback of `owner`'s hop, in one transaction: nothing is written when the lease is no
+/// longer `owner`'s; otherwise as [`record_setback`].
+pub async fn fail_hop(
     conn: &mut AsyncPgConnection,
     hop: &MigrationHop,
     owner: &str,
+    setback: Setback,
     error: &str,
-    decide: impl FnOnce(i32) -> AfterFailure + Send,
+    policy: RetryPolicy,
 ) -> CoreResult<Settled> {
     let (hop, owner, error) = (hop.clone(), owner.to_string(), error.to_string());
     conn.transaction::<_, CoreError, _>(async move |c| {
@@ -173,32 +172,41 @@ pub async fn settle_failure(
         if run.lease_owner.as_deref() != Some(owner.as_str()) {
             return Ok(Settled::LeaseLost);
         }
-        let decision = decide(run.total_attempts + 1);
-        settle(c, &account, &hop, &error, decision).await
+        record_setback(
+            c,
+            &account,
+            &hop,
+            setback,
+            &error,
+            policy,
+            run.total_attempts,
+        )
+        .await
     })
     .await
 }
 
-/// Writes a decision about `hop` (its failed attempt counted) for the account the caller has
-/// locked: the retry recorded, or the phase failed and the hop a dead letter.
-pub async fn settle(
+/// Writes what follows `setback` of `hop` for the account the caller has locked, its run having
+/// failed `failed_before` attempts: decided by [`RetryPolicy::decide`], then, through the state
+/// machine's writer, the retry recorded in the outbox (the run released, keeping `error` when
+/// the setback counts), or the phase failed (the run held with `error`, parked past its
+/// attempts, the hop a dead letter). The one path of every setback: the hop's worker's
+/// ([`fail_hop`]) and the sweeper's (`sweeps::enqueue_stalled`).
+pub async fn record_setback(
     conn: &mut AsyncPgConnection,
     account: &Account,
     hop: &MigrationHop,
+    setback: Setback,
     error: &str,
-    decision: AfterFailure,
+    policy: RetryPolicy,
+    failed_before: i32,
 ) -> CoreResult<Settled> {
-    let effects = Effects {
-        error: Some(error),
-        failed_attempt: true,
-        ..Default::default()
-    };
-    match decision {
+    match policy.decide(setback, hop, failed_before) {
         AfterFailure::Retry { hop: next, delay } => {
-            let effects = Effects {
-                next: Some(&next),
+            let effects = Effects::Retry {
+                hop: &next,
                 delay_ms: delay.as_millis().min(u64::MAX as u128) as u64,
-                ..effects
+                failed: setback.counts().then_some(error),
             };
             let applied =
                 transitions::apply(conn, account, Event::Retry(hop.phase), effects).await?;
@@ -208,10 +216,17 @@ pub async fn settle(
                 .ok_or_else(|| CoreError::Invalid("a retry records a hop".into()))
         }
         AfterFailure::GiveUp { park } => {
-            let effects = Effects {
+            let total = failed_before + 1;
+            let error = match setback {
+                Setback::Failed(_) => error.to_string(),
+                Setback::LeaseLost | Setback::HopMissing => {
+                    format!("parked after {total} failed attempts (last: {error})")
+                }
+            };
+            let effects = Effects::GiveUp {
+                error: &error,
                 park,
-                dead_letter: Some(hop),
-                ..effects
+                dead_letter: hop,
             };
             transitions::apply(conn, account, Event::Failed(hop.phase), effects).await?;
             Ok(Settled::GaveUp { parked: park })

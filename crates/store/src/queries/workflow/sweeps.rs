@@ -11,7 +11,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::{CoreError, CoreResult};
 use migrator_core::hop::MigrationHop;
 use migrator_core::ids::RunId;
-use migrator_core::settle::{AfterFailure, RetryPolicy};
+use migrator_core::setback::{RetryPolicy, Setback};
 use migrator_core::status::{Event, MigrationStatus, Phase, ALL_STATUSES};
 
 /// Takes or renews a fleet-wide singleton lock (the sweeper); true when `owner` holds it.
@@ -93,39 +93,24 @@ pub async fn enqueue_stalled(
             .load(c)
             .await?;
         let mut out = Vec::new();
-        for (account, run_id, phase, leased, total) in due {
+        for (account, run_id, phase, leased, failed_before) in due {
             let Some(phase) = Phase::parse(&phase) else {
                 continue;
             };
             let hop = MigrationHop::first(account.id, run_id, phase);
-            // a lost lease is a failed attempt; a hop that went missing is not the run's
-            let lost = leased.is_some();
-            let total = total + i32::from(lost);
-            let decision = policy.after_stall(hop.clone(), total);
-            let error = match decision {
-                AfterFailure::GiveUp { .. } => {
-                    format!("parked after {total} failed attempts (last: lease lost)")
-                }
-                AfterFailure::Retry { .. } => "lease lost (a worker died or hung)".into(),
+            // a lease that ran out is a failed attempt; a hop that went missing is not the run's
+            let (setback, error) = match leased {
+                Some(_) => (Setback::LeaseLost, "lease lost (a worker died or hung)"),
+                None => (
+                    Setback::HopMissing,
+                    "hop missing (no worker held or sent it)",
+                ),
             };
-            match (lost, decision) {
-                // a hop that went missing: sent again, no attempt counted
-                (false, AfterFailure::Retry { .. }) => {
-                    let effects = Effects {
-                        next: Some(&hop),
-                        ..Default::default()
-                    };
-                    let applied =
-                        transitions::apply(c, &account, Event::Retry(phase), effects).await?;
-                    out.extend(applied.hop);
-                }
-                (_, decision) => {
-                    if let Settled::Retried(r) =
-                        runs::settle(c, &account, &hop, &error, decision).await?
-                    {
-                        out.push(r);
-                    }
-                }
+            let settled =
+                runs::record_setback(c, &account, &hop, setback, error, policy, failed_before)
+                    .await?;
+            if let Settled::Retried(r) = settled {
+                out.push(r);
             }
         }
         Ok(out)

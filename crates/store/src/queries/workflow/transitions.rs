@@ -2,59 +2,25 @@
 //! run (new, next phase, retried, finished, held with its error, parked or un-parked), the
 //! dead letter of a given-up hop, and the hop that follows, recorded in the outbox with its
 //! delay — all in the caller's transaction. Which step an event takes is decided by
-//! [`MigrationStatus::on`], what follows a failure by [`migrator_core::settle`]; never here.
+//! [`MigrationStatus::on`], what follows a failure by [`migrator_core::setback`]; never here.
 
 use crate::models::Account;
+use crate::queries::workflow::run_rows::{
+    close_run, end_catch_up, failed_attempt, finish_run, next_phase, set_lane, stamp_phases_done,
+    unpark,
+};
 use crate::queries::workflow::{dead_letters, outbox};
 use crate::schema::{accounts, migration_runs};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::{CoreError, CoreResult};
 use migrator_core::hop::{Lane, MigrationHop};
-use migrator_core::ids::{CampaignId, RunId};
+use migrator_core::ids::RunId;
 use migrator_core::status::{Event, MigrationStatus, Phase, RunAction, Step};
 
+pub use crate::queries::workflow::effects::Effects;
 pub use crate::queries::workflow::outbox::Recorded;
-
-/// What a step does besides moving the status: what the run keeps, and how its next hop goes.
-/// The default is a plain step (a phase done, a continuation, a start).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Effects<'a> {
-    /// Kept on the run (`last_error`) when it is held or retried.
-    pub error: Option<&'a str>,
-    /// The hop this step settles failed: one more failed attempt on the run.
-    pub failed_attempt: bool,
-    /// The next hop to record instead of a first attempt of its phase (a retry's).
-    pub next: Option<&'a MigrationHop>,
-    /// How long the next hop waits before it runs, in ms.
-    pub delay_ms: u64,
-    /// With a hold: the run is parked (the fleet leaves it alone until an operator un-parks
-    /// it).
-    pub park: bool,
-    /// With a restart (a new run, a hop): the run in force is un-parked and its failed
-    /// attempts are counted afresh (an operator's retry, un-park or replay).
-    pub unpark: bool,
-    /// With a hold: the given-up hop, recorded as a dead letter.
-    pub dead_letter: Option<&'a MigrationHop>,
-    /// With a start (a new run, a resume): started by this campaign, its hops on the
-    /// campaign lane.
-    pub campaign: Option<CampaignId>,
-    /// With a start: the app asked for it (`POST /migrate`): its hops on the app lane, and
-    /// its time to inbox counted from now.
-    pub opened: bool,
-}
-
-impl Effects<'_> {
-    /// The lane a start puts the run on, when it says (None: the run keeps its own).
-    fn lane(&self) -> Option<Lane> {
-        match (self.campaign, self.opened) {
-            (_, true) => Some(Lane::App),
-            (Some(_), false) => Some(Lane::Campaign),
-            (None, false) => None,
-        }
-    }
-}
 
 /// What applying an event did.
 #[derive(Debug, Clone, Default)]
@@ -94,12 +60,11 @@ pub async fn apply(
     };
     let hop = match (next_phase, run) {
         (Some(phase), Some(run)) => {
-            let hop = match effects.next {
-                Some(h) => h.clone(),
-                None => MigrationHop::first(account.id, run, phase),
-            }
-            .on(lane);
-            Some(outbox::push(conn, hop, effects.delay_ms).await?)
+            let (hop, delay_ms) = match effects.next() {
+                Some((h, delay_ms)) => (h.clone(), delay_ms),
+                None => (MigrationHop::first(account.id, run, phase), 0),
+            };
+            Some(outbox::push(conn, hop.on(lane), delay_ms).await?)
         }
         _ => None,
     };
@@ -121,25 +86,7 @@ async fn write_run(
     match (action, run) {
         (RunAction::None, _) => Ok((run, Lane::App)),
         (RunAction::NewRun(phase), old) => {
-            if let Some(old) = old {
-                if effects.unpark {
-                    unpark(conn, old).await?;
-                }
-                close_run(conn, old, event == Event::Remigrate).await?;
-            }
-            let id = RunId::new();
-            diesel::insert_into(migration_runs::table)
-                .values((
-                    migration_runs::id.eq(id),
-                    migration_runs::account_id.eq(account.id),
-                    migration_runs::phase.eq(phase.as_str()),
-                    migration_runs::active.eq(phase.entry().is_in_progress()),
-                    migration_runs::lane.eq(effects.lane().unwrap_or_default().as_str()),
-                    migration_runs::campaign_id.eq(effects.campaign),
-                    migration_runs::opened_at.eq(effects.opened.then(Utc::now)),
-                ))
-                .execute(conn)
-                .await?;
+            let id = new_run(conn, account, old, event, phase, effects).await?;
             Ok((Some(id), effects.lane().unwrap_or_default()))
         }
         (RunAction::Hop(phase), Some(id)) => {
@@ -150,7 +97,7 @@ async fn write_run(
             let active = to.is_in_progress() || phase == Phase::CatchUp;
             let lane = next_phase(conn, id, phase, fresh, active).await?;
             failed_attempt(conn, id, effects).await?;
-            if effects.unpark {
+            if effects.unpark() {
                 unpark(conn, id).await?;
             }
             let lane = match effects.lane() {
@@ -168,35 +115,7 @@ async fn write_run(
             Ok((run, Lane::App))
         }
         (RunAction::Hold, Some(id)) => {
-            crate::queries::workflow::lease::release(
-                conn,
-                id,
-                None,
-                effects.error.unwrap_or("failed"),
-            )
-            .await?;
-            diesel::update(migration_runs::table.find(id))
-                .set(migration_runs::active.eq(false))
-                .execute(conn)
-                .await?;
-            failed_attempt(conn, id, effects).await?;
-            if event == Event::Failed(Phase::CatchUp) {
-                // the repair of the status it leaves (the all-messages phase) starts afresh, not
-                // from a cursor of the catch-up's listing
-                diesel::update(migration_runs::table.find(id))
-                    .set(migration_runs::checkpoint.eq(None::<serde_json::Value>))
-                    .execute(conn)
-                    .await?;
-            }
-            if effects.park {
-                diesel::update(migration_runs::table.find(id))
-                    .set(migration_runs::parked_at.eq(Some(Utc::now())))
-                    .execute(conn)
-                    .await?;
-            }
-            if let Some(hop) = effects.dead_letter {
-                dead_letters::record(conn, hop, effects.error.unwrap_or("failed")).await?;
-            }
+            hold_run(conn, id, event, effects).await?;
             Ok((run, Lane::App))
         }
         (action, None) => Err(CoreError::Invalid(format!(
@@ -206,23 +125,71 @@ async fn write_run(
     }
 }
 
-/// A start moves the run to its lane (a campaign's resume, the app's).
-async fn set_lane(
+/// A new run at `phase` for the account, its former run (`old`) closed as superseded
+/// (cancelled on an operator's re-migration, un-parked first on an operator's restart).
+async fn new_run(
     conn: &mut AsyncPgConnection,
-    run_id: RunId,
+    account: &Account,
+    old: Option<RunId>,
+    event: Event,
+    phase: Phase,
     effects: &Effects<'_>,
-) -> CoreResult<Lane> {
-    use migration_runs::dsl as r;
-    let lane = effects.lane().unwrap_or_default();
-    diesel::update(r::migration_runs.find(run_id))
-        .set((
-            r::lane.eq(lane.as_str()),
-            r::campaign_id.eq(effects.campaign),
-            r::opened_at.eq(effects.opened.then(Utc::now)),
+) -> CoreResult<RunId> {
+    if let Some(old) = old {
+        if effects.unpark() {
+            unpark(conn, old).await?;
+        }
+        close_run(conn, old, event == Event::Remigrate).await?;
+    }
+    let id = RunId::new();
+    diesel::insert_into(migration_runs::table)
+        .values((
+            migration_runs::id.eq(id),
+            migration_runs::account_id.eq(account.id),
+            migration_runs::phase.eq(phase.as_str()),
+            migration_runs::active.eq(phase.entry().is_in_progress()),
+            migration_runs::lane.eq(effects.lane().unwrap_or_default().as_str()),
+            migration_runs::campaign_id.eq(effects.campaign()),
+            migration_runs::opened_at.eq(effects.opened().then(Utc::now)),
         ))
         .execute(conn)
         .await?;
-    Ok(lane)
+    Ok(id)
+}
+
+/// The run held after its phase failed or was cancelled: released, inactive, the failed attempt
+/// counted, parked and its hop a dead letter as the effects say.
+async fn hold_run(
+    conn: &mut AsyncPgConnection,
+    id: RunId,
+    event: Event,
+    effects: &Effects<'_>,
+) -> CoreResult<()> {
+    crate::queries::workflow::lease::release(conn, id, None, effects.error().unwrap_or("failed"))
+        .await?;
+    diesel::update(migration_runs::table.find(id))
+        .set(migration_runs::active.eq(false))
+        .execute(conn)
+        .await?;
+    failed_attempt(conn, id, effects).await?;
+    if event == Event::Failed(Phase::CatchUp) {
+        // the repair of the status it leaves (the all-messages phase) starts afresh, not
+        // from a cursor of the catch-up's listing
+        diesel::update(migration_runs::table.find(id))
+            .set(migration_runs::checkpoint.eq(None::<serde_json::Value>))
+            .execute(conn)
+            .await?;
+    }
+    if effects.park() {
+        diesel::update(migration_runs::table.find(id))
+            .set(migration_runs::parked_at.eq(Some(Utc::now())))
+            .execute(conn)
+            .await?;
+    }
+    if let Some(hop) = effects.dead_letter() {
+        dead_letters::record(conn, hop, effects.error().unwrap_or("failed")).await?;
+    }
+    Ok(())
 }
 
 /// A C1 opened the app while a campaign's run of theirs is in progress: the run moves to the
@@ -277,168 +244,7 @@ pub async fn park_held(conn: &mut AsyncPgConnection, run_id: RunId, why: &str) -
     Ok(())
 }
 
-/// One more failed attempt on the run, with its error, when the effects say so.
-async fn failed_attempt(
-    conn: &mut AsyncPgConnection,
-    run_id: RunId,
-    effects: &Effects<'_>,
-) -> CoreResult<()> {
-    use migration_runs::dsl as r;
-    if effects.failed_attempt {
-        diesel::update(r::migration_runs.find(run_id))
-            .set((
-                r::total_attempts.eq(r::total_attempts + 1),
-                r::last_error.eq(effects.error),
-            ))
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
-}
-
 /// The status an account would take on `event`, for guarded single-statement updates.
 pub fn target(from: MigrationStatus, event: Event) -> CoreResult<MigrationStatus> {
     Ok(from.on(event)?.map(|s| s.to).unwrap_or(from))
-}
-
-/// Marks a run as over and superseded by a newer one (`cancelled` when an operator's
-/// re-migration did it), releasing its lease; it is pruned `worker.runs_retention_days` later.
-async fn close_run(conn: &mut AsyncPgConnection, run_id: RunId, cancelled: bool) -> CoreResult<()> {
-    use migration_runs::dsl as r;
-    diesel::update(r::migration_runs.find(run_id))
-        .set((
-            r::cancelled.eq(cancelled),
-            r::superseded.eq(true),
-            r::active.eq(false),
-            // a superseded run waits for no operator
-            r::parked_at.eq(None::<DateTime<Utc>>),
-            r::lease_owner.eq(None::<String>),
-            r::lease_expires_at.eq(None::<DateTime<Utc>>),
-            r::finished_at.eq(Some(Utc::now())),
-            r::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The run goes on at `phase`, unleased, its hop's attempts counted afresh; `active` while the
-/// account's status is in progress (a repair runs in `messages-failure`). Returns the run's
-/// lane.
-async fn next_phase(
-    conn: &mut AsyncPgConnection,
-    run_id: RunId,
-    phase: Phase,
-    fresh: bool,
-    active: bool,
-) -> CoreResult<Lane> {
-    use migration_runs::dsl as r;
-    let q = diesel::update(r::migration_runs.find(run_id));
-    let common = (
-        r::phase.eq(phase.as_str()),
-        r::active.eq(active),
-        r::hop_attempts.eq(0),
-        r::lease_owner.eq(None::<String>),
-        r::lease_expires_at.eq(None::<DateTime<Utc>>),
-        r::updated_at.eq(diesel::dsl::now),
-    );
-    let lane: String = if fresh {
-        q.set((
-            common,
-            r::checkpoint.eq(None::<serde_json::Value>),
-            r::last_error.eq(None::<String>),
-        ))
-        .returning(r::lane)
-        .get_result(conn)
-        .await?
-    } else {
-        q.set(common).returning(r::lane).get_result(conn).await?
-    };
-    Ok(Lane::parse(&lane))
-}
-
-/// The run is taken out of the parked list with its failed attempts counted afresh.
-async fn unpark(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<()> {
-    diesel::update(migration_runs::table.find(run_id))
-        .set((
-            migration_runs::parked_at.eq(None::<DateTime<Utc>>),
-            migration_runs::total_attempts.eq(0),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The run is over: no phase, no checkpoint, no lease.
-async fn finish_run(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<()> {
-    use migration_runs::dsl as r;
-    let now = Utc::now();
-    diesel::update(r::migration_runs.find(run_id))
-        .set((
-            r::phase.eq("done"),
-            r::active.eq(false),
-            r::checkpoint.eq(None::<serde_json::Value>),
-            r::hop_attempts.eq(0),
-            r::last_error.eq(None::<String>),
-            r::lease_owner.eq(None::<String>),
-            r::lease_expires_at.eq(None::<DateTime<Utc>>),
-            r::completed_at.eq(Some(now)),
-            r::finished_at.eq(Some(now)),
-            r::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// A catch-up's end: the run is done again (its lease, checkpoint and hop attempts cleared), its
-/// completion as it was.
-async fn end_catch_up(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<()> {
-    use migration_runs::dsl as r;
-    diesel::update(r::migration_runs.find(run_id))
-        .set((
-            r::phase.eq("done"),
-            r::active.eq(false),
-            r::checkpoint.eq(None::<serde_json::Value>),
-            r::hop_attempts.eq(0),
-            r::last_error.eq(None::<String>),
-            r::lease_owner.eq(None::<String>),
-            r::lease_expires_at.eq(None::<DateTime<Utc>>),
-            r::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// When each phase finished, for the admin view: the phase `event` ends, or every phase a
-/// covering phase stands for.
-async fn stamp_phases_done(
-    conn: &mut AsyncPgConnection,
-    event: Event,
-    run: Option<RunId>,
-) -> CoreResult<()> {
-    use migration_runs::dsl as r;
-    let (Some(run), phases) = (
-        run,
-        match event {
-            Event::Done(p) => vec![p],
-            Event::Covered(p) => p.through_last().collect(),
-            _ => Vec::new(),
-        },
-    ) else {
-        return Ok(());
-    };
-    let now = Some(Utc::now());
-    for phase in phases {
-        let q = diesel::update(r::migration_runs.find(run));
-        match phase {
-            Phase::Channels => q.set(r::channels_at.eq(now)).execute(conn).await?,
-            Phase::RecentMessages => q.set(r::recent_at.eq(now)).execute(conn).await?,
-            // the run's completion is stamped by finish_run; a catch-up's end by the settling
-            // record (`settling::after_catch_up`)
-            Phase::AllMessages | Phase::CatchUp => 0,
-        };
-    }
-    Ok(())
 }

@@ -1,7 +1,8 @@
-//! What follows a hop that did not end its phase's work, decided from facts alone (no I/O):
-//! the failure's kind, the hop's attempt and the run's failed attempts. Written to the
-//! database by one transaction through the state machine's writer (`transitions`), with the
-//! next hop in the outbox, whatever the decision.
+//! What follows a setback of a hop — it failed, its worker lost the lease, it went missing —
+//! decided from facts alone (no I/O): the setback's kind, the hop's attempt and the run's
+//! failed attempts ([`RetryPolicy::decide`]). The hop's worker and the sweeper both have it
+//! written by one store function (`migrator_store::queries::workflow::runs::record_setback`),
+//! one transaction through the state machine's writer, the next hop in the outbox.
 
 use crate::hop::MigrationHop;
 use crate::retry::Backoff;
@@ -18,6 +19,25 @@ pub enum Failure {
     Refused,
     /// Retrying cannot help (the C1 is unknown, a contract breach).
     Permanent,
+}
+
+/// What happened to a hop that did not end its phase's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setback {
+    /// Its attempt failed, the worker says how.
+    Failed(Failure),
+    /// Its worker died or hung and the lease ran out (the sweeper found it): a failed attempt.
+    LeaseLost,
+    /// No worker holds it and none was sent for a while (the sweeper found it): sent again, not
+    /// the run's fault, no attempt counted.
+    HopMissing,
+}
+
+impl Setback {
+    /// Counts as one of the run's failed attempts.
+    pub fn counts(&self) -> bool {
+        !matches!(self, Setback::HopMissing)
+    }
 }
 
 /// The retry rules (`worker.*` settings).
@@ -52,6 +72,21 @@ pub enum AfterFailure {
 }
 
 impl RetryPolicy {
+    /// What follows `setback` of `hop`, the run having failed `failed_before` attempts before
+    /// it (the setback itself is counted here when it [counts](Setback::counts)). A failure is
+    /// retried as [`Self::after_failure`] says, a stall as [`Self::after_stall`] (its phase's
+    /// hop from the first attempt).
+    pub fn decide(&self, setback: Setback, hop: &MigrationHop, failed_before: i32) -> AfterFailure {
+        let total = failed_before + i32::from(setback.counts());
+        match setback {
+            Setback::Failed(kind) => self.after_failure(kind, hop, total),
+            Setback::LeaseLost | Setback::HopMissing => self.after_stall(
+                MigrationHop::first(hop.account_id, hop.run_id, hop.phase),
+                total,
+            ),
+        }
+    }
+
     /// After `hop` failed with `kind`, the run's failed attempts now `total` (this one
     /// included). A failure that is not the hop's fault keeps the hop's attempt and waits
     /// longer each time (up to `max_patient_ms`); every failure counts on the run, so even those
@@ -175,6 +210,34 @@ mod tests {
         assert!(matches!(
             p.after_stall(hop(1), 9),
             AfterFailure::Retry { delay, .. } if delay == Duration::ZERO
+        ));
+    }
+
+    #[test]
+    fn a_setback_counts_unless_the_hop_only_went_missing() {
+        let p = policy();
+        // nine failed before: a lost lease is the tenth and parks, a missing hop is not counted
+        assert_eq!(
+            p.decide(Setback::LeaseLost, &hop(2), 9),
+            AfterFailure::GiveUp { park: true }
+        );
+        match p.decide(Setback::HopMissing, &hop(2), 9) {
+            AfterFailure::Retry { hop: h, delay } => {
+                assert_eq!(
+                    (h.attempt, delay),
+                    (1, Duration::ZERO),
+                    "from the first attempt"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            p.decide(Setback::Failed(Failure::Transient), &hop(1), 9),
+            AfterFailure::GiveUp { park: true }
+        );
+        assert!(matches!(
+            p.decide(Setback::Failed(Failure::Transient), &hop(1), 0),
+            AfterFailure::Retry { .. }
         ));
     }
 }
