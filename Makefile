@@ -24,6 +24,9 @@ test: services
 	cargo build --workspace --bins
 	cargo test --workspace --no-fail-fast
 	cargo test -p migrator-testkit --features faults --test faults -- --test-threads=1
+	# the attachment paths again on the other backend: object storage (moto's S3)
+	MIGRATOR_TEST_BLOBS=s3 cargo test -p migrator-testkit --no-fail-fast --test e2e_flow --test security
+	MIGRATOR_TEST_BLOBS=s3 cargo test -p migrator-testkit --features faults --test faults -- --test-threads=1 killed_mid_all_messages
 	scripts/api-check.sh
 	scripts/deploy-check.sh
 

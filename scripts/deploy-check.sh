@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 tools="${MIGRATOR_TOOLS_DIR:-$PWD/.local}"
 validate="$tools/venv/bin/kubernetes-validate"
 [ -x "$validate" ] || { echo "kubernetes-validate missing: run scripts/services.sh" >&2; exit 1; }
-files=(deploy/k8s/base/serviceaccounts.yaml deploy/k8s/base/blobs.yaml
+files=(deploy/k8s/base/serviceaccounts.yaml
        deploy/k8s/base/migrate-job.yaml deploy/k8s/base/api.yaml deploy/k8s/base/worker.yaml
        deploy/k8s/base/networkpolicies.yaml)
 skipped="deploy/k8s/base/kustomization.yaml deploy/k8s/base/keda.yaml"

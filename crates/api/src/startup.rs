@@ -17,7 +17,6 @@ use migrator_runtime::settings::Settings;
 use migrator_source::conversations::ConversationsClient;
 use migrator_source::{RateLimits, Sources};
 use migrator_store as db;
-use migrator_store::blob::FsBlobStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing_actix_web::TracingLogger;
@@ -85,7 +84,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApi> {
             Backoff::none(),
         ),
         sources: Sources::from_settings(&settings, RateLimits::default()).await,
-        blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
+        blobs: migrator_store::blob::from_settings(&settings.blobs).await?,
         openapi: crate::openapi::document(),
         limits: crate::limits::AppLimits::new(&settings.api),
         settings: Arc::new(settings),

@@ -77,6 +77,12 @@ pub const UNCONVERGED: &str = "migrator_unconverged_runs_total";
 /// Stored files queued for removal that the sweeper handled, by outcome (`removed`, `failed`,
 /// `given_up`).
 pub const BLOB_REMOVALS: &str = "migrator_blob_removals_total";
+/// Object-store uploads abandoned before their commit (a worker killed mid-upload) that the
+/// sweeper aborted.
+pub const BLOB_UPLOADS_ABORTED: &str = "migrator_blob_uploads_aborted_total";
+/// Object-store calls that failed, by operation (`put`, `part`, `complete`, `get`, `list`,
+/// `delete`, `abort`, `presign`).
+pub const BLOB_ERRORS: &str = "migrator_blob_errors_total";
 
 /// Accounts a campaign started (or found started), by how (`started`, `redriven`, `visited`,
 /// `given_up`).
@@ -117,7 +123,7 @@ pub const PROGRAM_DEADLINE: &str = "migrator_program_deadline_timestamp_seconds"
 pub const PROGRAM_ON_TRACK: &str = "migrator_program_on_track";
 
 /// Every metric name, for checks of what refers to them (the Grafana dashboard).
-pub const ALL: [&str; 49] = [
+pub const ALL: [&str; 51] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_RATE_LIMITED,
@@ -151,6 +157,8 @@ pub const ALL: [&str; 49] = [
     CATCH_UP_MESSAGES,
     UNCONVERGED,
     BLOB_REMOVALS,
+    BLOB_UPLOADS_ABORTED,
+    BLOB_ERRORS,
     CAMPAIGN_ACCOUNTS,
     CAMPAIGN_HELD_BACK,
     CAMPAIGN_PROMOTED,
@@ -275,6 +283,11 @@ pub fn describe() {
         BLOB_REMOVALS,
         "stored files queued for removal the sweeper handled, by outcome"
     );
+    describe_counter!(
+        BLOB_UPLOADS_ABORTED,
+        "object-store uploads abandoned before their commit that the sweeper aborted"
+    );
+    describe_counter!(BLOB_ERRORS, "object-store calls that failed, by operation");
     describe_counter!(
         UNCONVERGED,
         "runs parked: their copy kept differing after verify.max_repairs repairs"

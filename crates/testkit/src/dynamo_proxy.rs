@@ -1,6 +1,6 @@
-//! A fault-injecting proxy in front of the DynamoDB emulator: the test harness points the worker
-//! at it and throttles, fails or counts requests; the product has no fault code paths of its
-//! own.
+//! A fault-injecting proxy in front of the DynamoDB emulator (or moto's S3): the test harness
+//! points the worker at it and throttles, fails or counts requests; the product has no fault
+//! code paths of its own.
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +22,8 @@ pub struct ProxyFaults {
     pub hang_until: Option<std::time::Instant>,
     /// Requests whose body contains this are counted ([`DynamoProxy::watched`]).
     pub watch_body_has: Option<String>,
+    /// Requests of this HTTP method answer 503 `SlowDown` (S3's throttling; None = never).
+    pub slow_down_method: Option<String>,
 }
 
 struct State {
@@ -125,6 +127,14 @@ async fn forward(st: web::Data<Arc<State>>, req: HttpRequest, body: web::Bytes) 
     }
     if faults.delay_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(faults.delay_ms)).await;
+    }
+    if faults.slow_down_method.as_deref() == Some(req.method().as_str()) {
+        st.throttled.fetch_add(1, Ordering::Relaxed);
+        return HttpResponse::ServiceUnavailable()
+            .content_type("application/xml")
+            .body(
+                "<Error><Code>SlowDown</Code><Message>injected by the test proxy</Message></Error>",
+            );
     }
     let text = String::from_utf8_lossy(&body);
     if faults

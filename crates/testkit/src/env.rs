@@ -36,6 +36,13 @@ pub fn test_settings(tag: &str) -> Settings {
     s.media.signing_key_path =
         workspace().join("config/dev-keys/DEV-ONLY-media-signing-private.pem");
     s.blobs.dir = std::env::temp_dir().join(format!("{tag}-blobs"));
+    // MIGRATOR_TEST_BLOBS=s3: attachments in a bucket of its own on moto's S3 (`make test` runs
+    // the attachment tests on both backends)
+    if std::env::var("MIGRATOR_TEST_BLOBS").as_deref() == Ok("s3") {
+        s.blobs.backend = migrator_runtime::settings::BlobBackend::S3;
+        s.blobs.s3.endpoint = env_or("MIGRATOR_TEST_S3", "http://127.0.0.1:5055");
+        s.blobs.s3.bucket = tag.to_string();
+    }
     s.conversations.timeout_ms = 3000;
     // no settle window unless a test sets one (the settling tests do): verified at completion
     s.conversations.settle_window_secs = 0;
@@ -136,6 +143,9 @@ impl TestEnv {
         let tag = format!("mt{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let mut settings = test_settings(&tag);
         tweak(&mut settings);
+        if settings.blobs.backend == migrator_runtime::settings::BlobBackend::S3 {
+            crate::object_store::create_bucket(&settings.blobs.s3).await;
+        }
         create_database(&tag)
             .await
             .expect("PostgreSQL must be running (scripts/services.sh)");

@@ -17,6 +17,7 @@ pub mod dynamo_proxy;
 pub mod env;
 pub mod hostile;
 pub mod late;
+pub mod object_store;
 pub mod process;
 pub mod verify;
 

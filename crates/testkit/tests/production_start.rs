@@ -7,9 +7,9 @@
 //! named in the checklist.
 //!
 //! What stands in for the cluster (and only that): loopback addresses and ports for the
-//! listeners and services, the emulators' endpoints, a temporary blobs directory and key file
-//! path, the test's queue prefix and tables, and AWS keys in the environment where the pods'
-//! role (IRSA) would be.
+//! listeners and services, the emulators' endpoints (moto's S3 for the overlay's bucket), a
+//! temporary key file path, the test's queue prefix and tables, and AWS keys in the environment
+//! where the pods' role (IRSA) would be.
 
 use base64::Engine;
 use conversations_sim::model::{generate, GenOptions};
@@ -208,7 +208,9 @@ fn pod_env(
             "MIGRATOR__AMQP__MANAGEMENT_URL",
             s.amqp.management_url.clone(),
         ),
-        ("MIGRATOR__BLOBS__DIR", s.blobs.dir.display().to_string()),
+        // the overlay's bucket, on moto's S3 (path-style, as emulators need)
+        ("MIGRATOR__BLOBS__S3__ENDPOINT", s.blobs.s3.endpoint.clone()),
+        ("MIGRATOR__BLOBS__S3__FORCE_PATH_STYLE", "true".into()),
         ("AWS_ACCESS_KEY_ID", "test-pod-role".into()),
         ("AWS_SECRET_ACCESS_KEY", "test-pod-role-secret".into()),
         ("RUST_LOG", "info".into()),
@@ -294,13 +296,24 @@ fn sign(secret: &str, claims: Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_api_and_the_worker_start_in_production_with_only_their_manifests_secrets() {
     let token = format!("conversations-service-token-{}", uuid::Uuid::new_v4());
-    let env = TestEnv::start_with(EnvOptions::no_workers(), |s| {
-        s.conversations.token = token.clone().into();
-    })
-    .await;
     let docs = rendered();
     let cm = config_map(&docs);
     assert_eq!(cm["MIGRATOR_ENV"], "production");
+    assert_eq!(cm["MIGRATOR__BLOBS__BACKEND"], "s3", "object storage");
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "PersistentVolumeClaim"),
+        "no shared volume"
+    );
+    // the harness's own api reads the attachments where the pods write them
+    let env = TestEnv::start_with(EnvOptions::no_workers(), |s| {
+        s.conversations.token = token.clone().into();
+        s.blobs.backend = migrator_runtime::settings::BlobBackend::S3;
+        s.blobs.s3.endpoint =
+            std::env::var("MIGRATOR_TEST_S3").unwrap_or("http://127.0.0.1:5055".into());
+        s.blobs.s3.bucket = cm["MIGRATOR__BLOBS__S3__BUCKET"].clone();
+        s.blobs.s3.prefix = cm["MIGRATOR__BLOBS__S3__PREFIX"].clone();
+    })
+    .await;
 
     let user = format!("{}-migrator", env.settings.amqp.prefix);
     let password = uuid::Uuid::new_v4().simple().to_string();
@@ -352,7 +365,7 @@ async fn the_api_and_the_worker_start_in_production_with_only_their_manifests_se
     serving(&mut worker, "the worker", "worker http port listening").await;
 
     // a C1 migrates through them, with tokens as the production issuers make them
-    let s = generate("prod-c1", &GenOptions::new(8, 4, 21));
+    let s = generate("prod-c1", &GenOptions::new(8, 4, 21).attachments(3, 0));
     env.add_c1(&s).await;
     let app = sign(
         &v.jwt_secret,

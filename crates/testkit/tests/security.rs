@@ -126,6 +126,13 @@ async fn hostile_media_is_refused_capped_and_served_inert() {
         .filter(|p| p.contains(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "abandoned files: {leftovers:?}");
+    if env.settings.blobs.backend == migrator_runtime::settings::BlobBackend::S3 {
+        // object storage: no upload left open, one object per stored attachment, no other
+        let objects =
+            migrator_testkit::object_store::settled_contents(&env.settings.blobs.s3).await;
+        let stored = got.iter().filter(|a| a["status"] == "stored").count();
+        assert_eq!(objects.len(), stored, "{objects:?}");
+    }
 
     // served inert: never sniffed, sandboxed, HTML and SVG as downloads, PNG inline
     for (a, inline) in [(&got[5], false), (&got[6], false), (&got[7], true)] {

@@ -6,7 +6,6 @@ use migrator_queue::{Broker, Publisher};
 use migrator_runtime::settings::Settings;
 use migrator_source::media::MediaClient;
 use migrator_source::{RateLimits, Sources};
-use migrator_store::blob::FsBlobStore;
 use migrator_store::crypto::Keyring;
 use migrator_store::{self as db, DbConn, DbPool};
 use std::sync::Arc;
@@ -52,7 +51,7 @@ impl Ctx {
             publisher: Arc::new(Publisher::new(Broker::from_settings(&settings.amqp))),
             sources: Sources::from_settings(&settings, limits).await,
             media: MediaClient::from_settings(&settings, settings.worker.call_backoff())?,
-            blobs: Arc::new(FsBlobStore::new(&settings.blobs.dir)),
+            blobs: migrator_store::blob::from_settings(&settings.blobs).await?,
             secrets: Keyring::from_settings(&settings.crypto)?,
             worker_id: format!(
                 "{}-{}-{}",

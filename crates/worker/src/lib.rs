@@ -34,6 +34,8 @@ pub async fn serve(settings: Settings, stop: watch::Receiver<bool>) -> anyhow::R
         _ = stopping.wait_for(|s| *s) => return Ok(()),
     }
     let ctx = Ctx::new(settings).await?;
+    // a bucket that does not exist (or a store that does not answer) stops the start, naming it
+    ctx.blobs.check().await?;
     let (http, _) = http::start(&ctx)?;
     // the steering is read before the first hop: a paused fleet takes none
     if let Err(e) = ctx

@@ -102,6 +102,7 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
     }
     let removed = remove_blobs(ctx, &mut c, deadline).await?;
     drop(c);
+    abort_abandoned_uploads(ctx).await;
     for r in &hops {
         migrator_queue::relay::publish_recorded(&ctx.pool, &ctx.publisher, r).await;
     }
@@ -147,6 +148,34 @@ async fn remove_blobs(
         if n < 200 || Instant::now() >= deadline {
             return Ok(removed);
         }
+    }
+}
+
+/// An upload older than this without its commit was abandoned (a download is bounded by the
+/// media client's timeouts, minutes at most).
+const ABANDONED_AFTER: Duration = Duration::from_secs(3600);
+
+/// When this process next looks for abandoned uploads: [`ABANDONED_AFTER`] after its start, then
+/// as often (the listing is one call; nothing is abandoned sooner).
+static NEXT_ABANDONED_SWEEP: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+
+/// Aborts object-store uploads a killed worker left behind (invisible, but billed): at most a
+/// page each [`ABANDONED_AFTER`], counted (`migrator_blob_uploads_aborted_total`); a failure
+/// is logged and tried at the next look.
+async fn abort_abandoned_uploads(ctx: &Ctx) {
+    {
+        let mut next = NEXT_ABANDONED_SWEEP.lock().expect("not poisoned");
+        let now = Instant::now();
+        let due = next.get_or_insert(now + ABANDONED_AFTER);
+        if now < *due {
+            return;
+        }
+        *due = now + ABANDONED_AFTER;
+    }
+    match ctx.blobs.sweep_abandoned(ABANDONED_AFTER, 1000).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(n, "abandoned uploads aborted"),
+        Err(e) => tracing::warn!(error = %e, "abandoned uploads not swept"),
     }
 }
 

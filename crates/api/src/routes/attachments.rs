@@ -1,7 +1,9 @@
 //! `GET /attachments/{id}`: the stored bytes, served inert. They come from the source's media
 //! service, so they are hostile until proven otherwise: never sniffed, sandboxed, and shown
 //! inline only for a short list of media types a browser renders without running anything;
-//! everything else (HTML, SVG, scripts, unknown types) is a download. Streamed from the store.
+//! everything else (HTML, SVG, scripts, unknown types) is a download. Streamed from the store,
+//! or (`blobs.serve = "presigned"`, object storage) a 302 to a short-lived presigned URL whose
+//! answer carries the same type, disposition and cache rule.
 
 use super::shared::{conn, parse_id};
 use crate::auth::AppUser;
@@ -10,8 +12,11 @@ use crate::state::AppState;
 use crate::views::errors::Errors;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
+use migrator_core::blob::PresignedGet;
 use migrator_core::ids::AttachmentId;
+use migrator_runtime::settings::BlobServe;
 use migrator_store::queries::{destination::accounts, destination::inbox};
+use std::time::Duration;
 
 /// Media types shown inline (no SVG: it runs script).
 const INLINE: &[&str] = &[
@@ -77,6 +82,7 @@ fn disposition(kind: &str, file_name: Option<&str>) -> String {
     params(("id" = AttachmentId, Path, description = "a stored attachment of the caller")),
     responses(
         (status = 200, description = "the bytes, with the stored media type", content_type = "*/*", body = Vec<u8>),
+        (status = 302, description = "blobs.serve = presigned: the bytes at Location, a presigned URL of the object store good for blobs.presign_secs"),
         Errors))]
 pub async fn get_attachment(
     st: web::Data<AppState>,
@@ -91,24 +97,41 @@ pub async fn get_attachment(
     let (Some(key), "stored") = (a.blob_key.as_deref(), a.status.as_str()) else {
         return Err(ApiError::not_found("stored attachment"));
     };
-    let blob = st.blobs.open(key).await.map_err(|e| {
-        tracing::error!(attachment = %a.id, error = %e, "stored attachment unreadable");
-        ApiError::not_found("stored attachment")
-    })?;
     let media_type = media_type(a.content_type.as_deref());
     let kind = if inline(&media_type) {
         "inline"
     } else {
         "attachment"
     };
+    let disposition = disposition(kind, a.file_name.as_deref());
+    if st.settings.blobs.serve == BlobServe::Presigned {
+        let get = PresignedGet {
+            content_type: &media_type,
+            disposition: &disposition,
+            ttl: Duration::from_secs(st.settings.blobs.presign_secs),
+        };
+        match st.blobs.presign_get(key, &get).await {
+            Ok(Some(url)) => {
+                return Ok(HttpResponse::Found()
+                    .insert_header((header::LOCATION, url))
+                    .insert_header((header::CACHE_CONTROL, "private, no-store"))
+                    .insert_header((header::REFERRER_POLICY, "no-referrer"))
+                    .finish())
+            }
+            Ok(None) => {}
+            // the bytes can still come through the api
+            Err(e) => tracing::warn!(attachment = %a.id, error = %e, "not presigned; streamed"),
+        }
+    }
+    let blob = st.blobs.open(key).await.map_err(|e| {
+        tracing::error!(attachment = %a.id, error = %e, "stored attachment unreadable");
+        ApiError::not_found("stored attachment")
+    })?;
     Ok(HttpResponse::Ok()
         .content_type(media_type)
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            disposition(kind, a.file_name.as_deref()),
-        ))
+        .insert_header((header::CONTENT_DISPOSITION, disposition))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .no_chunking(blob.size)
         .streaming(blob.bytes))

@@ -223,11 +223,72 @@ pub struct ApiSettings {
     pub import_max_bytes: usize,
 }
 
-/// Attachment storage.
+/// Attachment storage: files in a directory (the local default) or S3-compatible object
+/// storage (production).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct BlobSettings {
+    /// `fs` (files under `dir`) or `s3` (objects in `s3.bucket` under `s3.prefix`).
+    pub backend: BlobBackend,
     /// Directory of the file-system store (the worker writes, the api reads).
     pub dir: PathBuf,
+    /// How `GET /attachments/{id}` answers: `stream` (the api streams the bytes with its inert
+    /// headers; the default) or `presigned` (a 302 to a presigned GET of `presign_secs`
+    /// carrying the same content type and disposition; object storage only).
+    pub serve: BlobServe,
+    /// Lifetime of a presigned URL, in seconds (1 to 600).
+    pub presign_secs: u64,
+    /// The object store (`backend = "s3"`).
+    pub s3: S3Settings,
+}
+
+/// Where attachment bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// A directory of files (`blobs.dir`).
+    Fs,
+    /// S3 or anything that speaks its API (MinIO, Ceph, GCS interoperability).
+    S3,
+}
+
+/// How stored attachments are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobServe {
+    /// Through the api, with `nosniff` and `Content-Security-Policy: sandbox`.
+    Stream,
+    /// A redirect to a short-lived presigned URL of the object store.
+    Presigned,
+}
+
+/// An S3-compatible bucket. Credentials come from the standard AWS chain (environment, web
+/// identity / IRSA, ECS, IMDS, profile) unless `access_key_id` is set (local emulators only: a
+/// production start refuses a development value).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct S3Settings {
+    /// Bucket name; it must exist (a worker's start stops, naming it, when it does not).
+    pub bucket: String,
+    /// Key prefix every object is put under (`<prefix>/<account>/<run>/<attachment>`); empty
+    /// for none.
+    pub prefix: String,
+    /// The bucket's region.
+    pub region: String,
+    /// Endpoint override (MinIO, Ceph, an emulator); empty for AWS.
+    pub endpoint: String,
+    /// Path-style addressing (`<endpoint>/<bucket>/<key>`), as most S3-compatible stores need.
+    pub force_path_style: bool,
+    /// Bytes an upload part holds (5 MiB to 64 MiB): a larger file is a multipart upload, and a
+    /// writer holds at most one part in memory.
+    pub part_size_bytes: usize,
+    /// Connecting, per attempt and per call (retries included) bounds, in milliseconds.
+    pub connect_timeout_ms: u64,
+    pub attempt_timeout_ms: u64,
+    pub operation_timeout_ms: u64,
+    /// Static credentials for a local emulator; empty = the default AWS chain.
+    pub access_key_id: String,
+    /// Its secret; empty = the default AWS chain.
+    #[serde(serialize_with = "expose")]
+    pub secret_access_key: SecretString,
 }
 
 /// Encryption keys of channel credentials at rest: several can be known (rotation), one seals.

@@ -130,6 +130,12 @@ impl Settings {
             "sts.secret_access_key",
             self.sts.secret_access_key.expose_secret(),
         );
+        let s3 = &self.blobs.s3;
+        dev("blobs.s3.access_key_id", &s3.access_key_id);
+        dev(
+            "blobs.s3.secret_access_key",
+            s3.secret_access_key.expose_secret(),
+        );
         if p == Process::Worker {
             for (id, key) in &self.crypto.credentials_keys {
                 if is_dev(id) || is_dev_key(key.expose_secret()) {
@@ -263,7 +269,7 @@ impl Settings {
     /// the development profile is named, development values while a listener is not
     /// loopback; anywhere, app and operator tokens sharing key material.
     pub fn refuse_unsafe(&self, p: Process) -> Result<(), String> {
-        let problems = if self.is_production() {
+        let mut problems = if self.is_production() {
             self.production_problems(p)
         } else {
             let mut out = self.missing_values(p);
@@ -283,10 +289,38 @@ impl Settings {
             }
             out
         };
+        problems.extend(self.blob_problems());
         match problems.is_empty() {
             true => Ok(()),
             false => Err(problems.join("\n")),
         }
+    }
+}
+
+impl Settings {
+    /// Attachment storage settings that cannot work, one line per key (every environment).
+    fn blob_problems(&self) -> Vec<String> {
+        use super::{BlobBackend, BlobServe};
+        let b = &self.blobs;
+        let mut out = Vec::new();
+        if b.backend == BlobBackend::S3 {
+            if b.s3.bucket.trim().is_empty() {
+                out.push("blobs.s3.bucket: must be set when blobs.backend is s3".into());
+            }
+            if !(5 << 20..=64 << 20).contains(&b.s3.part_size_bytes) {
+                out.push("blobs.s3.part_size_bytes: 5 MiB to 64 MiB (5242880 to 67108864)".into());
+            }
+            if b.s3.prefix.split('/').any(|p| p == "." || p == "..") {
+                out.push("blobs.s3.prefix: no '.' or '..' segment".into());
+            }
+        }
+        if b.serve == BlobServe::Presigned && b.backend != BlobBackend::S3 {
+            out.push("blobs.serve: presigned needs blobs.backend = s3".into());
+        }
+        if !(1..=600).contains(&b.presign_secs) {
+            out.push("blobs.presign_secs: 1 to 600".into());
+        }
+        out
     }
 }
 

@@ -3,8 +3,8 @@
 //! raw limits measured in the same run. Sizes: BENCH_ALL_MESSAGES (100000), BENCH_RSS_MESSAGES
 //! (1000000), BENCH_C1S (1000); the open-loop figure's in [`arrivals`]. BENCH_ONLY=a,b runs a
 //! subset of the figures: `all-messages`, `channels`, `recent`, `status`, `rss`, `fleet`,
-//! `source-cap`, `open`, `campaign`, `scale`, `import`, `settle` (BENCH_ONLY_ALL_MESSAGES:
-//! all-messages alone).
+//! `source-cap`, `open`, `campaign`, `scale`, `import`, `settle`, `attachments`
+//! (BENCH_ONLY_ALL_MESSAGES: all-messages alone).
 //!
 //! - [`arrivals`]: the open-loop herd (C1s opening the app at fixed rates);
 //! - [`figures`]: each figure's workload and row;
@@ -16,9 +16,11 @@
 //! - [`scale`], [`scale_fill`]: the fleet's bookkeeping at 2M accounts beside 20k;
 //! - [`campaign`]: app opens beside a campaign running flat out, against app opens alone;
 //! - [`import`]: two million accounts through `POST /admin/accounts/batch`, against SQL alone;
-//! - [`settle`]: what the catch-ups of the settle window cost a C1, with and without late items.
+//! - [`settle`]: what the catch-ups of the settle window cost a C1, with and without late items;
+//! - [`attachments`]: the attachment path into files and into S3, against raw writes.
 
 mod arrivals;
+mod attachments;
 mod campaign;
 mod figures;
 mod import;
@@ -165,6 +167,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs("settle") {
         b.settle().await?;
+    }
+    if runs("attachments") {
+        b.attachments().await?;
     }
     // last: its million messages stay in the in-memory emulator, which slows with what it
     // holds (the figures before it read a smaller one)

@@ -18,14 +18,8 @@ impl FsBlobStore {
     }
 
     fn path(&self, key: &str) -> io::Result<PathBuf> {
-        // keys are ours (uuids and '/'), but never let one escape the directory
-        if key
-            .split('/')
-            .any(|p| p.is_empty() || p == "." || p == "..")
-        {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad blob key"));
-        }
-        Ok(self.dir.join(key))
+        // never let a key escape the directory
+        Ok(self.dir.join(super::checked_key(key)?))
     }
 }
 
