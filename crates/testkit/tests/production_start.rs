@@ -28,7 +28,11 @@ fn rendered() -> Vec<Value> {
         .output()
         .expect("kubectl must be installed: it renders the overlays (kubectl kustomize)");
     assert!(yaml.status.success(), "{yaml:?}");
-    let python = workspace().join(".local/venv/bin/python");
+    // scripts/services.sh's tools: MIGRATOR_TOOLS_DIR, else the checkout's .local
+    let tools = std::env::var_os("MIGRATOR_TOOLS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".local"));
+    let python = tools.join("venv/bin/python");
     let mut c = Command::new(&python)
         .args(["-c", "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))"])
         .stdin(std::process::Stdio::piped())

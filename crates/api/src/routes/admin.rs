@@ -2,7 +2,7 @@
 //! re-migration, lists by status, repairs. Every write is audited.
 
 use super::shared::{conn, shopper};
-use super::starts::{respond, Audience};
+use super::starts::{answer, publish, Audience};
 use crate::audit::{audited, outcome_detail};
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
@@ -107,10 +107,11 @@ pub async fn remigrate(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let outcome = remigrate_account(&st, &who, shopper(&path)?).await?;
-    Ok(respond(&st, outcome, Audience::Operator))
+    Ok(answer(outcome, Audience::Operator))
 }
 
-/// A forced re-migration, audited as `who`'s; its outcome (started, or the status in force).
+/// A forced re-migration, audited as `who`'s, its hop published ([`publish`]); its outcome (started, or
+/// the status in force).
 pub async fn remigrate_account(
     st: &AppState,
     who: &AdminUser,
@@ -133,6 +134,7 @@ pub async fn remigrate_account(
     .await?;
     // the superseded runs' files were queued for removal in the same transaction: a worker's
     // sweeper removes them (the api's view of the store is read-only)
+    publish(st, &outcome);
     Ok(outcome)
 }
 

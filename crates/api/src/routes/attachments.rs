@@ -125,7 +125,15 @@ pub async fn get_attachment(
     }
     let blob = st.blobs.open(key).await.map_err(|e| {
         tracing::error!(attachment = %a.id, error = %e, "stored attachment unreadable");
-        ApiError::not_found("stored attachment")
+        match e.kind() {
+            std::io::ErrorKind::NotFound => ApiError::not_found("stored attachment"),
+            // the store failing (5xx, throttling, a timeout) is not the attachment missing
+            _ => ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the attachment store did not answer; try again",
+            ),
+        }
     })?;
     Ok(HttpResponse::Ok()
         .content_type(media_type)

@@ -3,7 +3,7 @@
 //! failed or pending attachments with their full reasons, and the audit log.
 
 use super::shared::{conn, paging, parse_id, shopper, Depth, Paging};
-use super::starts::{respond, Audience};
+use super::starts::{answer, publish, Audience};
 use crate::audit::{audited, outcome_detail};
 use crate::auth::AdminUser;
 use crate::error::ApiResult;
@@ -53,7 +53,8 @@ impl Page {
 }
 
 /// Re-runs the C1's failed phase without wiping anything (unlike remigrate), audited as
-/// `who`'s; `only_parked` for an un-park (409 when the run is not parked).
+/// `who`'s, its hop published ([`publish`]); `only_parked` for an un-park (409 when the run is
+/// not parked).
 pub async fn restart_failed(
     st: &AppState,
     who: &AdminUser,
@@ -61,7 +62,7 @@ pub async fn restart_failed(
     only_parked: bool,
 ) -> ApiResult<StartOutcome> {
     let action = if only_parked { "unpark" } else { "retry" };
-    audited(
+    let outcome = audited(
         st,
         who,
         action,
@@ -75,7 +76,9 @@ pub async fn restart_failed(
         },
         outcome_detail,
     )
-    .await
+    .await?;
+    publish(st, &outcome);
+    Ok(outcome)
 }
 
 /// Re-runs the failed phase as its restart rule says (a repair, a resume, or a new run),
@@ -90,7 +93,7 @@ pub async fn retry_failed(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let outcome = restart_failed(&st, &who, shopper(&path)?, false).await?;
-    Ok(respond(&st, outcome, Audience::Operator))
+    Ok(answer(outcome, Audience::Operator))
 }
 
 /// Un-parks a run given up after `worker.max_total_attempts`: as a retry, for parked runs only.
@@ -104,7 +107,7 @@ pub async fn unpark(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let outcome = restart_failed(&st, &who, shopper(&path)?, true).await?;
-    Ok(respond(&st, outcome, Audience::Operator))
+    Ok(answer(outcome, Audience::Operator))
 }
 
 /// Runs given up after their attempts, newest first, with their last error.
@@ -164,13 +167,13 @@ pub async fn replay_dead_letter(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let outcome = replay(&st, &who, parse_id(&path)?).await?;
-    Ok(respond(&st, outcome, Audience::Operator))
+    Ok(answer(outcome, Audience::Operator))
 }
 
-/// Replays dead letter `id`, audited as `who`'s (404 when unknown, 409 when its run is no
-/// longer the account's).
+/// Replays dead letter `id`, audited as `who`'s, its hop published ([`publish`]) (404 when
+/// unknown, 409 when its run is no longer the account's).
 pub async fn replay(st: &AppState, who: &AdminUser, id: i64) -> ApiResult<StartOutcome> {
-    audited(
+    let outcome = audited(
         st,
         who,
         "replay_dead_letter",
@@ -178,7 +181,9 @@ pub async fn replay(st: &AppState, who: &AdminUser, id: i64) -> ApiResult<StartO
         |c| async move { migration::replay_dead_letter(c, id).await }.scope_boxed(),
         outcome_detail,
     )
-    .await
+    .await?;
+    publish(st, &outcome);
+    Ok(outcome)
 }
 
 /// An attachment status to list.

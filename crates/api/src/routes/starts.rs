@@ -31,9 +31,34 @@ pub enum Audience {
     Operator,
 }
 
-/// Renders a start outcome: 202 when a migration started or resumed (its first hop published
-/// after the answer), else 200.
+/// Renders a start outcome after [`publish`]ing it: 202 when a migration started or resumed
+/// (its first hop published after the answer), else 200.
 pub fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> HttpResponse {
+    publish(st, &outcome);
+    answer(outcome, to)
+}
+
+/// A start's side of the fleet: its hop published in the background (the outbox's relay
+/// publishes what this does not) and counted (`migrator_migrations_started_total`,
+/// `migrator_campaign_promoted_total`). Every caller of an operation that starts a migration
+/// calls it once — the route and the console alike.
+pub fn publish(st: &AppState, outcome: &StartOutcome) {
+    match outcome {
+        StartOutcome::Started { hop, .. } => {
+            metrics::counter!(migrator_core::metrics::MIGRATIONS_STARTED).increment(1);
+            relay(st, vec![hop.clone()]);
+        }
+        StartOutcome::Current(_) => {}
+        StartOutcome::Promoted { hop, .. } => {
+            metrics::counter!(migrator_core::metrics::CAMPAIGN_PROMOTED).increment(1);
+            relay(st, vec![hop.clone()]);
+        }
+    }
+}
+
+/// The answer to a start already [`publish`]ed: 202 when a migration started or resumed, else
+/// 200, with the status in force as `to` sees it.
+pub fn answer(outcome: StartOutcome, to: Audience) -> HttpResponse {
     let shown = |s: migrator_core::MigrationStatus| MigrateBody {
         migration_status: match to {
             Audience::App => s.app_facing(),
@@ -41,15 +66,8 @@ pub fn respond(st: &AppState, outcome: StartOutcome, to: Audience) -> HttpRespon
         },
     };
     match outcome {
-        StartOutcome::Started { status, hop } => {
-            metrics::counter!(migrator_core::metrics::MIGRATIONS_STARTED).increment(1);
-            relay(st, vec![hop]);
-            HttpResponse::Accepted().json(shown(status))
-        }
-        StartOutcome::Current(status) => HttpResponse::Ok().json(shown(status)),
-        StartOutcome::Promoted { status, hop } => {
-            metrics::counter!(migrator_core::metrics::CAMPAIGN_PROMOTED).increment(1);
-            relay(st, vec![hop]);
+        StartOutcome::Started { status, .. } => HttpResponse::Accepted().json(shown(status)),
+        StartOutcome::Current(status) | StartOutcome::Promoted { status, .. } => {
             HttpResponse::Ok().json(shown(status))
         }
     }

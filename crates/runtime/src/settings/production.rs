@@ -310,8 +310,31 @@ impl Settings {
             if !(5 << 20..=64 << 20).contains(&b.s3.part_size_bytes) {
                 out.push("blobs.s3.part_size_bytes: 5 MiB to 64 MiB (5242880 to 67108864)".into());
             }
-            if b.s3.prefix.split('/').any(|p| p == "." || p == "..") {
-                out.push("blobs.s3.prefix: no '.' or '..' segment".into());
+            // a prefix of our own: the sweep of abandoned uploads looks under it alone
+            if b.s3.prefix.trim_matches('/').is_empty()
+                || b.s3
+                    .prefix
+                    .trim_matches('/')
+                    .split('/')
+                    .any(|p| p.is_empty() || p == "." || p == "..")
+            {
+                out.push("blobs.s3.prefix: one or more segments, none empty, '.' or '..'".into());
+            }
+            if b.s3.region.trim().is_empty() {
+                out.push("blobs.s3.region: must be set".into());
+            }
+            let (id, secret) = (&b.s3.access_key_id, b.s3.secret_access_key.expose_secret());
+            if id.is_empty() != secret.is_empty() {
+                out.push(
+                    "blobs.s3.access_key_id and blobs.s3.secret_access_key: both or neither".into(),
+                );
+            }
+            if self.is_production() && !id.is_empty() {
+                out.push(
+                    "blobs.s3.access_key_id: production takes the pod's role (IRSA), not static \
+                     keys"
+                        .into(),
+                );
             }
         }
         if b.serve == BlobServe::Presigned && b.backend != BlobBackend::S3 {
@@ -402,6 +425,8 @@ mod tests {
             "conversations.token",
             "sts.access_key_id",
             "sts.secret_access_key",
+            "blobs.s3.access_key_id",
+            "blobs.s3.secret_access_key",
             "amqp.url",
         ] {
             assert!(api.contains(key), "the api names {key}:\n{api}");
@@ -411,6 +436,8 @@ mod tests {
             "media.signing_key_path",
             "sts.access_key_id",
             "sts.secret_access_key",
+            "blobs.s3.access_key_id",
+            "blobs.s3.secret_access_key",
             "crypto.credentials_keys.",
             "amqp.url",
         ] {
@@ -424,6 +451,41 @@ mod tests {
             !api.contains("media.") && !api.contains("crypto."),
             "the api never needs the media key or the credentials keys: {api}"
         );
+    }
+
+    #[test]
+    fn object_storage_settings_that_cannot_work_are_refused_key_by_key() {
+        use crate::settings::{BlobBackend, BlobServe};
+        let mut s = defaults();
+        s.blobs.serve = BlobServe::Presigned;
+        let e = s.refuse_unsafe(Process::Worker).unwrap_err();
+        assert!(
+            e.contains("blobs.serve: presigned needs blobs.backend = s3"),
+            "{e}"
+        );
+        s.blobs.backend = BlobBackend::S3;
+        s.blobs.s3.bucket = String::new();
+        s.blobs.s3.prefix = "a//b".into();
+        s.blobs.s3.part_size_bytes = 1 << 20;
+        s.blobs.s3.secret_access_key = String::new().into();
+        s.blobs.presign_secs = 0;
+        let e = s.refuse_unsafe(Process::Api).unwrap_err();
+        for key in [
+            "blobs.s3.bucket",
+            "blobs.s3.prefix",
+            "blobs.s3.part_size_bytes",
+            "blobs.s3.access_key_id and blobs.s3.secret_access_key",
+            "blobs.presign_secs",
+        ] {
+            assert!(e.contains(key), "{key}:\n{e}");
+        }
+        assert!(!e.contains("blobs.serve"), "{e}");
+        s.blobs.s3.bucket = "attachments".into();
+        s.blobs.s3.prefix = "attachments".into();
+        s.blobs.s3.part_size_bytes = 8 << 20;
+        s.blobs.s3.access_key_id = String::new();
+        s.blobs.presign_secs = 60;
+        assert_eq!(s.refuse_unsafe(Process::Worker), Ok(()));
     }
 
     #[test]
@@ -465,6 +527,8 @@ mod tests {
         s.media.signing_key_path = "/run/secrets/media-signing.pem".into();
         s.sts.access_key_id = String::new();
         s.sts.secret_access_key = String::new().into();
+        s.blobs.s3.access_key_id = String::new();
+        s.blobs.s3.secret_access_key = String::new().into();
         s.amqp.url = "amqp://migrator:s3cret@rabbit:5672/%2f".to_string().into();
         let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         s.crypto.credentials_keys = [("k2026".to_string(), key.into())].into();

@@ -4,6 +4,8 @@
 
 mod fs;
 mod s3;
+mod s3_error;
+mod s3_writer;
 
 pub use fs::FsBlobStore;
 pub use s3::S3BlobStore;

@@ -9,18 +9,18 @@
 //! treats as transient (a 5xx, a 503 SlowDown, a hang, refused credentials) and counted by
 //! operation.
 
+use super::s3_error::{failed, sdk};
+use super::s3_writer::S3Writer;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream as SdkStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
-use bytes::Bytes;
 use migrator_core::blob::{BlobReader, BlobStore, BlobWriter, PresignedGet};
-use migrator_core::metrics::{BLOB_ERRORS, BLOB_UPLOADS_ABORTED};
+use migrator_core::metrics::BLOB_UPLOADS_ABORTED;
 use migrator_runtime::settings::S3Settings;
 use secrecy::ExposeSecret;
 use std::io;
@@ -45,29 +45,6 @@ impl std::fmt::Debug for S3BlobStore {
             .field("prefix", &self.prefix)
             .finish()
     }
-}
-
-/// A failure of `op` as an `io::Error` saying `why`, counted under `op`.
-fn failed(op: &'static str, why: impl std::fmt::Display) -> io::Error {
-    metrics::counter!(BLOB_ERRORS, "operation" => op).increment(1);
-    io::Error::other(format!("object store {op}: {why}"))
-}
-
-/// A call's error, short: the service's code and message (`SlowDown: Please reduce your request
-/// rate`), else what failed and why (a timeout, a connection refused).
-fn sdk<E, R>(op: &'static str, e: SdkError<E, R>) -> io::Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let why = match e.code() {
-        Some(code) => format!("{code}: {}", e.message().unwrap_or("no message")),
-        None => match std::error::Error::source(&e) {
-            Some(s) => format!("{e}: {s}"),
-            None => e.to_string(),
-        },
-    };
-    failed(op, why)
 }
 
 impl S3BlobStore {
@@ -151,7 +128,7 @@ impl S3BlobStore {
             return Ok(());
         }
         let objects = keys
-            .into_iter()
+            .iter()
             .map(|k| ObjectIdentifier::builder().key(k).build())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| failed("delete", e))?;
@@ -160,14 +137,30 @@ impl S3BlobStore {
             .quiet(true)
             .build()
             .map_err(|e| failed("delete", e))?;
-        let out = self
+        let sent = self
             .client
             .delete_objects()
             .bucket(&self.bucket)
             .delete(delete)
             .send()
-            .await
-            .map_err(|e| sdk("delete", e))?;
+            .await;
+        let out = match sent {
+            // a store without the batch call (GCS's XML API; some take only Content-MD5 on it):
+            // one key at a time
+            Err(e) if matches!(e.code(), Some("NotImplemented" | "InvalidRequest")) => {
+                for key in &keys {
+                    self.client
+                        .delete_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                        .await
+                        .map_err(|e| sdk("delete", e))?;
+                }
+                return Ok(());
+            }
+            other => other.map_err(|e| sdk("delete", e))?,
+        };
         match out.errors().first() {
             Some(e) => {
                 let (key, why) = (e.key().unwrap_or("?"), e.message().unwrap_or("refused"));
@@ -184,151 +177,16 @@ fn abandoned(started: Option<SystemTime>, cutoff: SystemTime) -> bool {
     started.is_some_and(|t| t <= cutoff)
 }
 
-/// An upload in progress: the bytes of the part being filled, and once a part went out, the
-/// multipart upload's id and its parts.
-struct S3Writer {
-    client: Client,
-    bucket: String,
-    key: String,
-    part_size: usize,
-    buf: Vec<u8>,
-    upload_id: Option<String>,
-    parts: Vec<CompletedPart>,
-    size: u64,
-    committed: bool,
-}
-
-impl S3Writer {
-    /// Sends `bytes` as the next part, starting the multipart upload first if none is open.
-    async fn send_part(&mut self, bytes: Bytes) -> io::Result<()> {
-        let upload_id = match &self.upload_id {
-            Some(id) => id.clone(),
-            None => {
-                let out = self
-                    .client
-                    .create_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(&self.key)
-                    .send()
-                    .await
-                    .map_err(|e| sdk("part", e))?;
-                let id = out
-                    .upload_id()
-                    .ok_or_else(|| failed("part", "no upload id"))?;
-                self.upload_id = Some(id.to_string());
-                id.to_string()
-            }
-        };
-        let number = self.parts.len() as i32 + 1;
-        let out = self
-            .client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(upload_id)
-            .part_number(number)
-            .body(SdkStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| sdk("part", e))?;
-        self.parts.push(
-            CompletedPart::builder()
-                .set_e_tag(out.e_tag().map(str::to_string))
-                .part_number(number)
-                .build(),
-        );
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl BlobWriter for S3Writer {
-    async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.buf.extend_from_slice(chunk);
-        self.size += chunk.len() as u64;
-        while self.buf.len() >= self.part_size {
-            let rest = self.buf.split_off(self.part_size);
-            let part = Bytes::from(std::mem::replace(&mut self.buf, rest));
-            self.send_part(part).await?;
-        }
-        Ok(())
-    }
-
-    async fn commit(mut self: Box<Self>) -> io::Result<u64> {
-        let last = Bytes::from(std::mem::take(&mut self.buf));
-        let Some(upload_id) = self.upload_id.clone() else {
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&self.key)
-                .body(SdkStream::from(last))
-                .send()
-                .await
-                .map_err(|e| sdk("put", e))?;
-            self.committed = true;
-            return Ok(self.size);
-        };
-        if !last.is_empty() {
-            self.send_part(last).await?;
-        }
-        let done = CompletedMultipartUpload::builder()
-            .set_parts(Some(self.parts.clone()))
-            .build();
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(upload_id)
-            .multipart_upload(done)
-            .send()
-            .await
-            .map_err(|e| sdk("complete", e))?;
-        self.committed = true;
-        Ok(self.size)
-    }
-}
-
-impl Drop for S3Writer {
-    /// An upload dropped before its commit is aborted in the background (its parts freed); if
-    /// the process dies first, the sweeper aborts it later.
-    fn drop(&mut self) {
-        let (Some(id), false) = (self.upload_id.take(), self.committed) else {
-            return;
-        };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), self.key.clone());
-        rt.spawn(async move {
-            let sent = client
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(&key)
-                .upload_id(id)
-                .send()
-                .await;
-            if let Err(e) = sent {
-                let e = sdk("abort", e);
-                tracing::warn!(key, error = %e, "abandoned upload not aborted; the sweeper will");
-            }
-        });
-    }
-}
-
 #[async_trait::async_trait]
 impl BlobStore for S3BlobStore {
     async fn create(&self, key: &str) -> io::Result<Box<dyn BlobWriter>> {
-        Ok(Box::new(S3Writer {
-            client: self.client.clone(),
-            bucket: self.bucket.clone(),
-            key: self.object(key)?,
-            part_size: self.part_size,
-            buf: Vec::new(),
-            upload_id: None,
-            parts: Vec::new(),
-            size: 0,
-            committed: false,
-        }))
+        let key = self.object(key)?;
+        Ok(Box::new(S3Writer::new(
+            self.client.clone(),
+            self.bucket.clone(),
+            key,
+            self.part_size,
+        )))
     }
 
     async fn open(&self, key: &str) -> io::Result<BlobReader> {
@@ -346,7 +204,10 @@ impl BlobStore for S3BlobStore {
                     false => sdk("get", e),
                 }
             })?;
-        let size = out.content_length().unwrap_or(0).max(0) as u64;
+        let size = match out.content_length() {
+            Some(n) if n >= 0 => n as u64,
+            _ => return Err(failed("get", "an answer without Content-Length")),
+        };
         let bytes = futures::stream::unfold(out.body, |mut body| async move {
             match body.next().await? {
                 Ok(chunk) => Some((Ok(chunk), body)),
@@ -410,34 +271,51 @@ impl BlobStore for S3BlobStore {
         if !prefix.is_empty() {
             prefix.push('/');
         }
-        let page = self
-            .client
-            .list_multipart_uploads()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .max_uploads(PAGE.min(limit.max(1) as i32))
-            .send()
-            .await
-            .map_err(|e| sdk("list", e))?;
         let cutoff = SystemTime::now() - older_than;
-        let mut aborted = 0u64;
-        for u in page.uploads().iter().take(limit) {
-            let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
-                continue;
-            };
-            let started = u.initiated().and_then(|t| SystemTime::try_from(*t).ok());
-            if !abandoned(started, cutoff) {
-                continue;
-            }
-            self.client
-                .abort_multipart_upload()
+        let (mut aborted, mut looked) = (0u64, 0usize);
+        let (mut key_marker, mut id_marker) = (None, None);
+        // pages of uploads (oldest keys first) until `limit` were looked at or none is left
+        while looked < limit {
+            let page = self
+                .client
+                .list_multipart_uploads()
                 .bucket(&self.bucket)
-                .key(key)
-                .upload_id(id)
+                .prefix(&prefix)
+                .max_uploads(PAGE)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
                 .send()
                 .await
-                .map_err(|e| sdk("abort", e))?;
-            aborted += 1;
+                .map_err(|e| sdk("list", e))?;
+            for u in page.uploads().iter().take(limit - looked) {
+                looked += 1;
+                let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
+                    continue;
+                };
+                let started = u.initiated().and_then(|t| SystemTime::try_from(*t).ok());
+                if !abandoned(started, cutoff) {
+                    continue;
+                }
+                let sent = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => aborted += 1,
+                    // completed or aborted meanwhile (another worker's sweep): nothing to do
+                    Err(e) if e.code() == Some("NoSuchUpload") => {}
+                    Err(e) => return Err(sdk("abort", e)),
+                }
+            }
+            if page.is_truncated() != Some(true) || page.uploads().is_empty() {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            id_marker = page.next_upload_id_marker().map(str::to_string);
         }
         metrics::counter!(BLOB_UPLOADS_ABORTED).increment(aborted);
         Ok(aborted)
