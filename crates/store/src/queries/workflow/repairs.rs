@@ -2,6 +2,7 @@
 //! differing threads queued for a catch-up that copies them again, how many a run has had, and
 //! the parking of a run whose copy does not converge.
 
+use super::runs;
 use super::settling::Plan;
 use crate::schema::{accounts, migration_runs, run_settling};
 use chrono::Utc;
@@ -18,14 +19,7 @@ pub async fn request_repair(
     account_id: AccountId,
     threads: &[String],
 ) -> CoreResult<()> {
-    let (threads_before, messages_before): (i32, i64) = migration_runs::table
-        .find(run_id)
-        .select((
-            migration_runs::threads_migrated,
-            migration_runs::messages_migrated,
-        ))
-        .first(conn)
-        .await?;
+    let (threads_before, messages_before) = runs::migrated(conn, run_id).await?;
     let plan = serde_json::to_value(Plan::Repair {
         threads: threads.to_vec(),
         threads_before,

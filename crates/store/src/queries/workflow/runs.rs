@@ -43,6 +43,18 @@ impl std::ops::AddAssign for Figures {
     }
 }
 
+/// The run's figures so far: (threads, messages) migrated.
+pub async fn migrated(conn: &mut AsyncPgConnection, run_id: RunId) -> CoreResult<(i32, i64)> {
+    Ok(migration_runs::table
+        .find(run_id)
+        .select((
+            migration_runs::threads_migrated,
+            migration_runs::messages_migrated,
+        ))
+        .first(conn)
+        .await?)
+}
+
 /// A repair removed migrated rows (`conversations::clear_for_repair`): the run's figures lose
 /// them, so the copy that follows counts them once again.
 pub async fn subtract_removed(

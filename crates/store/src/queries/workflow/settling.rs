@@ -9,6 +9,7 @@
 
 use crate::models::Account;
 use crate::queries::workflow::locks::lock_account;
+use crate::queries::workflow::runs;
 use crate::queries::workflow::transitions::{self, Effects, Recorded};
 use crate::schema::{accounts, migration_runs, run_settling, settle_events};
 use chrono::{DateTime, Duration, Utc};
@@ -318,14 +319,7 @@ pub async fn after_catch_up(
         };
         return Ok((Next::Settled, none));
     };
-    let (threads_now, messages_now): (i32, i64) = migration_runs::table
-        .find(run_id)
-        .select((
-            migration_runs::threads_migrated,
-            migration_runs::messages_migrated,
-        ))
-        .first(conn)
-        .await?;
+    let (threads_now, messages_now) = runs::migrated(conn, run_id).await?;
     let plan = s.plan();
     let (t0, m0) = plan
         .as_ref()
