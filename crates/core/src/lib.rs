@@ -16,6 +16,7 @@ pub mod retry;
 pub mod setback;
 pub mod source;
 pub mod status;
+pub mod tally;
 pub mod text;
 
 pub use error::{CoreError, CoreResult};

@@ -217,6 +217,7 @@ impl DynamoSource {
         self.reads.acquire().await;
         let out = q.send().await.map_err(|e| dynamo_error(what, e))?;
         metrics::counter!(DYNAMODB_PAGES, "table" => table).increment(1);
+        migrator_core::tally::tally().add(migrator_core::tally::Event::DynamodbRead, 1);
         Ok(out)
     }
 

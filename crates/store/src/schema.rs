@@ -370,6 +370,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    fleet_minutes (series, minute, shard) {
+        series -> Text,
+        minute -> Timestamptz,
+        shard -> Int2,
+        n -> Int8,
+    }
+}
+
+diesel::table! {
+    burn_down (scope_id, at) {
+        scope_id -> Uuid,
+        at -> Timestamptz,
+        accounts -> Int8,
+        remaining -> Int8,
+    }
+}
+
+diesel::table! {
+    campaign_events (id) {
+        id -> Int8,
+        campaign_id -> Uuid,
+        at -> Timestamptz,
+        kind -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(brands -> accounts (account_id));
 diesel::joinable!(channels -> brands (brand_id));
 diesel::joinable!(conversations -> contacts (contact_id));
@@ -398,6 +426,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaign_accounts,
     campaign_counts,
     completions,
+    fleet_minutes,
+    burn_down,
+    campaign_events,
     settle_events,
     run_settling,
     blob_removals,

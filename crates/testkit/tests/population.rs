@@ -481,6 +481,26 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
     .execute(&mut db)
     .await
     .unwrap();
+    // the fleet's minutes: one of two days ago (pruned), one now; burn-down samples of two
+    // days ago: one between hours (pruned), one on the hour (kept), and one now
+    diesel::sql_query(
+        "INSERT INTO fleet_minutes (series, minute, shard, n) VALUES \
+         ('hops_ok', date_trunc('minute', now() - interval '2 days'), 0, 1), \
+         ('hops_ok', date_trunc('minute', now()), 0, 1)",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    diesel::sql_query(
+        "INSERT INTO burn_down (scope_id, at, accounts, remaining) VALUES \
+         ('00000000-0000-0000-0000-000000000000', \
+          date_trunc('hour', now() - interval '2 days') + interval '5 minutes', 2, 2), \
+         ('00000000-0000-0000-0000-000000000000', date_trunc('hour', now() - interval '2 days'), 2, 2), \
+         ('00000000-0000-0000-0000-000000000000', now(), 2, 1)",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
     let completions = count(&mut db, "completions").await;
     let runs = count(&mut db, "migration_runs").await;
     assert_eq!(runs, 2);
@@ -513,6 +533,9 @@ async fn each_table_is_pruned_by_its_rule_and_nothing_else() {
         ("completions", 1),
         ("console_sessions", 1),
         ("blob_removals", 1),
+        ("fleet_minutes", 1),
+        ("burn_down", 1),
+        ("campaign_events", 0),
     ]
     .into();
     assert_eq!(pruned, want);

@@ -239,6 +239,8 @@ async fn watched(
 fn finished(hop: &MigrationHop, outcome: &'static str, started: Option<Instant>) {
     let phase = hop.phase.as_str();
     metrics::counter!(HOPS_FINISHED, "phase" => phase, "outcome" => outcome).increment(1);
+    let tally = migrator_core::tally::tally();
+    tally.add(migrator_core::tally::Event::of_hop_outcome(outcome), 1);
     if let Some(t) = started {
         metrics::histogram!(HOP_DURATION, "phase" => phase, "outcome" => outcome)
             .record(t.elapsed().as_secs_f64());
@@ -290,6 +292,7 @@ async fn failed(ctx: &Ctx, leased: &LeasedHop, e: WorkError) -> Result<&'static 
         Settled::GaveUp { parked } => {
             tracing::error!(park = parked, error = %reason, "phase failed");
             metrics::counter!(DEAD_LETTERS, "phase" => hop.phase.as_str()).increment(1);
+            migrator_core::tally::tally().add(migrator_core::tally::Event::DeadLetter, 1);
             let mut body = serde_json::to_value(hop).expect("hop serialises");
             body["error"] = serde_json::Value::String(reason);
             if let Err(e) = ctx

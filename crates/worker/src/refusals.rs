@@ -117,6 +117,13 @@ impl Refusals {
     pub fn record(&self, s: Service, refused: bool) -> bool {
         if refused {
             metrics::counter!(SOURCE_REFUSALS, "service" => s.as_str()).increment(1);
+            migrator_core::tally::tally().add(
+                match s {
+                    Service::Media => migrator_core::tally::Event::RefusedMedia,
+                    Service::Rest => migrator_core::tally::Event::RefusedRest,
+                },
+                1,
+            );
         }
         let w = self.watch(s);
         w.window

@@ -3,12 +3,13 @@
 //! the source — an operator's throttle, else `source.max_*_per_sec` — divided by the workers
 //! alive (each says so in `fleet_workers` at the same time). Throttling slows every worker.
 //! The same heartbeat reports the refusals of our credentials this worker met and reads the
-//! fleet's ([`crate::refusals`]).
+//! fleet's ([`crate::refusals`]), and adds what the process did since the last one (its
+//! [`migrator_core::tally`]) to the fleet's minutes the console draws.
 
 use crate::refusals::{Refusals, Service};
 use migrator_runtime::settings::Settings;
 use migrator_source::ratelimit::RateLimiter;
-use migrator_store::queries::operators::fleet;
+use migrator_store::queries::operators::{fleet, series};
 use migrator_store::DbPool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,11 @@ impl Steering {
             refusals: Refusals::new(refusal_threshold),
         }
     }
+}
+
+/// The `fleet_minutes` shard of a worker: its id's bytes summed (any spread will do).
+fn shard_of(worker_id: &str) -> i16 {
+    (worker_id.bytes().map(u32::from).sum::<u32>() % series::SHARDS as u32) as i16
 }
 
 /// A fleet-wide cap (0 or none: no cap) shared by `workers`.
@@ -66,6 +72,13 @@ impl Steering {
             rest: self.refusals.local(Service::Rest) as i32,
         };
         let health = fleet::heartbeat(&mut c, worker_id, window, mine).await?;
+        // what this process did since the last heartbeat, into the fleet's minutes
+        let tally = migrator_core::tally::tally();
+        let taken = tally.take();
+        if let Err(e) = series::add_minute(&mut c, shard_of(worker_id), &taken).await {
+            tally.give_back(&taken);
+            return Err(e.into());
+        }
         let workers = health.workers;
         self.refusals
             .set_fleet(Service::Media, health.refusals.media.max(0) as u32);

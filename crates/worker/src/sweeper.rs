@@ -4,7 +4,7 @@
 //! migrations that are due (the settle window), removes the stored files queued for removal,
 //! prunes every growing table by its
 //! retention rule, forgets workers long gone, and retries due attachments of finished
-//! migrations. (The fleet's gauges are read when the api's `/metrics` is scraped.)
+//! migrations, and samples the burn-downs the console draws. (The fleet's gauges are read when the api's `/metrics` is scraped.)
 //!
 //! Every step is a bounded statement along a small index (a batch of [`BATCH`] rows), looped
 //! while it finds a full batch and the sweep's time budget lasts: a sweep costs what there is
@@ -14,7 +14,8 @@ use crate::context::Ctx;
 use migrator_store::queries::operators::retention::{self, Table};
 use migrator_store::queries::workflow::outbox::Recorded;
 use migrator_store::queries::{
-    operators::fleet, workflow::blob_removals, workflow::settling, workflow::sweeps,
+    operators::fleet, operators::series, workflow::blob_removals, workflow::settling,
+    workflow::sweeps,
 };
 use std::time::Duration;
 use tokio::sync::watch;
@@ -91,6 +92,8 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
         tracing::info!(n = catch_ups.len(), "catch-ups started");
     }
     hops.extend(catch_ups);
+    // the burn-downs' samples (the program's, each live campaign's): two summary reads
+    series::sample_burn_down(&mut c).await?;
     let mut pruned = fleet::prune_workers(&mut c, (w.fleet_poll_secs as i64 * 20).max(300)).await?;
     for table in Table::ALL {
         let n = prune(&mut c, table, table.kept(&ctx.settings), deadline).await?;

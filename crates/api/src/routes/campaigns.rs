@@ -9,8 +9,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
 use crate::state::AppState;
 use crate::views::campaigns::{
-    shopper_ids, CampaignBody, CampaignPace, CampaignRequest, CampaignsBody, ProgramBody,
-    ProgramView,
+    shopper_ids, CampaignBody, CampaignPace, CampaignRequest, CampaignsBody, DryRunBody,
+    ProgramBody, ProgramView,
 };
 use crate::views::errors::{BodyErrors, Conflict, Errors};
 use actix_web::{web, HttpResponse};
@@ -21,6 +21,7 @@ use migrator_core::ids::CampaignId;
 use migrator_core::MigrationStatus;
 use migrator_store::queries::operators::program;
 use migrator_store::queries::workflow::campaign_drive::completed_since;
+use migrator_store::queries::workflow::campaign_dry_run;
 use migrator_store::queries::workflow::campaigns::{self, Campaign, NewCampaign, Selection};
 use scoped_futures::ScopedFutureExt;
 use serde_json::json;
@@ -125,22 +126,8 @@ pub async fn start(
     who: AdminUser,
     req: JsonObject<CampaignRequest>,
 ) -> ApiResult<HttpResponse> {
-    let new = checked(req.into_inner(), &who.sub)?;
-    let id = audited(
-        &st,
-        &who,
-        "campaign_start",
-        "campaigns",
-        |c| async move { campaigns::create(c, &new).await }.scope_boxed(),
-        |id| json!({ "campaign": id }),
-    )
-    .await?;
-    let mut c = conn(&st).await?;
-    let until = std::time::Instant::now() + SELECT_FOR;
-    let batch = st.settings.campaign.select_batch;
-    while !campaigns::select_batch(&mut c, id, batch).await? && std::time::Instant::now() < until {}
-    let camp = campaigns::get(&mut c, id).await?;
-    Ok(HttpResponse::Created().json(body(&mut c, &camp).await?))
+    let camp = start_campaign(&st, &who, req.into_inner()).await?;
+    Ok(HttpResponse::Created().json(camp))
 }
 
 /// Campaigns, newest first (the newest 100).
@@ -169,10 +156,77 @@ pub async fn get(
     _: AdminUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<CampaignBody>> {
-    let id: CampaignId = parse_id(&id)?;
-    let mut c = conn(&st).await?;
+    Ok(web::Json(campaign_now(&st, parse_id(&id)?).await?))
+}
+
+/// Campaign `id` with its figures; 404 when unknown.
+pub async fn campaign_now(st: &AppState, id: CampaignId) -> ApiResult<CampaignBody> {
+    let mut c = conn(st).await?;
     let camp = campaigns::get(&mut c, id).await?;
-    Ok(web::Json(body(&mut c, &camp).await?))
+    body(&mut c, &camp).await
+}
+
+/// How many accounts a campaign of this request would select now, writing nothing (what the
+/// console shows before an operator confirms a start): the same checks as a start, each
+/// refusal its own 400. Exact from the summaries for a selection by status, by the list for
+/// shopper ids; counted up to 100,000 (then `exact` false) when by creation time too.
+#[utoipa::path(post, path = "/admin/campaigns/dry-run", tag = "program",
+    security(("bearer" = [])), request_body = CampaignRequest,
+    responses((status = 200, description = "what a start would select", body = DryRunBody),
+        Errors, BodyErrors))]
+pub async fn dry_run(
+    st: web::Data<AppState>,
+    who: AdminUser,
+    req: JsonObject<CampaignRequest>,
+) -> ApiResult<web::Json<DryRunBody>> {
+    Ok(web::Json(dry_run_of(&st, &who, req.into_inner()).await?))
+}
+
+/// A dry run of `req` as `who` would start it.
+pub async fn dry_run_of(
+    st: &AppState,
+    who: &AdminUser,
+    req: CampaignRequest,
+) -> ApiResult<DryRunBody> {
+    let new = checked(req, &who.sub)?;
+    let mut c = conn(st).await?;
+    let n = campaign_dry_run::count(&mut c, &new.selection).await?;
+    Ok(DryRunBody {
+        accounts: n.accounts,
+        exact: n.exact,
+        statuses: new
+            .selection
+            .statuses
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
+        rate_per_sec: new.rate_per_sec,
+        deadline: crate::views::ts(new.deadline),
+    })
+}
+
+/// Starts campaign `new` as `who` (audited), taking its selection for up to 20 s.
+pub async fn start_campaign(
+    st: &AppState,
+    who: &AdminUser,
+    req: CampaignRequest,
+) -> ApiResult<CampaignBody> {
+    let new = checked(req, &who.sub)?;
+    let id = audited(
+        st,
+        who,
+        "campaign_start",
+        "campaigns",
+        |c| async move { campaigns::create(c, &new).await }.scope_boxed(),
+        |id| json!({ "campaign": id }),
+    )
+    .await?;
+    let mut c = conn(st).await?;
+    let until = std::time::Instant::now() + SELECT_FOR;
+    let batch = st.settings.campaign.select_batch;
+    while !campaigns::select_batch(&mut c, id, batch).await? && std::time::Instant::now() < until {}
+    let camp = campaigns::get(&mut c, id).await?;
+    body(&mut c, &camp).await
 }
 
 /// Changes a running or paused campaign's pace live: `rate_per_sec`, `max_in_flight` (one

@@ -12,6 +12,7 @@ pub mod import;
 pub mod inbox;
 pub mod migration;
 pub mod ops;
+pub mod program_history;
 pub mod recovery;
 pub mod shared;
 pub mod starts;
@@ -194,6 +195,13 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
     endpoint!(cfg, post, "/admin/fleet/resume", fleet::resume);
     endpoint!(cfg, post, "/admin/fleet/throttle", fleet::throttle);
     endpoint!(cfg, get, "/admin/program", campaigns::get_program);
+    endpoint!(
+        cfg,
+        get,
+        "/admin/program/history",
+        program_history::get_history
+    );
+    endpoint!(cfg, post, "/admin/campaigns/dry-run", campaigns::dry_run);
     cfg.service(
         web::resource("/admin/campaigns")
             .route(web::post().to(campaigns::start))

@@ -33,6 +33,21 @@ pub struct CampaignRequest {
     pub deadline: String,
 }
 
+/// `POST /admin/campaigns/dry-run`: what a start of the same request would select now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DryRunBody {
+    /// Accounts the selection takes now (at least this many when `exact` is false).
+    pub accounts: i64,
+    /// Whether `accounts` is exact (false: a selection by creation time counted to 100,000).
+    pub exact: bool,
+    /// The statuses selected (the defaults filled in).
+    pub statuses: Vec<String>,
+    /// Accounts started a second.
+    pub rate_per_sec: f64,
+    /// The deadline (RFC 3339).
+    pub deadline: String,
+}
+
 /// `PATCH /admin/campaigns/{id}`: the pace of a running or paused campaign, changed live (the
 /// driver reads it at its next tick). A field left out keeps its value.
 #[derive(Debug, Deserialize, ToSchema)]

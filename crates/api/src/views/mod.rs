@@ -7,6 +7,7 @@ pub mod campaigns;
 pub mod errors;
 pub mod fleet;
 pub mod history;
+pub mod history_series;
 pub mod import;
 pub mod verify;
 

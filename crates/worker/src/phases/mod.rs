@@ -193,6 +193,9 @@ pub async fn run_phase(ctx: &Ctx, leased: &LeasedHop) -> WorkResult<(PhaseEnd, N
             .max(0) as f64
             / 1000.0;
         ::metrics::histogram!(name).record(secs);
+        if name == metrics::TIME_TO_INBOX {
+            migrator_core::tally::tally().inbox(leased.hop.lane.as_str(), (secs * 1000.0) as u64);
+        }
     }
     Ok((end, next))
 }

@@ -10,4 +10,5 @@ pub mod overview;
 pub mod program;
 pub mod rates;
 pub mod retention;
+pub mod series;
 pub mod sessions;

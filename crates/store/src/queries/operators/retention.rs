@@ -10,7 +10,10 @@
 //! | `audit_log` | `api.audit_retention_days` | `audit_log_created` |
 //! | `verifications` | finished ones superseded by a newer one of their account, `verify.retention_days` (each account's newest always kept) | `verifications_superseded` |
 //! | `rejects` | `worker.rejects_retention_days` | `rejects_created` |
-//! | `completions` | two days (the program's rates read the last day) | its primary key |
+//! | `completions` | three days (the program's rates read the last day, its chart two) | its primary key |
+//! | `fleet_minutes` | three days (the charts read at most two) | `fleet_minutes_minute` |
+//! | `burn_down` | 400 days; past three days only the samples on the hour | `burn_down_at` |
+//! | `campaign_events` | `api.audit_retention_days` (as the audit log) | `campaign_events_at` |
 //! | `console_sessions` | until the session expires (idle or absolute, `console.*`) | `console_sessions_expires` |
 //! | `migration_runs` | runs superseded by a newer run of their account, `worker.runs_retention_days` after they finished (an account's run in force always kept) | `migration_runs_superseded` |
 //!
@@ -42,11 +45,17 @@ pub enum Table {
     ConsoleSessions,
     /// File removals given up after their tries.
     BlobRemovals,
+    /// The fleet's tallies a minute.
+    FleetMinutes,
+    /// Burn-down samples.
+    BurnDown,
+    /// Campaigns' events.
+    CampaignEvents,
 }
 
 impl Table {
     /// Every table with a retention rule.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 12] = [
         Table::Outbox,
         Table::DeadLetters,
         Table::Audit,
@@ -56,6 +65,9 @@ impl Table {
         Table::Completions,
         Table::ConsoleSessions,
         Table::BlobRemovals,
+        Table::FleetMinutes,
+        Table::BurnDown,
+        Table::CampaignEvents,
     ];
 
     /// Its name in logs and metrics.
@@ -70,6 +82,9 @@ impl Table {
             Table::Completions => "completions",
             Table::ConsoleSessions => "console_sessions",
             Table::BlobRemovals => "blob_removals",
+            Table::FleetMinutes => "fleet_minutes",
+            Table::BurnDown => "burn_down",
+            Table::CampaignEvents => "campaign_events",
         }
     }
 
@@ -84,8 +99,12 @@ impl Table {
             Table::Verifications => day(s.verify.retention_days),
             Table::Rejects => day(w.rejects_retention_days),
             Table::Runs => day(w.runs_retention_days),
-            // fixed: the program reads a day of them
-            Table::Completions => day(2),
+            // fixed: the program reads a day of them, its chart two
+            Table::Completions | Table::FleetMinutes => day(3),
+            // fixed: the samples between hours go after three days (the statement), all after
+            // 400
+            Table::BurnDown => day(3),
+            Table::CampaignEvents => day(s.api.audit_retention_days),
             // `expires_at` is already the end of its life
             Table::ConsoleSessions => Duration::ZERO,
             Table::BlobRemovals => day(w.dead_letter_retention_days),
@@ -140,6 +159,21 @@ impl Table {
                 "DELETE FROM completions WHERE (minute, lane, shard) IN (SELECT minute, lane, \
                  shard FROM completions WHERE minute < now() - make_interval(secs => $1) \
                  ORDER BY minute LIMIT $2)"
+            }
+            Table::FleetMinutes => {
+                "DELETE FROM fleet_minutes WHERE (series, minute, shard) IN (SELECT series, \
+                 minute, shard FROM fleet_minutes WHERE minute < now() - make_interval(secs => $1) \
+                 ORDER BY minute LIMIT $2)"
+            }
+            Table::BurnDown => {
+                "DELETE FROM burn_down WHERE (scope_id, at) IN (SELECT scope_id, at FROM burn_down \
+                 WHERE at < now() - make_interval(secs => $1) \
+                   AND (date_trunc('hour', at) <> at OR at < now() - interval '400 days') \
+                 ORDER BY at LIMIT $2)"
+            }
+            Table::CampaignEvents => {
+                "DELETE FROM campaign_events WHERE id IN (SELECT id FROM campaign_events \
+                 WHERE at < now() - make_interval(secs => $1) ORDER BY at LIMIT $2)"
             }
             Table::ConsoleSessions => {
                 "DELETE FROM console_sessions WHERE id IN (SELECT id FROM console_sessions \

@@ -5,6 +5,7 @@
 
 pub mod blob_removals;
 pub mod campaign_drive;
+pub mod campaign_dry_run;
 pub mod campaigns;
 pub mod dead_letters;
 mod effects;
