@@ -5,135 +5,18 @@
 //! one and see its status move and an audit row appear; a form without the CSRF token is
 //! refused and changes nothing; sign-out. Screenshots of each page land in `var/console/`.
 
+mod browser;
+
+use browser::{at, browser, chromedriver, click, shot, text, type_in};
 use conversations_sim::model::{generate, GenOptions};
 use diesel_async::RunQueryDsl;
-use fantoccini::{Client, ClientBuilder, Locator};
-use migrator_testkit::{workspace, EnvOptions, TestEnv};
+use fantoccini::{Client, Locator};
+use migrator_testkit::{EnvOptions, TestEnv};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(60);
-
-/// chromedriver on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromedriver() -> Driver {
-    let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-    assert!(
-        std::path::Path::new(&bin).exists(),
-        "{bin} is missing: scripts/services.sh installs Debian's chromium and chromium-driver"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let end = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < end, "chromedriver did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let mut caps = serde_json::Map::new();
-    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": binary,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1280,1400"],
-        }),
-    );
-    let http = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(http)
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a chromium session")
-}
-
-/// The text of the first element matching `css`, waiting up to 10 s for one to appear.
-async fn text(c: &Client, css: &str) -> String {
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-/// Clicks the element matching `css`.
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
-/// Types `keys` into the field matching `css`.
-async fn type_in(c: &Client, css: &str, keys: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .send_keys(keys)
-        .await
-        .unwrap();
-}
-
-/// Waits (up to 10 s) until the browser is at a URL whose path and query start with `want`
-/// (a click's navigation is not awaited by the click).
-async fn at(c: &Client, want: &str) {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let u = c.current_url().await.unwrap();
-        let here = match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
-            None => u.path().to_string(),
-        };
-        if here.starts_with(want) {
-            return;
-        }
-        assert!(Instant::now() < end, "at {here}, never at {want}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn shot(c: &Client, name: &str) {
-    let dir = workspace().join("var/console");
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
 
 async fn audit_entries(env: &TestEnv) -> Vec<Value> {
     let (s, v) = env

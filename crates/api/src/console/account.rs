@@ -1,5 +1,5 @@
 //! One C1's page: the migration as it is, its timeline, the latest verification with its
-//! differences, rejects with their raw items, attachments pending or failed; and the buttons
+//! differences, its runs' phases as bars on a time axis, rejects with their raw items, attachments pending or failed; and the buttons
 //! retry, cancel, verify, unpark, and remigrate behind a confirmation naming the account.
 
 use super::pages::done_text;
@@ -35,6 +35,7 @@ struct Account {
     rejects: RejectsPage,
     failed: AttachmentsPage,
     pending: AttachmentsPage,
+    phases: Option<super::charts::Figure>,
 }
 
 fn first_twenty(status: recovery::AttachmentStatus) -> recovery::AttachmentQuery {
@@ -68,9 +69,11 @@ pub async fn show(
     let failed = recovery::attachments_page(&st, &shopper_id, &first_twenty(Failed)).await?;
     let pending = recovery::attachments_page(&st, &shopper_id, &first_twenty(Pending)).await?;
     let notice = done_text(q.done.as_deref());
+    let phases = super::figures::phases(&history);
     page(
         HttpResponse::Ok(),
         &Account {
+            phases,
             path_id: urlencode(&id),
             user,
             notice,

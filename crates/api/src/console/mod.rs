@@ -6,7 +6,8 @@
 //!
 //! | page | path | admin API behind it |
 //! |---|---|---|
-//! | overview | `/console/` | program, counts, fleet, campaigns; fleet pause/resume/throttle, campaign pause/resume |
+//! | overview | `/console/` | program, program history (charts), counts, fleet, campaigns; fleet pause/resume/throttle, campaign pause/resume |
+//! | campaigns | `/console/campaigns`, `/console/campaigns/{id}`, `/console/campaigns/new` | campaigns, a campaign and its history; dry run, start, pause/resume/cancel |
 //! | accounts | `/console/accounts` | migrations by status, stuck for, error, verification; parked |
 //! | account | `/console/accounts/{shopper_id}` | migration, history, verification, rejects, attachments; retry, cancel, verify, unpark, remigrate |
 //! | dead letters | `/console/dead-letters` | dead letters; replay |
@@ -17,6 +18,9 @@
 //! origin (`Origin`, `Sec-Fetch-Site`) and carry the session's CSRF token.
 
 mod account;
+mod campaigns;
+pub mod charts;
+mod figures;
 mod pages;
 pub mod render;
 pub mod session;
@@ -85,9 +89,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sign-in", web::post().to(session::sign_in))
             .route("/sign-out", web::post().to(session::sign_out))
             .route("/fleet/{action}", web::post().to(pages::fleet_action))
+            .route("/campaigns", web::get().to(campaigns::list))
+            .route("/campaigns", web::post().to(campaigns::start))
+            .route("/campaigns/new", web::get().to(campaigns::new_form))
+            .route("/campaigns/dry-run", web::post().to(campaigns::dry_run))
+            .route("/campaigns/{id}", web::get().to(campaigns::show))
             .route(
                 "/campaigns/{id}/{action}",
-                web::post().to(pages::campaign_action),
+                web::post().to(campaigns::action),
             )
             .route("/accounts", web::get().to(pages::accounts))
             .route("/accounts/{shopper_id}", web::get().to(account::show))

@@ -13,7 +13,6 @@ use crate::views::campaigns::{CampaignBody, ProgramBody};
 use crate::views::fleet::{CountsBody, FleetBody, Throttle};
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use migrator_core::campaign::CampaignMove;
 use migrator_core::MigrationStatus;
 use serde::Deserialize;
 
@@ -26,6 +25,8 @@ pub fn done_text(done: Option<&str>) -> Option<&'static str> {
         "fleet_throttle" => "The fleet's caps on the source are set.",
         "campaign_pause" => "The campaign is paused.",
         "campaign_resume" => "The campaign is running.",
+        "campaign_cancel" => "The campaign is cancelled: it starts no more accounts.",
+        "campaign_start" => "The campaign started: its accounts are being started at its rate.",
         "retry" => "The failed phase runs again.",
         "cancel" => "The migration is cancelled and its run parked.",
         "verify" => "A verification was asked for; a worker runs it.",
@@ -60,6 +61,7 @@ struct Overview {
     counts: CountsBody,
     fleet: FleetBody,
     campaign: Option<CampaignBody>,
+    figures: Vec<super::charts::Figure>,
 }
 
 /// The program at a glance, the live campaign, and the fleet, with their buttons.
@@ -83,6 +85,7 @@ pub async fn overview(
             )
         });
     let notice = done_text(q.done.as_deref());
+    let figures = super::figures::overview(&st).await?;
     page(
         HttpResponse::Ok(),
         &Overview {
@@ -92,6 +95,7 @@ pub async fn overview(
             counts,
             fleet,
             campaign,
+            figures,
         },
     )
 }
@@ -143,26 +147,6 @@ pub async fn fleet_action(
         _ => return Err(ApiError::not_found("action").into()),
     };
     Ok(see_other(&format!("/console/?done=fleet_{action}")))
-}
-
-/// `pause` or `resume` a campaign.
-pub async fn campaign_action(
-    st: web::Data<AppState>,
-    user: ConsoleUser,
-    path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
-) -> Result<HttpResponse, ConsoleError> {
-    user.check_csrf(&form.csrf)?;
-    let (id, action) = path.into_inner();
-    let who = user.admin();
-    let id = parse_id(&id)?;
-    let m = match action.as_str() {
-        "pause" => CampaignMove::Pause,
-        "resume" => CampaignMove::Resume,
-        _ => return Err(ApiError::not_found("action").into()),
-    };
-    campaigns::move_campaign(&st, &who, id, m).await?;
-    Ok(see_other(&format!("/console/?done=campaign_{action}")))
 }
 
 /// The accounts page's filters: one list at a time, or a shopper id to open.
