@@ -10,6 +10,7 @@ mod campaign;
 mod exit;
 mod import;
 mod output;
+mod program;
 mod request;
 
 use api::Api;
@@ -117,7 +118,20 @@ enum Cmd {
         cmd: campaign::CampaignCmd,
     },
     /// The whole population's progress, projected against the deadline.
-    Program,
+    Program {
+        /// Redraw it every `--every` until Ctrl-C, with the last day's lines.
+        #[arg(long)]
+        watch: bool,
+        /// How often `--watch` redraws (`5s`, `1m`).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+        every: Duration,
+        /// Stop `--watch` after this many frames.
+        #[arg(long)]
+        frames: Option<u32>,
+    },
+    /// A C1's timeline, newest first: its runs' phases, catch-ups, verifications, parking,
+    /// dead letters and operators' actions (as the console's account page shows it).
+    History { shopper: String },
     /// Accounts: create them in bulk from a file.
     Accounts {
         #[command(subcommand)]
@@ -278,7 +292,8 @@ fn request(cmd: &Cmd) -> anyhow::Result<Option<Request>> {
         Cmd::Fleet { cmd } => fleet(cmd),
         Cmd::Audit { paged } => paged.on(Request::get(&["admin", "audit-log"])),
         Cmd::Campaign { cmd } => campaign::request(cmd)?,
-        Cmd::Program => Request::get(&["admin", "program"]),
+        Cmd::Program { .. } => Request::get(&["admin", "program"]),
+        Cmd::History { shopper } => account(false, shopper, "history"),
         Cmd::Bulk(_) | Cmd::Accounts { .. } | Cmd::Completions { .. } | Cmd::Man => {
             return Ok(None)
         }
@@ -368,6 +383,15 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
     {
         return import::run(&api, a).await;
     }
+    if let Cmd::Program {
+        watch: true,
+        every,
+        frames,
+    } = &cli.cmd
+    {
+        let f = Format::or_default(cli.output);
+        return Ok(program::watch(&api, (*every).max(Duration::from_secs(1)), *frames, f).await);
+    }
     let req = request(&cli.cmd)?.expect("every other command is one request");
     let (mut status, mut text) = match api.send(&req).await {
         Ok(a) => a,
@@ -388,7 +412,13 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
             };
         }
     }
-    let shown = output::render(&text, Format::or_default(cli.output));
+    let format = Format::or_default(cli.output);
+    let shown = match &cli.cmd {
+        Cmd::History { .. } if status.is_success() && format == Format::Table => {
+            program::history_table(&text)
+        }
+        _ => output::render(&text, format),
+    };
     if status.is_success() {
         println!("{shown}");
     } else {
