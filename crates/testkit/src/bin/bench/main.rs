@@ -27,6 +27,7 @@ mod import;
 mod raw;
 mod report;
 mod scale;
+mod scale_charts;
 mod scale_fill;
 mod settle;
 mod source_cap;

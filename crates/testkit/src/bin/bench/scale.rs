@@ -1,7 +1,7 @@
 //! The scale figure (`BENCH_ONLY=scale`): the fleet's bookkeeping at 2,000,000 accounts
 //! (BENCH_SCALE_ACCOUNTS) beside 20,000, in the same run. Each database is filled by SQL
 //! ([`super::scale_fill`]); every operator list (page 1 and a cursor half way down), the
-//! counts, each sweep step, the status read and the inbox are timed as the code issues them
+//! counts, each sweep step, the status read, the inbox and the console's chart reads are timed as the code issues them
 //! (the store's own functions, median of 5 after a warm-up). The ratio large/small is the
 //! figure: flat is ≤ 2. Then each table's prune rate at the large size against its growth at
 //! the top row of docs/capacity.md (1,000 opens/s), with the 3× margin.
@@ -205,6 +205,11 @@ async fn measure(url: &str, n: u64) -> anyhow::Result<Vec<(String, f64)>> {
         timed!(inbox::messages_page(&mut c, big, conv, &Start::First, 100).await?),
     );
     campaign(&mut c, &mut put).await?;
+    super::scale_charts::fill(&mut c).await?;
+    put(
+        "console: the overview's charts (five history reads)",
+        timed!(super::scale_charts::reads(&mut c).await?),
+    );
     Ok(out)
 }
 
@@ -293,6 +298,10 @@ async fn prune_rate(url: &str, t: Table, kept: Duration) -> anyhow::Result<(usiz
 fn growth(t: Table) -> f64 {
     match t {
         Table::Outbox => 3000.0,
+        // a row a minute per series and shard, whatever the opens: 38 series in 4 shards
+        Table::FleetMinutes => 38.0 * 4.0 / 60.0,
+        // a sample a scope every five minutes; a few events a campaign
+        Table::BurnDown | Table::CampaignEvents => 1.0,
         _ => 1000.0,
     }
 }
