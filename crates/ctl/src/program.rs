@@ -21,7 +21,7 @@ pub fn history_table(text: &str) -> String {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(["at", "what", "run", "detail"]);
     for e in v["events"].as_array().into_iter().flatten() {
-        let run = e["run_id"].as_str().map(|r| &r[..r.len().min(8)]);
+        let run = e["run_id"].as_str().map(|r| r.get(..8).unwrap_or(r));
         t.add_row([
             e["at"].as_str().unwrap_or_default(),
             e["kind"].as_str().unwrap_or_default(),

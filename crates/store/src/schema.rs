@@ -385,6 +385,7 @@ diesel::table! {
         at -> Timestamptz,
         accounts -> Int8,
         remaining -> Int8,
+        hourly -> Bool,
     }
 }
 

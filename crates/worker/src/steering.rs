@@ -39,6 +39,17 @@ impl Steering {
     }
 }
 
+/// Adds what the process did since the last call to the fleet's minutes; a failed write
+/// gives the counts back for the next (and is said, never in the way of the steering).
+async fn flush_tally(c: &mut migrator_store::DbConn, worker_id: &str) {
+    let tally = migrator_core::tally::tally();
+    let taken = tally.take();
+    if let Err(e) = series::add_minute(c, shard_of(worker_id), &taken).await {
+        tally.give_back(&taken);
+        tracing::warn!(error = %e, "the fleet's minutes not written; kept for the next heartbeat");
+    }
+}
+
 /// The `fleet_minutes` shard of a worker: its id's bytes summed (any spread will do).
 fn shard_of(worker_id: &str) -> i16 {
     (worker_id.bytes().map(u32::from).sum::<u32>() % series::SHARDS as u32) as i16
@@ -73,12 +84,7 @@ impl Steering {
         };
         let health = fleet::heartbeat(&mut c, worker_id, window, mine).await?;
         // what this process did since the last heartbeat, into the fleet's minutes
-        let tally = migrator_core::tally::tally();
-        let taken = tally.take();
-        if let Err(e) = series::add_minute(&mut c, shard_of(worker_id), &taken).await {
-            tally.give_back(&taken);
-            return Err(e.into());
-        }
+        flush_tally(&mut c, worker_id).await;
         let workers = health.workers;
         self.refusals
             .set_fleet(Service::Media, health.refusals.media.max(0) as u32);
@@ -117,6 +123,8 @@ impl Steering {
             }
         }
         if let Ok(mut c) = migrator_store::conn(&pool).await {
+            // what it did since its last heartbeat, then its share to the others
+            flush_tally(&mut c, &worker_id).await;
             let _ = fleet::leave(&mut c, &worker_id).await;
         }
     }

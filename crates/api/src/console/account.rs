@@ -69,7 +69,7 @@ pub async fn show(
     let failed = recovery::attachments_page(&st, &shopper_id, &first_twenty(Failed)).await?;
     let pending = recovery::attachments_page(&st, &shopper_id, &first_twenty(Pending)).await?;
     let notice = done_text(q.done.as_deref());
-    let phases = super::figures::phases(&history);
+    let phases = super::bars::phases(&history);
     page(
         HttpResponse::Ok(),
         &Account {

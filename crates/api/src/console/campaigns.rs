@@ -16,7 +16,7 @@ use crate::routes::campaigns::{
 use crate::routes::shared::parse_id;
 use crate::state::AppState;
 use crate::views::campaigns::{CampaignBody, CampaignRequest, CampaignsBody, DryRunBody};
-use crate::views::history_series::EventBody;
+use crate::views::history_series::CampaignEventBody;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use migrator_core::campaign::CampaignMove;
@@ -55,7 +55,7 @@ struct One {
     notice: Option<&'static str>,
     c: CampaignBody,
     f: Figure,
-    events: Vec<EventBody>,
+    events: Vec<CampaignEventBody>,
 }
 
 /// One campaign: its figures, burn-down and events, and its buttons.

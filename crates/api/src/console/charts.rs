@@ -2,7 +2,7 @@
 //! loaded: the browser lays out the text), each with its figures as a table for its text
 //! alternative. A chart is lines over time (gaps where a value is unknown), levels (an
 //! objective, a cap), marks (a deadline, a campaign's moves) and bands (a campaign held back);
-//! or bars on a time axis (a C1's phases).
+//! bars on a time axis (a C1's phases) are [`super::bars`].
 //!
 //! plotters was chosen over charts-rs: the most used Rust charting crate, its SVG backend emits
 //! presentation attributes only (no inline `style`, which the console's CSP refuses) and
@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use plotters::prelude::*;
 
 /// Width and height of a chart's drawing (scaled to the page by CSS).
-const SIZE: (u32, u32) = (1160, 300);
+pub(super) const SIZE: (u32, u32) = (1160, 300);
 
 /// The palette (Okabe–Ito: told apart by people who do not see every colour).
 pub const BLUE: RGBColor = RGBColor(0, 114, 178);
@@ -168,7 +168,7 @@ fn segments(points: &[(DateTime<Utc>, Option<f64>)]) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
-type Drawn = Result<(), Box<dyn std::error::Error>>;
+pub(super) type Drawn = Result<(), Box<dyn std::error::Error>>;
 
 fn draw(c: &Chart, buf: &mut String) -> Drawn {
     let root = SVGBackend::with_string(buf, SIZE).into_drawing_area();
@@ -329,99 +329,6 @@ pub fn render(c: &Chart) -> Figure {
         rows,
         source: String::new(),
     }
-}
-
-/// Bars on a time axis, one row each (a C1's runs' phases): its SVG and table.
-pub fn bars(id: &'static str, title: &str, rows: &[(String, Vec<Band>)]) -> Figure {
-    let mut svg = String::new();
-    if let Err(e) = draw_bars(rows, &mut svg) {
-        tracing::warn!(chart = id, error = %e, "chart not drawn");
-        svg.clear();
-    }
-    let mut table = Vec::new();
-    for (row, bands) in rows {
-        for b in bands {
-            let secs = (b.to - b.from).num_milliseconds() as f64 / 1000.0;
-            table.push(vec![
-                row.clone(),
-                b.label.clone(),
-                b.from.format("%Y-%m-%d %H:%M:%S").to_string(),
-                format!("{secs:.1}"),
-            ]);
-        }
-    }
-    Figure {
-        id,
-        title: title.to_string(),
-        svg,
-        series: rows.iter().map(|(r, _)| r.clone()).collect(),
-        head: ["Run", "Phase", "Began (UTC)", "Took (s)"]
-            .map(String::from)
-            .to_vec(),
-        rows: table,
-        source: String::new(),
-    }
-}
-
-const PHASE_COLORS: [RGBColor; 6] = [BLUE, ORANGE, GREEN, PURPLE, RED, GREY];
-
-fn draw_bars(rows: &[(String, Vec<Band>)], buf: &mut String) -> Drawn {
-    let all = rows.iter().flat_map(|(_, b)| b);
-    let x0 = all.clone().map(|b| b.from).min();
-    let x1 = all.clone().map(|b| b.to).max();
-    let (Some(x0), Some(x1)) = (x0, x1) else {
-        return Ok(());
-    };
-    let (x0, x1) = (x0.timestamp_millis() as f64, x1.timestamp_millis() as f64);
-    let height = 110 + 34 * rows.len() as u32;
-    let root = SVGBackend::with_string(buf, (SIZE.0, height)).into_drawing_area();
-    root.fill(&WHITE)?;
-    // the legend's strip below the bars, written where plotters puts nothing
-    let (area, strip) = root.split_vertically(height - 34);
-    let n = rows.len() as f64;
-    let mut chart = ChartBuilder::on(&area)
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(190)
-        .build_cartesian_2d(0.0..(x1 - x0).max(1.0) / 1000.0, 0.0..n)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(0)
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 15))
-        .x_desc("seconds from the first run's start")
-        .draw()?;
-    let font = ("sans-serif", 15).into_font();
-    let mut names: Vec<&str> = Vec::new();
-    for (i, (row, bands)) in rows.iter().enumerate() {
-        let y = n - i as f64;
-        let (_, py) = chart.backend_coord(&(0.0, y - 0.5));
-        root.draw(&Text::new(row.clone(), (14, py - 8), font.clone()))?;
-        for b in bands {
-            let known = names.iter().position(|x| *x == b.label);
-            let k = known.unwrap_or(names.len());
-            if known.is_none() {
-                names.push(&b.label);
-            }
-            let color = PHASE_COLORS[k % PHASE_COLORS.len()];
-            let from = (b.from.timestamp_millis() as f64 - x0) / 1000.0;
-            let to = ((b.to.timestamp_millis() as f64 - x0) / 1000.0).max(from + 0.001);
-            chart.draw_series(std::iter::once(Rectangle::new(
-                [(from, y - 0.8), (to, y - 0.2)],
-                color.filled(),
-            )))?;
-        }
-    }
-    let mut x = 200;
-    for (k, name) in names.iter().enumerate() {
-        let color = PHASE_COLORS[k % PHASE_COLORS.len()];
-        strip.draw(&Rectangle::new([(x, 8), (x + 14, 22)], color.filled()))?;
-        strip.draw(&Text::new(name.to_string(), (x + 20, 7), font.clone()))?;
-        x += 40 + 9 * name.len() as i32;
-    }
-    root.present()?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,25 +2,29 @@
 //! handler, so a chart's table equals the API's figures): the program's burn-down with its
 //! projection, deadline and campaigns' moves; completions by lane; time to an inbox against
 //! the objective; the fleet's last hour; a campaign's own burn-down with the spans it held
-//! back; and a C1's runs' phases as bars.
+//! back. (A C1's runs' phases are [`super::bars`].)
 
 use super::charts::{
-    bars, render, Band, Chart, Figure, Level, Line, Mark, BLUE, GREEN, GREY, ORANGE, PURPLE, RED,
+    render, Band, Chart, Figure, Level, Line, Mark, BLUE, GREEN, GREY, ORANGE, PURPLE, RED,
 };
 use crate::error::ApiResult;
-use crate::routes::program_history::history_now;
+use crate::routes::program_history::{history_now, started_at};
 use crate::state::AppState;
-use crate::views::history::HistoryBody as AccountHistory;
-use crate::views::history_series::{HistoryBody, HistoryQuery};
+use crate::views::history_series::{ProgramHistoryBody, ProgramHistoryQuery};
 use chrono::{DateTime, Utc};
 
-fn parse(t: &str) -> Option<DateTime<Utc>> {
+pub(super) fn parse(t: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(t)
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn line(h: &HistoryBody, series: &str, name: &str, color: plotters::style::RGBColor) -> Line {
+fn line(
+    h: &ProgramHistoryBody,
+    series: &str,
+    name: &str,
+    color: plotters::style::RGBColor,
+) -> Line {
     let values = h.series.get(series).cloned().unwrap_or_default();
     Line {
         name: name.to_string(),
@@ -36,27 +40,47 @@ fn line(h: &HistoryBody, series: &str, name: &str, color: plotters::style::RGBCo
     }
 }
 
-fn span(h: &HistoryBody) -> (DateTime<Utc>, DateTime<Utc>) {
+fn span(h: &ProgramHistoryBody) -> (DateTime<Utc>, DateTime<Utc>) {
     let now = Utc::now();
     (parse(&h.from).unwrap_or(now), parse(&h.to).unwrap_or(now))
 }
 
-async fn read(
-    st: &AppState,
-    window: &str,
-    step: &str,
+/// What one chart reads: a window, a step, the series and (for its page) a campaign.
+struct Ask<'a> {
+    window: &'a str,
+    step: &'a str,
+    series: &'a [&'a str],
     campaign: Option<String>,
-) -> ApiResult<(HistoryBody, String)> {
-    let q = HistoryQuery {
-        window: Some(window.into()),
-        step: Some(step.into()),
-        campaign: campaign.clone(),
+}
+
+/// The history a chart draws, read as `GET /admin/program/history` would answer the query
+/// returned with it (the window pinned at `until`, so the API answers the same buckets).
+async fn read(st: &AppState, ask: Ask<'_>, until: &str) -> ApiResult<(ProgramHistoryBody, String)> {
+    let series = ask.series.join(",");
+    let q = ProgramHistoryQuery {
+        window: Some(ask.window.into()),
+        step: Some(ask.step.into()),
+        campaign: ask.campaign.clone(),
+        series: Some(series.clone()),
+        until: Some(until.into()),
     };
-    let mut source = format!("window={window}&step={step}");
-    if let Some(c) = campaign {
+    let mut source = format!(
+        "window={}&step={}&series={series}&until={until}",
+        ask.window, ask.step
+    );
+    if let Some(c) = ask.campaign {
         source.push_str(&format!("&campaign={c}"));
     }
     Ok((history_now(st, &q).await?, source))
+}
+
+fn ask<'a>(window: &'a str, step: &'a str, series: &'a [&'a str]) -> Ask<'a> {
+    Ask {
+        window,
+        step,
+        series,
+        campaign: None,
+    }
 }
 
 /// A window reaching back to `since` (at least an hour, at most 400 days), and a step giving
@@ -69,14 +93,15 @@ fn since_window(since: Option<&str>) -> (String, String) {
         .unwrap_or(3_600)
         .clamp(3_600, 400 * 86_400);
     let step_min = (secs / 200 / 60).max(5);
-    let window_min = (secs / 60 / step_min + 1) * step_min;
+    // whole steps, never past the API's 400 days
+    let window_min = ((secs / 60 / step_min + 1) * step_min).min(400 * 1440 / step_min * step_min);
     (format!("{window_min}m"), format!("{step_min}m"))
 }
 
 /// The deadline and the campaigns' moves as marks, the spans held back as bands (one still
 /// holding back runs to `to` or now).
 fn marks_and_bands(
-    h: &HistoryBody,
+    h: &ProgramHistoryBody,
     deadline: Option<DateTime<Utc>>,
     to: DateTime<Utc>,
 ) -> (Vec<Mark>, Vec<Band>) {
@@ -131,7 +156,7 @@ fn marks_and_bands(
 
 /// A burn-down: remaining accounts, projected to zero at the recent rate, the deadline, the
 /// campaigns' moves as marks and the spans held back as bands.
-fn burn_down(id: &'static str, title: &str, h: &HistoryBody, source: String) -> Figure {
+fn burn_down(id: &'static str, title: &str, h: &ProgramHistoryBody, source: String) -> Figure {
     let (from, to) = span(h);
     let remaining = line(h, "remaining", "accounts not yet migrated", BLUE);
     let mut lines = vec![remaining.clone()];
@@ -188,7 +213,7 @@ fn lines_chart(
     id: &'static str,
     title: &str,
     unit: &'static str,
-    h: &HistoryBody,
+    h: &ProgramHistoryBody,
     source: String,
     lines: Vec<Line>,
     levels: Vec<Level>,
@@ -211,13 +236,16 @@ fn lines_chart(
 
 /// The overview's charts: burn-down, completions by lane (48 h), time to an inbox (24 h), the
 /// fleet's last hour (hops by outcome, DynamoDB reads against the cap, refusals and dead
-/// letters). Five bounded reads.
+/// letters). Five bounded reads, each of the tables its series come from only.
 pub async fn overview(st: &AppState) -> ApiResult<Vec<Figure>> {
-    let (probe, _) = read(st, "1h", "5m", None).await?;
-    let (window, step) = since_window(probe.started_at.as_deref());
-    let (h, src) = read(st, &window, &step, None).await?;
+    let until = crate::views::ts(Utc::now());
+    let started = started_at(st, None).await?;
+    let (window, step) = since_window(started.as_deref());
+    const BURN: [&str; 2] = ["remaining", "accounts"];
+    let (h, src) = read(st, ask(&window, &step, &BURN), &until).await?;
     let mut out = vec![burn_down("chart-burn-down", "Burn-down", &h, src)];
-    let (h, src) = read(st, "48h", "1h", None).await?;
+    let lanes = ["completed_app", "completed_campaign"];
+    let (h, src) = read(st, ask("48h", "1h", &lanes), &until).await?;
     out.push(lines_chart(
         "chart-completions",
         "Completions an hour by lane, last 48 hours",
@@ -230,7 +258,8 @@ pub async fn overview(st: &AppState) -> ApiResult<Vec<Figure>> {
         ],
         vec![],
     ));
-    let (h, src) = read(st, "24h", "5m", None).await?;
+    let inbox = ["inbox_app_p50_ms", "inbox_app_p99_ms"];
+    let (h, src) = read(st, ask("24h", "5m", &inbox), &until).await?;
     out.push(lines_chart(
         "chart-inbox",
         "Time to an inbox (app lane), per 5 minutes, last 24 hours",
@@ -246,7 +275,25 @@ pub async fn overview(st: &AppState) -> ApiResult<Vec<Figure>> {
             value: h.objective_inbox_p99_ms as f64,
         }],
     ));
-    let (h, src) = read(st, "1h", "1m", None).await?;
+    out.extend(fleet_charts(st, &until).await?);
+    Ok(out)
+}
+
+/// The fleet's last hour: hops by outcome, DynamoDB reads against the cap, refusals and dead
+/// letters a minute (one read).
+async fn fleet_charts(st: &AppState, until: &str) -> ApiResult<Vec<Figure>> {
+    let mut out = Vec::new();
+    let fleet = [
+        "hops_ok",
+        "hops_retried",
+        "hops_failed",
+        "hops_dropped",
+        "dynamodb_reads_per_sec",
+        "refusals_media",
+        "refusals_rest",
+        "dead_letters",
+    ];
+    let (h, src) = read(st, ask("1h", "1m", &fleet), until).await?;
     out.push(lines_chart(
         "chart-hops",
         "Hops a minute by outcome, last hour",
@@ -296,67 +343,18 @@ pub async fn campaign(
     st: &AppState,
     id: &str,
     created_at: &str,
-) -> ApiResult<(Figure, HistoryBody)> {
+) -> ApiResult<(Figure, ProgramHistoryBody)> {
     let (window, step) = since_window(Some(created_at));
-    let (h, src) = read(st, &window, &step, Some(id.to_string())).await?;
+    let until = crate::views::ts(Utc::now());
+    let burn = Ask {
+        window: &window,
+        step: &step,
+        series: &["remaining", "accounts"],
+        campaign: Some(id.to_string()),
+    };
+    let (h, src) = read(st, burn, &until).await?;
     let f = burn_down("chart-campaign", "The campaign's burn-down", &h, src);
     Ok((f, h))
-}
-
-/// A C1's runs (the newest five) as bars of their phases on one time axis: channels, recent
-/// messages, all messages, catch-up and verification, each where it happened.
-pub fn phases(h: &AccountHistory) -> Option<Figure> {
-    let now = Utc::now();
-    let mut rows = Vec::new();
-    for r in h.runs.iter().take(5).rev() {
-        let run = &r.run;
-        let Some(start) = parse(&run.started_at) else {
-            continue;
-        };
-        let at = |t: &Option<String>| t.as_deref().and_then(parse);
-        let channels = at(&run.channels_migrated_at);
-        let recent = at(&run.recent_messages_migrated_at);
-        let completed = at(&run.completed_at);
-        let caught_up = h
-            .events
-            .iter()
-            .filter(|e| e.kind == "caught_up" && e.run_id == Some(run.run_id))
-            .filter_map(|e| parse(&e.at))
-            .max();
-        let verified = at(&run.verified_at);
-        let mut bands = Vec::new();
-        let mut push = |from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>, label: &str| {
-            if let (Some(from), Some(to)) = (from, to) {
-                if to >= from {
-                    bands.push(Band {
-                        from,
-                        to,
-                        label: label.into(),
-                    });
-                }
-            }
-        };
-        let open = |t: Option<DateTime<Utc>>| t.or(r.active.then_some(now));
-        push(Some(start), open(channels), "channels");
-        if channels.is_some() {
-            push(channels, open(recent), "recent messages");
-        }
-        if recent.is_some() {
-            push(recent, open(completed), "all messages");
-        }
-        if completed.is_some() && caught_up.is_some() {
-            push(completed, caught_up, "catch-up");
-        }
-        if verified.is_some() {
-            push(caught_up.or(completed), verified, "verification");
-        }
-        // a run id's random tail (its head is a time, shared by runs started together)
-        let id = run.run_id.to_string();
-        let label = format!("…{} ({})", &id[id.len() - 8..], r.lane);
-        rows.push((label, bands));
-    }
-    rows.retain(|(_, b)| !b.is_empty());
-    (!rows.is_empty()).then(|| bars("chart-phases", "Runs by phase", &rows))
 }
 
 #[cfg(test)]

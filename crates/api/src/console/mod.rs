@@ -18,6 +18,7 @@
 //! origin (`Origin`, `Sec-Fetch-Site`) and carry the session's CSRF token.
 
 mod account;
+mod bars;
 mod campaigns;
 pub mod charts;
 mod figures;
@@ -31,6 +32,10 @@ use actix_web::http::Method;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse, ResponseError};
 use futures::future::{ready, Either};
+
+/// The largest form the console takes, in bytes (a start listing 10,000 shopper ids of up to
+/// 64 characters, percent-encoded).
+const FORM_LIMIT: usize = 2 << 20;
 
 /// The console's stylesheet (its only static file).
 const CSS: &str = include_str!("../../templates/console/console.css");
@@ -60,6 +65,8 @@ fn same_origin(req: &actix_web::dev::ServiceRequest) -> bool {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
+            // a campaign's start form may list 10,000 shopper ids
+            .app_data(web::FormConfig::default().limit(FORM_LIMIT))
             // the origin check inside, the headers outside (its 403 carries them too)
             .wrap_fn(|req, srv| {
                 if req.method() == Method::POST && !same_origin(&req) {

@@ -169,7 +169,8 @@ pub async fn campaign_now(st: &AppState, id: CampaignId) -> ApiResult<CampaignBo
 /// How many accounts a campaign of this request would select now, writing nothing (what the
 /// console shows before an operator confirms a start): the same checks as a start, each
 /// refusal its own 400. Exact from the summaries for a selection by status, by the list for
-/// shopper ids; counted up to 100,000 (then `exact` false) when by creation time too.
+/// shopper ids; among the first 100,000 accounts of its statuses when by creation time too
+/// (then `exact` false past them).
 #[utoipa::path(post, path = "/admin/campaigns/dry-run", tag = "program",
     security(("bearer" = [])), request_body = CampaignRequest,
     responses((status = 200, description = "what a start would select", body = DryRunBody),

@@ -10,7 +10,9 @@ use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::views::errors::Errors;
-use crate::views::history_series::{self, ts, HistoryBody, HistoryQuery, Read};
+use crate::views::history_series::{
+    self, ts, ProgramHistoryBody, ProgramHistoryQuery, Read, SERIES,
+};
 use actix_web::web;
 use chrono::{DateTime, Duration, Utc};
 use migrator_core::ids::CampaignId;
@@ -44,9 +46,9 @@ fn duration(v: Option<&str>, field: &str) -> Result<Option<i64>, ApiError> {
         })
 }
 
-/// The window a query asks for, ending with the bucket that holds `now`; each refusal its own
-/// 400.
-pub fn window_of(q: &HistoryQuery, now: DateTime<Utc>) -> Result<Window, ApiError> {
+/// The window a query asks for, ending with the bucket that holds `until` (default `now`);
+/// each refusal its own 400.
+pub fn window_of(q: &ProgramHistoryQuery, now: DateTime<Utc>) -> Result<Window, ApiError> {
     let window = duration(q.window.as_deref(), "window")?.unwrap_or(86_400);
     if !(60..=MAX_WINDOW_SECS).contains(&window) {
         return Err(ApiError::bad_request(
@@ -71,7 +73,13 @@ pub fn window_of(q: &HistoryQuery, now: DateTime<Utc>) -> Result<Window, ApiErro
             format!("a window holds at most {MAX_BUCKETS} steps: take a longer step"),
         ));
     }
-    let epoch = now.timestamp();
+    let end = match q.until.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        None => now,
+        Some(u) => DateTime::parse_from_rfc3339(u)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| ApiError::bad_request("invalid_time", "until is an RFC 3339 time"))?,
+    };
+    let epoch = end.timestamp();
     let to = (epoch / step + 1) * step;
     let from = to - (window + step - 1) / step * step;
     let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or(now);
@@ -83,24 +91,65 @@ pub fn window_of(q: &HistoryQuery, now: DateTime<Utc>) -> Result<Window, ApiErro
 }
 
 /// The program's and the fleet's series over a window at a step (`window` default `24h`, at
-/// most `400d`; `step` default the window over 288, whole minutes, at most 1,500 a window),
-/// or one campaign's burn-down and events with `campaign`. 400 for a window or step out of
-/// bounds, 404 for an unknown campaign.
+/// most `400d`; `step` default the window over 288, whole minutes, at most 1,500 a window;
+/// ending with the bucket holding `until`, default now), or one campaign's burn-down and
+/// events with `campaign`; `series` names the ones wanted (default all). 400 for a window,
+/// step, time or series out of bounds, 404 for an unknown campaign.
 #[utoipa::path(get, path = "/admin/program/history", tag = "program", security(("bearer" = [])),
-    params(HistoryQuery),
-    responses((status = 200, description = "the series", body = HistoryBody), Errors))]
+    params(ProgramHistoryQuery),
+    responses((status = 200, description = "the series", body = ProgramHistoryBody), Errors))]
 pub async fn get_history(
     st: web::Data<AppState>,
     _: AdminUser,
-    q: web::Query<HistoryQuery>,
-) -> ApiResult<web::Json<HistoryBody>> {
+    q: web::Query<ProgramHistoryQuery>,
+) -> ApiResult<web::Json<ProgramHistoryBody>> {
     Ok(web::Json(history_now(&st, &q).await?))
 }
 
-/// The series a query asks for.
-pub async fn history_now(st: &AppState, q: &HistoryQuery) -> ApiResult<HistoryBody> {
+/// The series a query names (`?series=`; every one by default), checked: 400 for an unknown
+/// name.
+fn wanted(q: &ProgramHistoryQuery) -> Result<Vec<&'static str>, ApiError> {
+    let Some(list) = q.series.as_deref().filter(|l| !l.trim().is_empty()) else {
+        return Ok(SERIES.to_vec());
+    };
+    list.split(',')
+        .map(str::trim)
+        .map(|name| {
+            SERIES.iter().copied().find(|s| *s == name).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_series",
+                    format!("series are among {}", SERIES.join(", ")),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The `fleet_minutes` series (prefixes ending in `*`) the wanted series are made of.
+fn fleet_sources(wanted: &[&str]) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for w in wanted {
+        let from = match *w {
+            s if s.starts_with("hops_") => "hops_*",
+            "dynamodb_reads_per_sec" => "dynamodb_reads",
+            s if s.starts_with("refusals_") => "refusals_*",
+            "dead_letters" => "dead_letters",
+            s if s.starts_with("inbox_app_") => "inbox_app_*",
+            s if s.starts_with("inbox_campaign_") => "inbox_campaign_*",
+            _ => continue,
+        };
+        if !out.contains(&from) {
+            out.push(from);
+        }
+    }
+    out
+}
+
+/// The series a query asks for: only the tables they come from are read.
+pub async fn history_now(st: &AppState, q: &ProgramHistoryQuery) -> ApiResult<ProgramHistoryBody> {
     let now = Utc::now();
     let w = window_of(q, now)?;
+    let wanted = wanted(q)?;
     let campaign: Option<CampaignId> = q
         .campaign
         .as_deref()
@@ -122,27 +171,16 @@ pub async fn history_now(st: &AppState, q: &HistoryQuery) -> ApiResult<HistoryBo
     let scope = campaign.map_or(PROGRAM, |c| c.0);
     let mut c = conn(st).await?;
     // the fleet's minutes and completions are kept three days: nothing older is read
-    let recent = Window {
-        from: w.from.max(now - Duration::days(3)),
-        ..w
-    };
-    let read = Read {
-        burn_down: series::burn_down(&mut c, scope, w).await?,
-        completions: series::completions(&mut c, recent).await?,
-        fleet: series::fleet(
-            &mut c,
-            recent,
-            &[
-                "hops_*",
-                "dynamodb_reads",
-                "refusals_*",
-                "dead_letters",
-                "inbox_*",
-            ],
-        )
-        .await?,
-        events: series::campaign_events(&mut c, campaign.map(|c| c.0), w, MAX_EVENTS).await?,
-    };
+    let since = now - Duration::days(3);
+    let mut read = Read::default();
+    if wanted.iter().any(|s| *s == "remaining" || *s == "accounts") {
+        read.burn_down = series::burn_down(&mut c, scope, w).await?;
+    }
+    if wanted.iter().any(|s| s.starts_with("completed_")) {
+        read.completions = series::completions(&mut c, w, since).await?;
+    }
+    read.fleet = series::fleet(&mut c, w, since, &fleet_sources(&wanted)).await?;
+    read.events = series::campaign_events(&mut c, campaign.map(|c| c.0), w, MAX_EVENTS).await?;
     let started_at = series::first_sample(&mut c, scope).await?.map(ts);
     let f = fleet::state(&mut c).await?;
     let configured = st.settings.source.max_reads_per_sec;
@@ -150,12 +188,12 @@ pub async fn history_now(st: &AppState, q: &HistoryQuery) -> ApiResult<HistoryBo
         .max_reads_per_sec
         .map(f64::from)
         .or((configured > 0).then_some(f64::from(configured)));
-    Ok(HistoryBody {
+    Ok(ProgramHistoryBody {
         from: ts(w.from),
         to: ts(w.to),
         step_secs: w.step_secs,
         at: w.buckets().into_iter().map(ts).collect(),
-        series: history_series::series(&w, &read),
+        series: history_series::series(&w, &read, &wanted),
         objective_inbox_p99_ms: st.settings.campaign.max_inbox_p99_ms,
         dynamodb_read_cap_per_sec: cap,
         deadline,
@@ -165,16 +203,24 @@ pub async fn history_now(st: &AppState, q: &HistoryQuery) -> ApiResult<HistoryBo
     })
 }
 
+/// When the program's (or campaign `scope`'s) burn-down history starts: one index read.
+pub async fn started_at(st: &AppState, scope: Option<CampaignId>) -> ApiResult<Option<String>> {
+    let mut c = conn(st).await?;
+    Ok(series::first_sample(&mut c, scope.map_or(PROGRAM, |c| c.0))
+        .await?
+        .map(ts))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn q(window: &str, step: &str) -> HistoryQuery {
-        HistoryQuery {
+    fn q(window: &str, step: &str) -> ProgramHistoryQuery {
+        ProgramHistoryQuery {
             window: Some(window.into()),
             step: Some(step.into()),
-            campaign: None,
+            ..ProgramHistoryQuery::default()
         }
     }
 
@@ -185,7 +231,7 @@ mod tests {
         assert_eq!(w.to, Utc.with_ymd_and_hms(2026, 12, 8, 10, 10, 0).unwrap());
         assert_eq!(w.from, Utc.with_ymd_and_hms(2026, 12, 8, 9, 10, 0).unwrap());
         assert_eq!(w.buckets().len(), 12);
-        let d = window_of(&HistoryQuery::default(), now).unwrap();
+        let d = window_of(&ProgramHistoryQuery::default(), now).unwrap();
         assert_eq!((d.step_secs, d.buckets().len()), (300, 288));
         for (window, step) in [("500d", "1d"), ("1h", "30s"), ("1h", "2h"), ("30d", "1m")] {
             assert_eq!(
@@ -195,5 +241,27 @@ mod tests {
             );
         }
         assert!(window_of(&q("soon", "5m"), now).is_err());
+        let pinned = ProgramHistoryQuery {
+            until: Some("2026-12-08T09:00:00Z".into()),
+            ..q("1h", "1m")
+        };
+        let w = window_of(&pinned, now).unwrap();
+        assert_eq!(w.to, Utc.with_ymd_and_hms(2026, 12, 8, 9, 1, 0).unwrap());
+    }
+
+    #[test]
+    fn only_the_tables_of_the_series_asked_for_are_read() {
+        let q = ProgramHistoryQuery {
+            series: Some("hops_ok, inbox_app_p99_ms,hops_failed".into()),
+            ..ProgramHistoryQuery::default()
+        };
+        let w = wanted(&q).unwrap();
+        assert_eq!(w, ["hops_ok", "inbox_app_p99_ms", "hops_failed"]);
+        assert_eq!(fleet_sources(&w), ["hops_*", "inbox_app_*"]);
+        let bad = ProgramHistoryQuery {
+            series: Some("hops_ok,everything".into()),
+            ..ProgramHistoryQuery::default()
+        };
+        assert_eq!(wanted(&bad).unwrap_err().status, 400);
     }
 }

@@ -38,7 +38,8 @@ pub struct CampaignRequest {
 pub struct DryRunBody {
     /// Accounts the selection takes now (at least this many when `exact` is false).
     pub accounts: i64,
-    /// Whether `accounts` is exact (false: a selection by creation time counted to 100,000).
+    /// Whether `accounts` is exact (false: a selection by creation time looked at the first
+    /// 100,000 accounts of its statuses only, `accounts` a lower bound).
     pub exact: bool,
     /// The statuses selected (the defaults filled in).
     pub statuses: Vec<String>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
-/// The series every body holds, in this order (`series`' keys).
+/// The series a body can hold (`series`' keys; all of them unless `?series=` names some).
 pub const SERIES: [&str; 16] = [
     "remaining",
     "accounts",
@@ -33,7 +33,7 @@ pub const SERIES: [&str; 16] = [
 /// `?window=&step=&campaign=`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
+pub struct ProgramHistoryQuery {
     /// How far back, as a duration (`1h`, `24h`, `48h`, `30d`); default `24h`, at most `400d`.
     pub window: Option<String>,
     /// The bucket's width, as a duration of whole minutes (`1m`, `5m`, `1h`, `1d`); default the
@@ -41,11 +41,16 @@ pub struct HistoryQuery {
     pub step: Option<String>,
     /// A campaign's id: `remaining` and `accounts` are its burn-down, `events` its own.
     pub campaign: Option<String>,
+    /// The series wanted, comma-separated (default: every one); only their tables are read.
+    pub series: Option<String>,
+    /// The window ends with the bucket holding this time (RFC 3339; default now): a tool
+    /// reading the same window twice pins it.
+    pub until: Option<String>,
 }
 
 /// A campaign's event on the time axis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct EventBody {
+pub struct CampaignEventBody {
     /// The campaign.
     pub campaign_id: String,
     /// When (RFC 3339).
@@ -58,7 +63,7 @@ pub struct EventBody {
 
 /// The series over the window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct HistoryBody {
+pub struct ProgramHistoryBody {
     /// The window's start (RFC 3339, inclusive; a multiple of the step since the epoch).
     pub from: String,
     /// Its end (exclusive): the end of the bucket holding now.
@@ -67,7 +72,7 @@ pub struct HistoryBody {
     pub step_secs: i64,
     /// Each bucket's start (RFC 3339); every series has one value per bucket.
     pub at: Vec<String>,
-    /// By name: `remaining` and `accounts` (the burn-down's last sample in the bucket: the
+    /// By name (those asked for): `remaining` and `accounts` (the burn-down's last sample in the bucket: the
     /// program's, or the campaign's when one is asked for), `completed_app` and
     /// `completed_campaign` (completions in the bucket, three days kept),
     /// `inbox_{app,campaign}_{p50,p99}_ms` (time to an inbox, from a histogram),
@@ -88,7 +93,7 @@ pub struct HistoryBody {
     /// When the scope's burn-down history starts (its first sample), if it has one.
     pub started_at: Option<String>,
     /// Campaigns' events within the window, oldest first (at most 500).
-    pub events: Vec<EventBody>,
+    pub events: Vec<CampaignEventBody>,
 }
 
 /// What the series are built from.
@@ -104,10 +109,10 @@ pub struct Read {
     pub events: Vec<CampaignEvent>,
 }
 
-/// The series of `read` over `w`, one value a bucket.
-pub fn series(w: &Window, read: &Read) -> BTreeMap<String, Vec<Option<f64>>> {
+/// The series `wanted` (names of [`SERIES`]) of `read` over `w`, one value a bucket.
+pub fn series(w: &Window, read: &Read, wanted: &[&str]) -> BTreeMap<String, Vec<Option<f64>>> {
     let n = w.buckets().len();
-    let mut out: BTreeMap<String, Vec<Option<f64>>> = SERIES
+    let mut out: BTreeMap<String, Vec<Option<f64>>> = wanted
         .iter()
         .map(|s| (s.to_string(), vec![None; n]))
         .collect();
@@ -163,10 +168,10 @@ pub fn series(w: &Window, read: &Read) -> BTreeMap<String, Vec<Option<f64>>> {
 }
 
 /// The events as the body lists them.
-pub fn events(read: &Read) -> Vec<EventBody> {
+pub fn events(read: &Read) -> Vec<CampaignEventBody> {
     read.events
         .iter()
-        .map(|e| EventBody {
+        .map(|e| CampaignEventBody {
             campaign_id: e.campaign_id.to_string(),
             at: ts(e.at),
             kind: e.kind.clone(),
@@ -211,8 +216,13 @@ mod tests {
             ],
             events: vec![],
         };
-        let s = series(&w, &read);
+        let s = series(&w, &read, &SERIES);
         assert_eq!(s.len(), SERIES.len());
+        assert_eq!(
+            series(&w, &read, &["hops_ok"]).len(),
+            1,
+            "only what is asked for"
+        );
         assert_eq!(s["remaining"], vec![None, Some(4.0), None]);
         assert_eq!(s["completed_app"], vec![Some(2.0), Some(0.0), Some(0.0)]);
         assert_eq!(s["dynamodb_reads_per_sec"][2], Some(2.0));

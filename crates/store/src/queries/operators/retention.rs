@@ -12,7 +12,7 @@
 //! | `rejects` | `worker.rejects_retention_days` | `rejects_created` |
 //! | `completions` | three days (the program's rates read the last day, its chart two) | its primary key |
 //! | `fleet_minutes` | three days (the charts read at most two) | `fleet_minutes_minute` |
-//! | `burn_down` | 400 days; past three days only the samples on the hour | `burn_down_at` |
+//! | `burn_down` | 400 days; past three days only the samples on the hour (UTC) | `burn_down_between_hours`, `burn_down_at` |
 //! | `campaign_events` | `api.audit_retention_days` (as the audit log) | `campaign_events_at` |
 //! | `console_sessions` | until the session expires (idle or absolute, `console.*`) | `console_sessions_expires` |
 //! | `migration_runs` | runs superseded by a newer run of their account, `worker.runs_retention_days` after they finished (an account's run in force always kept) | `migration_runs_superseded` |
@@ -167,9 +167,10 @@ impl Table {
             }
             Table::BurnDown => {
                 "DELETE FROM burn_down WHERE (scope_id, at) IN (SELECT scope_id, at FROM burn_down \
-                 WHERE at < now() - make_interval(secs => $1) \
-                   AND (date_trunc('hour', at) <> at OR at < now() - interval '400 days') \
-                 ORDER BY at LIMIT $2)"
+                 WHERE NOT hourly AND at < now() - make_interval(secs => $1) \
+                 ORDER BY at LIMIT $2) \
+                 OR (scope_id, at) IN (SELECT scope_id, at FROM burn_down \
+                 WHERE at < now() - interval '400 days' ORDER BY at LIMIT $2)"
             }
             Table::CampaignEvents => {
                 "DELETE FROM campaign_events WHERE id IN (SELECT id FROM campaign_events \

@@ -124,12 +124,17 @@ pub struct Sum {
 }
 
 /// The fleet's series named by `series` (`hops_ok`, `inbox_app_le_500`, … or prefixes
-/// ending in `*`), summed per bucket of `w`: one index range per series over the window.
+/// ending in `*`), summed per bucket of `w`, minutes before `since` left out (they are
+/// pruned): one index range per series over the window.
 pub async fn fleet(
     conn: &mut AsyncPgConnection,
     w: Window,
+    since: DateTime<Utc>,
     series: &[&str],
 ) -> CoreResult<Vec<Sum>> {
+    if series.is_empty() {
+        return Ok(Vec::new());
+    }
     let (exact, prefixes): (Vec<&str>, Vec<&str>) = series.iter().partition(|s| !s.ends_with('*'));
     let prefixes: Vec<String> = prefixes
         .iter()
@@ -138,7 +143,8 @@ pub async fn fleet(
     Ok(diesel::sql_query(
         "SELECT series, date_bin(make_interval(secs => $3), minute, $1) AS at, sum(n)::bigint AS n \
          FROM fleet_minutes \
-         WHERE (series = ANY($4) OR series LIKE ANY($5)) AND minute >= $1 AND minute < $2 \
+         WHERE (series = ANY($4) OR series LIKE ANY($5)) AND minute >= greatest($1, $6) \
+           AND minute < $2 \
          GROUP BY 1, 2 ORDER BY 2, 1",
     )
     .bind::<Timestamptz, _>(w.from)
@@ -146,21 +152,28 @@ pub async fn fleet(
     .bind::<Double, _>(w.step_secs as f64)
     .bind::<Array<Text>, _>(exact)
     .bind::<Array<Text>, _>(prefixes)
+    .bind::<Timestamptz, _>(since)
     .load(conn)
     .await?)
 }
 
 /// Completions per bucket of `w` by lane (series `completed_app`, `completed_campaign`), from
-/// the completions trigger's minutes (kept three days).
-pub async fn completions(conn: &mut AsyncPgConnection, w: Window) -> CoreResult<Vec<Sum>> {
+/// the completions trigger's minutes (kept three days), minutes before `since` left out.
+pub async fn completions(
+    conn: &mut AsyncPgConnection,
+    w: Window,
+    since: DateTime<Utc>,
+) -> CoreResult<Vec<Sum>> {
     Ok(diesel::sql_query(
         "SELECT 'completed_' || lane AS series, \
                 date_bin(make_interval(secs => $3), minute, $1) AS at, sum(n)::bigint AS n \
-         FROM completions WHERE minute >= $1 AND minute < $2 GROUP BY 1, 2 ORDER BY 2, 1",
+         FROM completions WHERE minute >= greatest($1, $4) AND minute < $2 \
+         GROUP BY 1, 2 ORDER BY 2, 1",
     )
     .bind::<Timestamptz, _>(w.from)
     .bind::<Timestamptz, _>(w.to)
     .bind::<Double, _>(w.step_secs as f64)
+    .bind::<Timestamptz, _>(since)
     .load(conn)
     .await?)
 }

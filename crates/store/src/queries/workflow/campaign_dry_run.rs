@@ -1,15 +1,15 @@
 //! How many accounts a campaign's selection would take now, writing nothing: what the
 //! console's start form shows before an operator confirms. Bounded like every operator read:
 //! from `account_counts` (a summary) when the selection is by status alone, along the
-//! shopper-id index for a list (at most the list's 10,000), and counted up to [`CAP`] along
-//! `accounts_status_changed` when it is also by creation time.
+//! shopper-id index for a list (at most the list's 10,000), and by creation time among at
+//! most [`CAP`] accounts of those statuses (a lower bound, `exact` false, past them).
 
 use super::campaigns::Selection;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use migrator_core::error::CoreResult;
 
-/// The most accounts a dry run by creation time counts one by one.
+/// The most accounts a dry run by creation time looks at.
 pub const CAP: i64 = 100_000;
 
 /// A dry run's count.
@@ -17,7 +17,7 @@ pub const CAP: i64 = 100_000;
 pub struct Count {
     /// Accounts the selection takes now (at least this many when not `exact`).
     pub accounts: i64,
-    /// Whether `accounts` is exact (false: the count stopped at [`CAP`]).
+    /// Whether `accounts` is exact (false: more than [`CAP`] accounts had those statuses).
     pub exact: bool,
 }
 
@@ -58,9 +58,19 @@ pub async fn count(conn: &mut AsyncPgConnection, sel: &Selection) -> CoreResult<
             exact: true,
         });
     }
-    let r: N = diesel::sql_query(
-        "SELECT count(*)::bigint AS n FROM (SELECT 1 FROM accounts \
-         WHERE migration_status = ANY($1) AND created_at < $2 LIMIT $3) t",
+    // at most CAP accounts of the statuses looked at (along `accounts_status_changed`), those
+    // created before counted: a lower bound when the look stopped short
+    #[derive(diesel::QueryableByName)]
+    struct Looked {
+        #[diesel(sql_type = BigInt)]
+        looked: i64,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let r: Looked = diesel::sql_query(
+        "SELECT count(*)::bigint AS looked, \
+                count(*) FILTER (WHERE created_at < $2)::bigint AS n \
+         FROM (SELECT created_at FROM accounts WHERE migration_status = ANY($1) LIMIT $3) t",
     )
     .bind::<Array<Text>, _>(statuses)
     .bind::<Nullable<Timestamptz>, _>(sel.created_before)
@@ -69,6 +79,6 @@ pub async fn count(conn: &mut AsyncPgConnection, sel: &Selection) -> CoreResult<
     .await?;
     Ok(Count {
         accounts: r.n.min(CAP),
-        exact: r.n <= CAP,
+        exact: r.looked <= CAP,
     })
 }

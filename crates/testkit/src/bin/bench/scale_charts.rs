@@ -63,14 +63,18 @@ fn window(secs: i64, step: i64) -> Window {
 /// the campaigns' events); returns the buckets read.
 pub async fn reads(c: &mut AsyncPgConnection) -> anyhow::Result<usize> {
     let year = window(400 * 86_400, 2 * 86_400);
+    let since = Utc::now() - chrono::Duration::days(3);
     let mut rows = series::burn_down(c, PROGRAM, year).await?.len();
-    rows += series::completions(c, window(48 * 3600, 3600)).await?.len();
+    rows += series::completions(c, window(48 * 3600, 3600), since)
+        .await?
+        .len();
     let day = window(86_400, 300);
-    rows += series::fleet(c, day, &["inbox_*"]).await?.len();
+    rows += series::fleet(c, day, since, &["inbox_app_*"]).await?.len();
     let hour = window(3600, 60);
     rows += series::fleet(
         c,
         hour,
+        since,
         &["hops_*", "dynamodb_reads", "refusals_*", "dead_letters"],
     )
     .await?
