@@ -1,6 +1,6 @@
 //! What this process did since its last heartbeat, for the fleet's per-minute history
 //! (`fleet_minutes`, read by the console's charts and `GET /admin/program/history`): hops by
-//! outcome, DynamoDB reads, refusals, dead letters and times to an inbox by bucket. Counted
+//! outcome, DynamoDB reads by purpose, refusals, dead letters and times to an inbox by bucket. Counted
 //! next to the Prometheus metrics of the same events (which stay the source for alerts), taken
 //! and zeroed by the heartbeat that writes them, given back when that write fails.
 
@@ -10,6 +10,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const INBOX_BOUNDS_MS: [u64; 14] = [
     100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 30_000, 60_000, 300_000,
 ];
+
+/// What a read of the source is for: the copy's phases, a catch-up (what landed after the
+/// switch; a repair's threads), or a verification. Set for a task by
+/// `migrator_source::purpose::scoped`; the `purpose` label of
+/// `migrator_dynamodb_pages_total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadPurpose {
+    /// A phase's copy (the default).
+    #[default]
+    Copy,
+    /// A catch-up.
+    CatchUp,
+    /// A verification.
+    Verification,
+}
+
+impl ReadPurpose {
+    /// Its label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadPurpose::Copy => "copy",
+            ReadPurpose::CatchUp => "catch_up",
+            ReadPurpose::Verification => "verification",
+        }
+    }
+}
 
 /// A counted event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +48,12 @@ pub enum Event {
     HopFailed,
     /// A hop dropped unrun or unrecorded (a duplicate, stale, its lease lost).
     HopDropped,
-    /// One DynamoDB Query page read.
-    DynamodbRead,
+    /// One DynamoDB Query page read by a phase's copy.
+    DynamodbReadCopy,
+    /// One read by a catch-up (what landed after the switch, or a repair's threads).
+    DynamodbReadCatchUp,
+    /// One read by a verification.
+    DynamodbReadVerification,
     /// A refusal of our credentials by the media service.
     RefusedMedia,
     /// A refusal of our credentials by the REST API.
@@ -34,12 +64,14 @@ pub enum Event {
 
 impl Event {
     /// Every event, in `fleet_minutes` order.
-    pub const ALL: [Event; 8] = [
+    pub const ALL: [Event; 10] = [
         Event::HopOk,
         Event::HopRetried,
         Event::HopFailed,
         Event::HopDropped,
-        Event::DynamodbRead,
+        Event::DynamodbReadCopy,
+        Event::DynamodbReadCatchUp,
+        Event::DynamodbReadVerification,
         Event::RefusedMedia,
         Event::RefusedRest,
         Event::DeadLetter,
@@ -52,10 +84,21 @@ impl Event {
             Event::HopRetried => "hops_retried",
             Event::HopFailed => "hops_failed",
             Event::HopDropped => "hops_dropped",
-            Event::DynamodbRead => "dynamodb_reads",
+            Event::DynamodbReadCopy => "dynamodb_reads_copy",
+            Event::DynamodbReadCatchUp => "dynamodb_reads_catch_up",
+            Event::DynamodbReadVerification => "dynamodb_reads_verification",
             Event::RefusedMedia => "refusals_media",
             Event::RefusedRest => "refusals_rest",
             Event::DeadLetter => "dead_letters",
+        }
+    }
+
+    /// The event of a DynamoDB page read for `purpose`.
+    pub fn dynamodb_read(purpose: ReadPurpose) -> Event {
+        match purpose {
+            ReadPurpose::Copy => Event::DynamodbReadCopy,
+            ReadPurpose::CatchUp => Event::DynamodbReadCatchUp,
+            ReadPurpose::Verification => Event::DynamodbReadVerification,
         }
     }
 
@@ -220,7 +263,7 @@ mod tests {
             inbox: [ZERO_BUCKETS; LANES.len()],
         };
         t.add(Event::HopOk, 3);
-        t.add(Event::DynamodbRead, 7);
+        t.add(Event::dynamodb_read(ReadPurpose::Verification), 7);
         t.inbox("app", 450);
         t.inbox("campaign", 5);
         let taken = t.take();
@@ -228,7 +271,7 @@ mod tests {
             taken,
             vec![
                 ("hops_ok".to_string(), 3),
-                ("dynamodb_reads".to_string(), 7),
+                ("dynamodb_reads_verification".to_string(), 7),
                 ("inbox_app_le_500".to_string(), 1),
                 ("inbox_campaign_le_100".to_string(), 1),
             ]

@@ -216,8 +216,11 @@ impl DynamoSource {
     ) -> SourceResult<QueryOutput> {
         self.reads.acquire().await;
         let out = q.send().await.map_err(|e| dynamo_error(what, e))?;
-        metrics::counter!(DYNAMODB_PAGES, "table" => table).increment(1);
-        migrator_core::tally::tally().add(migrator_core::tally::Event::DynamodbRead, 1);
+        let purpose = crate::purpose::current();
+        metrics::counter!(DYNAMODB_PAGES, "table" => table, "purpose" => purpose.as_str())
+            .increment(1);
+        let read = migrator_core::tally::Event::dynamodb_read(purpose);
+        migrator_core::tally::tally().add(read, 1);
         Ok(out)
     }
 

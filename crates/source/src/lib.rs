@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod item_codec;
 pub mod media;
 pub mod preflight;
+pub mod purpose;
 pub mod ratelimit;
 pub mod retry;
 

@@ -122,7 +122,8 @@ async fn the_console_draws_the_program_and_starts_campaigns_in_a_real_browser() 
         env.add_c1(&generate(shopper, &GenOptions::new(1, 2, 50)))
             .await;
     }
-    // and the fleet's minutes written (a heartbeat) and the burn-down sampled (a sweep)
+    // and the fleet's minutes written (a heartbeat), both verified, and the burn-down sampled
+    // (a sweep)
     let end = Instant::now() + T;
     loop {
         let (_, h) = env
@@ -143,12 +144,48 @@ async fn the_console_draws_the_program_and_starts_campaigns_in_a_real_browser() 
             .unwrap()
             .iter()
             .any(|v| v.as_f64() == Some(3.0));
-        if hops >= 6.0 && sampled {
+        // both verifications' reads counted too
+        let verified: f64 = h["series"]["dynamodb_reads_verification"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_f64)
+            .sum();
+        if hops >= 6.0 && sampled && verified >= 2.0 {
             break;
         }
         assert!(Instant::now() < end, "the history never filled: {h}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+
+    // the reads are counted by what they were for: the copies', then their verifications'
+    let (_, h) = env
+        .admin(
+            Method::GET,
+            "/admin/program/history?window=1h&step=1m&series=dynamodb_reads_copy,dynamodb_reads_catch_up,dynamodb_reads_verification",
+            None,
+        )
+        .await;
+    let total = |name: &str| -> f64 {
+        h["series"][name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_f64)
+            .sum()
+    };
+    assert!(total("dynamodb_reads_copy") >= 2.0, "{h}");
+    assert!(total("dynamodb_reads_verification") >= 2.0, "{h}");
+    assert_eq!(
+        total("dynamodb_reads_catch_up"),
+        0.0,
+        "no settle window, no catch-up"
+    );
+    assert_eq!(
+        h["series"].as_object().unwrap().len(),
+        3,
+        "only the series asked for"
+    );
 
     let driver = chromedriver();
     let c = browser(&driver).await;

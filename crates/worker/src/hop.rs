@@ -55,8 +55,13 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) {
     // an app hop in flight holds the campaign's source calls in this worker back
     let _app = (priority == migrator_source::ratelimit::Priority::High)
         .then(migrator_source::ratelimit::AppWork::start);
-    let ran =
-        migrator_source::ratelimit::scoped(priority, work_hop(ctx, &hop, delivery.redelivered));
+    // a catch-up's reads are counted apart from the copy's
+    let purpose = match hop.phase {
+        migrator_core::Phase::CatchUp => migrator_source::purpose::ReadPurpose::CatchUp,
+        _ => migrator_source::purpose::ReadPurpose::Copy,
+    };
+    let work = migrator_source::purpose::scoped(purpose, work_hop(ctx, &hop, delivery.redelivered));
+    let ran = migrator_source::ratelimit::scoped(priority, work);
     match ran.instrument(span).await {
         Ok(()) => {
             let _ = delivery.ack(BasicAckOptions::default()).await;

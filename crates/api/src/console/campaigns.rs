@@ -112,6 +112,17 @@ impl StartForm {
         f
     }
 
+    /// The form a browser sent, its CSRF token checked (403), and its request (400s).
+    fn checked(
+        user: &ConsoleUser,
+        pairs: Vec<(String, String)>,
+    ) -> Result<(Self, CampaignRequest), ConsoleError> {
+        let form = Self::from_pairs(pairs);
+        user.check_csrf(&form.csrf)?;
+        let req = form.request()?;
+        Ok((form, req))
+    }
+
     /// The API's request: each field as the API checks it (a bad one is its 400).
     fn request(&self) -> Result<CampaignRequest, ConsoleError> {
         let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
@@ -199,9 +210,8 @@ pub async fn dry_run(
     user: ConsoleUser,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let form = StartForm::from_pairs(form.into_inner());
-    user.check_csrf(&form.csrf)?;
-    let counted = dry_run_of(&st, &user.admin(), form.request()?).await?;
+    let (form, req) = StartForm::checked(&user, form.into_inner())?;
+    let counted = dry_run_of(&st, &user.admin(), req).await?;
     page(
         HttpResponse::Ok(),
         &New {
@@ -220,9 +230,8 @@ pub async fn start(
     user: ConsoleUser,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let form = StartForm::from_pairs(form.into_inner());
-    user.check_csrf(&form.csrf)?;
-    let c = start_campaign(&st, &user.admin(), form.request()?).await?;
+    let (_, req) = StartForm::checked(&user, form.into_inner())?;
+    let c = start_campaign(&st, &user.admin(), req).await?;
     Ok(see_other(&format!(
         "/console/campaigns/{}?done=campaign_start",
         c.id

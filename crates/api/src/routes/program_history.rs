@@ -131,7 +131,7 @@ fn fleet_sources(wanted: &[&str]) -> Vec<&'static str> {
     for w in wanted {
         let from = match *w {
             s if s.starts_with("hops_") => "hops_*",
-            "dynamodb_reads_per_sec" => "dynamodb_reads",
+            s if s.starts_with("dynamodb_reads") => "dynamodb_reads*",
             s if s.starts_with("refusals_") => "refusals_*",
             "dead_letters" => "dead_letters",
             s if s.starts_with("inbox_app_") => "inbox_app_*",

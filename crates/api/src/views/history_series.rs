@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
 /// The series a body can hold (`series`' keys; all of them unless `?series=` names some).
-pub const SERIES: [&str; 16] = [
+pub const SERIES: [&str; 19] = [
     "remaining",
     "accounts",
     "completed_app",
@@ -25,6 +25,9 @@ pub const SERIES: [&str; 16] = [
     "hops_failed",
     "hops_dropped",
     "dynamodb_reads_per_sec",
+    "dynamodb_reads_copy",
+    "dynamodb_reads_catch_up",
+    "dynamodb_reads_verification",
     "refusals_media",
     "refusals_rest",
     "dead_letters",
@@ -76,7 +79,8 @@ pub struct ProgramHistoryBody {
     /// program's, or the campaign's when one is asked for), `completed_app` and
     /// `completed_campaign` (completions in the bucket, three days kept),
     /// `inbox_{app,campaign}_{p50,p99}_ms` (time to an inbox, from a histogram),
-    /// `hops_{ok,retried,failed,dropped}`, `dynamodb_reads_per_sec` (the bucket's mean),
+    /// `hops_{ok,retried,failed,dropped}`, `dynamodb_reads_per_sec` (the bucket's mean) and
+    /// `dynamodb_reads_{copy,catch_up,verification}` (pages read in the bucket, by purpose),
     /// `refusals_{media,rest}` and `dead_letters` (in the bucket; the fleet's, three days
     /// kept). Null where nothing was recorded.
     pub series: BTreeMap<String, Vec<Option<f64>>>,
@@ -132,7 +136,9 @@ pub fn series(w: &Window, read: &Read, wanted: &[&str]) -> BTreeMap<String, Vec<
         let Some(i) = w.bucket_of(s.at) else { continue };
         if let Some((lane, b)) = parse_inbox_series(&s.series) {
             inbox.entry((lane.to_string(), i)).or_insert([0; BUCKETS])[b] += s.n.max(0) as u64;
-        } else if s.series == "dynamodb_reads" {
+        } else if s.series.starts_with("dynamodb_reads") {
+            // by purpose, and all of them a second
+            put(&s.series, i, s.n as f64);
             put("dynamodb_reads_per_sec", i, s.n as f64 / w.step_secs as f64);
         } else {
             put(&s.series, i, s.n as f64);
@@ -145,19 +151,12 @@ pub fn series(w: &Window, read: &Read, wanted: &[&str]) -> BTreeMap<String, Vec<
             }
         }
     }
-    // counts are zero, not unknown, in a bucket the fleet's history covers
-    for name in [
-        "completed_app",
-        "completed_campaign",
-        "hops_ok",
-        "hops_retried",
-        "hops_failed",
-        "hops_dropped",
-        "dynamodb_reads_per_sec",
-        "refusals_media",
-        "refusals_rest",
-        "dead_letters",
-    ] {
+    // counts are zero, not unknown, in a bucket the fleet's history covers (the burn-down's
+    // samples and the percentiles are unknown where nothing was recorded)
+    let counts = SERIES
+        .iter()
+        .filter(|s| !matches!(**s, "remaining" | "accounts") && !s.starts_with("inbox_"));
+    for name in counts.copied() {
         if let Some(v) = out.get_mut(name) {
             for x in v.iter_mut() {
                 x.get_or_insert(0.0);
@@ -210,7 +209,8 @@ mod tests {
             }],
             completions: vec![sum("completed_app", m(0), 2)],
             fleet: vec![
-                sum("dynamodb_reads", m(2), 120),
+                sum("dynamodb_reads_copy", m(2), 100),
+                sum("dynamodb_reads_verification", m(2), 20),
                 sum("inbox_app_le_200", m(2), 10),
                 sum("hops_ok", m(0), 3),
             ],
@@ -226,6 +226,7 @@ mod tests {
         assert_eq!(s["remaining"], vec![None, Some(4.0), None]);
         assert_eq!(s["completed_app"], vec![Some(2.0), Some(0.0), Some(0.0)]);
         assert_eq!(s["dynamodb_reads_per_sec"][2], Some(2.0));
+        assert_eq!(s["dynamodb_reads_verification"][2], Some(20.0));
         assert_eq!(s["hops_ok"][0], Some(3.0));
         assert_eq!(s["inbox_app_p50_ms"], vec![None, None, Some(150.0)]);
         assert_eq!(s["inbox_campaign_p99_ms"], vec![None, None, None]);

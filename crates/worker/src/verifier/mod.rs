@@ -62,7 +62,10 @@ pub async fn take_one(ctx: &Ctx) -> anyhow::Result<bool> {
 
 async fn verify(ctx: &Ctx, verification: &Verification, shopper: &str) -> anyhow::Result<()> {
     let v = &ctx.settings.verify;
-    let work = check::account(ctx, verification.account_id, shopper, v.max_listed);
+    let work = migrator_source::purpose::scoped(
+        migrator_source::purpose::ReadPurpose::Verification,
+        check::account(ctx, verification.account_id, shopper, v.max_listed),
+    );
     let heartbeat = async {
         let every = Duration::from_secs((v.lease_secs.max(3) / 3) as u64);
         loop {

@@ -31,6 +31,8 @@ pub(crate) struct Step {
     rate: usize,
     /// DynamoDB requests and Conversations REST calls per C1 (its verification included).
     reads: f64,
+    /// Pages read per C1 by purpose, as the workers count them: copy, catch-up, verification.
+    purposes: [f64; 3],
     rest: f64,
     pub inbox: (f64, f64),
     completed: (f64, f64),
@@ -86,13 +88,24 @@ impl Bench {
             let win = Window::open(format!("open-{rate}"));
             let t = Instant::now();
             let (reads, rest) = (proxy.counts().0, rest_calls(&self.env).await);
+            let by_purpose = reads_by_purpose(&self.env).await?;
             let mut step = self.step(rate, &c1s, drain).await?;
             // the step's verifications too, then its source calls per C1
             wait_verified(&self.env, &format!("b-o{n}-%")).await;
             step.reads = (proxy.counts().0 - reads) as f64 / c1s.len() as f64;
             step.rest = (rest_calls(&self.env).await - rest) as f64 / c1s.len() as f64;
+            // the workers add their counts with their heartbeat: one more goes by
+            let beat = s.worker.fleet_poll_secs.max(1) + 1;
+            tokio::time::sleep(Duration::from_secs(beat)).await;
+            let after = reads_by_purpose(&self.env).await?;
+            for (k, (a, b)) in after.iter().zip(by_purpose).enumerate() {
+                step.purposes[k] = (a - b) as f64 / c1s.len() as f64;
+            }
+            let [copy, catch_up, verification] = step.purposes;
             self.say(&format!(
-                "{rate}/s: per C1 {:.1} DynamoDB requests, {:.1} REST calls (verification included; the background C1's reads during the step too)",
+                "{rate}/s: per C1 {:.1} DynamoDB requests ({copy:.1} copy, {catch_up:.1} catch-up, \
+                 {verification:.1} verification, as the workers count them), {:.1} REST calls \
+                 (the background C1's reads during the step too)",
                 step.reads, step.rest
             ));
             measured += t.elapsed();
@@ -140,10 +153,14 @@ impl Bench {
                 ),
                 "—".into(),
                 format!(
-                    "growth {:.2}{}; per C1 {:.0} DynamoDB reads, {:.1} REST calls",
+                    "growth {:.2}{}; per C1 {:.0} DynamoDB reads ({:.1} copy, {:.1} catch-up, \
+                     {:.1} verification), {:.1} REST calls",
                     s.growth,
                     if s.sustained { "" } else { " (not sustained)" },
                     s.reads,
+                    s.purposes[0],
+                    s.purposes[1],
+                    s.purposes[2],
                     s.rest
                 ),
             ));
@@ -206,6 +223,7 @@ impl Bench {
         let step = Step {
             rate,
             reads: 0.0,
+            purposes: [0.0; 3],
             rest: 0.0,
             inbox: (percentile(&mut inbox, 0.5), percentile(&mut inbox, 0.99)),
             completed: (percentile(&mut done, 0.5), percentile(&mut done, 0.99)),
@@ -233,4 +251,31 @@ impl Bench {
 async fn rest_calls(env: &migrator_testkit::TestEnv) -> u64 {
     let s = env.sim_stats().await;
     s.eligibility_calls + s.configs_calls
+}
+
+/// DynamoDB pages read so far by purpose (copy, catch-up, verification), as the workers
+/// counted them into the fleet's minutes.
+async fn reads_by_purpose(env: &migrator_testkit::TestEnv) -> anyhow::Result<[i64; 3]> {
+    #[derive(diesel::QueryableByName)]
+    struct Sum {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        series: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut c = env.db().await;
+    let sums: Vec<Sum> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT series, sum(n)::bigint AS n FROM fleet_minutes \
+             WHERE series LIKE 'dynamodb\\_reads\\_%' GROUP BY series",
+        ),
+        &mut c,
+    )
+    .await?;
+    let get = |name: &str| sums.iter().find(|s| s.series == name).map_or(0, |s| s.n);
+    Ok([
+        get("dynamodb_reads_copy"),
+        get("dynamodb_reads_catch_up"),
+        get("dynamodb_reads_verification"),
+    ])
 }

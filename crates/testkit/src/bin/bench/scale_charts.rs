@@ -14,7 +14,7 @@ use migrator_store::queries::operators::series::{self, Window, PROGRAM};
 const FILL: [&str; 4] = [
     "INSERT INTO fleet_minutes (series, minute, shard, n) \
      SELECT s, date_trunc('minute', now()) - make_interval(mins => m), sh, 1 + (m % 7) \
-     FROM unnest(ARRAY['hops_ok','hops_retried','hops_failed','hops_dropped','dynamodb_reads', \
+     FROM unnest(ARRAY['hops_ok','hops_retried','hops_failed','hops_dropped','dynamodb_reads_copy', \
        'refusals_media','refusals_rest','dead_letters','inbox_app_le_100','inbox_app_le_200', \
        'inbox_app_le_300','inbox_app_le_500','inbox_app_le_750','inbox_app_le_1000', \
        'inbox_app_le_1500','inbox_app_le_2000','inbox_campaign_le_500','inbox_campaign_le_1000', \
@@ -75,7 +75,7 @@ pub async fn reads(c: &mut AsyncPgConnection) -> anyhow::Result<usize> {
         c,
         hour,
         since,
-        &["hops_*", "dynamodb_reads", "refusals_*", "dead_letters"],
+        &["hops_*", "dynamodb_reads*", "refusals_*", "dead_letters"],
     )
     .await?
     .len();

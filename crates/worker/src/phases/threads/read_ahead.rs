@@ -22,9 +22,11 @@ impl ReadAhead {
         n: usize,
     ) -> Self {
         let (tx, rx) = tokio::sync::mpsc::channel(n);
-        // the hop's priority on the source's budget goes along (a campaign's yields)
+        // the hop's priority on the source's budget goes along (a campaign's yields), and what
+        // its reads are for
         let priority = migrator_source::ratelimit::current();
-        let task = tokio::spawn(migrator_source::ratelimit::scoped(priority, async move {
+        let purpose = migrator_source::purpose::current();
+        let reads = async move {
             let mut pages = futures::stream::iter(threads)
                 .map(|(id, key)| {
                     let (d, from) = (dynamo.clone(), from.clone());
@@ -40,7 +42,9 @@ impl ReadAhead {
                     return;
                 }
             }
-        }));
+        };
+        let reads = migrator_source::purpose::scoped(purpose, reads);
+        let task = tokio::spawn(migrator_source::ratelimit::scoped(priority, reads));
         Self { rx, task }
     }
 
