@@ -348,7 +348,7 @@ async fn the_api_and_a_worker_expose_their_metrics_as_prometheus_reads_them_on_o
         "migrator_hops_started_total",
         "migrator_hop_duration_seconds_bucket",
         "migrator_messages_written_total",
-        "migrator_dynamodb_pages_total{table=\"messages\"}",
+        "migrator_dynamodb_pages_total{table=\"messages\",purpose=\"copy\"}",
         "migrator_attachments_total{outcome=\"stored\"}",
         "migrator_attachments_total{outcome=\"failed\"}",
         "migrator_time_to_inbox_seconds_bucket",
