@@ -4,6 +4,7 @@
 //! next to the Prometheus metrics of the same events (which stay the source for alerts), taken
 //! and zeroed by the heartbeat that writes them, given back when that write fails.
 
+use crate::hop::Lane;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds of the time-to-inbox buckets, in milliseconds (the last bucket is open).
@@ -167,7 +168,8 @@ pub fn parse_inbox_series(series: &str) -> Option<(&str, usize)> {
     };
     Some((lane, i))
 }
-const LANES: [&str; 2] = ["app", "campaign"];
+/// The lanes times to an inbox are counted by, in the tally's order.
+const LANES: [Lane; 2] = [Lane::App, Lane::Campaign];
 
 /// The process's counters.
 pub struct Tally {
@@ -190,54 +192,70 @@ pub fn tally() -> &'static Tally {
     &TALLY
 }
 
+/// Counts taken from a [`Tally`], as they were counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    events: [u64; Event::ALL.len()],
+    inbox: [[u64; BUCKETS]; LANES.len()],
+}
+
+impl Taken {
+    /// The non-zero counts by series name (`fleet_minutes`' `series`), events first.
+    pub fn series(&self) -> Vec<(String, i64)> {
+        let events = Event::ALL
+            .iter()
+            .zip(self.events)
+            .map(|(e, n)| (e.series().to_string(), n));
+        let inbox = LANES.iter().zip(&self.inbox).flat_map(|(lane, buckets)| {
+            buckets
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (inbox_series(lane.as_str(), i), *n))
+        });
+        events
+            .chain(inbox)
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| (s, n.min(i64::MAX as u64) as i64))
+            .collect()
+    }
+}
+
+fn swap_all<const N: usize>(counters: &[AtomicU64; N]) -> [u64; N] {
+    std::array::from_fn(|i| counters[i].swap(0, Ordering::Relaxed))
+}
+
+fn add_all<const N: usize>(counters: &[AtomicU64; N], counts: &[u64; N]) {
+    for (c, n) in counters.iter().zip(counts) {
+        c.fetch_add(*n, Ordering::Relaxed);
+    }
+}
+
 impl Tally {
     /// Counts `n` of `e`.
     pub fn add(&self, e: Event, n: u64) {
-        let i = Event::ALL.iter().position(|x| *x == e).unwrap_or(0);
-        self.events[i].fetch_add(n, Ordering::Relaxed);
+        // `ALL` lists the events in their declared order
+        self.events[e as usize].fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Counts a time to an inbox of `ms` on `lane` (`app` or `campaign`; anything else is
-    /// `app`).
-    pub fn inbox(&self, lane: &str, ms: u64) {
-        let l = usize::from(lane == "campaign");
-        self.inbox[l][inbox_bucket(ms)].fetch_add(1, Ordering::Relaxed);
+    /// Counts a time to an inbox of `ms` on `lane`.
+    pub fn inbox(&self, lane: Lane, ms: u64) {
+        self.inbox[lane as usize][inbox_bucket(ms)].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Takes every non-zero count, zeroing it: `(series, n)`.
-    pub fn take(&self) -> Vec<(String, i64)> {
-        let mut out = Vec::new();
-        for (e, c) in Event::ALL.iter().zip(&self.events) {
-            let n = c.swap(0, Ordering::Relaxed);
-            if n > 0 {
-                out.push((e.series().to_string(), n as i64));
-            }
+    /// Takes every count, zeroing it.
+    pub fn take(&self) -> Taken {
+        Taken {
+            events: swap_all(&self.events),
+            inbox: std::array::from_fn(|l| swap_all(&self.inbox[l])),
         }
-        for (lane, buckets) in LANES.iter().zip(&self.inbox) {
-            for (i, c) in buckets.iter().enumerate() {
-                let n = c.swap(0, Ordering::Relaxed);
-                if n > 0 {
-                    out.push((inbox_series(lane, i), n as i64));
-                }
-            }
-        }
-        out
     }
 
     /// Gives back counts taken by [`Tally::take`] whose write failed (the next heartbeat
     /// writes them).
-    pub fn give_back(&self, taken: &[(String, i64)]) {
-        for (series, n) in taken {
-            let n = (*n).max(0) as u64;
-            if let Some(i) = Event::ALL.iter().position(|e| e.series() == series) {
-                self.events[i].fetch_add(n, Ordering::Relaxed);
-                continue;
-            }
-            for (l, lane) in LANES.iter().enumerate() {
-                if let Some(i) = (0..BUCKETS).find(|i| inbox_series(lane, *i) == *series) {
-                    self.inbox[l][i].fetch_add(n, Ordering::Relaxed);
-                }
-            }
+    pub fn give_back(&self, taken: &Taken) {
+        add_all(&self.events, &taken.events);
+        for (counters, counts) in self.inbox.iter().zip(&taken.inbox) {
+            add_all(counters, counts);
         }
     }
 }
@@ -264,11 +282,11 @@ mod tests {
         };
         t.add(Event::HopOk, 3);
         t.add(Event::dynamodb_read(ReadPurpose::Verification), 7);
-        t.inbox("app", 450);
-        t.inbox("campaign", 5);
+        t.inbox(Lane::App, 450);
+        t.inbox(Lane::Campaign, 5);
         let taken = t.take();
         assert_eq!(
-            taken,
+            taken.series(),
             vec![
                 ("hops_ok".to_string(), 3),
                 ("dynamodb_reads_verification".to_string(), 7),
@@ -276,7 +294,7 @@ mod tests {
                 ("inbox_campaign_le_100".to_string(), 1),
             ]
         );
-        assert!(t.take().is_empty(), "taken once");
+        assert!(t.take().series().is_empty(), "taken once");
         t.give_back(&taken);
         assert_eq!(t.take(), taken);
     }
@@ -296,6 +314,16 @@ mod tests {
             Some(("campaign", 14))
         );
         assert_eq!(parse_inbox_series("hops_ok"), None);
+    }
+
+    #[test]
+    fn events_and_lanes_index_in_their_declared_order() {
+        for (i, e) in Event::ALL.iter().enumerate() {
+            assert_eq!(*e as usize, i, "{e:?}");
+        }
+        for (i, l) in LANES.iter().enumerate() {
+            assert_eq!(*l as usize, i, "{l:?}");
+        }
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl Steering {
 async fn flush_tally(c: &mut migrator_store::DbConn, worker_id: &str) {
     let tally = migrator_core::tally::tally();
     let taken = tally.take();
-    if let Err(e) = series::add_minute(c, shard_of(worker_id), &taken).await {
+    if let Err(e) = series::add_minute(c, shard_of(worker_id), &taken.series()).await {
         tally.give_back(&taken);
         tracing::warn!(error = %e, "the fleet's minutes not written; kept for the next heartbeat");
     }

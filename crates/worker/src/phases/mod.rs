@@ -194,7 +194,7 @@ pub async fn run_phase(ctx: &Ctx, leased: &LeasedHop) -> WorkResult<(PhaseEnd, N
             / 1000.0;
         ::metrics::histogram!(name).record(secs);
         if name == metrics::TIME_TO_INBOX {
-            migrator_core::tally::tally().inbox(leased.hop.lane.as_str(), (secs * 1000.0) as u64);
+            migrator_core::tally::tally().inbox(leased.hop.lane, (secs * 1000.0) as u64);
         }
     }
     Ok((end, next))
