@@ -66,7 +66,7 @@ pub async fn show(
     q: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let c = campaign_now(&st, parse_id(&id)?).await?;
-    let (f, h) = figures::campaign(&st, &c.id.to_string(), &c.created_at).await?;
+    let (f, h) = figures::campaign(&st, &c).await?;
     let notice = done_text(q.done.as_deref());
     let mut events = h.events;
     events.reverse();

@@ -8,8 +8,9 @@ use super::charts::{
     render, Band, Chart, Figure, Level, Line, Mark, BLUE, GREEN, GREY, ORANGE, PURPLE, RED,
 };
 use crate::error::ApiResult;
-use crate::routes::program_history::{history_now, started_at};
+use crate::routes::program_history::{history_with, started_at, ScopeFigures};
 use crate::state::AppState;
+use crate::views::campaigns::{CampaignBody, ProgramBody};
 use crate::views::history_series::{ProgramHistoryBody, ProgramHistoryQuery};
 use chrono::{DateTime, Utc};
 
@@ -53,25 +54,37 @@ struct Ask<'a> {
     campaign: Option<String>,
 }
 
-/// The history a chart draws, read as `GET /admin/program/history` would answer the query
-/// returned with it (the window pinned at `until`, so the API answers the same buckets).
-async fn read(st: &AppState, ask: Ask<'_>, until: &str) -> ApiResult<(ProgramHistoryBody, String)> {
-    let series = ask.series.join(",");
-    let q = ProgramHistoryQuery {
-        window: Some(ask.window.into()),
-        step: Some(ask.step.into()),
-        campaign: ask.campaign.clone(),
-        series: Some(series.clone()),
-        until: Some(until.into()),
-    };
-    let mut source = format!(
-        "window={}&step={}&series={series}&until={until}",
-        ask.window, ask.step
-    );
-    if let Some(c) = ask.campaign {
-        source.push_str(&format!("&campaign={c}"));
+/// One page's reads: the same end for every chart, and its scope's figures as the page read
+/// them.
+struct Reader<'a> {
+    st: &'a AppState,
+    until: String,
+    scope: ScopeFigures,
+}
+
+impl Reader<'_> {
+    /// The history a chart draws, read as `GET /admin/program/history` would answer the query
+    /// returned with it (the window pinned at `until`, so the API answers the same buckets).
+    async fn read(&self, ask: Ask<'_>) -> ApiResult<(ProgramHistoryBody, String)> {
+        let until = &self.until;
+        let series = ask.series.join(",");
+        let q = ProgramHistoryQuery {
+            window: Some(ask.window.into()),
+            step: Some(ask.step.into()),
+            campaign: ask.campaign.clone(),
+            series: Some(series.clone()),
+            until: Some(until.into()),
+        };
+        let mut source = format!(
+            "window={}&step={}&series={series}&until={until}",
+            ask.window, ask.step
+        );
+        if let Some(c) = ask.campaign {
+            source.push_str(&format!("&campaign={c}"));
+        }
+        let h = history_with(self.st, &q, self.scope.clone()).await?;
+        Ok((h, source))
     }
-    Ok((history_now(st, &q).await?, source))
 }
 
 fn ask<'a>(window: &'a str, step: &'a str, series: &'a [&'a str]) -> Ask<'a> {
@@ -237,15 +250,22 @@ fn lines_chart(
 /// The overview's charts: burn-down, completions by lane (48 h), time to an inbox (24 h), the
 /// fleet's last hour (hops by outcome, DynamoDB reads against the cap, refusals and dead
 /// letters). Five bounded reads, each of the tables its series come from only.
-pub async fn overview(st: &AppState) -> ApiResult<Vec<Figure>> {
-    let until = crate::views::ts(Utc::now());
+pub async fn overview(st: &AppState, program: &ProgramBody) -> ApiResult<Vec<Figure>> {
+    let r = Reader {
+        st,
+        until: crate::views::ts(Utc::now()),
+        scope: ScopeFigures {
+            deadline: program.deadline.clone(),
+            projected_finish: program.projected_finish.clone(),
+        },
+    };
     let started = started_at(st, None).await?;
     let (window, step) = since_window(started.as_deref());
     const BURN: [&str; 2] = ["remaining", "accounts"];
-    let (h, src) = read(st, ask(&window, &step, &BURN), &until).await?;
+    let (h, src) = r.read(ask(&window, &step, &BURN)).await?;
     let mut out = vec![burn_down("chart-burn-down", "Burn-down", &h, src)];
     let lanes = ["completed_app", "completed_campaign"];
-    let (h, src) = read(st, ask("48h", "1h", &lanes), &until).await?;
+    let (h, src) = r.read(ask("48h", "1h", &lanes)).await?;
     out.push(lines_chart(
         "chart-completions",
         "Completions an hour by lane, last 48 hours",
@@ -259,7 +279,7 @@ pub async fn overview(st: &AppState) -> ApiResult<Vec<Figure>> {
         vec![],
     ));
     let inbox = ["inbox_app_p50_ms", "inbox_app_p99_ms"];
-    let (h, src) = read(st, ask("24h", "5m", &inbox), &until).await?;
+    let (h, src) = r.read(ask("24h", "5m", &inbox)).await?;
     out.push(lines_chart(
         "chart-inbox",
         "Time to an inbox (app lane), per 5 minutes, last 24 hours",
@@ -275,13 +295,13 @@ pub async fn overview(st: &AppState) -> ApiResult<Vec<Figure>> {
             value: h.objective_inbox_p99_ms as f64,
         }],
     ));
-    out.extend(fleet_charts(st, &until).await?);
+    out.extend(fleet_charts(&r).await?);
     Ok(out)
 }
 
 /// The fleet's last hour: hops by outcome, DynamoDB reads against the cap, refusals and dead
 /// letters a minute (one read).
-async fn fleet_charts(st: &AppState, until: &str) -> ApiResult<Vec<Figure>> {
+async fn fleet_charts(r: &Reader<'_>) -> ApiResult<Vec<Figure>> {
     let mut out = Vec::new();
     let fleet = [
         "hops_ok",
@@ -293,7 +313,7 @@ async fn fleet_charts(st: &AppState, until: &str) -> ApiResult<Vec<Figure>> {
         "refusals_rest",
         "dead_letters",
     ];
-    let (h, src) = read(st, ask("1h", "1m", &fleet), until).await?;
+    let (h, src) = r.read(ask("1h", "1m", &fleet)).await?;
     out.push(lines_chart(
         "chart-hops",
         "Hops a minute by outcome, last hour",
@@ -339,20 +359,23 @@ async fn fleet_charts(st: &AppState, until: &str) -> ApiResult<Vec<Figure>> {
 
 /// A campaign's burn-down since it began, with its moves and the spans it held back; and
 /// its events (reasons held back over time) as the page lists them.
-pub async fn campaign(
-    st: &AppState,
-    id: &str,
-    created_at: &str,
-) -> ApiResult<(Figure, ProgramHistoryBody)> {
-    let (window, step) = since_window(Some(created_at));
-    let until = crate::views::ts(Utc::now());
+pub async fn campaign(st: &AppState, c: &CampaignBody) -> ApiResult<(Figure, ProgramHistoryBody)> {
+    let r = Reader {
+        st,
+        until: crate::views::ts(Utc::now()),
+        scope: ScopeFigures {
+            deadline: Some(c.deadline.clone()),
+            projected_finish: c.projected_finish.clone(),
+        },
+    };
+    let (window, step) = since_window(Some(&c.created_at));
     let burn = Ask {
         window: &window,
         step: &step,
         series: &["remaining", "accounts"],
-        campaign: Some(id.to_string()),
+        campaign: Some(c.id.to_string()),
     };
-    let (h, src) = read(st, burn, &until).await?;
+    let (h, src) = r.read(burn).await?;
     let f = burn_down("chart-campaign", "The campaign's burn-down", &h, src);
     Ok((f, h))
 }

@@ -85,7 +85,7 @@ pub async fn overview(
             )
         });
     let notice = done_text(q.done.as_deref());
-    let figures = super::figures::overview(&st).await?;
+    let figures = super::figures::overview(&st, &program).await?;
     page(
         HttpResponse::Ok(),
         &Overview {

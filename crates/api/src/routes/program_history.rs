@@ -145,29 +145,60 @@ fn fleet_sources(wanted: &[&str]) -> Vec<&'static str> {
     out
 }
 
-/// The series a query asks for: only the tables they come from are read.
-pub async fn history_now(st: &AppState, q: &ProgramHistoryQuery) -> ApiResult<ProgramHistoryBody> {
-    let now = Utc::now();
-    let w = window_of(q, now)?;
-    let wanted = wanted(q)?;
-    let campaign: Option<CampaignId> = q
-        .campaign
+/// What a history says of its scope beside the series (RFC 3339): the program's, or the
+/// campaign's when one is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeFigures {
+    /// The deadline in force.
+    pub deadline: Option<String>,
+    /// When its remaining accounts reach zero at the recent rate.
+    pub projected_finish: Option<String>,
+}
+
+fn campaign_of(q: &ProgramHistoryQuery) -> Result<Option<CampaignId>, ApiError> {
+    q.campaign
         .as_deref()
         .filter(|c| !c.is_empty())
         .map(parse_id)
-        .transpose()?;
-    // the scope's figures first (404 for an unknown campaign)
-    let (deadline, projected_finish) = match campaign {
+        .transpose()
+}
+
+/// The series a query asks for, with its scope's figures (404 for an unknown campaign).
+pub async fn history_now(st: &AppState, q: &ProgramHistoryQuery) -> ApiResult<ProgramHistoryBody> {
+    // a window, step or series out of bounds is refused before anything is read
+    window_of(q, Utc::now())?;
+    wanted(q)?;
+    let figures = match campaign_of(q)? {
         Some(id) => {
             let c = campaign_now(st, id).await?;
-            (Some(c.deadline), c.projected_finish)
+            ScopeFigures {
+                deadline: Some(c.deadline),
+                projected_finish: c.projected_finish,
+            }
         }
         None => {
             let mut c = conn(st).await?;
             let v = program_view(st, &mut c).await?;
-            (v.deadline.map(ts), v.finish.map(ts))
+            ScopeFigures {
+                deadline: v.deadline.map(ts),
+                projected_finish: v.finish.map(ts),
+            }
         }
     };
+    history_with(st, q, figures).await
+}
+
+/// The series a query asks for, its scope's `figures` already read by the caller (a console
+/// page that shows them anyway): only the tables the series come from are read.
+pub async fn history_with(
+    st: &AppState,
+    q: &ProgramHistoryQuery,
+    figures: ScopeFigures,
+) -> ApiResult<ProgramHistoryBody> {
+    let now = Utc::now();
+    let w = window_of(q, now)?;
+    let wanted = wanted(q)?;
+    let campaign = campaign_of(q)?;
     let scope = campaign.map_or(PROGRAM, |c| c.0);
     let mut c = conn(st).await?;
     // the fleet's minutes and completions are kept three days: nothing older is read
@@ -196,8 +227,8 @@ pub async fn history_now(st: &AppState, q: &ProgramHistoryQuery) -> ApiResult<Pr
         series: history_series::series(&w, &read, &wanted),
         objective_inbox_p99_ms: st.settings.campaign.max_inbox_p99_ms,
         dynamodb_read_cap_per_sec: cap,
-        deadline,
-        projected_finish,
+        deadline: figures.deadline,
+        projected_finish: figures.projected_finish,
         started_at,
         events: history_series::events(&read),
     })
