@@ -4,7 +4,8 @@
 //! migrations that are due (the settle window), removes the stored files queued for removal,
 //! prunes every growing table by its
 //! retention rule, forgets workers long gone, and retries due attachments of finished
-//! migrations, and samples the burn-downs the console draws. (The fleet's gauges are read when the api's `/metrics` is scraped.)
+//! migrations, and samples the burn-downs the console draws. (The fleet's gauges are read
+//! when the api's `/metrics` is scraped.)
 //!
 //! Every step is a bounded statement along a small index (a batch of [`BATCH`] rows), looped
 //! while it finds a full batch and the sweep's time budget lasts: a sweep costs what there is
@@ -92,7 +93,7 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<Swept> {
         tracing::info!(n = catch_ups.len(), "catch-ups started");
     }
     hops.extend(catch_ups);
-    // the burn-downs' samples (the program's, each live campaign's): two summary reads
+    // the burn-downs' samples (the program's, each live campaign's), from summaries
     series::sample_burn_down(&mut c).await?;
     let mut pruned = fleet::prune_workers(&mut c, (w.fleet_poll_secs as i64 * 20).max(300)).await?;
     for table in Table::ALL {

@@ -228,7 +228,7 @@ impl ProgramView {
         let total = program.total();
         let completed = program.count(MigrationStatus::Completed);
         let per_sec = program.last_hour.total() as f64 / 3600.0;
-        let finish = projected_finish(now, total - completed, per_sec);
+        let finish = projected_finish(now, program.remaining(), per_sec);
         Self {
             done_share: if total == 0 {
                 0.0

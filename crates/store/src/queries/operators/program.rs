@@ -37,10 +37,24 @@ pub struct Program {
     pub settling: i64,
 }
 
+/// Accounts not yet migrated, of accounts counted by status: every one not `completed`.
+pub fn remaining(accounts: &[(MigrationStatus, i64)]) -> i64 {
+    accounts
+        .iter()
+        .filter(|(s, _)| *s != MigrationStatus::Completed)
+        .map(|(_, n)| n)
+        .sum()
+}
+
 impl Program {
     /// Every account.
     pub fn total(&self) -> i64 {
         self.accounts.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Accounts not yet migrated ([`remaining`]).
+    pub fn remaining(&self) -> i64 {
+        remaining(&self.accounts)
     }
 
     /// Accounts in `status`.

@@ -5,6 +5,7 @@
 //! `campaign_events` — and read along each table's primary key over the window only: a read
 //! costs the window's minutes (at most three days of them) or samples, never the accounts.
 
+use super::program;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{
     Array, BigInt, Double, Int2, Nullable, Text, Timestamptz, Uuid as SqlUuid,
@@ -43,37 +44,43 @@ pub async fn add_minute(
     Ok(())
 }
 
-/// Samples the burn-downs into the current five-minute slot: the program's (from
-/// `account_counts`) and each live or just-finished campaign's (from `campaign_counts`).
-/// Two statements, each reading summaries only.
+/// Samples the burn-downs into the current five-minute slot (the last sample of a slot wins):
+/// the program's, its accounts not completed as its view counts them ([`program::remaining`],
+/// from `account_counts`), and each live or just-finished campaign's, its selection not settled
+/// as its figures count it
+/// ([`Members::settled`](crate::queries::workflow::campaigns::Members::settled), from
+/// `campaign_counts`). Summaries only: a statement, one per such campaign (the live one is the
+/// newest: one runs at a time), and the write.
 pub async fn sample_burn_down(conn: &mut AsyncPgConnection) -> CoreResult<usize> {
-    let program = diesel::sql_query(
+    use crate::queries::workflow::campaigns;
+    let by_status = crate::queries::destination::accounts::count_by_status(conn).await?;
+    let total = by_status.iter().map(|(_, n)| n).sum();
+    let mut rows = vec![(PROGRAM, total, program::remaining(&by_status))];
+    let lately = Utc::now() - chrono::Duration::minutes(10);
+    for camp in campaigns::list(conn, 20).await? {
+        if camp.state().is_live() || camp.finished_at.is_some_and(|t| t > lately) {
+            let settled = campaigns::members(conn, camp.id).await?.settled();
+            rows.push((camp.id.0, camp.selected, (camp.selected - settled).max(0)));
+        }
+    }
+    let (mut scopes, mut accounts, mut remaining) = (Vec::new(), Vec::new(), Vec::new());
+    for (scope, n, left) in rows {
+        scopes.push(scope);
+        accounts.push(n);
+        remaining.push(left);
+    }
+    Ok(diesel::sql_query(
         "INSERT INTO burn_down (scope_id, at, accounts, remaining) \
-         SELECT $1, date_bin('5 minutes', now(), timestamptz 'epoch'), \
-                coalesce(sum(n), 0)::bigint, \
-                coalesce(sum(n) FILTER (WHERE status <> 'completed'), 0)::bigint \
-         FROM account_counts \
+         SELECT s, date_bin('5 minutes', now(), timestamptz 'epoch'), a, r \
+         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS t(s, a, r) \
          ON CONFLICT (scope_id, at) DO UPDATE \
            SET accounts = EXCLUDED.accounts, remaining = EXCLUDED.remaining",
     )
-    .bind::<SqlUuid, _>(PROGRAM)
+    .bind::<Array<SqlUuid>, _>(scopes)
+    .bind::<Array<BigInt>, _>(accounts)
+    .bind::<Array<BigInt>, _>(remaining)
     .execute(conn)
-    .await?;
-    // settled as a campaign's figures count it: completed, parked, messages-failure
-    let campaigns = diesel::sql_query(
-        "INSERT INTO burn_down (scope_id, at, accounts, remaining) \
-         SELECT c.id, date_bin('5 minutes', now(), timestamptz 'epoch'), c.selected, \
-                greatest(c.selected - coalesce((SELECT sum(n) FROM campaign_counts k \
-                  WHERE k.campaign_id = c.id \
-                    AND k.key IN ('completed', 'parked', 'messages-failure')), 0), 0)::bigint \
-         FROM campaigns c \
-         WHERE c.state IN ('running', 'paused') OR c.finished_at > now() - interval '10 minutes' \
-         ON CONFLICT (scope_id, at) DO UPDATE \
-           SET accounts = EXCLUDED.accounts, remaining = EXCLUDED.remaining",
-    )
-    .execute(conn)
-    .await?;
-    Ok(program + campaigns)
+    .await?)
 }
 
 /// A window and a step: buckets start at `from` + k × `step_secs`.
